@@ -1,0 +1,310 @@
+"""Markdown article → plain data: the document model that every backend renders.
+
+Frozen dataclasses, stdlib only, no I/O. Every node remembers the 1-based source
+line it came from (``line``; 0 when generated). The sets of block and inline node
+types are closed: renderers have one method per type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Union
+
+Role = Literal["host", "guest"]
+
+
+# ---------------------------------------------------------------- inlines
+@dataclass(frozen=True)
+class Text:
+    text: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Strong:
+    children: tuple["Inline", ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Emphasis:
+    children: tuple["Inline", ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Link:
+    href: str
+    children: tuple["Inline", ...]
+    title: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class LineBreak:
+    """A hard line break inside a paragraph."""
+
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    src: str
+    alt: str = ""
+    title: str = ""
+    line: int = 0
+
+
+Inline = Union[Text, Strong, Emphasis, Link, Code, LineBreak, InlineImage]
+INLINE_TYPES = (Text, Strong, Emphasis, Link, Code, LineBreak, InlineImage)
+
+
+# ---------------------------------------------------------------- blocks
+@dataclass(frozen=True)
+class Paragraph:
+    children: tuple[Inline, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading below section level (### and deeper inside a section)."""
+
+    level: int
+    children: tuple[Inline, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class DialogueTurn:
+    """One speaker's turn: the label's name, host/guest role and every block it spans."""
+
+    speaker: str
+    role: Role
+    blocks: tuple["Block", ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class BlockQuote:
+    blocks: tuple["Block", ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A paragraph that holds only an image; caption only when the alt text is a real caption."""
+
+    src: str
+    alt: str = ""
+    caption: str = ""
+    title: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ListBlock:
+    ordered: bool
+    items: tuple[tuple["Block", ...], ...]
+    start: int = 1
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    code: str
+    language: str = ""
+    line: int = 0
+
+
+Align = Literal["", "left", "center", "right"]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[tuple[Inline, ...], ...]
+    rows: tuple[tuple[tuple[Inline, ...], ...], ...]
+    aligns: tuple[Align, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ThematicBreak:
+    line: int = 0
+
+
+Block = Union[Paragraph, Heading, DialogueTurn, BlockQuote, Figure, ListBlock, CodeBlock, Table, ThematicBreak]
+BLOCK_TYPES = (Paragraph, Heading, DialogueTurn, BlockQuote, Figure, ListBlock, CodeBlock, Table, ThematicBreak)
+
+
+# ---------------------------------------------------------------- document
+@dataclass(frozen=True)
+class Meta:
+    title: str = ""
+    subtitle: str = ""
+    source: str = ""          # publication / platform, e.g. "InfoQ 公众号"
+    author: str = ""
+    translator: str = ""      # 编译 / 翻译 / 整理 (compiler or translator)
+    date: str = ""            # ISO YYYY-MM-DD when known
+    url: str = ""             # original article URL
+    language: str = ""        # BCP 47, e.g. "zh-CN"
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    cover: str = ""           # image source of the cover candidate
+    speakers: tuple[str, ...] = ()   # declared in front matter; empty → detected
+    hosts: tuple[str, ...] = ()      # declared host names from front matter
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level (##) part of the article: stable id, number if the heading is numbered."""
+
+    id: str
+    title: str
+    blocks: tuple[Block, ...]
+    number: int | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One entry of the closing quotes page."""
+
+    children: tuple[Inline, ...]
+    attribution: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Document:
+    meta: Meta = field(default_factory=Meta)
+    lead: tuple[Block, ...] = ()
+    sections: tuple[Section, ...] = ()
+    quotes: tuple[Quote, ...] = ()
+    quotes_title: str = ""
+    colophon: tuple[Block, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def replace(self, **changes) -> "Document":
+        return dataclasses.replace(self, **changes)
+
+
+# ---------------------------------------------------------------- helpers
+def to_dict(node) -> object:
+    """Plain JSON-able form of any node (with a "type" key), for golden tests and --json."""
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        out: dict[str, object] = {"type": type(node).__name__}
+        for f in dataclasses.fields(node):
+            out[f.name] = to_dict(getattr(node, f.name))
+        return out
+    if isinstance(node, (tuple, list)):
+        return [to_dict(x) for x in node]
+    return node
+
+
+def plain_text(inlines: tuple[Inline, ...] | list[Inline]) -> str:
+    """The visible text of a run of inlines (images give their alt text)."""
+    parts: list[str] = []
+    for node in inlines:
+        if isinstance(node, (Text, Code)):
+            parts.append(node.text)
+        elif isinstance(node, (Strong, Emphasis, Link)):
+            parts.append(plain_text(node.children))
+        elif isinstance(node, LineBreak):
+            parts.append("\n")
+        elif isinstance(node, InlineImage):
+            parts.append(node.alt)
+    return "".join(parts)
+
+
+def child_blocks(block: Block) -> tuple[Block, ...]:
+    """The blocks directly inside a block (list items flattened)."""
+    if isinstance(block, (DialogueTurn, BlockQuote)):
+        return block.blocks
+    if isinstance(block, ListBlock):
+        return tuple(b for item in block.items for b in item)
+    return ()
+
+
+def walk_blocks(blocks) -> Iterator[Block]:
+    """Every block, depth first, iteratively (no recursion limit on deep nesting)."""
+    stack = list(reversed(tuple(blocks)))
+    while stack:
+        block = stack.pop()
+        yield block
+        stack.extend(reversed(child_blocks(block)))
+
+
+def block_inlines(block: Block) -> tuple[Inline, ...]:
+    """The inline runs a block holds directly (tables: all cells)."""
+    if isinstance(block, (Paragraph, Heading)):
+        return block.children
+    if isinstance(block, Table):
+        return tuple(x for row in (block.header, *block.rows) for cell in row for x in cell)
+    return ()
+
+
+def walk_inlines(inlines) -> Iterator[Inline]:
+    stack = list(reversed(tuple(inlines)))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (Strong, Emphasis, Link)):
+            stack.extend(reversed(node.children))
+
+
+def all_blocks(doc: Document) -> Iterator[Block]:
+    """Every block of the document: lead, sections, colophon (not the quotes)."""
+    yield from walk_blocks(doc.lead)
+    for section in doc.sections:
+        yield from walk_blocks(section.blocks)
+    yield from walk_blocks(doc.colophon)
+
+
+def image_refs(doc: Document) -> list[tuple[str, str, int]]:
+    """(src, alt, line) of every image in reading order, cover included, duplicates kept."""
+    refs: list[tuple[str, str, int]] = []
+    if doc.meta.cover:
+        refs.append((doc.meta.cover, "cover", 0))
+    for block in all_blocks(doc):
+        if isinstance(block, Figure):
+            refs.append((block.src, block.alt, block.line))
+        for inline in walk_inlines(block_inlines(block)):
+            if isinstance(inline, InlineImage):
+                refs.append((inline.src, inline.alt, inline.line))
+    for quote in doc.quotes:
+        for inline in walk_inlines(quote.children):
+            if isinstance(inline, InlineImage):
+                refs.append((inline.src, inline.alt, inline.line))
+    return refs
+
+
+def document_text(doc: Document) -> str:
+    """All visible text of the document (for font coverage and subsetting)."""
+    m = doc.meta
+    parts = [m.title, m.subtitle, m.source, m.author, m.translator, m.date, m.url, m.description,
+             " ".join(m.tags), doc.quotes_title]
+    for block in all_blocks(doc):
+        if isinstance(block, DialogueTurn):
+            parts.append(block.speaker)
+        elif isinstance(block, Figure):
+            parts.append(block.alt + block.caption)
+        elif isinstance(block, CodeBlock):
+            parts.append(block.code)
+        parts.append(plain_text(block_inlines(block)))
+    for section in doc.sections:
+        parts.append(section.title)
+    for quote in doc.quotes:
+        parts.append(plain_text(quote.children) + quote.attribution)
+    return "\n".join(parts)
+
+
+def turns(doc: Document) -> list[DialogueTurn]:
+    return [b for b in all_blocks(doc) if isinstance(b, DialogueTurn)]

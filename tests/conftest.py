@@ -1,0 +1,78 @@
+"""Shared fixtures: the corpus folder (skip when absent) and local HTTP servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+SEED = CORPUS / "seed" / "tworek-interview.md"
+CDN_PREFIX = "https://cdn.jsdelivr.net/"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is absent")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def seed(corpus) -> Path:
+    return SEED
+
+
+class _LoggingHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, fmt, *args):  # keep pytest output quiet, remember the paths asked for
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+
+class StaticServer:
+    """A threaded static file server on 127.0.0.1 that records every request path."""
+
+    def __init__(self, root: Path):
+        handler = partial(_LoggingHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.requests = []
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+
+    @property
+    def requests(self) -> list[str]:
+        return self.httpd.requests
+
+    def start(self) -> "StaticServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def cdn_server(corpus):
+    """Serves ../shared/corpus/cdn; map CDN_PREFIX onto server.url with the mirror option."""
+    server = StaticServer(corpus / "cdn").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cdn_session_server(corpus):
+    """Like cdn_server, shared by a whole session (for slow EPUB/PDF corpus sweeps)."""
+    server = StaticServer(corpus / "cdn").start()
+    yield server
+    server.stop()
