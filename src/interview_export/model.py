@@ -160,6 +160,7 @@ class Meta:
     cover: str = ""           # image source of the cover candidate
     speakers: tuple[str, ...] = ()   # declared in front matter; empty → detected
     hosts: tuple[str, ...] = ()      # declared host names from front matter
+    quotes_section: str = ""         # front matter: title of the quotes section ("none" = no quotes page)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class Document:
     quotes_title: str = ""
     colophon: tuple[Block, ...] = ()
     warnings: tuple[str, ...] = ()
+    name: str = ""                    # the input as named in warnings: a path, "<stdin>" or "<string>"
 
     def replace(self, **changes) -> "Document":
         return dataclasses.replace(self, **changes)
