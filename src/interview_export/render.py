@@ -1,0 +1,427 @@
+"""Document model → XHTML fragments: the one HTML renderer shared by the EPUB and PDF backends.
+
+Every model node type has exactly one method here (``render_<snake_name>``). The output is a list
+of ``Part`` objects, one per reading unit (cover, title page, table of contents, lead, each section,
+quotes page, colophon); every ``Part.body`` is a well-formed XHTML fragment. Backends wrap parts
+with ``xhtml_document`` (EPUB: one file per part) or concatenate them (PDF: one HTML file).
+
+Safety: all text and attribute values are escaped (characters XML forbids are dropped); only
+``http:``, ``https:`` and ``mailto:`` links survive, any other link becomes its plain text.
+CSS class names are the contract with ``styles/`` (listed at the top of styles/base.css).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from . import model
+from .model import (
+    BlockQuote, Code, CodeBlock, DialogueTurn, Document, Emphasis, Figure, Heading, InlineImage,
+    LineBreak, Link, ListBlock, Paragraph, Quote, Section, Strong, Table, Text, ThematicBreak,
+)
+from .options import Options
+
+Target = Literal["epub", "pdf"]
+PartKind = Literal["cover", "titlepage", "toc", "lead", "section", "quotes", "colophon"]
+
+# Every label the renderer generates itself (font subsets must cover these too).
+LABELS = {
+    "toc": "目录",
+    "source": "来源",
+    "author": "作者",
+    "translator": "编译",
+    "date": "日期",
+    "url": "原文链接",
+    "cover": "封面",
+    "lead": "导语",
+    "quotes": "金句",
+    "colophon": "版权信息",
+    "title_page": "扉页",
+    "tags": "标签",
+    "missing_image": "图片缺失",
+    "embedded_image": "内嵌图片",
+    "made_with": "本电子书由 interview-export 生成",
+}
+QUOTE_MARKS = ("\u201c", "\u201d")          # decorative “ ” on the quotes page
+ATTRIBUTION_DASH = "\u2014\u2014"            # ——
+SAFE_SCHEMES = ("http://", "https://", "mailto:")
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def escape(text: str) -> str:
+    """Text or attribute value → XML-safe text (also drops characters XML 1.0 forbids)."""
+    text = _XML_INVALID.sub("", text)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def safe_href(href: str) -> str | None:
+    """The href if its scheme is allowed (http, https, mailto), else None."""
+    cleaned = "".join(ch for ch in href.strip() if not unicodedata.category(ch).startswith("C"))
+    lowered = cleaned.lower()
+    if any(lowered.startswith(s) for s in SAFE_SCHEMES) and len(cleaned) > len("mailto:"):
+        return cleaned
+    return None
+
+
+def is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FFFF
+            or 0x3040 <= o <= 0x30FF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF)
+
+
+def document_language(doc: Document) -> str:
+    """The book's BCP 47 language: the metadata's, else zh-CN when the text is mostly Chinese."""
+    if doc.meta.language.strip():
+        return doc.meta.language.strip()
+    sample = model.document_text(doc)[:20000]
+    letters = [ch for ch in sample if ch.isalpha()]
+    cjk = sum(1 for ch in letters if is_cjk(ch))
+    if letters and cjk / len(letters) > 0.2:
+        return "zh-CN"
+    return "en" if letters else "zh-CN"
+
+
+def short_url(url: str, limit: int = 96) -> str:
+    """A URL for small print: data: URIs are summarised, very long URLs shortened in the middle."""
+    if url.lower().startswith("data:"):
+        head = url.split(",", 1)[0]
+        return f"{head[:48]},… ({LABELS['embedded_image']})"
+    if len(url) <= limit:
+        return url
+    return url[: limit - 20] + "…" + url[-19:]
+
+
+def section_label(section: Section) -> str:
+    """A section's visible title with its number, e.g. "3 Google 的回归"."""
+    return f"{section.number} {section.title}" if section.number is not None else section.title
+
+
+@dataclass(frozen=True)
+class Part:
+    """One reading unit: EPUB writes each to its own XHTML file, PDF concatenates them."""
+
+    kind: PartKind
+    id: str
+    filename: str
+    title: str          # plain text for nav/NCX; sections: "3 Title" when numbered
+    body: str
+    number: int | None = None   # the section number, when the section heading has one
+
+
+class HTMLRenderer:
+    """Model nodes → XHTML strings, one method per node type."""
+
+    def __init__(self, media=None, options: Options = Options(), *, target: Target = "epub",
+                 href_for: Callable[[str], str] | None = None):
+        self.media = media
+        self.options = options
+        self.target = target
+        # maps a part id to the href that reaches it (EPUB: file name, PDF: #anchor)
+        self.href_for = href_for or (lambda part_id: f"#{part_id}")
+        self._dispatch = {
+            Text: self.render_text, Strong: self.render_strong, Emphasis: self.render_emphasis,
+            Link: self.render_link, Code: self.render_code, LineBreak: self.render_line_break,
+            InlineImage: self.render_inline_image, Paragraph: self.render_paragraph,
+            Heading: self.render_heading, DialogueTurn: self.render_dialogue_turn,
+            BlockQuote: self.render_block_quote, Figure: self.render_figure,
+            ListBlock: self.render_list_block, CodeBlock: self.render_code_block,
+            Table: self.render_table, ThematicBreak: self.render_thematic_break,
+        }
+
+    # ------------------------------------------------------------ dispatch
+    def render(self, node) -> str:
+        try:
+            method = self._dispatch[type(node)]
+        except KeyError:
+            raise TypeError(f"no renderer for {type(node).__name__}") from None
+        return method(node)
+
+    def inlines(self, nodes) -> str:
+        return "".join(self.render(n) for n in nodes)
+
+    def blocks(self, nodes) -> str:
+        return "".join(self.render(n) for n in nodes)
+
+    def asset(self, src: str):
+        return self.media.get(src) if self.media is not None else None
+
+    # ------------------------------------------------------------ inlines
+    def render_text(self, node: Text) -> str:
+        return escape(node.text)
+
+    def render_strong(self, node: Strong) -> str:
+        return f"<strong>{self.inlines(node.children)}</strong>"
+
+    def render_emphasis(self, node: Emphasis) -> str:
+        return f"<em>{self.inlines(node.children)}</em>"
+
+    def render_link(self, node: Link) -> str:
+        href = safe_href(node.href)
+        inner = self.inlines(node.children)
+        if href is None:
+            return inner
+        title = f' title="{escape(node.title)}"' if node.title else ""
+        return f'<a href="{escape(href)}"{title}>{inner}</a>'
+
+    def render_code(self, node: Code) -> str:
+        return f"<code>{escape(node.text)}</code>"
+
+    def render_line_break(self, node: LineBreak) -> str:
+        return "<br/>"
+
+    def render_inline_image(self, node: InlineImage) -> str:
+        asset = self.asset(node.src)
+        if asset is not None and asset.ok:
+            return f'<img class="inline-image" src="{escape(asset.filename)}" alt="{escape(node.alt)}"/>'
+        alt = node.alt or LABELS["missing_image"]
+        return (f'<span class="placeholder inline-placeholder">[{escape(alt)}]'
+                f' <small class="placeholder-url">{escape(short_url(node.src))}</small></span>')
+
+    # ------------------------------------------------------------ blocks
+    def render_paragraph(self, node: Paragraph) -> str:
+        return f"<p>{self.inlines(node.children)}</p>"
+
+    def render_heading(self, node: Heading) -> str:
+        level = min(max(node.level, 3), 6)  # h1: book title, h2: sections
+        return f"<h{level}>{self.inlines(node.children)}</h{level}>"
+
+    def render_dialogue_turn(self, node: DialogueTurn) -> str:
+        role = "host" if node.role == "host" else "guest"
+        speaker = escape(node.speaker)
+        return (f'<section class="turn {role}" data-speaker="{speaker}">'
+                f'<p class="speaker">{speaker}</p>'
+                f'<div class="turn-body">{self.blocks(node.blocks)}</div></section>')
+
+    def render_block_quote(self, node: BlockQuote) -> str:
+        return f"<blockquote>{self.blocks(node.blocks)}</blockquote>"
+
+    def render_figure(self, node: Figure) -> str:
+        asset = self.asset(node.src)
+        caption = f"<figcaption>{escape(node.caption)}</figcaption>" if node.caption else ""
+        if asset is not None and asset.ok:
+            size = ""
+            if getattr(asset, "width", 0) and getattr(asset, "height", 0):
+                size = f' width="{int(asset.width)}" height="{int(asset.height)}"'
+            shape = "wide" if size and asset.width >= asset.height else "tall"
+            return (f'<figure class="figure {shape}"><img src="{escape(asset.filename)}"'
+                    f' alt="{escape(node.alt)}"{size}/>{caption}</figure>')
+        alt = node.alt or LABELS["missing_image"]
+        return (f'<div class="figure placeholder" role="img" aria-label="{escape(alt)}">'
+                f'<p class="placeholder-alt">{escape(alt)}</p>'
+                f'<p class="placeholder-url">{escape(short_url(node.src))}</p></div>{caption}')
+
+    def render_list_block(self, node: ListBlock) -> str:
+        tag = "ol" if node.ordered else "ul"
+        start = f' start="{int(node.start)}"' if node.ordered and node.start != 1 else ""
+        items = "".join(f"<li>{self.blocks(item)}</li>" for item in node.items)
+        return f"<{tag}{start}>{items}</{tag}>" if items else ""
+
+    def render_code_block(self, node: CodeBlock) -> str:
+        lang = f' class="language-{escape(node.language)}"' if _NCNAME.match(node.language or "") else ""
+        return f"<pre><code{lang}>{escape(node.code)}</code></pre>"
+
+    def render_table(self, node: Table) -> str:
+        def cell(tag: str, inlines, i: int) -> str:
+            align = node.aligns[i] if i < len(node.aligns) else ""
+            cls = f' class="align-{align}"' if align else ""
+            return f"<{tag}{cls}>{self.inlines(inlines)}</{tag}>"
+
+        head = "".join(cell("th", c, i) for i, c in enumerate(node.header))
+        rows = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(r)) + "</tr>"
+                       for r in node.rows)
+        thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+        tbody = f"<tbody>{rows}</tbody>" if rows else ""
+        if not thead and not tbody:
+            return ""
+        return f'<div class="table-wrap"><table>{thead}{tbody}</table></div>'
+
+    def render_thematic_break(self, node: ThematicBreak) -> str:
+        return '<hr class="break"/>'
+
+    # ------------------------------------------------------------ document-level nodes
+    def render_section(self, section: Section, anchor: str) -> str:
+        number = ""
+        if section.number is not None:
+            number = f'<span class="section-number">{int(section.number)}</span> '
+        return (f'<section class="chapter" id="{escape(anchor)}" epub:type="chapter">'
+                f'<h2 class="section-title">{number}<span class="section-title-text">'
+                f'{escape(section.title)}</span></h2>{self.blocks(section.blocks)}</section>')
+
+    def render_quote(self, quote: Quote) -> str:
+        open_mark, close_mark = QUOTE_MARKS
+        attribution = ""
+        if quote.attribution:
+            attribution = (f'<p class="quote-attribution">{ATTRIBUTION_DASH}'
+                           f'{escape(quote.attribution)}</p>')
+        return (f'<blockquote class="quote"><p class="quote-text">'
+                f'<span class="quote-mark quote-open" aria-hidden="true">{open_mark}</span>'
+                f'{self.inlines(strip_quote_marks(quote.children))}'
+                f'<span class="quote-mark quote-close" aria-hidden="true">{close_mark}</span>'
+                f'</p>{attribution}</blockquote>')
+
+    def render_meta(self, doc: Document) -> str:
+        """The title page: title, subtitle and the source box."""
+        m = doc.meta
+        rows = []
+        if m.source:
+            rows.append(("source", escape(m.source)))
+        if m.translator:
+            rows.append(("translator", escape(m.translator)))
+        if m.author:
+            rows.append(("author", escape(m.author)))
+        if m.date:
+            rows.append(("date", escape(m.date)))
+        href = safe_href(m.url) if m.url else None
+        if href:
+            rows.append(("url", f'<a href="{escape(href)}">{escape(short_url(m.url, 200))}</a>'))
+        elif m.url:
+            rows.append(("url", escape(m.url)))
+        box = "".join(f'<p class="source-row {key}"><span class="source-label">{LABELS[key]}</span>'
+                      f'<span class="source-value">{value}</span></p>' for key, value in rows)
+        subtitle = f'<p class="subtitle">{escape(m.subtitle)}</p>' if m.subtitle else ""
+        box_html = f'<div class="source-box">{box}</div>' if box else ""
+        return (f'<section class="title-page" epub:type="titlepage">'
+                f'<h1 class="book-title">{escape(m.title)}</h1>{subtitle}{box_html}</section>')
+
+    def render_toc(self, parts: list[Part]) -> str:
+        items = []
+        for part in parts:
+            if part.kind not in ("lead", "section", "quotes"):
+                continue
+            items.append(f'<li class="toc-{part.kind}"><a href="{escape(self.href_for(part.id))}">'
+                         f"{self._toc_label(part)}</a></li>")
+        return (f'<nav class="toc" epub:type="toc" id="toc" role="doc-toc">'
+                f'<h1 class="toc-title">{LABELS["toc"]}</h1><ol>{"".join(items)}</ol></nav>')
+
+    def _toc_label(self, part: Part) -> str:
+        prefix = f"{part.number} "
+        if part.number is not None and part.title.startswith(prefix):
+            return (f'<span class="section-number">{part.number}</span> '
+                    f'<span class="toc-text">{escape(part.title[len(prefix):])}</span>')
+        return f'<span class="toc-text">{escape(part.title)}</span>'
+
+    def render_colophon(self, doc: Document) -> str:
+        m = doc.meta
+        lines = []
+        if m.title:
+            lines.append(f'<p class="colophon-title">{escape(m.title)}</p>')
+        for key, value in (("source", m.source), ("translator", m.translator),
+                           ("author", m.author), ("date", m.date)):
+            if value:
+                lines.append(f'<p><span class="source-label">{LABELS[key]}</span>{escape(value)}</p>')
+        href = safe_href(m.url) if m.url else None
+        if href:
+            lines.append(f'<p><span class="source-label">{LABELS["url"]}</span>'
+                         f'<a href="{escape(href)}">{escape(short_url(m.url, 200))}</a></p>')
+        if m.tags:
+            lines.append(f'<p><span class="source-label">{LABELS["tags"]}</span>'
+                         f'{escape(" · ".join(m.tags))}</p>')
+        lines.append(f'<p class="made-with">{escape(LABELS["made_with"])}</p>')
+        notes = f'<div class="colophon-notes">{self.blocks(doc.colophon)}</div>' if doc.colophon else ""
+        return (f'<section class="colophon" epub:type="colophon">'
+                f'<h2 class="colophon-heading">{LABELS["colophon"]}</h2>{notes}'
+                f'<div class="colophon-meta">{"".join(lines)}</div></section>')
+
+    def render_cover(self, src: str, title: str) -> str:
+        return (f'<section class="cover" epub:type="cover"><img class="cover-image" src="{escape(src)}"'
+                f' alt="{escape(LABELS["cover"])}：{escape(title)}"/></section>')
+
+    def render_lead(self, doc: Document) -> str:
+        return f'<section class="lead" epub:type="preamble">{self.blocks(doc.lead)}</section>'
+
+    def render_quotes_page(self, doc: Document) -> str:
+        title = doc.quotes_title or LABELS["quotes"]
+        quotes = "".join(self.render_quote(q) for q in doc.quotes)
+        return (f'<section class="quotes-page" id="quotes">'
+                f'<h2 class="quotes-title">{escape(title)}</h2>{quotes}</section>')
+
+
+def strip_quote_marks(children: tuple) -> tuple:
+    """Drop quotation marks that wrap a whole quote (the quotes page draws its own)."""
+    if not children:
+        return children
+    first, last = children[0], children[-1]
+    opening, closing = "\"“「『'‘", "\"”」』'’"
+    if not (isinstance(first, Text) and isinstance(last, Text)):
+        return children
+    head, tail = first.text.lstrip(), last.text.rstrip()
+    if not (head and tail and head[0] in opening and tail[-1] in closing):
+        return children
+    if len(children) == 1:
+        inner = head[1:]
+        inner = inner[:-1] if inner and inner[-1] in closing else inner
+        return (Text(inner, first.line),)
+    return (Text(head[1:], first.line), *children[1:-1], Text(tail[:-1], last.line))
+
+
+def part_filename(kind: str, index: int = 0) -> str:
+    return {"cover": "cover.xhtml", "titlepage": "titlepage.xhtml", "toc": "nav.xhtml",
+            "lead": "lead.xhtml", "quotes": "quotes.xhtml", "colophon": "colophon.xhtml",
+            }.get(kind) or f"section-{index:02d}.xhtml"
+
+
+def render_parts(doc: Document, media, options: Options = Options(), *, target: Target = "epub",
+                 cover_src: str | None = None) -> list[Part]:
+    """The document as reading units, in reading order (= spine order = NCX play order).
+
+    ``cover_src`` (EPUB) is the href of the cover image; without it there is no cover part.
+    The toc part links to the parts that follow it (EPUB: file names, PDF: #anchors).
+    """
+    ids: dict[str, str] = {}
+
+    def href_for(part_id: str) -> str:
+        return ids[part_id] if target == "epub" else f"#{part_id}"
+
+    r = HTMLRenderer(media, options, target=target, href_for=href_for)
+    parts: list[Part] = []
+    title = doc.meta.title or LABELS["title_page"]
+    if cover_src and not options.no_cover:
+        parts.append(Part("cover", "cover", part_filename("cover"), LABELS["cover"],
+                          r.render_cover(cover_src, title)))
+    parts.append(Part("titlepage", "titlepage", part_filename("titlepage"), title, r.render_meta(doc)))
+    body_parts: list[Part] = []
+    if doc.lead:
+        body_parts.append(Part("lead", "lead", part_filename("lead"), LABELS["lead"], r.render_lead(doc)))
+    used: set[str] = set()
+    for i, section in enumerate(doc.sections, start=1):
+        anchor = section.id if _NCNAME.match(section.id or "") and section.id not in used else f"sec-{i:02d}"
+        used.add(anchor)
+        body_parts.append(Part("section", anchor, part_filename("section", i), section_label(section),
+                               r.render_section(section, anchor), section.number))
+    if doc.quotes:
+        body_parts.append(Part("quotes", "quotes", part_filename("quotes"),
+                               doc.quotes_title or LABELS["quotes"], r.render_quotes_page(doc)))
+    body_parts.append(Part("colophon", "colophon", part_filename("colophon"), LABELS["colophon"],
+                           r.render_colophon(doc)))
+    for part in body_parts:
+        ids[part.id] = part.filename
+    parts.append(Part("toc", "toc", part_filename("toc"), LABELS["toc"], r.render_toc(body_parts)))
+    parts.extend(body_parts)
+    return parts
+
+
+def generated_text(doc: Document) -> str:
+    """Every string the renderer adds on its own (labels, numbers, marks) — for font subsets."""
+    numbers = " ".join(str(s.number) for s in doc.sections if s.number is not None)
+    return " ".join([*LABELS.values(), *QUOTE_MARKS, ATTRIBUTION_DASH, "：·…[]()0123456789", numbers,
+                     document_language(doc)])
+
+
+def xhtml_document(body: str, *, title: str, lang: str, stylesheets: tuple[str, ...] = (),
+                   html_class: str = "", body_class: str = "") -> str:
+    """A complete XHTML5 document (XML declaration, lang and xml:lang) around a body fragment."""
+    links = "".join(f'<link rel="stylesheet" type="text/css" href="{escape(h)}"/>' for h in stylesheets)
+    hcls = f' class="{escape(html_class)}"' if html_class else ""
+    bcls = f' class="{escape(body_class)}"' if body_class else ""
+    lang = escape(lang)
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+            f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops"'
+            f' lang="{lang}" xml:lang="{lang}"{hcls}>\n'
+            f'<head><meta charset="utf-8"/><title>{escape(title)}</title>{links}</head>\n'
+            f"<body{bcls}>{body}</body>\n</html>\n")
