@@ -1,0 +1,298 @@
+"""Image URL → bytes: the one object that does outside I/O, with the whole policy in its constructor.
+
+Policy: only ``http``/``https`` (after mirrors are applied); connect and read timeouts plus an
+overall deadline per download; a byte cap checked while streaming (the download is aborted as soon
+as it is exceeded, before a declared ``Content-Length`` is even read); at most ``max_redirects``
+redirects, followed by hand so loops are named as loops and every hop is checked again; retries
+with exponential backoff on connection errors, 429 and 5xx, never on other 4xx; a
+``interview-export/<version>`` User-Agent; ``fetch_many`` downloads in parallel (8 at a time by
+default). The disk cache (``cache.Cache``) is consulted first and written only with bodies that
+pass the caller's ``check``; ``offline`` serves the cache and nothing else.
+
+Tests inject ``transport=httpx.MockTransport(...)`` or point a mirror at a local server.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import httpx
+
+from .cache import Cache
+from .errors import ImageError
+
+log = logging.getLogger("interview_export.fetcher")
+
+ALLOWED_SCHEMES = ("http", "https")
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+MAX_RETRY_AFTER = 10.0  # seconds: a server asking for longer is not worth waiting for
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("interview-export")
+    except Exception:  # not installed (e.g. running from a bare checkout)
+        return "0"
+
+
+USER_AGENT = f"interview-export/{_version()} (+https://github.com/interview-export)"
+
+
+def apply_mirrors(url: str, mirrors: Iterable[tuple[str, str]]) -> str:
+    """Rewrite ``url`` with the longest matching ``(prefix, replacement)``; unchanged if none."""
+    best = None
+    for prefix, replacement in mirrors:
+        if prefix and url.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, replacement)
+    if best is None:
+        return url
+    return best[1] + url[len(best[0]):]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A body and where it came from."""
+
+    url: str             # the URL asked for (as in the Markdown)
+    final_url: str       # the URL that answered (after mirrors and redirects; == url if cached)
+    data: bytes
+    content_type: str = ""
+    from_cache: bool = False
+    etag: str = ""
+    last_modified: str = ""
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, wait: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+
+
+class Fetcher:
+    """Downloads image URLs under one policy; thread-safe; use as a context manager or close()."""
+
+    def __init__(
+        self,
+        *,
+        mirrors: Iterable[tuple[str, str]] = (),
+        offline: bool = False,
+        cache: Cache | None = None,
+        timeout: float = 20.0,
+        connect_timeout: float | None = None,
+        total_timeout: float | None = None,
+        max_bytes: int = 25 * 1024 * 1024,
+        max_redirects: int = 5,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_workers: int = 8,
+        revalidate: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = USER_AGENT,
+    ):
+        self.mirrors = tuple(mirrors)
+        self.offline = offline
+        self.cache = cache
+        self.timeout = timeout
+        self.total_timeout = total_timeout if total_timeout is not None else max(timeout * 6, 1.0)
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_workers = max(1, max_workers)
+        self.revalidate = revalidate
+        self.network_requests = 0  # counted for tests and the batch summary
+        self._count_lock = threading.Lock()
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout if connect_timeout else min(timeout, 10.0)),
+            follow_redirects=False,
+            headers={"User-Agent": user_agent, "Accept": "image/*,*/*;q=0.5"},
+            limits=httpx.Limits(max_connections=self.max_workers, max_keepalive_connections=self.max_workers),
+            transport=transport,
+            trust_env=transport is None,
+        )
+
+    @classmethod
+    def from_options(cls, options, **overrides) -> "Fetcher":
+        """A fetcher configured from ``Options`` (mirrors, offline, cache, caps, timeout, parallelism)."""
+        cache = None
+        if options.use_cache:
+            cache = Cache(options.cache_dir)
+        kwargs = dict(
+            mirrors=options.mirrors,
+            offline=options.offline,
+            cache=cache,
+            timeout=options.timeout,
+            max_bytes=options.max_image_bytes,
+            max_workers=options.max_downloads,
+        )
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    # ------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ public API
+    def fetch(self, url: str, check: Callable[[bytes], object] | None = None) -> Fetched:
+        """The body of ``url`` (cache first). ``check(data)`` may raise ImageError to refuse it;
+        only bodies that pass are cached. Raises ImageError(url, reason) on any failure."""
+        cached = self.cache.get(url) if self.cache is not None else None
+        if cached is not None and check is not None:
+            try:
+                check(cached.data)
+            except ImageError:
+                log.info("cached body of %s fails the checks; dropped", url)
+                self.cache.discard(url)
+                cached = None
+        if cached is not None and (self.offline or not self.revalidate):
+            return Fetched(url, url, cached.data, cached.content_type, from_cache=True)
+        if self.offline:
+            raise ImageError(url, "offline and not in the image cache")
+        result = self._download(url, cached)
+        if check is not None:
+            check(result.data)
+        if self.cache is not None and not result.from_cache:
+            self.cache.put(url, result.data, etag=result.etag, last_modified=result.last_modified,
+                           content_type=result.content_type, fetched_url=result.final_url)
+        return result
+
+    def fetch_many(self, urls: Iterable[str], check: Callable[[bytes], object] | None = None
+                   ) -> dict[str, Fetched | ImageError]:
+        """Fetch each distinct URL once, ``max_workers`` at a time; failures are returned, not raised."""
+        unique = list(dict.fromkeys(urls))
+        results: dict[str, Fetched | ImageError] = {}
+        if not unique:
+            return results
+
+        def one(u: str) -> Fetched | ImageError:
+            try:
+                return self.fetch(u, check)
+            except ImageError as exc:
+                return exc
+            except Exception as exc:  # a bug or an httpx corner case must not sink the others
+                log.exception("unexpected error fetching %s", u)
+                return ImageError(u, f"unexpected error: {type(exc).__name__}: {exc}")
+
+        if len(unique) == 1 or self.max_workers == 1:
+            return {u: one(u) for u in unique}
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(unique)),
+                                thread_name_prefix="ie-fetch") as pool:
+            for u, res in zip(unique, pool.map(one, unique)):
+                results[u] = res
+        return results
+
+    # ------------------------------------------------------------ network
+    def _download(self, url: str, cached) -> Fetched:
+        target = apply_mirrors(url, self.mirrors)
+        self._check_scheme(url, target)
+        last_reason = "failed"
+        for attempt in range(self.retries + 1):
+            try:
+                return self._download_once(url, target, cached)
+            except _Retry as retry:
+                last_reason = retry.reason
+                if attempt == self.retries:
+                    break
+                wait = self.backoff * (2 ** attempt)
+                if retry.wait is not None:
+                    wait = max(wait, min(retry.wait, MAX_RETRY_AFTER))
+                log.info("%s: %s; retry %d/%d in %.1fs", url, retry.reason, attempt + 1, self.retries, wait)
+                time.sleep(wait)
+        tries = self.retries + 1
+        raise ImageError(url, f"{last_reason} (after {tries} attempt{'s' if tries > 1 else ''})")
+
+    def _check_scheme(self, url: str, target: str) -> None:
+        scheme = target.split(":", 1)[0].lower() if ":" in target else ""
+        if scheme not in ALLOWED_SCHEMES:
+            raise ImageError(url, f"URL scheme {scheme or '(none)'!r} is not allowed (only http and https)")
+
+    def _download_once(self, url: str, target: str, cached) -> Fetched:
+        deadline = time.monotonic() + self.total_timeout
+        seen: set[str] = set()
+        current = target
+        for hop in range(self.max_redirects + 1):
+            seen.add(current)
+            headers = {}
+            if cached is not None and self.revalidate:
+                if cached.etag:
+                    headers["If-None-Match"] = cached.etag
+                if cached.last_modified:
+                    headers["If-Modified-Since"] = cached.last_modified
+            with self._count_lock:
+                self.network_requests += 1
+            try:
+                with self._client.stream("GET", current, headers=headers) as response:
+                    status = response.status_code
+                    if status in REDIRECT_CODES:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise ImageError(url, f"HTTP {status} redirect without a Location")
+                        nxt = apply_mirrors(str(response.url.join(location)), self.mirrors)
+                        self._check_scheme(url, nxt)
+                        if nxt in seen:
+                            raise ImageError(url, f"redirect loop ({current} → {nxt})")
+                        current = nxt
+                        continue
+                    if status == 304 and cached is not None:
+                        return Fetched(url, current, cached.data, cached.content_type, from_cache=True)
+                    if status == 429 or 500 <= status <= 599:
+                        raise _Retry(f"HTTP {status} {response.reason_phrase}".strip(),
+                                     _retry_after(response.headers.get("retry-after")))
+                    if status != 200:
+                        raise ImageError(url, f"HTTP {status} {response.reason_phrase}".strip())
+                    data = self._read_capped(url, response, deadline)
+                    return Fetched(url, str(response.url), data,
+                                   response.headers.get("content-type", ""),
+                                   etag=response.headers.get("etag", ""),
+                                   last_modified=response.headers.get("last-modified", ""))
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError,
+                    httpx.ReadError, httpx.WriteError, httpx.PoolTimeout) as exc:
+                raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})")
+            except httpx.TimeoutException as exc:
+                raise ImageError(url, f"timed out (no data within {self.timeout:g}s: {type(exc).__name__})")
+            except httpx.InvalidURL as exc:
+                raise ImageError(url, f"invalid URL ({exc})")
+            except httpx.UnsupportedProtocol as exc:
+                raise ImageError(url, f"unsupported protocol ({exc})")
+        raise ImageError(url, f"too many redirects (more than {self.max_redirects})")
+
+    def _read_capped(self, url: str, response: httpx.Response, deadline: float) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise ImageError(url, f"too large ({int(declared)} bytes declared, limit {self.max_bytes})")
+        buf = bytearray()
+        for chunk in response.iter_bytes():
+            buf += chunk
+            if len(buf) > self.max_bytes:
+                raise ImageError(url, f"too large (more than {self.max_bytes} bytes; download aborted)")
+            if time.monotonic() > deadline:
+                raise ImageError(url, f"download took longer than {self.total_timeout:g}s; aborted")
+        return bytes(buf)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

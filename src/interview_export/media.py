@@ -1,0 +1,527 @@
+"""Document image references → MediaBag: each image fetched, checked by content and normalised, or a placeholder.
+
+Sources: ``http(s)://`` URLs (through the one ``Fetcher``: mirrors, cache, offline), local paths
+resolved against the input folder (refused when they escape it, unless under
+``Options.resource_dirs``), ``file://`` URLs under the same rule, and ``data:`` URIs (base64 or
+percent-encoded). Every body is checked with Pillow (``formats=`` allow-list, a pixel cap checked on
+the header before anything is decoded, the decompression-bomb warning turned into an error, PNG CRCs
+verified, then a full ``load()``), so an HTML error page, a truncated file or a bomb becomes a
+placeholder with a warning naming the source, the Markdown line and the reason.
+
+Normalisation (EPUB ``data``): EXIF orientation applied; CMYK/palette/16-bit → RGB(A); WebP, AVIF,
+BMP, TIFF → JPEG (photos) or PNG (alpha or line art); downscaled (never upscaled) to
+``Options.epub_image_long_side``; animated GIFs kept as they are; ``Options.grayscale`` → L/LA.
+An image that needs none of this keeps its original bytes; re-encoded images carry no EXIF/text
+metadata (the ICC profile is kept when the colour space is unchanged). ``pdf_data`` is the same
+pipeline for print: first frame of an animated GIF, long side at most ``PDF_LONG_SIDE`` (an A4 text
+width at 300 dpi), colour kept; it is the very same bytes as ``data`` when nothing differs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import re
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
+
+from PIL import Image, ImageOps, UnidentifiedImageError, features
+
+from .errors import ImageError
+from .fetcher import Fetcher
+from .model import Document, image_refs
+from .options import Options
+
+log = logging.getLogger("interview_export.media")
+
+PDF_LONG_SIDE = 2000          # px: 160 mm of A4 text width at 300 dpi ≈ 1890 px
+MAX_PIXELS = 89_478_485       # Pillow's own bomb threshold (~ 9459²); checked on the header
+MAX_ANIMATION_PIXELS = 8 * MAX_PIXELS   # width × height × frames for animated images
+JPEG_QUALITY = 85
+LINE_ART_COLOUR_RATIO = 0.25  # distinct colours / sampled pixels below this → PNG, not JPEG
+
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO") + (
+    ("AVIF",) if features.check("avif") else ())
+# formats an EPUB (and Kindle) shows as they are → (media type, extension)
+KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class ImageAsset:
+    """One image source of the document, ready to embed (or a placeholder saying why not)."""
+
+    src: str                     # exactly as in the model (the MediaBag key)
+    status: str                  # "ok" | "cached" | "placeholder"
+    reason: str = ""             # why it is a placeholder ("" otherwise)
+    filename: str = ""           # e.g. "images/3f2a9c0d1e2b4a5f.jpg" (content hash of data)
+    media_type: str = ""         # of data, e.g. "image/jpeg"
+    data: bytes = b""            # EPUB bytes
+    pdf_data: bytes = b""        # PDF bytes (first frame of an animated GIF, ≤ PDF_LONG_SIDE)
+    width: int = 0               # pixels of data
+    height: int = 0
+    format: str = ""             # "JPEG" | "PNG" | "GIF" (of data)
+    alt: str = ""
+    line: int = 0                # first Markdown line that uses this src (0: front matter)
+    # additions beyond the contract, for the PDF backend and `inspect --images`
+    pdf_media_type: str = ""
+    pdf_filename: str = ""
+    source_format: str = ""      # what the bytes really were (e.g. "WEBP", "JPEG" for a .png name)
+    source_size: int = 0         # bytes before normalisation
+    source_width: int = 0
+    source_height: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "placeholder"
+
+
+@dataclass
+class MediaBag:
+    """Every image source of a document → its asset; warnings in reading order."""
+
+    assets: dict[str, ImageAsset] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def get(self, src: str) -> ImageAsset | None:
+        return self.assets.get(src)
+
+    def missing(self) -> list[ImageAsset]:
+        """The placeholders (what ``--strict`` reports before failing)."""
+        return [a for a in self.assets.values() if not a.ok]
+
+    def files(self) -> list[ImageAsset]:
+        """One ok asset per distinct filename (what an EPUB manifest lists), in reading order."""
+        seen: dict[str, ImageAsset] = {}
+        for asset in self.assets.values():
+            if asset.ok and asset.filename not in seen:
+                seen[asset.filename] = asset
+        return list(seen.values())
+
+    def __len__(self) -> int:
+        return len(self.assets)
+
+
+class _Refused(Exception):
+    """Internal: the reason an image cannot be used."""
+
+
+# ---------------------------------------------------------------- entry point
+def collect_media(doc: Document, base_dir: Path | None, options: Options = Options(), *,
+                  fetcher: Fetcher | None = None) -> MediaBag:
+    """Resolve every image of ``doc``; the same src is fetched, processed and warned about once."""
+    refs = image_refs(doc)
+    first: dict[str, tuple[str, int]] = {}
+    for src, alt, line in refs:
+        first.setdefault(src, (alt, line))
+    bag = MediaBag()
+    if not first:
+        return bag
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+
+    raw: dict[str, tuple[bytes, bool] | str] = {}   # src → (bytes, from_cache) or refusal reason
+    remote: dict[str, str] = {}                      # src → URL to fetch
+    for src in first:
+        kind, value = _classify(src)
+        try:
+            if kind == "remote":
+                remote[src] = value
+            elif kind == "data":
+                raw[src] = (_decode_data_uri(value, options.max_image_bytes), False)
+            elif kind == "local":
+                raw[src] = (_read_local(value, base, options), False)
+            else:
+                raise _Refused(value)
+        except _Refused as exc:
+            raw[src] = str(exc)
+
+    own = fetcher is None and bool(remote)
+    if own:
+        fetcher = Fetcher.from_options(options)
+    with warnings.catch_warnings():
+        # Pillow warns (instead of failing) between MAX_IMAGE_PIXELS and twice that: make it fail.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            if remote:
+                results = fetcher.fetch_many(remote.values(), check=check_image_bytes)
+                for src, url in remote.items():
+                    res = results[url]
+                    raw[src] = res.reason if isinstance(res, ImageError) else (res.data, res.from_cache)
+        finally:
+            if own:
+                fetcher.close()
+        processed = _process_all(raw, options)
+
+    for src, (alt, line) in first.items():
+        result = processed[src]
+        if isinstance(result, str):
+            bag.assets[src] = ImageAsset(src=src, status="placeholder", reason=result, alt=alt, line=line)
+            bag.warnings.append(f"{_where(line)}: image {describe_src(src)}: {result}")
+        else:
+            bag.assets[src] = _dataclass_replace(result, src=src, alt=alt, line=line)
+    return bag
+
+
+def check_image_bytes(data: bytes) -> None:
+    """Raise ImageError unless ``data`` is a complete, allowed, non-bomb image (the fetcher's check)."""
+    try:
+        _load_checked(data).close()
+    except _Refused as exc:
+        raise ImageError("<bytes>", str(exc)) from None
+
+
+def describe_src(src: str) -> str:
+    """The src for a message: data URIs shortened to their header and size."""
+    if src[:5].lower() == "data:":
+        header = src[: min(src.find(",") if "," in src else 40, 60)]
+        return f"{header},… ({len(src) - len(header) - 1} characters)"
+    return src if len(src) <= 300 else src[:300] + "…"
+
+
+def _where(line: int) -> str:
+    return f"line {line}" if line else "front matter (cover)"
+
+
+def _dataclass_replace(asset: ImageAsset, **changes) -> ImageAsset:
+    import dataclasses
+
+    return dataclasses.replace(asset, **changes)
+
+
+# ---------------------------------------------------------------- sources
+def _classify(src: str) -> tuple[str, str]:
+    """("remote", url) | ("data", uri) | ("local", path-or-file-url) | ("refused", reason)."""
+    s = src.strip()
+    if not s:
+        return "refused", "empty image source"
+    if s.startswith("//"):
+        return "remote", "https:" + s
+    m = _SCHEME.match(s)
+    if m is None or len(m.group(1)) == 1:  # no scheme (a one-letter "scheme" is a drive letter)
+        return "local", s
+    scheme = m.group(1).lower()
+    if scheme in ("http", "https"):
+        return "remote", s
+    if scheme == "data":
+        return "data", s
+    if scheme == "file":
+        return "local", s
+    return "refused", f"URL scheme {scheme!r} is not allowed"
+
+
+def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
+    header, sep, payload = uri[5:].partition(",")
+    if not sep:
+        raise _Refused("malformed data: URI (no comma)")
+    is_base64 = header.lower().rstrip().endswith(";base64")
+    estimate = len(payload) * 3 // 4 if is_base64 else len(payload)
+    if estimate > max_bytes * (1 if is_base64 else 3):
+        raise _Refused(f"too large (data: URI of about {estimate} bytes, limit {max_bytes})")
+    if is_base64:
+        if "%" in payload:
+            payload = unquote(payload)
+        compact = payload.translate(_WHITESPACE)
+        compact += "=" * (-len(compact) % 4)
+        try:
+            data = base64.b64decode(compact, validate=True)
+        except (binascii.Error, ValueError):
+            try:  # tolerate stray characters the way browsers do
+                data = base64.b64decode(compact, validate=False)
+            except (binascii.Error, ValueError) as exc:
+                raise _Refused(f"malformed base64 in data: URI ({exc})") from None
+    else:
+        data = unquote_to_bytes(payload)
+    if len(data) > max_bytes:
+        raise _Refused(f"too large ({len(data)} bytes, limit {max_bytes})")
+    return data
+
+
+_WHITESPACE = str.maketrans("", "", " \t\r\n")
+
+
+def _read_local(src: str, base: Path, options: Options) -> bytes:
+    """Bytes of a local image, only from the input folder or the named resource folders."""
+    if src[:5].lower() == "file:":
+        parts = urlsplit(src)
+        if parts.netloc not in ("", "localhost"):
+            raise _Refused(f"file: URL with a remote host {parts.netloc!r} is not allowed")
+        candidates = [unquote(parts.path)]
+    else:
+        # as written; percent-decoded (markdown-it encodes spaces and CJK); without ?query/#fragment
+        candidates = list(dict.fromkeys([src, unquote(src), re.split(r"[?#]", src, maxsplit=1)[0]]))
+    roots = [base.resolve()] + [Path(d).resolve() for d in options.resource_dirs]
+    chosen = None
+    for cand in candidates:
+        p = Path(cand)
+        if not p.is_absolute():
+            p = base / p
+        resolved = p.resolve()  # follows symlinks: a link pointing outside is outside
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise _Refused("path is outside the input folder (add the folder to the resource folders to allow it)")
+        if resolved.exists():
+            chosen = resolved
+            break
+    if chosen is None:
+        raise _Refused("file not found")
+    if not chosen.is_file():
+        raise _Refused("not a regular file")
+    size = chosen.stat().st_size
+    if size > options.max_image_bytes:
+        raise _Refused(f"too large ({size} bytes, limit {options.max_image_bytes})")
+    try:
+        with open(chosen, "rb") as fh:
+            data = fh.read(options.max_image_bytes + 1)
+    except OSError as exc:
+        raise _Refused(f"cannot read the file ({exc.strerror or exc})") from None
+    if len(data) > options.max_image_bytes:
+        raise _Refused(f"too large (limit {options.max_image_bytes} bytes)")
+    return data
+
+
+# ---------------------------------------------------------------- checking
+class _Opened:
+    """Context manager: a fully loaded, checked Pillow image of ``data``."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.im: Image.Image | None = None
+
+    def __enter__(self) -> Image.Image:
+        self.im = _load_checked(self.data)
+        return self.im
+
+    def __exit__(self, *exc) -> None:
+        if self.im is not None:
+            self.im.close()
+
+
+def _open_checked(data: bytes) -> _Opened:
+    return _Opened(data)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        raise _Refused(_not_an_image(data)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _Refused(f"decompression bomb refused ({exc})") from None
+    except (OSError, SyntaxError, ValueError, struct_error) as exc:
+        raise _Refused(f"corrupt image ({exc})") from None
+
+
+def _load_checked(data: bytes) -> Image.Image:
+    if not data:
+        raise _Refused("empty file")
+    im = _open(data)
+    fmt = im.format
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise _Refused(f"invalid image size {w}×{h}")
+    if w * h > MAX_PIXELS:
+        raise _Refused(f"decompression bomb refused ({w}×{h} pixels, limit {MAX_PIXELS})")
+    try:
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1 and w * h * frames > MAX_ANIMATION_PIXELS:
+            raise _Refused(f"decompression bomb refused ({frames} frames of {w}×{h})")
+        if fmt == "PNG":
+            im.verify()  # chunk CRCs and completeness, without decoding
+            im = _open(data)
+        im.load()
+    except _Refused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _Refused(f"decompression bomb refused ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct_error) as exc:
+        msg = str(exc) or type(exc).__name__
+        if "truncated" in msg.lower() or isinstance(exc, EOFError):
+            raise _Refused(f"truncated image ({fmt}: {msg})") from None
+        raise _Refused(f"corrupt image ({fmt}: {msg})") from None
+    return im
+
+
+def _not_an_image(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:2048].lower()):
+        return "SVG images are not supported (not a raster image)"
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+        return "not an image (the server sent an HTML/text page)"
+    if head[:1] in (b"{", b"["):
+        return "not an image (JSON/text data)"
+    return f"not a supported image (unrecognised data starting {data[:8]!r})"
+
+
+from struct import error as struct_error  # noqa: E402  (Pillow raises it on some broken headers)
+
+
+# ---------------------------------------------------------------- normalising
+def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options) -> dict[str, ImageAsset | str]:
+    """Check and normalise every body once per distinct content, in parallel (Pillow drops the GIL)."""
+    out: dict[str, ImageAsset | str] = {}
+    by_hash: dict[str, bytes] = {}
+    wanted: dict[str, list[str]] = {}
+    for src, item in raw.items():
+        if isinstance(item, str):
+            out[src] = item
+            continue
+        digest = hashlib.sha256(item[0]).hexdigest()
+        by_hash.setdefault(digest, item[0])
+        wanted.setdefault(digest, []).append(src)
+
+    def work(digest: str) -> ImageAsset | str:
+        try:
+            return _normalise(by_hash[digest], options)
+        except _Refused as exc:
+            return str(exc)
+        except Exception as exc:  # Pillow can raise odd things on hostile input: never crash the book
+            log.debug("unexpected error normalising an image", exc_info=True)
+            return f"cannot process image ({type(exc).__name__}: {exc})"
+
+    digests = list(wanted)
+    workers = max(1, min(len(digests), os.cpu_count() or 1, options.max_downloads))
+    if workers == 1:
+        done = [work(d) for d in digests]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ie-image") as pool:
+            done = list(pool.map(work, digests))
+    for digest, result in zip(digests, done):
+        for src in wanted[digest]:
+            item = raw[src]
+            if isinstance(result, ImageAsset) and item[1]:
+                result_for = _dataclass_replace(result, status="cached")
+            else:
+                result_for = result
+            out[src] = result_for
+    return out
+
+
+def _normalise(data: bytes, options: Options) -> ImageAsset:
+    with _open_checked(data) as im:
+        src_fmt = im.format or ""
+        w, h = im.size
+        epub = _render(im, data, long_side=options.epub_image_long_side, grayscale=options.grayscale,
+                       keep_animation=True)
+        if not options.grayscale and not getattr(im, "is_animated", False) \
+                and max(w, h) <= min(options.epub_image_long_side, PDF_LONG_SIDE):
+            pdf = epub  # both targets would make the same decisions: share the bytes
+        else:
+            pdf = _render(im, data, long_side=PDF_LONG_SIDE, grayscale=False, keep_animation=False)
+    e_bytes, e_fmt, e_w, e_h = epub
+    p_bytes, p_fmt, _, _ = pdf
+    e_type, e_ext = KEPT_FORMATS[e_fmt]
+    p_type, p_ext = KEPT_FORMATS[p_fmt]
+    return ImageAsset(
+        src="", status="ok", filename=f"images/{hashlib.sha256(e_bytes).hexdigest()[:16]}.{e_ext}",
+        media_type=e_type, data=e_bytes, pdf_data=p_bytes, width=e_w, height=e_h, format=e_fmt,
+        pdf_media_type=p_type,
+        pdf_filename=f"images/{hashlib.sha256(p_bytes).hexdigest()[:16]}.{p_ext}",
+        source_format=src_fmt, source_size=len(data), source_width=w, source_height=h)
+
+
+def _render(im: Image.Image, data: bytes, *, long_side: int, grayscale: bool,
+            keep_animation: bool) -> tuple[bytes, str, int, int]:
+    """(bytes, format, width, height) of ``im`` for one target; the original bytes when nothing changes."""
+    fmt = "JPEG" if im.format == "MPO" else im.format  # MPO: a JPEG with extra frames
+    animated = getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1
+    if animated and fmt == "GIF" and keep_animation:
+        return data, "GIF", im.width, im.height  # kept as is, whatever its size (EPUB readers animate)
+    if animated:
+        im.seek(0)
+    orientation = _orientation(im)
+    w, h = im.size
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    needs_resize = max(w, h) > long_side
+    needs_mode = im.mode not in _GOOD_MODES.get(fmt, ())
+    needs_gray = grayscale and im.mode not in ("1", "L", "LA")
+    if not (fmt not in KEPT_FORMATS or animated or orientation != 1 or needs_resize or needs_mode or needs_gray):
+        return data, fmt, im.width, im.height
+
+    icc = im.info.get("icc_profile")
+    src_mode = im.mode
+    out = ImageOps.exif_transpose(im) if orientation != 1 else im.copy()
+    out = _to_rgb_family(out)
+    if out.mode == "RGBA" and out.getchannel("A").getextrema() == (255, 255):
+        out = out.convert("RGB")
+    if grayscale and out.mode not in ("L", "LA"):
+        out = out.convert("LA" if out.mode == "RGBA" else "L")
+    if max(out.size) > long_side:
+        out.thumbnail((long_side, long_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    keep_icc = icc and ((src_mode in ("RGB", "RGBA", "P") and out.mode in ("RGB", "RGBA"))
+                        or (src_mode in ("L", "LA") and out.mode in ("L", "LA")))
+
+    if fmt == "JPEG" and out.mode in ("RGB", "L"):
+        target = "JPEG"
+    elif fmt in ("PNG", "GIF") or out.mode in ("RGBA", "LA"):
+        target = "PNG"
+    else:
+        target = "PNG" if _looks_like_line_art(out) else "JPEG"
+    buf = BytesIO()
+    params = {"icc_profile": icc} if keep_icc else {}
+    if target == "JPEG":
+        out.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True, **params)
+    else:
+        out.save(buf, "PNG", compress_level=6, **params)
+    encoded = buf.getvalue()
+    return encoded, target, out.width, out.height
+
+
+_GOOD_MODES = {
+    "JPEG": ("L", "RGB"),
+    "PNG": ("1", "L", "LA", "RGB", "RGBA"),
+    "GIF": ("P", "L"),
+}
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+        return value if isinstance(value, int) and 1 <= value <= 8 else 1
+    except Exception:  # unreadable EXIF is not a reason to refuse the picture
+        return 1
+
+
+def _to_rgb_family(im: Image.Image) -> Image.Image:
+    """Any Pillow mode → L, LA, RGB or RGBA (16-bit scaled down, not clipped)."""
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return im
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        scale = 1 / 256 if mode.startswith("I;16") or _max_value(im) > 255 else 1
+        return im.convert("I").point(lambda v: v * scale).convert("L")
+    if mode == "F":
+        scale = 255.0 if _max_value(im) <= 1.0 else 1.0
+        return im.point(lambda v: v * scale).convert("L")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if has_alpha else "RGB")
+    if mode == "CMYK":
+        return im.convert("RGB")
+    if mode.endswith("A") or "A" in im.getbands():
+        return im.convert("RGBA")
+    return im.convert("RGB")
+
+
+def _max_value(im: Image.Image) -> float:
+    lo, hi = im.getextrema() if im.mode in ("I", "F", "I;16") else (0, 255)
+    return hi
+
+
+def _looks_like_line_art(im: Image.Image) -> bool:
+    """Screenshots and diagrams have few distinct colours; photos have many (decides PNG vs JPEG)."""
+    sample = im.convert("RGB")
+    sample = sample.resize((min(128, sample.width), min(128, sample.height)), Image.Resampling.NEAREST)
+    total = sample.width * sample.height
+    colours = sample.getcolors(maxcolors=total)
+    return colours is not None and len(colours) / total < LINE_ART_COLOUR_RATIO
