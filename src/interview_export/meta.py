@@ -1,0 +1,247 @@
+"""Front matter, sidecar YAML, header lines and --metadata pairs → Meta fields (merged by priority).
+
+Priority, lowest first: the document itself (H1 title, header blockquote), the sidecar
+``NAME.metadata.yaml`` beside ``NAME.md``, YAML front matter, then ``--metadata key=value``.
+Every source is first turned into a plain ``{meta_field: value}`` dict by ``meta_fields``;
+``merge`` lays the dicts over a ``Meta`` in that order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import re
+import unicodedata
+from pathlib import Path
+
+import yaml
+
+from .model import Meta
+
+# Keys accepted in front matter, sidecars and --metadata, mapped onto Meta field names.
+KEY_ALIASES: dict[str, str] = {
+    "title": "title", "标题": "title",
+    "subtitle": "subtitle", "副标题": "subtitle",
+    "source": "source", "publication": "source", "publisher": "source", "platform": "source", "来源": "source",
+    "author": "author", "authors": "author", "作者": "author",
+    "translator": "translator", "compiler": "translator", "编译": "translator", "翻译": "translator",
+    "译者": "translator", "整理": "translator",
+    "date": "date", "publish_date": "date", "published": "date", "日期": "date",
+    "url": "url", "original_url": "url", "link": "url", "原文链接": "url",
+    "language": "language", "lang": "language",
+    "tags": "tags", "keywords": "tags",
+    "description": "description", "summary": "description",
+    "cover": "cover", "cover_image": "cover",
+    "speakers": "speakers",
+    "host": "hosts", "hosts": "hosts",
+    "quotes_section": "quotes_section",
+}
+TUPLE_FIELDS = {"tags", "speakers", "hosts"}
+
+_DATE_RES = (
+    re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)"),
+    re.compile(r"(?<!\d)(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日"),
+    re.compile(r"(?<!\d)(\d{4})/(\d{1,2})/(\d{1,2})(?!\d)"),
+    re.compile(r"(?<!\d)(\d{4})\.(\d{1,2})\.(\d{1,2})(?!\d)"),
+)
+
+
+# ---------------------------------------------------------------- values
+def normalize_date(value: object) -> str:
+    """A date in any usual form (2026-01-23, 2026年1月23日, 2026/1/23, YAML date) → YYYY-MM-DD, else ""."""
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.strftime("%Y-%m-%d")
+    text = str(value or "")
+    for pattern in _DATE_RES:
+        m = pattern.search(text)
+        if m:
+            try:
+                return _dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+            except ValueError:
+                continue
+    return ""
+
+
+def _as_tuple(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        parts = re.split(r"[,，、;；]", value)
+    elif isinstance(value, (list, tuple)):
+        parts = [str(v) for v in value if v is not None]
+    else:
+        parts = [str(value)]
+    return tuple(p.strip() for p in parts if p and p.strip())
+
+
+def _field_value(field: str, value: object) -> object:
+    if field in TUPLE_FIELDS:
+        return _as_tuple(value)
+    if field == "date":
+        return normalize_date(value) or str(value or "").strip()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value).strip()
+
+
+def meta_fields(mapping: dict | None) -> dict[str, object]:
+    """A front-matter or sidecar mapping → {Meta field: value}; unknown keys are ignored.
+
+    The sidecar's nested ``source: {platform, url, author, publish_date}`` is flattened;
+    a plain string ``source:`` is the publication.
+    """
+    out: dict[str, object] = {}
+    if not isinstance(mapping, dict):
+        return out
+    nested = mapping.get("source")
+    if isinstance(nested, dict):
+        for key, field in (("platform", "source"), ("url", "url"), ("author", "author"),
+                           ("publish_date", "date"), ("date", "date"), ("translator", "translator")):
+            if nested.get(key) not in (None, ""):
+                out[field] = _field_value(field, nested[key])
+    for key, value in mapping.items():
+        field = KEY_ALIASES.get(str(key).strip().lower()) or KEY_ALIASES.get(str(key).strip())
+        if not field or isinstance(value, dict) or value in (None, ""):
+            continue
+        out[field] = _field_value(field, value)
+    return {k: v for k, v in out.items() if v not in ("", ())}
+
+
+def cli_fields(pairs) -> dict[str, object]:
+    """``--metadata key=value`` pairs → {Meta field: value} (lists are comma-separated)."""
+    return meta_fields({k: v for k, v in pairs})
+
+
+def merge(base: Meta, *layers: dict[str, object]) -> Meta:
+    """Lay field dicts over ``base`` in order: later layers win; empty values never erase."""
+    changes: dict[str, object] = {}
+    for layer in layers:
+        changes.update({k: v for k, v in layer.items() if v not in ("", (), None)})
+    return dataclasses.replace(base, **changes)
+
+
+def fill_missing(meta: Meta, fields: dict[str, object]) -> Meta:
+    """Set only the fields ``meta`` does not have yet (document-derived data has the lowest priority)."""
+    return dataclasses.replace(meta, **{k: v for k, v in fields.items()
+                                        if v not in ("", ()) and not getattr(meta, k)})
+
+
+# ---------------------------------------------------------------- front matter and sidecar
+_FENCE_END = re.compile(r"^(---|\.\.\.)[ \t]*$")
+
+
+def split_front_matter(text: str, name: str = "<string>") -> tuple[dict, str, list[str]]:
+    """Leading ``---`` YAML block → (mapping, text with those lines blanked, warnings).
+
+    The lines are replaced by empty lines so every later line number stays right. A block
+    that is not a YAML mapping is left in the text (it may be a rule followed by prose).
+    """
+    lines = text.split("\n")
+    if not lines or lines[0].rstrip() != "---":
+        return {}, text, []
+    end = next((i for i in range(1, len(lines)) if _FENCE_END.match(lines[i])), None)
+    if end is None:
+        return {}, text, []
+    body = "\n".join(lines[1:end])
+    try:
+        data = yaml.safe_load(body) if body.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 1
+        return {}, text, [f"{name}:{line}: front matter is not valid YAML, read as Markdown ({_first_line(exc)})"]
+    if not isinstance(data, dict):
+        return {}, text, []
+    return data, "\n" * end + "\n" + "\n".join(lines[end + 1:]), []
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def find_sidecar(path: Path) -> Path | None:
+    """``NAME.metadata.yaml`` beside ``NAME.md`` (also for the ``NAME-remote``/``NAME-standalone`` variants)."""
+    stems = [path.stem]
+    for suffix in ("-remote", "-standalone"):
+        if path.stem.endswith(suffix):
+            stems.append(path.stem[: -len(suffix)])
+    for stem in stems:
+        for ext in (".metadata.yaml", ".metadata.yml"):
+            candidate = path.with_name(stem + ext)
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_sidecar(path: Path) -> tuple[dict, list[str]]:
+    """Read a sidecar YAML file → (mapping, warnings); a broken sidecar is a warning, not an error."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return {}, [f"{path}: metadata file ignored ({_first_line(exc)})"]
+    if not isinstance(data, dict):
+        return {}, [f"{path}: metadata file ignored (not a YAML mapping)"]
+    return data, []
+
+
+# ---------------------------------------------------------------- header lines in the document
+_KEYWORDS = r"来源|出处|原文链接|原文地址|原文|编译|翻译|译者|整理|作者|原创|日期|发布时间|发布于"
+_SPLIT = re.compile(rf"(?=(?:{_KEYWORDS})\s*[:：|｜])|[，,；;|｜·•\n]")
+_PAIR = re.compile(rf"^\s*({_KEYWORDS})\s*[:：|｜]\s*(.*?)\s*$")
+_URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef<>\"“”（）]+")
+_HEADER_FIELD = {"来源": "source", "出处": "source", "编译": "translator", "翻译": "translator",
+                 "译者": "translator", "整理": "translator", "作者": "author", "原创": "author"}
+
+
+def parse_header(text: str) -> dict[str, object]:
+    """Header lines like ``来源：InfoQ 公众号，编译 | Tina，2026-01-23`` → {source, translator, date, url, …}.
+
+    Segments are split at separators (，, | · ; and line ends) and before keywords, so lines
+    that were joined without a space still separate.
+    """
+    out: dict[str, object] = {}
+    url = _URL.search(text)
+    if url:
+        out["url"] = url.group(0).rstrip(".,;:)")
+    date = normalize_date(text)
+    if date:
+        out["date"] = date
+    masked = re.sub(rf"({_KEYWORDS})\s*[|｜]\s*", r"\1：", _URL.sub(" ", text))
+    for segment in _SPLIT.split(masked):
+        m = _PAIR.match(segment or "")
+        if not m:
+            continue
+        field = _HEADER_FIELD.get(m[1])
+        value = m[2].strip(" ：:|｜")
+        if field and value and not normalize_date(value) and field not in out:
+            out[field] = value
+    return out
+
+
+def is_header_text(text: str) -> bool:
+    """Does a leading blockquote read like a source box (来源/原文链接/编译 or a date and a link)?"""
+    if re.search(rf"(?:{_KEYWORDS})\s*[:：|｜]", text):
+        return True
+    return bool(_URL.search(text) and normalize_date(text)) and len(text) < 300
+
+
+# ---------------------------------------------------------------- language
+def detect_language(text: str) -> str:
+    """Dominant script of the text → BCP 47 tag: zh-CN for Han, ja for kana, ko for Hangul, else en."""
+    han = kana = hangul = latin = 0
+    for ch in text[:200_000]:
+        o = ord(ch)
+        if 0x3040 <= o <= 0x30FF:
+            kana += 1
+        elif 0xAC00 <= o <= 0xD7AF:
+            hangul += 1
+        elif 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FFFF:
+            han += 1
+        elif ch.isalpha() and unicodedata.category(ch).startswith("L"):
+            latin += 1
+    if kana and kana * 5 >= han:
+        return "ja"
+    if hangul and hangul >= han:
+        return "ko"
+    if han and han * 16 >= latin:  # one Han character carries several letters' worth of text
+        return "zh-CN"
+    return "en" if latin else ""

@@ -1,0 +1,470 @@
+"""Markdown bytes or text → model.Document, built from markdown-it tokens (never via HTML).
+
+Decisions (tested in tests/test_reader.py):
+- Input is UTF-8 with or without BOM (CRLF and CR become LF); UTF-16 with a BOM is accepted;
+  otherwise GB18030/GBK is tried and, when the result reads as Chinese, used with a warning.
+  Anything else raises ``InputError`` naming the file and the byte offset.
+- Characters XML forbids (C0 controls except tab/newline, U+FFFE/U+FFFF, lone surrogates) are
+  removed with a warning naming the line.
+- An empty (or blank) file is allowed: the document is empty and carries a warning.
+- Raw HTML is text unless ``Options.allow_html`` (then ``<br>`` is a line break and other
+  tags are dropped, keeping their text).
+- The first H1 is the title; every top-level ``##`` (and any later ``#``) starts a Section.
+  Text before the first section is the lead. A document without ``##`` keeps its body in
+  the lead; the ``single-section`` transform then turns it into one untitled section.
+- A soft line break joins without a space when both sides are wide (CJK) characters or one
+  side is CJK punctuation, else it becomes one space. Lines that each consist of a single
+  emphasised run (credit lines) keep their breaks as ``LineBreak``.
+- Block nesting is capped at ``MAX_NESTING`` levels by markdown-it (deeper content is
+  dropped with a warning); the token walk itself is iterative.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from . import meta as metadata
+from .errors import InputError
+from .model import (BlockQuote, CodeBlock, Document, Emphasis, Figure, Heading, InlineImage, LineBreak, Link,
+                    ListBlock, Meta, Paragraph, Section, Strong, Table, Text, ThematicBreak, Code, document_text,
+                    plain_text)
+from .options import Options
+
+MAX_NESTING = 100
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_BR = re.compile(r"^<br\s*/?>$", re.I)
+_TAG = re.compile(r"<[^>]*>")
+
+
+# ---------------------------------------------------------------- entry points
+def read_path(path: str | Path, options: Options = Options()) -> Document:
+    """Read a Markdown file (or ``"-"`` for stdin), its sidecar metadata, and run the transforms."""
+    if str(path) == "-":
+        text, warnings = decode(sys.stdin.buffer.read(), "<stdin>")
+        return _read(text, "<stdin>", options, None, warnings)
+    p = Path(path)
+    if p.is_dir():
+        raise InputError("is a directory, not a Markdown file", path=str(p))
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", path=str(p)) from None
+    except PermissionError:
+        raise InputError("permission denied", path=str(p)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(p)) from None
+    text, warnings = decode(data, str(p))
+    sidecar = None
+    sidecar_path = metadata.find_sidecar(p)
+    if sidecar_path is not None:
+        sidecar, more = metadata.load_sidecar(sidecar_path)
+        warnings += more
+    return _read(text, str(p), options, sidecar, warnings, fallback_title=p.stem)
+
+
+def read_text(text: str, *, name: str = "<string>", options: Options = Options(),
+              sidecar: dict | None = None) -> Document:
+    """Read Markdown already decoded to ``str`` and run the transforms."""
+    return _read(text, name, options, sidecar, [])
+
+
+def parse_text(text: str, *, name: str = "<string>", options: Options = Options(),
+               sidecar: dict | None = None) -> Document:
+    """Markdown → Document without running the transforms (for tests and tools)."""
+    return _read(text, name, options, sidecar, [], transform=False)
+
+
+def _read(text: str, name: str, options: Options, sidecar: dict | None, warnings: list[str], *,
+          fallback_title: str = "", transform: bool = True) -> Document:
+    text, more = clean_text(text, name)
+    warnings = list(warnings) + more
+    front, text, more = metadata.split_front_matter(text, name)
+    warnings += more
+    builder = _Builder(name)
+    blocks = builder.blocks(parser(options.allow_html).parse(text))
+    warnings += builder.warnings
+    title, lead, sections = assemble(blocks)
+    if not text.strip():
+        warnings.append(f"{name}: empty document")
+    meta = metadata.merge(Meta(), {"title": title or fallback_title}, metadata.meta_fields(sidecar),
+                          metadata.meta_fields(front), metadata.cli_fields(options.metadata))
+    doc = Document(meta=meta, lead=tuple(lead), sections=tuple(sections), warnings=tuple(warnings), name=name)
+    if not meta.language:
+        doc = doc.replace(meta=metadata.merge(meta, {"language": metadata.detect_language(document_text(doc))}))
+    if transform:
+        from .transforms import apply_transforms
+        doc = apply_transforms(doc, options)
+    return doc
+
+
+# ---------------------------------------------------------------- bytes → text
+def decode(data: bytes, name: str) -> tuple[str, list[str]]:
+    """File bytes → (text, warnings); raises InputError with the byte offset of the first bad byte."""
+    offset = 0
+    if data.startswith(b"\xef\xbb\xbf"):
+        data, offset = data[3:], 3
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), []
+        except UnicodeDecodeError as exc:
+            raise InputError(f"undecodable UTF-16 at byte offset {exc.start}", path=name) from None
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    if not offset:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and _reads_as_chinese(text):
+            return text, [f"{name}: not UTF-8; decoded as GB18030/GBK (save it as UTF-8 to silence this)"]
+    raise InputError(f"undecodable bytes at byte offset {first_bad + offset} "
+                     f"(0x{data[first_bad]:02X}): not UTF-8 or GB18030 text", path=name)
+
+
+def _reads_as_chinese(text: str) -> bool:
+    wide = [ch for ch in text if ord(ch) > 0x7F]
+    if not wide or any(0xE000 <= ord(ch) <= 0xF8FF for ch in wide):
+        return False
+    cjk = sum(1 for ch in wide if 0x3000 <= ord(ch) <= 0x9FFF or 0xFF00 <= ord(ch) <= 0xFFEF)
+    return cjk >= 0.9 * len(wide)
+
+
+def clean_text(text: str, name: str) -> tuple[str, list[str]]:
+    """Normalise line ends, drop a BOM and the characters XML forbids (with a warning per line)."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not _FORBIDDEN.search(text):
+        return text, []
+    warnings: list[str] = []
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        bad = _FORBIDDEN.findall(line)
+        if bad:
+            if len(warnings) < 20:
+                codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in bad}))
+                warnings.append(f"{name}:{number}: removed {len(bad)} character(s) XML forbids ({codes})")
+            lines[number - 1] = _FORBIDDEN.sub("", line)
+    if len(warnings) == 20:
+        warnings.append(f"{name}: more lines had characters XML forbids (removed)")
+    return "\n".join(lines), warnings
+
+
+@cache
+def parser(allow_html: bool = False) -> MarkdownIt:
+    """The one markdown-it parser: CommonMark + tables; raw HTML is text unless allowed."""
+    return MarkdownIt("commonmark", {"html": allow_html, "maxNesting": MAX_NESTING}).enable("table")
+
+
+# ---------------------------------------------------------------- tokens → blocks
+class _Soft:
+    """A soft line break until its neighbours are known."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, line: int):
+        self.line = line
+
+
+_CONTAINERS = {"blockquote_open", "bullet_list_open", "ordered_list_open", "list_item_open"}
+_CLOSERS = {"blockquote_close", "bullet_list_close", "ordered_list_close", "list_item_close"}
+
+
+class _Builder:
+    """Walks the flat token stream with an explicit stack (no recursion, any depth)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.warnings: list[str] = []
+
+    def line(self, tok: Token) -> int:
+        return tok.map[0] + 1 if tok.map else 0
+
+    def blocks(self, tokens: list[Token]) -> list:
+        stack: list[tuple[Token | None, list]] = [(None, [])]
+        warned_depth = False
+        i = 0
+        while i < len(tokens):
+            tok, out = tokens[i], stack[-1][1]
+            kind = tok.type
+            if tok.level >= MAX_NESTING - 1 and not warned_depth:
+                warned_depth = True
+                self.warnings.append(f"{self.name}:{self.line(tok)}: nested more than {MAX_NESTING} levels deep; "
+                                     "the innermost content was dropped")
+            if kind in ("paragraph_open", "heading_open"):
+                line = self.line(tok)
+                inlines = self.inlines(tokens[i + 1], line) if i + 1 < len(tokens) else ()
+                if kind == "heading_open":
+                    out.append(Heading(int(tok.tag[1:]), inlines, line))
+                else:
+                    out.append(as_figure(inlines, line) or Paragraph(inlines, line))
+                i += 3
+                continue
+            if kind in _CONTAINERS:
+                stack.append((tok, []))
+            elif kind in _CLOSERS and len(stack) > 1:
+                opener, children = stack.pop()
+                parent = stack[-1][1]
+                if kind == "list_item_close":
+                    parent.append(tuple(children))
+                elif kind == "blockquote_close":
+                    parent.append(BlockQuote(tuple(children), self.line(opener)))
+                else:
+                    start = int(opener.attrs.get("start", 1) or 1) if kind == "ordered_list_close" else 1
+                    parent.append(ListBlock(kind == "ordered_list_close", tuple(children), start, self.line(opener)))
+            elif kind in ("fence", "code_block"):
+                language = tok.info.split()[0] if tok.info.strip() else ""
+                out.append(CodeBlock(tok.content.removesuffix("\n"), language, self.line(tok)))
+            elif kind == "hr":
+                out.append(ThematicBreak(self.line(tok)))
+            elif kind == "table_open":
+                end = next(j for j in range(i, len(tokens)) if tokens[j].type == "table_close")
+                out.append(self.table(tokens[i:end + 1]))
+                i = end + 1
+                continue
+            elif kind == "html_block":
+                text = _TAG.sub("", tok.content).strip()
+                if text:
+                    out.append(Paragraph((Text(text, self.line(tok)),), self.line(tok)))
+            i += 1
+        while len(stack) > 1:  # unbalanced stream (should not happen): keep what we have
+            _, children = stack.pop()
+            stack[-1][1].extend(c for c in children if not isinstance(c, tuple))
+        return stack[0][1]
+
+    def table(self, tokens: list[Token]) -> Table:
+        header: list = []
+        rows: list[list] = []
+        aligns: list[str] = []
+        row: list | None = None
+        in_head = False
+        line = self.line(tokens[0])
+        for i, tok in enumerate(tokens):
+            if tok.type == "thead_open":
+                in_head = True
+            elif tok.type == "thead_close":
+                in_head = False
+            elif tok.type == "tr_open":
+                row = []
+            elif tok.type == "tr_close" and row is not None:
+                if in_head:
+                    header = row
+                else:
+                    rows.append(row)
+                row = None
+            elif tok.type in ("th_open", "td_open") and row is not None:
+                style = str(tok.attrs.get("style", ""))
+                if in_head:
+                    aligns.append(style.split(":", 1)[1] if style.startswith("text-align:") else "")
+                cell_line = self.line(tokens[i + 1]) or line
+                row.append(self.inlines(tokens[i + 1], cell_line) if tokens[i + 1].type == "inline" else ())
+        return Table(tuple(header), tuple(tuple(r) for r in rows), tuple(aligns), line)
+
+    def inlines(self, tok: Token, line: int) -> tuple:
+        """An ``inline`` token → inline nodes; soft breaks resolved, adjacent texts merged."""
+        stack: list[tuple[Token | None, list, int]] = [(None, [], line)]
+        for child in tok.children or []:
+            kind, out = child.type, stack[-1][1]
+            if kind == "text":
+                out.append(Text(child.content, line))
+            elif kind == "code_inline":
+                out.append(Code(child.content, line))
+            elif kind == "softbreak":
+                out.append(_Soft(line))
+                line += 1
+            elif kind == "hardbreak":
+                out.append(LineBreak(line))
+                line += 1
+            elif kind == "image":
+                out.append(InlineImage(str(child.attrs.get("src", "")), _alt_text(child),
+                                       str(child.attrs.get("title") or ""), line))
+            elif kind in ("em_open", "strong_open", "link_open"):
+                stack.append((child, [], line))
+            elif kind in ("em_close", "strong_close", "link_close") and len(stack) > 1:
+                opener, children, start = stack.pop()
+                stack[-1][1].append(_container(opener, _resolve(children), start))
+            elif kind == "html_inline":
+                if _BR.match(child.content.strip()):
+                    out.append(LineBreak(line))
+            elif child.content:
+                out.append(Text(child.content, line))
+        while len(stack) > 1:
+            opener, children, start = stack.pop()
+            stack[-1][1].append(_container(opener, _resolve(children), start))
+        return tuple(_resolve(stack[0][1], top=True))
+
+
+def _container(opener: Token, children: list, line: int):
+    if opener.type == "em_open":
+        return Emphasis(tuple(children), line)
+    if opener.type == "strong_open":
+        return Strong(tuple(children), line)
+    return Link(str(opener.attrs.get("href", "")), tuple(children), str(opener.attrs.get("title") or ""), line)
+
+
+def _alt_text(image: Token) -> str:
+    parts = []
+    for tok in image.children or []:
+        if tok.type in ("text", "code_inline"):
+            parts.append(tok.content)
+        elif tok.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts).strip()
+
+
+def _wide(ch: str) -> bool:
+    return bool(ch) and unicodedata.east_asian_width(ch) in "WF"
+
+
+def _cjk_punct(ch: str) -> bool:
+    return _wide(ch) and unicodedata.category(ch)[0] == "P"
+
+
+def _soft_joiner(before: str, after: str) -> str:
+    a, b = before[-1:], after[:1]
+    if not a or not b or (_wide(a) and _wide(b)) or _cjk_punct(a) or _cjk_punct(b):
+        return ""
+    return " "
+
+
+def _resolve(children: list, top: bool = False) -> list:
+    """Turn soft-break markers into "" / " " / LineBreak and merge neighbouring Text nodes."""
+    if any(isinstance(c, _Soft) for c in children):
+        if top and _credit_lines(children):
+            children = [LineBreak(c.line) if isinstance(c, _Soft) else c for c in children]
+        else:
+            resolved = []
+            for k, c in enumerate(children):
+                if isinstance(c, _Soft):
+                    before = plain_text([children[k - 1]]) if k and not isinstance(children[k - 1], _Soft) else ""
+                    after = plain_text([children[k + 1]]) if k + 1 < len(children) else ""
+                    joiner = _soft_joiner(before, after)
+                    if joiner:
+                        resolved.append(Text(joiner, c.line))
+                else:
+                    resolved.append(c)
+            children = resolved
+    merged: list = []
+    for c in children:
+        if isinstance(c, Text) and merged and isinstance(merged[-1], Text):
+            merged[-1] = Text(merged[-1].text + c.text, merged[-1].line)
+        elif not (isinstance(c, Text) and not c.text):
+            merged.append(c)
+    return merged
+
+
+def _credit_lines(children: list) -> bool:
+    """Each line of the paragraph is a single *emphasised* or **strong** run."""
+    lines: list[list] = [[]]
+    for c in children:
+        if isinstance(c, _Soft):
+            lines.append([])
+        elif not (isinstance(c, Text) and not c.text.strip()):
+            lines[-1].append(c)
+    return len(lines) > 1 and all(len(ln) == 1 and isinstance(ln[0], (Emphasis, Strong)) for ln in lines)
+
+
+# ---------------------------------------------------------------- figures
+_GENERIC_ALT = re.compile(
+    r"^(?:封面图?|题图|头图|配图|插图|图片?|图示|截图|示意图|二维码|image|img|picture|pic|photo|figure|fig|"
+    r"cover|qr ?code|screenshot|banner|logo)[\s_\-.]*\d*$", re.I)
+_FILE_ALT = re.compile(r"^[\w\-. ]+\.(?:png|jpe?g|gif|webp|svg|bmp|tiff?|avif)$", re.I)
+
+
+def caption_for(alt: str, title: str = "") -> str:
+    """The caption a figure shows: its title, else its alt text, unless that is only a label.
+
+    Not a caption: empty text, generic labels (封面图, 配图, 二维码, 图片 3, image, cover, …),
+    short labels ending in 图 (访谈配图, 章节图: at most 4 characters), and file names.
+    """
+    for text in (title.strip(), alt.strip()):
+        if not text or _GENERIC_ALT.match(text) or _FILE_ALT.match(text):
+            continue
+        if len(text) <= 4 and text.endswith("图"):
+            continue
+        return text
+    return ""
+
+
+def as_figure(inlines, line: int) -> Figure | None:
+    """A paragraph that holds only one image (spaces aside) → Figure."""
+    content = [c for c in inlines if not (isinstance(c, Text) and not c.text.strip())]
+    if len(content) != 1 or not isinstance(content[0], InlineImage):
+        return None
+    img = content[0]
+    return Figure(img.src, img.alt, caption_for(img.alt, img.title), img.title, line)
+
+
+# ---------------------------------------------------------------- blocks → title, lead, sections
+_NUMBERED = re.compile(r"^(\d{1,3})\s*(?:[.．](?!\d)|[、:：)）|｜]|\s)\s*(?![年月日号%％个岁万亿])(\S.*)$")
+_CN_NUMBERED = re.compile(r"^第\s*([一二三四五六七八九十百零〇两\d]+)\s*(?:部分|章|节|篇|幕|问|回|讲|季|part)"
+                          r"\s*[:：、.．|｜]?\s*(.*)$", re.I)
+_CN_LIST = re.compile(r"^([一二三四五六七八九十]{1,3})、\s*(\S.*)$")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def _cn_number(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    total, current = 0, 0
+    for ch in text:
+        if ch in _CN_DIGITS:
+            current = _CN_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+def split_number(title: str) -> tuple[int | None, str]:
+    """``3 标题`` / ``3. 标题`` / ``01｜标题`` / ``第三部分：标题`` / ``三、标题`` → (3, "标题")."""
+    title = title.strip()
+    m = _NUMBERED.match(title)
+    if m:
+        return int(m[1]), m[2].strip()
+    m = _CN_NUMBERED.match(title) or _CN_LIST.match(title)
+    if m:
+        number = _cn_number(m[1])
+        if number is not None:
+            return number, m[2].strip() or title
+    return None, title
+
+
+def assemble(blocks: list) -> tuple[str, list, list[Section]]:
+    """Top-level blocks → (title from the first H1, lead blocks, sections split at ## / later #)."""
+    title = ""
+    lead: list = []
+    sections: list[Section] = []
+    current: tuple[Heading, list] | None = None
+    for block in blocks:
+        if isinstance(block, Heading) and block.level <= 2:
+            if block.level == 1 and not title and current is None:
+                title = plain_text(block.children).strip()
+                continue
+            if current is not None:
+                sections.append(_section(len(sections) + 1, *current))
+            current = (block, [])
+        elif current is not None:
+            current[1].append(block)
+        else:
+            lead.append(block)
+    if current is not None:
+        sections.append(_section(len(sections) + 1, *current))
+    return title, lead, sections
+
+
+def _section(index: int, heading: Heading, blocks: list) -> Section:
+    number, title = split_number(plain_text(heading.children))
+    return Section(f"sec-{index}", title, tuple(blocks), number, heading.line)
