@@ -1,0 +1,134 @@
+"""Debian's Noto CJK collections → fonts/: the Simplified Chinese faces, subset to our character set.
+
+Usage: python scripts/build_fonts.py [--source /usr/share/fonts/opentype/noto] [--out fonts]
+
+Needs the Debian packages fonts-noto-cjk (Regular, Bold) and uharfbuzz + fontTools. Every .ttc holds
+the JP, KR, SC, TC and HK faces (the Sans ones also the Mono faces); the SC face is picked by its
+PostScript name, never by position. Each face is cut down to a character set (GB 2312 or GBK plus
+the blocks in interview_export.fonts.SHIPPED_BLOCKS) with HarfBuzz's subsetter, keeping the OpenType
+layout features CJK needs and the vertical metrics (vhea/vmtx/VORG). Before subsetting, the GSUB and
+GPOS language systems other than the default and Simplified Chinese (ZHS) are dropped, so that the
+Japanese, Korean and Traditional `locl` variants do not bloat the files and every per-book subset.
+The names say it is a subset ("Noto Serif CJK SC Subset"); the licence (OFL 1.1, no Reserved Font
+Name) allows either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fontTools.ttLib import TTCollection, TTFont
+
+from interview_export.fonts import SHIPPED_BLOCKS, encodable_chars, ranges_chars, subset_face
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "fonts-noto-cjk"
+
+# output file → (source collection, PostScript name of the face to take, character set)
+TARGETS = {
+    "NotoSerifSC-Regular.otf": ("NotoSerifCJK-Regular.ttc", "NotoSerifCJKsc-Regular", "gbk"),
+    "NotoSerifSC-Bold.otf": ("NotoSerifCJK-Bold.ttc", "NotoSerifCJKsc-Bold", "gbk"),
+    "NotoSansSC-Regular.otf": ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular", "gb2312"),
+    "NotoSansSC-Bold.otf": ("NotoSansCJK-Bold.ttc", "NotoSansCJKsc-Bold", "gbk"),
+}
+KEEP_LANGSYS = {"ZHS "}
+NAME_IDS = list(range(0, 15))       # copyright … licence URL
+BUDGET = 30 * 1024 * 1024
+
+
+def charset(name: str) -> set[int]:
+    return set(encodable_chars(name)) | ranges_chars(SHIPPED_BLOCKS)
+
+
+def find_face(path: Path, postscript_name: str) -> int:
+    """Index of the face whose PostScript name (name ID 6) is `postscript_name`."""
+    collection = TTCollection(str(path), lazy=True)
+    names = []
+    for index, font in enumerate(collection.fonts):
+        name = font["name"].getDebugName(6)
+        names.append(name)
+        if name == postscript_name:
+            return index
+    raise SystemExit(f"{path}: no face named {postscript_name!r} (faces: {names})")
+
+
+def zhs_only(path: Path, index: int) -> bytes:
+    """The face as a single OpenType font whose GSUB/GPOS keep only the default and ZHS language systems."""
+    font = TTFont(str(path), fontNumber=index, lazy=True)
+    for tag in ("GSUB", "GPOS"):
+        if tag not in font:
+            continue
+        for record in font[tag].table.ScriptList.ScriptRecord:
+            script = record.Script
+            script.LangSysRecord = [r for r in script.LangSysRecord if r.LangSysTag in KEEP_LANGSYS]
+            script.LangSysCount = len(script.LangSysRecord)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+def rename(data: bytes, charset_name: str) -> bytes:
+    """Family 'Noto Serif CJK SC' → 'Noto Serif CJK SC Subset', and say which characters were kept."""
+    font = TTFont(io.BytesIO(data), lazy=True)
+    name = font["name"]
+    family = name.getDebugName(1)
+    style = name.getDebugName(2)
+    postscript = name.getDebugName(6)
+    version = name.getDebugName(5)
+    new_family = f"{family} Subset"
+    new_ps = postscript.replace("-", "Subset-", 1)
+    for record in list(name.names):
+        if record.nameID in (16, 17):
+            name.removeNames(nameID=record.nameID)
+    for platform in ((3, 1, 0x409), (1, 0, 0)):
+        name.setName(new_family, 1, *platform)
+        name.setName(f"{new_family} {style}" if style != "Regular" else new_family, 4, *platform)
+        name.setName(new_ps, 6, *platform)
+        name.setName(f"{version}; interview-export subset ({charset_name.upper()})", 5, *platform)
+        name.setName(f"{new_ps};interview-export", 3, *platform)
+    name.names = [r for r in name.names if r.platformID == 3 or r.nameID in (1, 2, 3, 4, 5, 6)]
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+def debian_version() -> str:
+    try:
+        done = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", PACKAGE],
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=Path("/usr/share/fonts/opentype/noto"))
+    parser.add_argument("--out", type=Path, default=REPO / "fonts")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"source: Debian {PACKAGE} {debian_version()} in {args.source}")
+    total = 0
+    for filename, (collection, postscript, charset_name) in TARGETS.items():
+        path = args.source / collection
+        index = find_face(path, postscript)
+        started = time.perf_counter()
+        wanted = charset(charset_name)
+        data = subset_face(zhs_only(path, index), 0, wanted, name_ids=NAME_IDS)
+        data = rename(data, charset_name)
+        (args.out / filename).write_bytes(data)
+        total += len(data)
+        kept = len(wanted & set(TTFont(io.BytesIO(data), lazy=True).getBestCmap()))
+        print(f"{filename}: {collection} face {index} ({postscript}), {charset_name} + blocks: "
+              f"{kept} of {len(wanted)} code points, {len(data):,} bytes, {time.perf_counter() - started:.1f} s")
+    print(f"total {total:,} bytes (budget {BUDGET:,})")
+    return 0 if total <= BUDGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
