@@ -21,6 +21,7 @@ Decisions (tested in tests/test_reader.py):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import unicodedata
@@ -87,7 +88,8 @@ def _read(text: str, name: str, options: Options, sidecar: dict | None, warnings
     warnings = list(warnings) + more
     front, text, more = metadata.split_front_matter(text, name)
     warnings += more
-    builder = _Builder(name)
+    text, stash = stash_data_uris(text)
+    builder = _Builder(name, stash)
     blocks = builder.blocks(parser(options.allow_html).parse(text))
     warnings += builder.warnings
     title, lead, sections = assemble(blocks)
@@ -160,7 +162,14 @@ def clean_text(text: str, name: str) -> tuple[str, list[str]]:
 @cache
 def parser(allow_html: bool = False) -> MarkdownIt:
     """The one markdown-it parser: CommonMark + tables; raw HTML is text unless allowed."""
-    return MarkdownIt("commonmark", {"html": allow_html, "maxNesting": MAX_NESTING}).enable("table")
+    md = MarkdownIt("commonmark", {"html": allow_html, "maxNesting": MAX_NESTING}).enable("table")
+    percent_encode = md.normalizeLink
+
+    def normalize_link(url: str) -> str:  # data: URIs of MBs need no percent-encoding (and it is slow)
+        return url if url[:5].lower() == "data:" else percent_encode(url)
+
+    md.normalizeLink = normalize_link
+    return md
 
 
 # ---------------------------------------------------------------- tokens → blocks
@@ -180,8 +189,9 @@ _CLOSERS = {"blockquote_close", "bullet_list_close", "ordered_list_close", "list
 class _Builder:
     """Walks the flat token stream with an explicit stack (no recursion, any depth)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, stash: dict[str, str] | None = None):
         self.name = name
+        self.stash = stash or {}
         self.warnings: list[str] = []
 
     def line(self, tok: Token) -> int:
@@ -200,11 +210,11 @@ class _Builder:
                                      "the innermost content was dropped")
             if kind in ("paragraph_open", "heading_open"):
                 line = self.line(tok)
-                inlines = self.inlines(tokens[i + 1], line) if i + 1 < len(tokens) else ()
+                inlines = self.raw_inlines(tokens[i + 1], line) if i + 1 < len(tokens) else []
                 if kind == "heading_open":
-                    out.append(Heading(int(tok.tag[1:]), inlines, line))
+                    out.append(Heading(int(tok.tag[1:]), tuple(_resolve(inlines, top=True)), line))
                 else:
-                    out.append(as_figure(inlines, line) or Paragraph(inlines, line))
+                    out.extend(paragraph_blocks(inlines, line))
                 i += 3
                 continue
             if kind in _CONTAINERS:
@@ -269,6 +279,10 @@ class _Builder:
 
     def inlines(self, tok: Token, line: int) -> tuple:
         """An ``inline`` token → inline nodes; soft breaks resolved, adjacent texts merged."""
+        return tuple(_resolve(self.raw_inlines(tok, line), top=True))
+
+    def raw_inlines(self, tok: Token, line: int) -> list:
+        """An ``inline`` token → inline nodes, top-level soft breaks still as markers."""
         stack: list[tuple[Token | None, list, int]] = [(None, [], line)]
         for child in tok.children or []:
             kind, out = child.type, stack[-1][1]
@@ -283,13 +297,14 @@ class _Builder:
                 out.append(LineBreak(line))
                 line += 1
             elif kind == "image":
-                out.append(InlineImage(str(child.attrs.get("src", "")), _alt_text(child),
+                src = str(child.attrs.get("src", ""))
+                out.append(InlineImage(self.stash.get(src, src), _alt_text(child),
                                        str(child.attrs.get("title") or ""), line))
             elif kind in ("em_open", "strong_open", "link_open"):
                 stack.append((child, [], line))
             elif kind in ("em_close", "strong_close", "link_close") and len(stack) > 1:
                 opener, children, start = stack.pop()
-                stack[-1][1].append(_container(opener, _resolve(children), start))
+                stack[-1][1].append(_container(opener, _resolve(children), start, self.stash))
             elif kind == "html_inline":
                 if _BR.match(child.content.strip()):
                     out.append(LineBreak(line))
@@ -297,16 +312,38 @@ class _Builder:
                 out.append(Text(child.content, line))
         while len(stack) > 1:
             opener, children, start = stack.pop()
-            stack[-1][1].append(_container(opener, _resolve(children), start))
-        return tuple(_resolve(stack[0][1], top=True))
+            stack[-1][1].append(_container(opener, _resolve(children), start, self.stash))
+        return stack[0][1]
 
 
-def _container(opener: Token, children: list, line: int):
+def _container(opener: Token, children: list, line: int, stash: dict[str, str] | None = None):
     if opener.type == "em_open":
         return Emphasis(tuple(children), line)
     if opener.type == "strong_open":
         return Strong(tuple(children), line)
-    return Link(str(opener.attrs.get("href", "")), tuple(children), str(opener.attrs.get("title") or ""), line)
+    href = str(opener.attrs.get("href", ""))
+    return Link((stash or {}).get(href, href), tuple(children), str(opener.attrs.get("title") or ""), line)
+
+
+# markdown-it scans link destinations one character at a time in Python: a 3 MB data: URI
+# takes seconds. Inline-link data: URIs of the image types markdown-it accepts are swapped
+# for short keys before parsing and restored when the model is built.
+_DATA_URI = re.compile(r"(?<=\]\()(\s*)(data:image/(?:gif|png|jpeg|webp);[^\s)]{200,})(?=[\s)])", re.I)
+_STASH_KEY = "ie-stashed-data-uri-"
+
+
+def stash_data_uris(text: str) -> tuple[str, dict[str, str]]:
+    """Long ``](data:image/…)`` destinations → short keys; returns (text, {key: uri})."""
+    if "data:" not in text or _STASH_KEY in text:
+        return text, {}
+    stash: dict[str, str] = {}
+
+    def swap(m: re.Match) -> str:
+        key = f"{_STASH_KEY}{len(stash)}"
+        stash[key] = m[2]
+        return m[1] + key
+
+    return _DATA_URI.sub(swap, text), stash
 
 
 def _alt_text(image: Token) -> str:
@@ -391,6 +428,35 @@ def caption_for(alt: str, title: str = "") -> str:
             continue
         return text
     return ""
+
+
+def paragraph_blocks(raw: list, line: int) -> list:
+    """A paragraph's inlines → [Paragraph] or [Figure], or, when an image sits alone on one of
+    several lines (``![a](b)`` directly above ``**主持人**：…``), Figures and Paragraphs split there."""
+    lines: list[list] = [[]]
+    for node in raw:
+        if isinstance(node, (_Soft, LineBreak)):
+            lines.append([])
+        lines[-1].append(node)
+    image_line = [as_figure([n for n in ln if not isinstance(n, (_Soft, LineBreak))], line) for ln in lines]
+    if len(lines) == 1 or not any(image_line):
+        inlines = tuple(_resolve(raw, top=True))
+        return [as_figure(inlines, line) or Paragraph(inlines, line)]
+    out: list = []
+    pending: list = []
+    for ln, figure in zip(lines, image_line):
+        start = next((n.line for n in ln if not isinstance(n, (_Soft, LineBreak))), line)
+        if figure is not None:
+            if pending:
+                out.append(Paragraph(tuple(_resolve(pending, top=True)), pending[0].line))
+            out.append(dataclasses.replace(figure, line=start))
+            pending = []
+        else:
+            content = ln if pending else [n for n in ln if not isinstance(n, (_Soft, LineBreak))]
+            pending += content
+    if pending:
+        out.append(Paragraph(tuple(_resolve(pending, top=True)), pending[0].line))
+    return out
 
 
 def as_figure(inlines, line: int) -> Figure | None:
