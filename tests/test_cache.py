@@ -1,0 +1,116 @@
+"""cache.Cache: URL-keyed bodies + validators on disk, atomic writes, consistency checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+from interview_export.cache import Cache, default_cache_dir, url_key
+
+URL = "https://cdn.example.org/a/b/image_01.png"
+
+
+def test_put_then_get_returns_bytes_and_validators(tmp_path):
+    cache = Cache(tmp_path)
+    assert cache.get(URL) is None
+    assert cache.put(URL, b"\x89PNG body", etag='"abc"', last_modified="Wed, 21 Oct 2015 07:28:00 GMT",
+                     content_type="image/png", fetched_url="http://127.0.0.1:1/a/b/image_01.png")
+    entry = cache.get(URL)
+    assert entry.data == b"\x89PNG body"
+    assert entry.etag == '"abc"'
+    assert entry.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert entry.content_type == "image/png"
+    assert entry.meta["fetched_url"] == "http://127.0.0.1:1/a/b/image_01.png"
+    assert cache.get(URL + "?other") is None
+
+
+def test_layout_is_keyed_by_sha256_of_the_url_and_leaves_no_temp_files(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put(URL, b"x" * 10)
+    key = url_key(URL)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == [f"{key[:2]}/{key}.bin", f"{key[:2]}/{key}.json"]
+    meta = json.loads((tmp_path / key[:2] / f"{key}.json").read_text())
+    assert meta["url"] == URL and meta["size"] == 10
+
+
+def test_body_not_matching_its_metadata_is_a_miss(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put(URL, b"original body")
+    key = url_key(URL)
+    (tmp_path / key[:2] / f"{key}.bin").write_bytes(b"half a bo")
+    assert cache.get(URL) is None
+    (tmp_path / key[:2] / f"{key}.bin").write_bytes(b"original body")
+    assert cache.get(URL).data == b"original body"
+    (tmp_path / key[:2] / f"{key}.json").write_text("{not json")
+    assert cache.get(URL) is None
+
+
+def test_discard_forgets(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put(URL, b"data")
+    cache.discard(URL)
+    assert cache.get(URL) is None
+    cache.discard(URL)  # twice is fine
+
+
+def test_unwritable_cache_folder_does_not_raise(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cache = Cache(blocker / "cache")  # mkdir below a regular file fails on every OS and for root
+    assert cache.put(URL, b"data") is False
+    assert cache.get(URL) is None
+
+
+def test_default_folder_follows_xdg_cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert default_cache_dir() == tmp_path / "xdg" / "interview-export" / "images"
+    assert Cache().root == default_cache_dir()
+
+
+def test_concurrent_writers_and_readers_never_see_a_mixed_entry(tmp_path):
+    cache = Cache(tmp_path)
+    bodies = [bytes([i]) * (50_000 + i * 1000) for i in range(4)]
+    seen: list[bytes | None] = []
+    stop = threading.Event()
+
+    def writer(body):
+        for _ in range(40):
+            Cache(tmp_path).put(URL, body)
+
+    def reader():
+        while not stop.is_set():
+            entry = Cache(tmp_path).get(URL)
+            seen.append(None if entry is None else entry.data)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer, args=(b,)) for b in bodies]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert any(s is not None for s in seen)
+    assert all(s is None or s in bodies for s in seen)
+    assert cache.get(URL).data in bodies
+    leftovers = [p.name for p in tmp_path.rglob(".tmp-*")]
+    assert leftovers == []
+
+
+def test_two_processes_writing_at_once_leave_a_consistent_entry(tmp_path):
+    code = (
+        "import sys; from interview_export.cache import Cache\n"
+        "c = Cache(sys.argv[1]); body = sys.argv[2].encode() * 200000\n"
+        "for _ in range(20): c.put('https://x.test/i.png', body)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), ch]) for ch in "ab"]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    data = Cache(tmp_path).get("https://x.test/i.png").data
+    assert data in (b"a" * 200000, b"b" * 200000)
+    assert not [n for n in os.listdir(next(tmp_path.iterdir())) if n.startswith(".tmp-")]
