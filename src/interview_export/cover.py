@@ -1,0 +1,206 @@
+"""Document + media → the book's cover image: the article's own portrait cover, --cover PATH, or a
+generated 1600×2560 portrait cover (title in the CJK font, source, date, the banner if any)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from .errors import ImageError
+from .model import Document
+from .options import Options
+
+log = logging.getLogger("interview_export.cover")
+
+WIDTH, HEIGHT = 1600, 2560
+MARGIN = 150
+PORTRAIT_RATIO = 1.25          # height / width at or above which a document image is used as is
+PAPER = (245, 242, 235)        # cover colours (an image: night mode does not apply)
+INK = (28, 28, 28)
+QUIET = (96, 96, 96)
+ACCENT = (168, 38, 38)
+JPEG_QUALITY = 88
+NO_LINE_START = set("，。、；：？！）」』》〉】”’…—·,.;:?!)]}%")   # kinsoku: never start a line
+NO_LINE_END = set("（「『《〈【“‘([{")
+SYSTEM_CJK = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 0),
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc", 0),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 0),
+)
+
+
+@dataclass(frozen=True)
+class CoverImage:
+    """The cover to embed: bytes and type; ``filename`` is the book-relative name."""
+
+    data: bytes
+    media_type: str
+    filename: str
+    width: int
+    height: int
+    generated: bool
+    reused_asset: bool = False   # True: the file is also a document image (embed it once)
+
+
+def choose_cover(doc: Document, media, options: Options = Options(), *,
+                 font: tuple[Path, int] | None = None,
+                 regular_font: tuple[Path, int] | None = None) -> CoverImage | None:
+    """The cover for this book, or None with --no-cover."""
+    if options.no_cover:
+        return None
+    if options.cover is not None:
+        return _from_file(Path(options.cover))
+    asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None
+    if asset is not None and asset.ok and asset.width and asset.height \
+            and asset.height / asset.width >= PORTRAIT_RATIO and asset.media_type in ("image/jpeg", "image/png"):
+        return CoverImage(asset.data, asset.media_type, asset.filename, asset.width, asset.height,
+                          generated=False, reused_asset=True)
+    banner = asset.data if asset is not None and asset.ok else None
+    data = generate_cover(doc, banner, font=font, regular_font=regular_font)
+    return CoverImage(data, "image/jpeg", "images/cover.jpg", WIDTH, HEIGHT, generated=True)
+
+
+def _from_file(path: Path) -> CoverImage:
+    try:
+        raw = path.read_bytes()
+        with Image.open(io.BytesIO(raw), formats=("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")) as im:
+            im.load()
+            fmt = im.format
+            if fmt in ("JPEG", "PNG"):
+                ext = "jpg" if fmt == "JPEG" else "png"
+                return CoverImage(raw, f"image/{fmt.lower()}", f"images/cover.{ext}", im.width, im.height,
+                                  generated=False)
+            rgb = im.convert("RGB")
+    except OSError as exc:
+        raise ImageError(str(path), f"cannot use as cover: {exc}", path=str(path)) from None
+    except Image.DecompressionBombError as exc:  # pragma: no cover - Pillow's own guard
+        raise ImageError(str(path), f"cannot use as cover: {exc}", path=str(path)) from None
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return CoverImage(out.getvalue(), "image/jpeg", "images/cover.jpg", rgb.width, rgb.height, generated=False)
+
+
+# ---------------------------------------------------------------- generated cover
+def _font(spec: tuple[Path, int] | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    candidates = [spec] if spec else []
+    candidates += [(Path(p), i) for p, i in SYSTEM_CJK]
+    for cand in candidates:
+        if cand is None:
+            continue
+        path, index = cand
+        try:
+            return ImageFont.truetype(str(path), size, index=index)
+        except OSError:
+            continue
+    log.warning("no CJK font found for the generated cover; using Pillow's default font")
+    return ImageFont.load_default(size)
+
+
+def _tokens(text: str) -> list[str]:
+    """Break opportunities: each CJK character alone, runs of Latin letters/digits together."""
+    out: list[str] = []
+    for ch in text:
+        if out and ch.isascii() and ch.isalnum() and out[-1][-1:].isascii() and out[-1][-1:].isalnum():
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def wrap(text: str, font, width: int) -> list[str]:
+    """Greedy line breaking with CJK kinsoku (no 。，！ at a line start, no “（ at a line end)."""
+    lines: list[str] = []
+    line = ""
+    for token in _tokens(text.strip()):
+        candidate = line + token
+        if not line or font.getlength(candidate) <= width or token in NO_LINE_START:
+            line = candidate
+            continue
+        if line and line[-1] in NO_LINE_END:
+            carry, line = line[-1], line[:-1]
+            lines.append(line.rstrip())
+            line = (carry + token).lstrip()
+        else:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Path, int] | None = None,
+                   regular_font: tuple[Path, int] | None = None) -> bytes:
+    """A 1600×2560 JPEG: source and date on top, the title large, the banner below, credits."""
+    m = doc.meta
+    img = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
+    draw = ImageDraw.Draw(img)
+    text_width = WIDTH - 2 * MARGIN
+
+    # top: accent rule + source · date
+    y = 170
+    draw.rectangle((MARGIN, y, MARGIN + 120, y + 14), fill=ACCENT)
+    y += 60
+    small = _font(regular_font or font, 54)
+    top_line = "  ·  ".join(x for x in (m.source, m.date) if x)
+    if top_line:
+        for line in wrap(top_line, small, text_width)[:2]:
+            draw.text((MARGIN, y), line, font=small, fill=QUIET)
+            y += 80
+    y += 70
+
+    # title: as large as fits in at most 6 lines
+    title = m.title or doc.name or "Untitled"
+    size = 124
+    while True:
+        tfont = _font(font, size)
+        lines = wrap(title, tfont, text_width)
+        if len(lines) <= 6 or size <= 64:
+            break
+        size -= 8
+    lines = lines[:7]
+    for line in lines:
+        draw.text((MARGIN, y), line, font=tfont, fill=INK)
+        y += int(size * 1.42)
+    if m.subtitle:
+        y += 20
+        sfont = _font(regular_font or font, 60)
+        for line in wrap(m.subtitle, sfont, text_width)[:3]:
+            draw.text((MARGIN, y), line, font=sfont, fill=QUIET)
+            y += 86
+    y += 60
+
+    # credits at the bottom
+    credits = []
+    if m.author:
+        credits.append(m.author)
+    if m.translator:
+        credits.append(f"编译  {m.translator}")
+    bottom = HEIGHT - 170
+    if credits:
+        cfont = _font(regular_font or font, 56)
+        cline = "    ".join(credits)
+        draw.line((MARGIN, bottom - 110, WIDTH - MARGIN, bottom - 110), fill=INK, width=3)
+        draw.text((MARGIN, bottom - 70), cline, font=cfont, fill=INK)
+        bottom -= 150
+
+    # banner between the title and the credits, full width, cropped to fit
+    if banner:
+        try:
+            with Image.open(io.BytesIO(banner)) as b:
+                b.load()
+                b = b.convert("RGB")
+                room = bottom - y - 60
+                if room > 300:
+                    target_h = min(room, int(WIDTH * b.height / max(b.width, 1)), 1100)
+                    fitted = ImageOps.fit(b, (WIDTH, target_h), Image.Resampling.LANCZOS)
+                    img.paste(fitted, (0, bottom - target_h - 40 if credits else HEIGHT - target_h))
+        except (OSError, ValueError) as exc:
+            log.warning("cover banner unusable: %s", exc)
+
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=False)
+    return out.getvalue()

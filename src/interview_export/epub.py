@@ -1,0 +1,325 @@
+"""Document + media + fonts → EPUB 3 bytes (ebooklib builds the package; we fix the zip for determinism).
+
+One XHTML file per part from render.py (cover, title page, nav, lead, sections, quotes, colophon),
+nav.xhtml + toc.ncx in spine order, landmarks, Dublin Core + accessibility metadata, embedded font
+subsets and the media bag's images. Same input and options → byte-identical output: fixed zip
+timestamps and order, ``mimetype`` first and stored, ``dcterms:modified`` from SOURCE_DATE_EPOCH
+(else the document date), identifier = uuid5 of the content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import uuid
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+from ebooklib import epub as eb
+
+from . import model, render
+from .cover import choose_cover
+from .errors import ExportError, RenderError
+from .model import Document
+from .options import Options
+from .resources import read_style
+
+log = logging.getLogger("interview_export.epub")
+
+FALLBACK_EPOCH = 946684800            # 2000-01-01T00:00:00Z: no SOURCE_DATE_EPOCH and no document date
+ZIP_MIN_EPOCH = 315532800             # 1980-01-01: the earliest time a zip entry can hold
+CONTENT_NS = uuid.UUID("6f1c2a8e-41b7-5d3e-9a0c-7e2f4b9d1c55")   # uuid5 namespace for book ids
+STYLES = ("styles/fonts.css", "styles/base.css", "styles/epub.css")
+A11Y_SUMMARY = ("结构化的电子书：目录与阅读顺序与原文一致，对话按说话人标注，图片附有替代文字。"
+                "Structured e-book: navigable table of contents, reading order as in the article, "
+                "dialogue turns marked by speaker, images with text alternatives.")
+
+
+# ---------------------------------------------------------------- small helpers
+def build_epoch(doc: Document, options: Options) -> int:
+    """SOURCE_DATE_EPOCH from the options, the environment, else the document's own date."""
+    if options.source_date_epoch is not None:
+        return int(options.source_date_epoch)
+    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if env.isdigit():
+        return int(env)
+    match = re.match(r"^(\d{4})-(\d{2})-(\d{2})", doc.meta.date or "")
+    if match:
+        try:
+            day = dt.datetime(*map(int, match.groups()), tzinfo=dt.timezone.utc)
+            return int(day.timestamp())
+        except ValueError:
+            pass
+    return FALLBACK_EPOCH
+
+
+def content_identifier(doc: Document) -> str:
+    """urn:uuid: derived from the document's content (same text and metadata → same id)."""
+    data = model.to_dict(doc.replace(warnings=(), name="") if hasattr(doc, "name") else doc.replace(warnings=()))
+    digest = hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
+    return f"urn:uuid:{uuid.uuid5(CONTENT_NS, digest)}"
+
+
+def book_text(doc: Document) -> str:
+    """Everything a reader can see: the document text plus every generated label (for subsets)."""
+    return model.document_text(doc) + "\n" + render.generated_text(doc)
+
+
+class _Collector:
+    """Stands in for ebooklib's ZipFile: remembers what it writes, in order."""
+
+    def __init__(self):
+        self.entries: list[tuple[str, bytes]] = []
+
+    def writestr(self, name, data, compress_type=None):
+        self.entries.append((name, data.encode("utf-8") if isinstance(data, str) else bytes(data)))
+
+
+class _Writer(eb.EpubWriter):
+    """ebooklib's writer with our nav document and no zip of its own."""
+
+    def __init__(self, book: eb.EpubBook, nav: bytes, options: dict):
+        super().__init__("", book, options)
+        self.nav = nav
+        self.out = _Collector()
+
+    def _get_nav(self, item):
+        return self.nav
+
+    def write(self):
+        self._write_container()
+        self._write_opf()
+        self._write_items()
+        return self.out.entries
+
+
+def deterministic_zip(entries: list[tuple[str, bytes]], epoch: int) -> bytes:
+    """EPUB OCF zip: mimetype first and stored, every entry with the same fixed timestamp."""
+    stamp = dt.datetime.fromtimestamp(max(epoch, ZIP_MIN_EPOCH), dt.timezone.utc).timetuple()[:6]
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        ordered = [("mimetype", b"application/epub+zip")] + [e for e in entries if e[0] != "mimetype"]
+        seen: set[str] = set()
+        for name, data in ordered:
+            if name in seen:
+                continue
+            seen.add(name)
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            if name == "mimetype":
+                info.compress_type = zipfile.ZIP_STORED
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info._compresslevel = 9
+            zf.writestr(info, data)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- fonts
+def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, object]:
+    """(embedded subsets, @font-face CSS, fontset) — degrades to no fonts if fonts.py fails."""
+    if not options.embed_fonts:
+        return [], "", fonts
+    try:
+        from . import fonts as fontmod
+        text = book_text(doc)
+        fontset = fonts if fonts is not None else fontmod.resolve_fonts(text, options)
+        embedded = fontmod.subset_fonts(fontset, text)
+        css = fontmod.font_face_css(embedded, lambda filename: "../" + filename)
+        return embedded, css, fontset
+    except ExportError:
+        raise
+    except (ImportError, AttributeError, OSError) as exc:   # fonts stage missing or broken
+        log.warning("fonts unavailable, EPUB without embedded fonts: %s", exc)
+        return [], "", fonts
+
+
+def _cover_fonts(fontset) -> tuple:
+    """(bold sans, regular sans) font files for the generated cover, from the font set if any."""
+    if fontset is None:
+        return None, None
+    try:
+        bold = fontset.face("sans", 700) or fontset.face("serif", 700)
+        regular = fontset.face("sans", 400) or bold
+        return ((bold.path, bold.index) if bold else None, (regular.path, regular.index) if regular else None)
+    except AttributeError:
+        return None, None
+
+
+# ---------------------------------------------------------------- build
+def build(doc: Document, media, options: Options = Options(), fonts=None) -> bytes:
+    """The EPUB 3 file for ``doc`` as bytes (nothing is written to disk)."""
+    try:
+        return _build(doc, media, options, fonts)
+    except ExportError:
+        raise
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        raise RenderError(f"EPUB build failed: {exc}", path=getattr(doc, "name", None) or None) from exc
+
+
+def _build(doc: Document, media, options: Options, fonts) -> bytes:
+    meta = doc.meta
+    lang = render.document_language(doc)
+    epoch = build_epoch(doc, options)
+    title = meta.title or getattr(doc, "name", "") or "Untitled"
+
+    embedded, font_css, fontset = _embedded_fonts(doc, options, fonts)
+    bold, regular = _cover_fonts(fontset)
+    cover = choose_cover(doc, media, options, font=bold, regular_font=regular)
+
+    parts = render.render_parts(doc, media, options, target="epub",
+                                cover_src=cover.filename if cover else None)
+
+    book = eb.EpubBook()
+    book.metadata = {}
+    book.set_identifier(content_identifier(doc))
+    book.set_title(title)
+    book.set_language(lang)
+    _add_metadata(book, doc, media, epoch)
+    if options.vertical:
+        book.set_direction("rtl")
+
+    # styles
+    user_css = []
+    for i, path in enumerate(options.css, start=1):
+        user_css.append((f"styles/user-{i}.css", Path(path).read_bytes()))
+    stylesheets = [*STYLES, *(name for name, _ in user_css)]
+    book.add_item(eb.EpubItem(uid="css-fonts", file_name=STYLES[0], media_type="text/css",
+                              content=(font_css or "/* no embedded fonts */\n").encode("utf-8")))
+    book.add_item(eb.EpubItem(uid="css-base", file_name=STYLES[1], media_type="text/css",
+                              content=read_style("base.css").encode("utf-8")))
+    book.add_item(eb.EpubItem(uid="css-epub", file_name=STYLES[2], media_type="text/css",
+                              content=read_style("epub.css").encode("utf-8")))
+    for i, (name, data) in enumerate(user_css, start=1):
+        book.add_item(eb.EpubItem(uid=f"css-user-{i}", file_name=name, media_type="text/css", content=data))
+
+    # content documents, one per part
+    html_class = "vertical" if options.vertical else ""
+    items: dict[str, eb.EpubItem] = {}
+    nav_bytes = b""
+    for part in parts:
+        body = part.body
+        if part.kind == "toc":
+            body += _landmarks(parts)
+        xhtml = render.xhtml_document(body, title=part.title, lang=lang, stylesheets=tuple(stylesheets),
+                                      html_class=html_class, body_class=f"part-{part.kind}").encode("utf-8")
+        if part.kind == "toc":
+            item = eb.EpubNav(uid="nav", file_name=part.filename, title=part.title)
+            nav_bytes = xhtml
+        else:
+            item = eb.EpubItem(uid=f"x-{part.id}", file_name=part.filename,
+                               media_type="application/xhtml+xml", content=xhtml)
+            if part.kind == "cover" or "<svg" in part.body:
+                item.properties = []
+        items[part.id] = item
+        book.add_item(item)
+
+    # images actually referenced by the content, fonts, cover
+    referenced = set(re.findall(r'<img [^>]*?src="([^"]+)"', "".join(p.body for p in parts)))
+    if cover is not None:
+        book.add_item(_cover_item(cover))
+        book.add_metadata(None, "meta", "", {"name": "cover", "content": "cover-image"})
+    if media is not None:
+        for asset in media.files():
+            if asset.filename in referenced and not (cover and cover.filename == asset.filename):
+                book.add_item(eb.EpubImage(uid=f"img-{_slug(asset.filename)}", file_name=asset.filename,
+                                           media_type=asset.media_type, content=asset.data))
+    for font in embedded:
+        book.add_item(eb.EpubItem(uid=f"font-{_slug(font.filename)}", file_name=font.filename,
+                                  media_type=font.media_type, content=font.data))
+    ncx = eb.EpubNcx()
+    book.add_item(ncx)
+
+    # spine = reading order = NCX play order
+    book.spine = [items[p.id] for p in parts]
+    book.toc = [eb.Link(p.filename, p.title, f"np-{p.id}") for p in parts]
+    book.guide = _guide(parts)
+
+    writer = _Writer(book, nav_bytes, {"mtime": dt.datetime.fromtimestamp(epoch, dt.timezone.utc),
+                                       "play_order": {"enabled": True, "start_from": 1},
+                                       "epub3_landmark": False, "epub3_pages": False})
+    writer.process()
+    entries = writer.write()
+    return deterministic_zip(entries, epoch)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+
+
+def _cover_item(cover) -> eb.EpubItem:
+    item = eb.EpubCover(uid="cover-image", file_name=cover.filename)
+    item.media_type = cover.media_type
+    item.content = cover.data
+    return item
+
+
+def _guide(parts: list[render.Part]) -> list[dict]:
+    """EPUB 2 guide (and the same three landmarks in nav.xhtml): cover, toc, start of the text."""
+    guide = []
+    by_kind = {}
+    for p in parts:
+        by_kind.setdefault(p.kind, p)
+    if "cover" in by_kind:
+        guide.append({"href": by_kind["cover"].filename, "title": by_kind["cover"].title, "type": "cover"})
+    guide.append({"href": by_kind["toc"].filename, "title": by_kind["toc"].title, "type": "toc"})
+    start = next((p for p in parts if p.kind in ("lead", "section", "quotes", "colophon")), None)
+    if start is not None:
+        guide.append({"href": start.filename, "title": start.title, "type": "text"})
+    return guide
+
+
+def _landmarks(parts: list[render.Part]) -> str:
+    types = {"cover": "cover", "toc": "toc", "text": "bodymatter"}
+    items = "".join(f'<li><a epub:type="{types[g["type"]]}" href="{render.escape(g["href"])}">'
+                    f'{render.escape(g["title"])}</a></li>' for g in _guide(parts))
+    return f'<nav epub:type="landmarks" id="landmarks" hidden="hidden"><ol>{items}</ol></nav>'
+
+
+def _add_metadata(book: eb.EpubBook, doc: Document, media, epoch: int) -> None:
+    m = doc.meta
+    n = 0
+    creators = [(m.author, "aut"), (m.translator, "trl")]
+    if not any(name for name, _ in creators) and m.source:
+        creators = [(m.source, "aut")]
+    for name, role in creators:
+        for person in _split_names(name):
+            n += 1
+            book.add_author(person, role=role, uid=f"creator-{n}")
+    if m.source:
+        book.add_metadata("DC", "publisher", m.source)
+    if m.date:
+        book.add_metadata("DC", "date", m.date)
+    if m.url:
+        book.add_metadata("DC", "source", m.url)
+    for tag in m.tags:
+        if tag.strip():
+            book.add_metadata("DC", "subject", tag.strip())
+    if m.description:
+        book.add_metadata("DC", "description", m.description)
+    if m.subtitle:
+        book.add_metadata("DC", "title", m.subtitle, {"id": "subtitle"})
+        book.add_metadata(None, "meta", "subtitle", {"refines": "#subtitle", "property": "title-type"})
+    has_images = media is not None and any(True for _ in media.files())
+    modes = ["textual", "visual"] if has_images else ["textual"]
+    for mode in modes:
+        book.add_metadata(None, "meta", mode, {"property": "schema:accessMode"})
+    book.add_metadata(None, "meta", "textual", {"property": "schema:accessModeSufficient"})
+    features = ["tableOfContents", "readingOrder", "structuralNavigation", "displayTransformability"]
+    if has_images:
+        features.append("alternativeText")
+    for feature in features:
+        book.add_metadata(None, "meta", feature, {"property": "schema:accessibilityFeature"})
+    book.add_metadata(None, "meta", "none", {"property": "schema:accessibilityHazard"})
+    book.add_metadata(None, "meta", A11Y_SUMMARY, {"property": "schema:accessibilitySummary"})
+    book.add_metadata(None, "meta", "", {"name": "generator", "content": "interview-export"})
+
+
+def _split_names(value: str) -> list[str]:
+    return [p.strip() for p in re.split(r"[、,，/;；]|\s+&\s+", value or "") if p.strip()]
