@@ -1,0 +1,509 @@
+"""Paths and options → books on disk: the Python API that scripts and the CLI call.
+
+The stage modules (reader, media, fonts, epub, pdf) are imported lazily inside the
+functions, so importing this module is cheap. This is the only module that writes
+files, always through :func:`write_atomic`. Nothing here prints or exits.
+
+Typical use::
+
+    from interview_export import api
+    results = api.convert(["a.md", "b.md"], formats=("epub",), out_dir="out")
+    for r in results:
+        print(r.input, r.status, r.outputs, r.error)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import tempfile
+import time
+import traceback
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from .errors import ExportError, ImageError, InputError, OutputError, UsageError
+from .options import Options
+
+if TYPE_CHECKING:  # only for type checkers: the real imports stay lazy
+    from .model import Document
+
+FORMATS: tuple[str, ...] = ("epub", "pdf")
+EXTENSIONS: dict[str, str] = {"epub": ".epub", "pdf": ".pdf"}
+TEMP_SUFFIX = ".ie-tmp"
+STDIN = "-"
+STDIN_STEM = "stdin"
+VARIANT_SUFFIXES = ("-remote", "-standalone")
+STAGES = ("read", "transforms", "media", "fonts", "epub", "pdf", "write")
+
+# Temp files this process is writing right now: a worker's SIGTERM handler removes them.
+ACTIVE_TEMP_FILES: set[str] = set()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class ConversionResult:
+    """What happened to one input: files written, warnings, the error if it failed, stage timings."""
+
+    input: str
+    outputs: dict[str, Path] = field(default_factory=dict)      # format → file written
+    warnings: tuple[str, ...] = ()
+    error: str | None = None                                   # one-line reason, None when it worked
+    timings: dict[str, float] = field(default_factory=dict)    # stage → seconds
+    skipped: dict[str, Path] = field(default_factory=dict)     # format → existing file left alone
+    error_type: str | None = None                              # e.g. "InputError", "internal"
+    traceback: str | None = None                               # only for internal errors
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def status(self) -> str:
+        """"ok", "failed" or "skipped" (every output already existed and overwrite was off)."""
+        if self.error is not None:
+            return "failed"
+        if self.skipped and not self.outputs:
+            return "skipped"
+        return "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, as written in the --report file."""
+        return {
+            "input": self.input,
+            "status": self.status,
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "skipped": {k: str(v) for k, v in self.skipped.items()},
+            "warnings": list(self.warnings),
+            "error": self.error,
+            "error_type": self.error_type,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class MissingImagesError(ImageError):
+    """--strict: one or more images could not be embedded; lists every one of them."""
+
+    def __init__(self, missing: Sequence[str], *, path: str | None = None):
+        self.missing = tuple(missing)
+        ExportError.__init__(
+            self,
+            f"--strict: {len(self.missing)} image(s) missing: " + "; ".join(self.missing),
+            path=path,
+        )
+        self.src = self.missing[0] if self.missing else ""
+        self.reason = "missing"
+
+
+# ---------------------------------------------------------------- files
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write bytes to path via a temp file in the same folder + fsync + os.replace.
+
+    Readers never see a half-written file; on any failure (including KeyboardInterrupt)
+    the temp file is removed and the old file, if any, is left untouched.
+    Raises OutputError for OS-level failures.
+    """
+    target = Path(path)
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {folder}: {exc.strerror or exc}", path=str(target)) from exc
+    if target.is_dir():
+        raise OutputError("is a directory, not a file", path=str(target))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}", path=str(target)) from exc
+    ACTIVE_TEMP_FILES.add(tmp)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; books get ordinary permissions
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write: {exc.strerror or exc}", path=str(target)) from exc
+        raise
+    finally:
+        ACTIVE_TEMP_FILES.discard(tmp)
+    with suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return target
+
+
+def temp_files_for(path: str | os.PathLike[str]) -> list[Path]:
+    """Leftover temp files that write_atomic may have made for this output (after a kill)."""
+    target = Path(path)
+    prefix = f".{target.name}."
+    try:
+        return sorted(p for p in target.parent.iterdir()
+                      if p.name.startswith(prefix) and p.name.endswith(TEMP_SUFFIX))
+    except OSError:
+        return []
+
+
+def remove_temp_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Remove every leftover temp file of these outputs; returns what was removed."""
+    removed = []
+    for path in paths:
+        for tmp in temp_files_for(path):
+            with suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+# ---------------------------------------------------------------- inputs and outputs
+def is_variant(path: Path) -> bool:
+    """A `NAME-remote.md` / `NAME-standalone.md` twin whose `NAME.md` sits beside it."""
+    for suffix in VARIANT_SUFFIXES:
+        if path.stem.endswith(suffix):
+            base = path.with_name(path.stem[: -len(suffix)] + path.suffix)
+            if base.is_file():
+                return True
+    return False
+
+
+def expand_inputs(specs: Iterable[str], *, skip_variants: bool = False) -> list[str]:
+    """Files, `-`, folders (every `*.md` inside, recursively) and globs → the list of inputs.
+
+    A name that matches nothing is kept as it is, so that converting it reports
+    "no such file" for that input instead of silently dropping it. Duplicates go.
+    `skip_variants` drops the `-remote`/`-standalone` twins found in folders and globs
+    (a twin named explicitly is kept).
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(name: str) -> None:
+        key = name if name == STDIN else os.path.realpath(name)
+        if key not in seen:
+            seen.add(key)
+            out.append(name)
+
+    for spec in specs:
+        if spec == STDIN:
+            add(spec)
+            continue
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*.md")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                add(str(path))  # converting it reports "a folder without *.md files"
+            for p in found:
+                if not (skip_variants and is_variant(p)):
+                    add(str(p))
+        elif not path.exists() and glob.has_magic(spec):
+            matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
+            files = [m for m in matches if Path(m).is_file()]
+            if not files:
+                add(spec)
+            for m in files:
+                if not (skip_variants and is_variant(Path(m))):
+                    add(m)
+        else:
+            add(str(path))
+    return out
+
+
+def output_stem(source: str) -> str:
+    return STDIN_STEM if source == STDIN else Path(source).stem
+
+
+def plan_outputs(
+    inputs: Sequence[str],
+    formats: Sequence[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    output: str | os.PathLike[str] | None = None,
+) -> dict[str, dict[str, Path]]:
+    """Where each input's books go: {input: {format: path}}.
+
+    `output` names the file itself (one input, one format only). Otherwise the books go
+    into `out_dir`, or beside their input when it is None (stdin: the current folder),
+    named after the input's stem. Raises UsageError on clashing names or an output that
+    would overwrite its input.
+    """
+    formats = check_formats(formats)
+    if output is not None and (len(inputs) != 1 or len(formats) != 1):
+        raise UsageError("an output file name needs exactly one input and one format")
+    plan: dict[str, dict[str, Path]] = {}
+    owners: dict[str, str] = {}
+    for source in inputs:
+        targets: dict[str, Path] = {}
+        for fmt in formats:
+            if output is not None:
+                path = Path(output)
+            else:
+                folder = Path(out_dir) if out_dir is not None else (
+                    Path.cwd() if source == STDIN else Path(source).parent)
+                path = folder / (output_stem(source) + EXTENSIONS[fmt])
+            key = os.path.realpath(path)
+            if source != STDIN and key == os.path.realpath(source):
+                raise UsageError(f"{source}: the output would overwrite the input")
+            if key in owners:
+                raise UsageError(f"{owners[key]} and {source} would both be written to {path}; "
+                                 "convert them into different folders")
+            owners[key] = source
+            targets[fmt] = path
+        plan[source] = targets
+    return plan
+
+
+def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
+    """Normalise and validate a list of formats ("epub", "pdf"); UsageError on anything else."""
+    out: list[str] = []
+    for fmt in formats:
+        fmt = fmt.strip().lower()
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        if fmt not in out:
+            out.append(fmt)
+    if not out:
+        raise UsageError("no output format given")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- stages
+class _Clock:
+    """Adds up wall time per stage name."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def load(path: str | os.PathLike[str], options: Options = Options(), *,
+         _clock: _Clock | None = None) -> "Document":
+    """Read one Markdown file (`-` = stdin) into the document model, transforms applied.
+
+    Raises InputError for a missing, unreadable or undecodable file.
+    """
+    from . import reader
+
+    clock = _clock or _Clock()
+    name = str(path)
+    if name != STDIN:
+        p = Path(name)
+        if p.is_dir():
+            raise InputError("is a folder with no *.md files in it", path=name)
+        if not p.exists():
+            raise InputError("no such file", path=name)
+    try:
+        from .transforms import TRANSFORM_NAMES, apply_transforms
+    except ImportError:  # no separate transforms stage: the reader does everything
+        with clock.stage("read"):
+            return reader.read_path(name, options)
+    # Read with every transform switched off, then run them here: two timings, same result.
+    with clock.stage("read"):
+        doc = reader.read_path(name, dataclasses.replace(options, disabled_transforms=TRANSFORM_NAMES))
+    with clock.stage("transforms"):
+        return apply_transforms(doc, options)
+
+
+def base_dir_of(source: str) -> Path:
+    """The folder an input's relative image paths are resolved against."""
+    return Path.cwd() if source == STDIN else Path(source).resolve().parent
+
+
+def collect_media(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None):
+    """Fetch, check and normalise every image once → MediaBag (strict: MissingImagesError)."""
+    from . import media as media_mod
+
+    # Ask the media stage for placeholders, then fail here listing *every* missing image.
+    bag = media_mod.collect_media(doc, Path(base_dir) if base_dir is not None else None,
+                                  dataclasses.replace(options, strict=False))
+    if options.strict:
+        missing = missing_images(bag)
+        if missing:
+            raise MissingImagesError(missing, path=getattr(doc, "name", None) or None)
+    return bag
+
+
+def missing_images(bag: Any) -> list[str]:
+    """One line per image that became a placeholder: `src (line N): reason`."""
+    if hasattr(bag, "missing"):
+        assets = list(bag.missing())
+    else:
+        assets = [a for a in bag.assets.values() if not getattr(a, "ok", True)]
+    lines = []
+    for asset in assets:
+        if isinstance(asset, str):
+            lines.append(asset)
+            continue
+        src = getattr(asset, "src", "?")
+        if len(src) > 120:
+            src = src[:100] + "…"
+        line = getattr(asset, "line", 0)
+        reason = getattr(asset, "reason", "") or "unavailable"
+        lines.append(f"{src}" + (f" (line {line})" if line else "") + f": {reason}")
+    return lines
+
+
+def resolve_fonts(doc: "Document", options: Options = Options()):
+    """Pick the font faces for this document's text once (shared by both backends)."""
+    from . import fonts as fonts_mod
+    from .model import document_text
+
+    return fonts_mod.resolve_fonts(document_text(doc), options)
+
+
+def to_epub(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
+            media: Any = None, fonts: Any = None) -> bytes:
+    """The EPUB 3 book as bytes. Collects media from base_dir when `media` is not given."""
+    from . import epub
+
+    if media is None:
+        media = collect_media(doc, options, base_dir=base_dir)
+    return epub.build(doc, media, options, fonts=fonts)
+
+
+def to_pdf(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
+           media: Any = None, fonts: Any = None) -> bytes:
+    """The print PDF as bytes. Collects media from base_dir when `media` is not given."""
+    from . import pdf
+
+    if media is None:
+        media = collect_media(doc, options, base_dir=base_dir)
+    return pdf.build(doc, media, options, fonts=fonts)
+
+
+BACKENDS: dict[str, Callable[..., bytes]] = {"epub": to_epub, "pdf": to_pdf}
+
+
+def _build(fmt: str, doc: "Document", options: Options, media: Any, fonts: Any) -> tuple[bytes, list[str]]:
+    """One backend → (bytes, the backend's own warnings when it reports them)."""
+    import importlib
+
+    module = importlib.import_module(f".{fmt}", __package__)
+    with_warnings = getattr(module, "build_with_warnings", None)
+    if with_warnings is not None:
+        data, warnings = with_warnings(doc, media, options, fonts)
+        return data, list(warnings)
+    return BACKENDS[fmt](doc, options, media=media, fonts=fonts), []
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def error_reason(exc: BaseException, source: str) -> str:
+    """A one-line reason for the error, without repeating the input's own path."""
+    if isinstance(exc, ExportError):
+        where = exc.path or ""
+        if where in ("", source, str(Path(source))) or os.path.realpath(where) == os.path.realpath(source):
+            return f"line {exc.line}: {exc.message}" if exc.line else exc.message
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"internal error: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
+def convert_file(source: str, targets: dict[str, Path], options: Options = Options(), *,
+                 overwrite: bool = True) -> ConversionResult:
+    """Convert one input to every target {format: path}; never raises an ExportError.
+
+    Media are collected once and fonts resolved once, then shared by the backends.
+    Each book is written as soon as it is built. Any failure ends up in the result's
+    `error`; KeyboardInterrupt and SystemExit still propagate.
+    """
+    clock = _Clock()
+    warnings: list[str] = []
+    outputs: dict[str, Path] = {}
+    skipped = {fmt: p for fmt, p in targets.items() if not overwrite and p.exists()}
+    todo = {fmt: p for fmt, p in targets.items() if fmt not in skipped}
+    if not todo:
+        return ConversionResult(source, skipped=skipped)
+    try:
+        doc = load(source, options, _clock=clock)
+        warnings.extend(doc.warnings)
+        with clock.stage("media"):
+            bag = collect_media(doc, options, base_dir=base_dir_of(source))
+        warnings.extend(getattr(bag, "warnings", ()))
+        with clock.stage("fonts"):
+            fontset = resolve_fonts(doc, options)
+        warnings.extend(getattr(fontset, "warnings", ()))
+        for fmt, path in todo.items():
+            with clock.stage(fmt):
+                data, more = _build(fmt, doc, options, bag, fontset)
+            warnings.extend(more)
+            with clock.stage("write"):
+                outputs[fmt] = write_atomic(path, data)
+            del data
+    except ExportError as exc:
+        return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
+                                clock.timings, skipped, type(exc).__name__)
+    except Exception as exc:  # an internal error must not stop the batch or show a traceback
+        return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
+                                clock.timings, skipped, "internal", traceback.format_exc())
+    return ConversionResult(source, outputs, _unique(warnings), None, clock.timings, skipped)
+
+
+def convert(
+    inputs: Iterable[str | os.PathLike[str]],
+    formats: Sequence[str] = ("epub", "pdf"),
+    out_dir: str | os.PathLike[str] | None = None,
+    options: Options = Options(),
+    *,
+    jobs: int | None = None,
+    on_result: Callable[[ConversionResult], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    overwrite: bool = True,
+    output: str | os.PathLike[str] | None = None,
+    skip_variants: bool = False,
+) -> list[ConversionResult]:
+    """Convert many inputs (files, `-`, folders, globs) to EPUB and/or PDF; one result per input.
+
+    Every input is attempted: one that fails gets a result with `error` set and the others
+    still convert. `jobs` = worker processes (None → CPU count, 1 → in this process).
+    `out_dir` None → books beside their inputs; `output` names the single output file.
+    `overwrite=False` leaves existing books alone (reported in `skipped`).
+    `on_start(input)` / `on_result(result)` are called in this process as files start
+    and finish (start is only reported for in-process runs and pool workers).
+    Results come back in input order. Raises UsageError for bad formats or clashing
+    output names; KeyboardInterrupt after cleaning up (no temp files, no workers left).
+    """
+    from . import batch
+
+    names = expand_inputs([os.fspath(i) for i in inputs], skip_variants=skip_variants)
+    plan = plan_outputs(names, formats, out_dir, output=output)
+    tasks = [batch.Task(source, targets, options, overwrite) for source, targets in plan.items()]
+    return batch.run(tasks, jobs=jobs, on_start=on_start, on_result=on_result)
+
+
+def default_jobs() -> int:
+    """Worker processes by default: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,252 @@
+"""Conversion tasks → results: in this process or in a pool of worker processes, cleaned up on Ctrl-C.
+
+Each worker imports the heavy modules (WeasyPrint, fonts, parser) once in its initializer,
+so their start-up cost and caches are paid once per worker, not once per file. Workers
+ignore SIGINT: the parent alone decides, cancels what has not started, terminates the
+workers, removes their temp files and re-raises KeyboardInterrupt. On Linux a worker
+also dies with its parent (PR_SET_PDEATHSIG), so even a killed parent leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from . import api
+from .errors import UsageError
+from .options import Options
+
+PRELOAD: tuple[str, ...] = (
+    "weasyprint",
+    "interview_export.reader",
+    "interview_export.transforms",
+    "interview_export.media",
+    "interview_export.fonts",
+    "interview_export.render",
+    "interview_export.epub",
+    "interview_export.pdf",
+)
+POLL_SECONDS = 0.1
+TERMINATE_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """One input and where its books go."""
+
+    source: str
+    targets: dict[str, Path]
+    options: Options = Options()
+    overwrite: bool = True
+
+
+class Terminated(KeyboardInterrupt):
+    """The process got SIGTERM: handled like Ctrl-C (clean up, then stop)."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+
+# ---------------------------------------------------------------- worker side
+_events: Any = None
+
+
+def _init_worker(events: Any, parent_pid: int, preload: Sequence[str]) -> None:
+    """Runs once in each worker: signals, parent-death link, heavy imports."""
+    global _events
+    _events = events
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _die_with_parent(parent_pid)
+    import logging
+
+    if not logging.getLogger().handlers:  # spawned workers: no stray log lines on stderr
+        logging.getLogger().addHandler(logging.NullHandler())
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing or broken stage reports itself when a file needs it
+            pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    for tmp in list(api.ACTIVE_TEMP_FILES):
+        with suppress(OSError):
+            os.unlink(tmp)
+    os._exit(128 + signum)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _work(index: int, task: Task) -> api.ConversionResult:
+    if _events is not None:
+        with suppress(Exception):
+            _events.put(index)
+    return api.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite)
+
+
+# ---------------------------------------------------------------- parent side
+def run(
+    tasks: Sequence[Task],
+    *,
+    jobs: int | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_result: Callable[[api.ConversionResult], None] | None = None,
+) -> list[api.ConversionResult]:
+    """Run every task; results in task order. `jobs` None → CPU count; 1 → in this process.
+
+    Stdin (`-`) is always read in this process. A pool is only started for two or more
+    files. KeyboardInterrupt (Ctrl-C, or Terminated) propagates after cleanup.
+    """
+    jobs = api.default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    results: list[api.ConversionResult | None] = [None] * len(tasks)
+
+    def finish(index: int, result: api.ConversionResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(result)
+
+    here = [i for i, t in enumerate(tasks) if t.source == api.STDIN]
+    pooled = [i for i, t in enumerate(tasks) if t.source != api.STDIN]
+    if jobs == 1 or len(pooled) < 2:
+        here += pooled
+        pooled = []
+    for i in sorted(here):
+        _run_here(tasks[i], i, on_start, finish)
+    if pooled:
+        _run_pool(tasks, pooled, min(jobs, len(pooled)), on_start, finish, retry=True)
+    return [r for r in results if r is not None]
+
+
+def _run_here(task: Task, index: int, on_start: Callable[[str], None] | None,
+              finish: Callable[[int, api.ConversionResult], None]) -> None:
+    if on_start is not None:
+        on_start(task.source)
+    try:
+        result = api.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite)
+    except BaseException:
+        api.remove_temp_files(task.targets.values())
+        raise
+    finish(index, result)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # fork is fast and keeps workers as our direct children; from 3.12 on fork with
+    # threads running is deprecated, so use spawn there (workers then re-import us).
+    if sys.platform.startswith("linux") and sys.version_info < (3, 12):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored meanwhile (inherited by workers started here); a no-op off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
+              on_start: Callable[[str], None] | None,
+              finish: Callable[[int, api.ConversionResult], None], *, retry: bool) -> None:
+    ctx = _mp_context()
+    events = ctx.Queue()
+    with _sigint_ignored():
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(events, os.getpid(), PRELOAD))
+        futures: dict[Future, int] = {pool.submit(_work, i, tasks[i]): i for i in indices}
+        procs = list(getattr(pool, "_processes", {}).values())
+    broken: list[int] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                index = events.get_nowait()
+            except (queue.Empty, OSError, ValueError):
+                return
+            if on_start is not None:
+                on_start(tasks[index].source)
+
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            drain()
+            for future in sorted(done, key=futures.__getitem__):
+                index = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken.append(index)
+                    continue
+                except Exception as exc:  # e.g. a result that could not be sent back
+                    result = api.ConversionResult(tasks[index].source, error=api.error_reason(exc, tasks[index].source),
+                                                  error_type="internal")
+                finish(index, result)
+        drain()
+    except BaseException:
+        _abort(pool, procs, [tasks[i] for i in indices])
+        raise
+    finally:
+        with suppress(Exception):
+            events.close()
+            events.cancel_join_thread()
+    pool.shutdown(wait=True)
+    if broken:
+        api.remove_temp_files(p for i in broken for p in tasks[i].targets.values())
+        if retry:  # a worker died (crash, OOM kill): give the unfinished files one more pool
+            _run_pool(tasks, sorted(broken), min(workers, len(broken)), on_start, finish, retry=False)
+        else:
+            for index in sorted(broken):
+                finish(index, api.ConversionResult(
+                    tasks[index].source, error="a worker process died while converting (crash or killed)",
+                    error_type="internal"))
+
+
+def _abort(pool: ProcessPoolExecutor, procs: list[Any], tasks: Sequence[Task]) -> None:
+    """Cancel what has not started, stop the workers, remove their temp files."""
+    with _sigint_ignored():
+        with suppress(Exception):
+            pool.shutdown(wait=False, cancel_futures=True)
+        procs = procs or list(getattr(pool, "_processes", {}).values())
+        for proc in procs:
+            with suppress(Exception):
+                if proc.is_alive():
+                    proc.terminate()
+        deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
+        for proc in procs:
+            with suppress(Exception):
+                proc.join(max(0.0, deadline - time.monotonic()))
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(1.0)
+        api.remove_temp_files(p for t in tasks for p in t.targets.values())
