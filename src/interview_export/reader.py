@@ -39,6 +39,7 @@ from .model import (BlockQuote, CodeBlock, Document, Emphasis, Figure, Heading, 
 from .options import Options
 
 MAX_NESTING = 100
+MAX_INLINE_DEPTH = 50
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _BR = re.compile(r"^<br\s*/?>$", re.I)
 _TAG = re.compile(r"<[^>]*>")
@@ -301,10 +302,18 @@ class _Builder:
                 out.append(InlineImage(self.stash.get(src, src), _alt_text(child),
                                        str(child.attrs.get("title") or ""), line))
             elif kind in ("em_open", "strong_open", "link_open"):
-                stack.append((child, [], line))
+                # beyond MAX_INLINE_DEPTH the formatting is dropped (its text kept) so that the
+                # model stays shallow enough for recursive renderers
+                stack.append((child if len(stack) <= MAX_INLINE_DEPTH else None, [], line))
+                if len(stack) == MAX_INLINE_DEPTH + 2:
+                    self.warnings.append(f"{self.name}:{line}: inline formatting nested more than "
+                                         f"{MAX_INLINE_DEPTH} levels deep; the inner formatting was dropped")
             elif kind in ("em_close", "strong_close", "link_close") and len(stack) > 1:
                 opener, children, start = stack.pop()
-                stack[-1][1].append(_container(opener, _resolve(children), start, self.stash))
+                if opener is None:
+                    stack[-1][1].extend(children)
+                else:
+                    stack[-1][1].append(_container(opener, _resolve(children), start, self.stash))
             elif kind == "html_inline":
                 if _BR.match(child.content.strip()):
                     out.append(LineBreak(line))
@@ -312,7 +321,10 @@ class _Builder:
                 out.append(Text(child.content, line))
         while len(stack) > 1:
             opener, children, start = stack.pop()
-            stack[-1][1].append(_container(opener, _resolve(children), start, self.stash))
+            if opener is None:
+                stack[-1][1].extend(children)
+            else:
+                stack[-1][1].append(_container(opener, _resolve(children), start, self.stash))
         return stack[0][1]
 
 
