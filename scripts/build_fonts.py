@@ -47,28 +47,25 @@ def charset(name: str) -> set[int]:
 
 def find_face(path: Path, postscript_name: str) -> int:
     """Index of the face whose PostScript name (name ID 6) is `postscript_name`."""
-    collection = TTCollection(str(path), lazy=True)
-    names = []
-    for index, font in enumerate(collection.fonts):
-        name = font["name"].getDebugName(6)
-        names.append(name)
-        if name == postscript_name:
-            return index
+    with TTCollection(str(path), lazy=True) as collection:
+        names = [font["name"].getDebugName(6) for font in collection.fonts]
+    if postscript_name in names:
+        return names.index(postscript_name)
     raise SystemExit(f"{path}: no face named {postscript_name!r} (faces: {names})")
 
 
 def zhs_only(path: Path, index: int) -> bytes:
     """The face as a single OpenType font whose GSUB/GPOS keep only the default and ZHS language systems."""
-    font = TTFont(str(path), fontNumber=index, lazy=True)
-    for tag in ("GSUB", "GPOS"):
-        if tag not in font:
-            continue
-        for record in font[tag].table.ScriptList.ScriptRecord:
-            script = record.Script
-            script.LangSysRecord = [r for r in script.LangSysRecord if r.LangSysTag in KEEP_LANGSYS]
-            script.LangSysCount = len(script.LangSysRecord)
-    out = io.BytesIO()
-    font.save(out)
+    with TTFont(str(path), fontNumber=index, lazy=True) as font:
+        for tag in ("GSUB", "GPOS"):
+            if tag not in font:
+                continue
+            for record in font[tag].table.ScriptList.ScriptRecord:
+                script = record.Script
+                script.LangSysRecord = [r for r in script.LangSysRecord if r.LangSysTag in KEEP_LANGSYS]
+                script.LangSysCount = len(script.LangSysRecord)
+        out = io.BytesIO()
+        font.save(out)
     return out.getvalue()
 
 

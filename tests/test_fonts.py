@@ -1,0 +1,332 @@
+"""fonts.py and fonts/: shipped coverage, SC face, per-book subsets, fallback, options, WeasyPrint."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import shutil
+import subprocess
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+import uharfbuzz as hb
+from fontTools.ttLib import TTFont
+
+from interview_export import fonts
+from interview_export.errors import FontError
+from interview_export.fonts import (EmbeddedFont, FontFace, FontSet, encodable_chars, font_face_css,
+                                    resolve_fonts, subset_fonts, visible_chars)
+from interview_export.options import Options
+from interview_export.resources import fonts_dir
+
+REPO = Path(__file__).resolve().parents[1]
+NOTO = Path("/usr/share/fonts/opentype/noto")
+SERIF_TTC = NOTO / "NotoSerifCJK-Regular.ttc"
+SANS_TTC = NOTO / "NotoSansCJK-Regular.ttc"
+GBK_FILES = ["NotoSerifSC-Regular.otf", "NotoSerifSC-Bold.otf", "NotoSansSC-Bold.otf"]
+LABELS = "目录 封面 版权 第1页 引言 金句 © 2026"   # what the renderers add; passed in with the text
+needs_noto = pytest.mark.skipif(not SERIF_TTC.is_file() or not SANS_TTC.is_file(),
+                                reason="Debian fonts-noto-cjk is not installed")
+needs_fc = pytest.mark.skipif(shutil.which("fc-list") is None, reason="fontconfig is not installed")
+
+
+def load(data_or_path, **kwargs) -> TTFont:
+    """A TTFont read from bytes (no open file left behind: pytest turns ResourceWarning into errors)."""
+    data = data_or_path if isinstance(data_or_path, bytes) else Path(data_or_path).read_bytes()
+    return TTFont(io.BytesIO(data), **kwargs)
+
+
+def cmap(data_or_path) -> set[int]:
+    return set(load(data_or_path, lazy=True).getBestCmap())
+
+
+def block(start: int, end: int) -> set[int]:
+    """The assigned code points of a block that need a glyph."""
+    return {cp for cp in range(start, end + 1)
+            if unicodedata.category(chr(cp)) != "Cn" and visible_chars(chr(cp))}
+
+
+def nobody_covers(cp: int) -> bool:
+    if shutil.which("fc-list") is None:
+        return True
+    out = subprocess.run(["fc-list", f":charset={cp:x}", "file"], capture_output=True, text=True).stdout
+    return not out.strip()
+
+
+# ---------------------------------------------------------------- the shipped files
+def test_shipped_files_are_otf_within_budget():
+    folder = fonts_dir()
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert total <= 30_000_000
+    assert (folder / "README.md").is_file() and (folder / "LICENSE-OFL.txt").is_file()
+    assert "SIL OPEN FONT LICENSE Version 1.1" in (folder / "LICENSE-OFL.txt").read_text(encoding="utf-8")
+    for name in fonts.SHIPPED.values():
+        assert name.isascii()
+        assert (folder / name).read_bytes()[:4] == b"OTTO"      # CFF OpenType, not WOFF/WOFF2
+
+
+@pytest.mark.parametrize("name", sorted(fonts.SHIPPED.values()))
+def test_shipped_coverage(name):
+    have = cmap(fonts_dir() / name)
+    assert encodable_chars("gb2312") <= have
+    assert block(0x20, 0x7E) | block(0xA0, 0xFF) <= have                       # ASCII, Latin-1
+    assert block(0x3000, 0x303F) <= have                                       # CJK punctuation
+    assert block(0xFF00, 0xFFEF) <= have                                       # full/half width
+    assert {ord(c) for c in "‐–—―‖‘’“”†‡•‥…‧‰′″‵※‼⁇⁈⁉"} <= have             # General Punctuation
+    if name in GBK_FILES:
+        assert encodable_chars("gbk") - have == {0x2252}     # ≒: not in Noto CJK SC either
+
+
+@needs_noto
+@pytest.mark.parametrize("name", sorted(fonts.SHIPPED.values()))
+def test_shipped_has_every_block_char_upstream_has(name):
+    upstream_path = SERIF_TTC if "Serif" in name else SANS_TTC
+    upstream = fonts.face_unicodes(str(upstream_path), 2)
+    wanted = fonts.ranges_chars(fonts.SHIPPED_BLOCKS) & upstream
+    assert wanted - cmap(fonts_dir() / name) == set()
+
+
+def test_shipped_fonts_are_the_sc_faces_with_cjk_layout_and_vertical_metrics():
+    for name in fonts.SHIPPED.values():
+        font = load(fonts_dir() / name, lazy=True)
+        assert "CJK SC" in font["name"].getDebugName(1)
+        assert {"vhea", "vmtx", "VORG", "GSUB", "GPOS"} <= set(font.keys())
+        gsub = {r.FeatureTag for r in font["GSUB"].table.FeatureList.FeatureRecord}
+        gpos = {r.FeatureTag for r in font["GPOS"].table.FeatureList.FeatureRecord}
+        assert {"locl", "vert", "vrt2"} <= gsub
+        assert {"kern", "palt", "halt", "vhal", "vpal"} <= gpos
+        langs = {ls.LangSysTag for sr in font["GSUB"].table.ScriptList.ScriptRecord
+                 for ls in sr.Script.LangSysRecord}
+        assert langs <= {"ZHS "}                     # JP/KR/TC/HK locl variants were dropped
+
+
+def _outline(font: TTFont, char: str):
+    from fontTools.pens.recordingPen import DecomposingRecordingPen
+    glyphs = font.getGlyphSet()
+    pen = DecomposingRecordingPen(glyphs)
+    glyphs[font.getBestCmap()[ord(char)]].draw(pen)
+    return pen.value
+
+
+@needs_noto
+def test_shipped_serif_draws_the_sc_glyph_not_the_jp_one():
+    shipped = load(fonts_dir() / "NotoSerifSC-Regular.otf")
+    sc = load(SERIF_TTC, fontNumber=2, lazy=True)
+    jp = load(SERIF_TTC, fontNumber=0, lazy=True)
+    for char in "骨直":                               # shapes differ between the JP and SC standards
+        assert _outline(sc, char) != _outline(jp, char)
+        assert _outline(shipped, char) == _outline(sc, char)
+
+
+# ---------------------------------------------------------------- the build script
+def _build_script():
+    spec = importlib.util.spec_from_file_location("build_fonts", REPO / "scripts" / "build_fonts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_noto
+def test_build_script_picks_the_sc_face_by_name_and_renames_it():
+    build = _build_script()
+    index = build.find_face(SERIF_TTC, "NotoSerifCJKsc-Regular")
+    assert load(SERIF_TTC, fontNumber=index, lazy=True)["name"].getDebugName(1) == "Noto Serif CJK SC"
+    assert build.find_face(SANS_TTC, "NotoSansCJKsc-Regular") == index      # Mono faces come later
+    data = fonts.subset_face(build.zhs_only(SERIF_TTC, index), 0, {ord(c) for c in "中文，。"},
+                             name_ids=build.NAME_IDS)
+    font = load(build.rename(data, "gb2312"))
+    assert font["name"].getDebugName(1) == "Noto Serif CJK SC Subset"
+    assert font["name"].getDebugName(6) == "NotoSerifCJKscSubset-Regular"
+    assert "SIL Open Font License" in font["name"].getDebugName(13)
+    assert set(font.getBestCmap()) == {ord(c) for c in "中文，。"}
+
+
+# ---------------------------------------------------------------- per-book subsets
+def test_seed_subset_payload_and_every_char_in_the_assigned_face(seed):
+    text = seed.read_text(encoding="utf-8") + LABELS
+    fontset = resolve_fonts(text, Options())
+    started = time.perf_counter()
+    embedded = subset_fonts(fontset, text)
+    elapsed = time.perf_counter() - started
+    payload = sum(len(f.data) for f in embedded)
+    print(f"seed: {len(visible_chars(text))} characters, {len(embedded)} subsets, "
+          f"{payload:,} bytes, {elapsed:.3f} s")
+    assert payload <= 1_500_000
+    by_name = {f.filename: f for f in embedded}
+    assert {"fonts/serif-regular.otf", "fonts/serif-bold.otf", "fonts/sans-bold.otf"} <= set(by_name)
+    cmaps = {name: cmap(f.data) for name, f in by_name.items()}
+    for f in embedded:
+        assert f.data[:4] == b"OTTO" and f.media_type == "font/otf"
+    for role, weight in [("serif", 400), ("serif", 700), ("sans", 400), ("sans", 700)]:
+        for cp in visible_chars(text):
+            face = fontset.face_for(chr(cp), role, weight)
+            assert face is not None, f"{chr(cp)} U+{cp:04X}"
+            name = fontset_filename(fontset, face)
+            assert cp in cmaps[name], f"{chr(cp)} U+{cp:04X} not in {name}"
+    assert fontset.warnings == []
+
+
+def fontset_filename(fontset: FontSet, face: FontFace) -> str:
+    return next(name for name, f in fontset.files().items() if f == face)
+
+
+def test_subset_keeps_vertical_forms_and_always_kept_punctuation():
+    fontset = resolve_fonts("中文", Options())
+    serif = next(f for f in subset_fonts(fontset, "中文，。") if f.filename == "fonts/serif-regular.otf")
+    assert {ord(c) for c in "0123456789，。：“”（）《》"} <= cmap(serif.data)
+    font = hb.Font(hb.Face(serif.data))
+    glyphs = {}
+    for direction in ("ltr", "ttb"):
+        buf = hb.Buffer()
+        buf.add_str("，")
+        buf.guess_segment_properties()
+        buf.direction = direction
+        buf.language = "zh-Hans"
+        hb.shape(font, buf, {})
+        glyphs[direction] = buf.glyph_infos[0].codepoint
+    assert glyphs["ltr"] != glyphs["ttb"]                     # the vert substitution survived
+
+
+def test_no_embed_fonts_gives_no_subsets():
+    fontset = resolve_fonts("中文", Options(embed_fonts=False))
+    assert subset_fonts(fontset, "中文") == []
+
+
+# ---------------------------------------------------------------- coverage check and fallback
+@needs_noto
+@needs_fc
+def test_characters_beyond_the_shipped_set_come_from_system_noto():
+    text = "正文\u9FEB\U0002000B"
+    fontset = resolve_fonts(text, Options())
+    assert fontset.warnings == [] and fontset.missing == []
+    for ch in "\u9FEB\U0002000B":
+        face = fontset.face_for(ch, "serif", 400)
+        assert face.role == "fallback" and face.origin == "system"
+        assert "Noto" in face.name and "CJK" in face.name
+    embedded = {f.filename: f for f in subset_fonts(fontset, text)}
+    fallback = [f for f in embedded.values() if f.family == "IE Fallback"]
+    assert fallback and all({0x9FEB, 0x2000B} <= cmap(f.data) for f in fallback)
+    assert 0x6B63 not in cmap(fallback[0].data)               # 正 comes from IE Serif, not the fallback
+
+
+def test_character_nobody_has_gives_one_warning_with_its_code_point():
+    uncovered = next(cp for cp in (0x20000, 0x2A6D6, 0x2B734, 0x3134A) if nobody_covers(cp))
+    text = f"正文{chr(uncovered)}再{chr(uncovered)}"
+    fontset = resolve_fonts(text, Options())
+    assert fontset.missing == [uncovered]
+    assert fontset.warnings == [f"no font covers 1 character: {chr(uncovered)} U+{uncovered:04X}"]
+    assert subset_fonts(fontset, text)                         # no crash, the rest is still embedded
+
+
+def test_without_fontconfig_our_own_faces_are_the_fallback(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))                 # no fc-list, no fc-match
+    fonts._system_candidates.cache_clear()
+    try:
+        assert 0x9555 not in fonts.face_unicodes(str(fonts_dir() / "NotoSansSC-Regular.otf"))
+        fontset = resolve_fonts("镕\U00020000", Options())     # 镕 is GBK, not GB 2312
+        face = fontset.face_for("镕", "sans", 400)
+        assert face.role == "fallback" and face.origin == "fonts/"
+        assert fontset.missing == [0x20000] and len(fontset.warnings) == 1
+    finally:
+        fonts._system_candidates.cache_clear()
+
+
+def test_whitespace_and_controls_need_no_glyph():
+    assert visible_chars("a b\u3000\n\t\u200b\ufe0f\u00ad中") == {ord("a"), ord("b"), ord("中")}
+
+
+# ---------------------------------------------------------------- options
+@needs_noto
+def test_font_option_with_a_ttc_face():
+    fontset = resolve_fonts("中文标题", Options(font_serif=f"{SERIF_TTC}#2"))
+    serif = [f for f in fontset.faces if f.role == "serif"]
+    assert [(f.path, f.index, f.origin, f.weight) for f in serif] == [(SERIF_TTC, 2, "option", 400)]
+    assert serif[0].name == "Noto Serif CJK SC"
+    embedded = {f.filename: f for f in subset_fonts(fontset, "中文标题")}
+    sub = load(embedded["fonts/serif-regular.otf"].data)
+    assert sub["name"].getDebugName(1) == "Noto Serif CJK SC"
+    assert {ord(c) for c in "中文标题"} <= set(sub.getBestCmap())
+    whole = fontset.face_bytes(serif[0])                       # for WeasyPrint: one face, not the TTC
+    assert whole[:4] == b"OTTO" and hb.Face(whole).count == 1
+
+
+def test_font_option_with_a_single_font_file():
+    path = fonts_dir() / "NotoSansSC-Bold.otf"
+    fontset = resolve_fonts("中文", Options(font_sans=str(path)))
+    assert [(f.path, f.weight) for f in fontset.faces if f.role == "sans"] == [(path, 700)]
+
+
+@pytest.mark.parametrize("spec, reason", [
+    ("/nonexistent/font.otf", "not found"),
+    ("{dir}/NotoSerifSC-Regular.otf#3", "out of range"),
+    ("{tmp}/notafont.otf", "not a TrueType/OpenType font"),
+    ("{tmp}/font.woff2", "WOFF"),
+])
+def test_unusable_font_option_raises_font_error(spec, reason, tmp_path):
+    (tmp_path / "notafont.otf").write_text("hello")
+    (tmp_path / "font.woff2").write_bytes(b"wOF2" + bytes(40))
+    spec = spec.format(dir=fonts_dir(), tmp=tmp_path)
+    with pytest.raises(FontError, match=reason):
+        resolve_fonts("中文", Options(font_serif=spec))
+
+
+# ---------------------------------------------------------------- CSS
+def test_font_face_css_for_embedded_subsets():
+    css = font_face_css([EmbeddedFont("fonts/serif-bold.otf", "font/otf", b"", "IE Serif", 700),
+                         EmbeddedFont("fonts/fallback-regular.ttf", "font/ttf", b"", "IE Fallback", 400,
+                                      unicode_range="U+9FEB")],
+                        lambda name: "../" + name)
+    assert css.count("@font-face") == 2
+    assert 'font-family: "IE Serif";' in css and "font-weight: 700;" in css
+    assert 'src: url("../fonts/serif-bold.otf") format("opentype");' in css
+    assert 'src: url("../fonts/fallback-regular.ttf") format("truetype");' in css
+    assert "unicode-range: U+9FEB;" in css
+
+
+def test_two_fallback_faces_of_one_weight_get_unicode_ranges_and_distinct_files():
+    a = FontFace("fallback", 400, fonts_dir() / "NotoSerifSC-Regular.otf", origin="fonts/")
+    b = FontFace("fallback", 400, fonts_dir() / "NotoSansSC-Bold.otf", origin="fonts/")
+    fontset = FontSet(faces=[], fallback=[a, b], fallback_ranges={a: frozenset({0x4E2D}), b: frozenset({0x6587})})
+    css = font_face_css(fontset, lambda name: "ie:" + name)
+    assert "unicode-range: U+4E2D;" in css and "unicode-range: U+6587;" in css
+    assert set(fontset.files()) == {"fonts/fallback-regular-1.otf", "fonts/fallback-regular-2.otf"}
+
+
+# ---------------------------------------------------------------- WeasyPrint end to end
+@pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils is not installed")
+def test_weasyprint_embeds_subset_fonts_served_from_memory(tmp_path):
+    import weasyprint
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    body = "采访：人工智能的未来"
+    para = "他说：“我们需要更多的数据，而不是更大的模型。”ABC 123"
+    fontset = resolve_fonts(body + para, Options())
+    prefix = "https://ie-fonts.invalid/"
+    served = []
+
+    class FontFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            data = fontset.file_bytes(url.removeprefix(prefix)) if url.startswith(prefix) else None
+            if data is None:
+                raise ValueError(f"not served: {url}")
+            served.append(url)
+            return URLFetcherResponse(url, data, {"Content-Type": "font/otf"})
+
+    html = f"""<html lang="zh-CN"><head><style>{font_face_css(fontset, lambda n: prefix + n)}
+      body {{ font-family: "IE Serif", "IE Fallback", serif; }}
+      h1 {{ font-family: "IE Sans", "IE Fallback", sans-serif; font-weight: 700; }}
+    </style></head><body><h1>{body}</h1><p>{para}</p><p><b>粗体</b></p></body></html>"""
+    pdf = tmp_path / "t.pdf"
+    pdf.write_bytes(weasyprint.HTML(string=html, url_fetcher=FontFetcher()).write_pdf())
+    assert served
+    lines = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    names = [line.split()[0] for line in lines]
+    assert any("IE-Serif" in n for n in names) and any("IE-Sans-Bold" in n for n in names)
+    assert any("IE-Serif-Bold" in n for n in names)
+    for line in lines:
+        assert "Type 3" not in line
+        assert line.split()[-5:-3] == ["yes", "yes"], line              # emb yes, sub yes
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert body in text and para in text
