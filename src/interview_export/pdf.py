@@ -1,0 +1,326 @@
+"""Document model + media + fonts → print-ready PDF bytes (one HTML document through WeasyPrint).
+
+The shared renderer (``render.render_parts(..., target="pdf")``) gives the parts; this module wraps
+them in one HTML document (ids for the TOC's ``target-counter``, titles for bookmarks and running
+heads), adds the print stylesheets (base.css, print.css, the page geometry, @font-face, the user's
+``--css`` files) and renders it with a URL fetcher that serves only the media bag and the fonts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import model, render
+from .errors import RenderError, UsageError
+from .options import Options
+from .pagesize import PageGeometry, geometry
+from .resources import read_style
+
+log = logging.getLogger("interview_export.pdf")
+
+#: Every URL WeasyPrint may fetch starts here. ``.invalid`` can never resolve (RFC 2606), and the
+#: fetcher below never touches the network anyway: it answers from memory or refuses.
+BASE_URL = "https://interview-export.invalid/"
+DOCUMENT_URL = BASE_URL + "book.html"
+FIXED_EPOCH = 946684800            # 2000-01-01T00:00:00Z: the date when nothing else is given
+PDF_VARIANTS = ("pdf/a-1b", "pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "pdf/a-4u",
+                "pdf/a-1a", "pdf/a-2a", "pdf/a-3a", "pdf/ua-1", "pdf/ua-2")
+OUTLINE_KINDS = ("lead", "section", "quotes")   # = the entries of the TOC
+OWN_SHEETS = ("fonts", "base.css", "print.css", "page")
+HEAD_MAX_CHARS = 24                              # running heads longer than this are shortened
+
+
+# ---------------------------------------------------------------- WeasyPrint's log → ours
+class _WeasyLogRouter(logging.Handler):
+    """Forwards WeasyPrint's records to our logger (never to the user's console directly) and
+    collects the messages of the build running in this thread."""
+
+    local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not break the build
+            message = str(record.msg)
+        log.debug("WeasyPrint: %s", message)       # build_with_warnings reports the warnings once
+        sink = getattr(self.local, "messages", None)
+        if sink is not None and record.levelno >= logging.WARNING:
+            sink.append(message)
+
+
+def _install_log_router() -> None:
+    weasy_log = logging.getLogger("weasyprint")
+    if not any(isinstance(h, _WeasyLogRouter) for h in weasy_log.handlers):
+        weasy_log.addHandler(_WeasyLogRouter())
+    weasy_log.propagate = False                    # its records reach the user only through ours
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- the only door WeasyPrint has
+def _fetcher_class():
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class BookFetcher(URLFetcher):
+        """Serves the book's own resources from memory; refuses every other URL (no network, no
+        file:, no data:), so raw HTML or a user stylesheet cannot read ``/etc/passwd``."""
+
+        def __init__(self):
+            super().__init__(timeout=1, allowed_protocols=(), allow_redirects=False,
+                             fail_on_errors=False)
+            self._served: dict[str, tuple[str, object]] = {}
+            self.refused: list[str] = []
+
+        def add(self, path: str, media_type: str, data) -> str:
+            """Serve `data` (bytes, or a callable giving bytes on first use) at BASE_URL + path."""
+            url = BASE_URL + path.lstrip("/")
+            self._served[url] = (media_type, data)
+            return url
+
+        def fetch(self, url, headers=None):
+            key = url.split("#", 1)[0]
+            entry = self._served.get(key)
+            if entry is None:
+                self.refused.append(url)
+                raise PermissionError(f"not a resource of this book (refused): {_short(url)}")
+            media_type, data = entry
+            if callable(data):
+                data = data()
+                self._served[key] = (media_type, data)
+            return URLFetcherResponse(key, body=data, headers={"Content-Type": media_type})
+
+    return BookFetcher
+
+
+def make_fetcher(media=None):
+    """A fetcher serving each ok image of the bag (its ``pdf_data``) at BASE_URL + its filename."""
+    fetcher = _fetcher_class()()
+    if media is not None:
+        for asset in media.assets.values():
+            if asset.ok and asset.filename and (asset.pdf_data or asset.data):
+                fetcher.add(asset.filename, asset.pdf_media_type or asset.media_type,
+                            asset.pdf_data or asset.data)
+    return fetcher
+
+
+def _short(url: str, limit: int = 120) -> str:
+    return url if len(url) <= limit else url[:limit] + "…"
+
+
+# ---------------------------------------------------------------- dates, metadata
+def source_date(options: Options) -> datetime:
+    """Options.source_date_epoch, else $SOURCE_DATE_EPOCH, else a fixed date (reproducible)."""
+    epoch = options.source_date_epoch
+    if epoch is None:
+        env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if env:
+            try:
+                epoch = int(env)
+            except ValueError:
+                raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds") from None
+    if epoch is None:
+        epoch = FIXED_EPOCH
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+
+
+def _head(doc: model.Document, lang: str, date: datetime) -> str:
+    m = doc.meta
+    esc = render.escape
+    stamp = date.strftime("%Y-%m-%dT%H:%M:%SZ")
+    people = [p for p in (m.author, m.translator) if p.strip()]
+    subject = m.description or m.subtitle or m.source
+    metas = [f'<meta name="author" content="{esc(p)}"/>' for p in people]
+    if subject:
+        metas.append(f'<meta name="description" content="{esc(subject)}"/>')
+    if m.tags:
+        metas.append(f'<meta name="keywords" content="{esc(", ".join(t.replace(",", " ") for t in m.tags))}"/>')
+    metas.append('<meta name="generator" content="interview-export"/>')
+    metas.append(f'<meta name="dcterms.created" content="{stamp}"/>')
+    metas.append(f'<meta name="dcterms.modified" content="{stamp}"/>')
+    title = m.title or render.LABELS["title_page"]
+    return f'<head><meta charset="utf-8"/><title>{esc(title)}</title>{"".join(metas)}</head>'
+
+
+# ---------------------------------------------------------------- HTML assembly
+def _css_string(text: str) -> str:
+    """A CSS string literal (quotes, backslashes and line breaks escaped)."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _shorten(text: str, limit: int = HEAD_MAX_CHARS) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _cover_html(doc: model.Document, media, options: Options) -> str:
+    """The cover image under the title block, unless the body already shows it."""
+    src = doc.meta.cover
+    if not src or options.no_cover or media is None:
+        return ""
+    asset = media.get(src)
+    if asset is None or not asset.ok:
+        return ""
+    if any(isinstance(b, model.Figure) and b.src == src for b in model.all_blocks(doc)):
+        return ""
+    return (f'<figure class="title-cover"><img src="{render.escape(asset.filename)}"'
+            f' alt="{render.escape(render.LABELS["cover"])}"/></figure>')
+
+
+_TURN_START = re.compile(r'<p class="speaker">([^<]*)</p><div class="turn-body"><p>')
+
+
+def _run_in_speakers(body: str) -> str:
+    """Paper sets the speaker label run-in: "主持人：今天……" on the turn's first line.
+
+    The renderer gives the label its own block (right for EPUB reflow); here it moves into the
+    turn's first paragraph as a span. A turn that opens with something else than a paragraph
+    keeps its block label. (A floated label would do the same, but floats defeat
+    ``break-after: avoid`` in WeasyPrint: headings were left alone at the foot of a page.)
+    """
+    return _TURN_START.sub(r'<div class="turn-body"><p class="turn-first"><span class="speaker">\1</span>', body)
+
+
+def assemble_html(doc: model.Document, media, options: Options, date: datetime) -> str:
+    """One HTML document: every part in reading order, each in a wrapper that carries the id the
+    TOC links to and the title the bookmarks and running heads use."""
+    lang = render.document_language(doc)
+    parts = render.render_parts(doc, media, options, target="pdf")
+    chunks = []
+    for part in parts:
+        if part.kind == "cover":
+            continue
+        # the id goes on the wrapper only when the renderer did not already put it in the body
+        own_id = f' id="{render.escape(part.id)}"' if f'id="{part.id}"' not in part.body else ""
+        body = _run_in_speakers(part.body)
+        if part.kind == "titlepage":
+            body += _cover_html(doc, media, options)
+        chunks.append(f'<div class="pdf-part part-{part.kind}"{own_id}'
+                      f' data-title="{render.escape(part.title)}"'
+                      f' data-head="{render.escape(_shorten(part.title))}">{body}</div>')
+    esc = render.escape(lang)
+    return (f'<!DOCTYPE html>\n<html lang="{esc}" xml:lang="{esc}">{_head(doc, lang, date)}'
+            f'<body class="pdf">{"".join(chunks)}</body></html>')
+
+
+def page_css(geo: PageGeometry, doc: model.Document) -> str:
+    """The geometry's @page rules, the running heads and folios, and print sizes that depend on it."""
+    title = _css_string(_shorten(doc.meta.title or render.LABELS["title_page"]))
+    content_height = geo.height - geo.top - geo.bottom
+    heads = [geo.css()]
+    if geo.duplex:  # heads and folios on the outer corners of each spread
+        heads.append(f"@page :left {{ @top-left {{ content: {title}; }}"
+                     " @bottom-left { content: counter(page); } }")
+        heads.append("@page :right { @top-right { content: string(part-head, start); }"
+                     " @bottom-right { content: counter(page); } }")
+    else:
+        heads.append("@page { @top-center { content: string(part-head, start); }"
+                     " @bottom-center { content: counter(page); } }")
+    # one image never takes more than ~45 % of the text block, so it cannot strand a mostly
+    # empty page behind it
+    heads.append(f"figure.figure img {{ max-height: {content_height * 0.45:.1f}mm; }}")
+    heads.append(f"figure.title-cover img {{ max-height: {content_height * 0.35:.1f}mm; }}")
+    return "\n".join(heads) + "\n"
+
+
+def _user_css(paths) -> list[tuple[str, str]]:
+    out = []
+    for path in paths:
+        path = Path(path)
+        try:
+            out.append((path.read_text(encoding="utf-8-sig"), path.as_posix()))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"stylesheet {path}: {exc}") from exc
+    return out
+
+
+# ---------------------------------------------------------------- build
+def build(doc: model.Document, media, options: Options = Options(), fonts=None) -> bytes:
+    """The book as PDF bytes; WeasyPrint's warnings go to the ``interview_export.pdf`` logger."""
+    return build_with_warnings(doc, media, options, fonts)[0]
+
+
+def build_with_warnings(doc: model.Document, media, options: Options = Options(),
+                        fonts=None) -> tuple[bytes, list[str]]:
+    """The PDF bytes and the warnings of this build (refused URLs, CSS problems)."""
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    variant = (options.pdf_variant or "").strip().lower()
+    if variant and variant not in PDF_VARIANTS:
+        raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(PDF_VARIANTS)}")
+    geo = geometry(options.page_size, options.bleed, options.crop_marks,
+                   duplex=getattr(options, "duplex", True))
+    date = source_date(options)
+    _install_log_router()
+
+    fetcher = make_fetcher(media)
+    font_css = _font_css(doc, options, fonts, fetcher)
+    html = assemble_html(doc, media, options, date)
+    sheets = [(font_css, "fonts"), (read_style("base.css"), "base.css"),
+              (read_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
+              *_user_css(options.css)]
+
+    messages: list[str] = []
+    try:
+        font_config = FontConfiguration()
+        stylesheets = []
+        for text, name in sheets:
+            # our own sheets use properties WeasyPrint ignores (for EPUB readers): debug only;
+            # from the first user sheet on, WeasyPrint's complaints are the user's warnings
+            if name not in OWN_SHEETS:
+                _WeasyLogRouter.local.messages = messages
+            if text:
+                stylesheets.append(CSS(string=text, base_url=BASE_URL, url_fetcher=fetcher,
+                                       font_config=font_config))
+        _WeasyLogRouter.local.messages = messages
+        document = HTML(string=html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
+        pdf = document.write_pdf(
+            stylesheets=stylesheets, font_config=font_config,
+            pdf_variant=variant or None, pdf_tags=True,
+            pdf_identifier=True,          # md5 of the content: stable across identical builds
+            custom_metadata=False, presentational_hints=False,
+            uncompressed_pdf=False)
+    except UsageError:
+        raise
+    except Exception as exc:  # WeasyPrint, Pango or pydyf failing is a render error, not a crash
+        raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", path=doc.name or None) from exc
+    finally:
+        _WeasyLogRouter.local.messages = None
+    warnings = [_describe(m, doc) for m in _dedupe(messages)]
+    for w in warnings:
+        log.warning("%s", w)
+    return pdf, warnings
+
+
+def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
+    """@font-face rules for our faces, each served by the fetcher as a per-book subset."""
+    try:
+        from . import fonts as fonts_mod
+    except ImportError:  # pragma: no cover - fonts stage missing: system fonts via fontconfig
+        return ""
+    extra = render.generated_text(doc)
+    if fonts is None:
+        fonts = fonts_mod.resolve_fonts(model.document_text(doc) + "\n" + extra, options)
+
+    def url_for(filename: str) -> str:
+        media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"
+        return fetcher.add(filename, media_type, lambda: fonts.file_bytes(filename, extra))
+
+    return fonts_mod.font_face_css(fonts, url_for)
+
+
+def _dedupe(messages: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for m in messages:
+        seen.setdefault(m, None)
+    return list(seen)
+
+
+def _describe(message: str, doc: model.Document) -> str:
+    where = doc.name or "<document>"
+    return f"{where}: PDF: {message}"
