@@ -140,12 +140,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, b"no such fault", "text/plain")
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # clients hanging up on purpose are expected
+        pass
+
+
 class FaultServer:
     """Threaded server on 127.0.0.1; ``requests`` lists every path asked for."""
 
     def __init__(self, *, slow_seconds: float = 3.0, big_body_size: int = 300_000):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", 0), _Handler)
         self.httpd.lock = threading.Lock()
         self.httpd.requests = []
         self.httpd.user_agents = []

@@ -20,6 +20,7 @@ width at 300 dpi), colour kept; it is the very same bytes as ``data`` when nothi
 from __future__ import annotations
 
 import base64
+import dataclasses
 import binascii
 import hashlib
 import logging
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
+
+from struct import error as struct_error  # Pillow raises it on some broken headers
 
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
@@ -47,8 +50,11 @@ MAX_ANIMATION_PIXELS = 8 * MAX_PIXELS   # width × height × frames for animated
 JPEG_QUALITY = 85
 LINE_ART_COLOUR_RATIO = 0.25  # distinct colours / sampled pixels below this → PNG, not JPEG
 
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO") + (
-    ("AVIF",) if features.check("avif") else ())
+Image.init()
+# what we accept as input (MPO, a JPEG with extra frames, comes in through the JPEG opener)
+ALLOWED_FORMATS: tuple[str, ...] = tuple(
+    f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF") if f in Image.OPEN
+    and (f != "AVIF" or features.check("avif")))
 # formats an EPUB (and Kindle) shows as they are → (media type, extension)
 KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
 
@@ -165,7 +171,7 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         result = processed[src]
         if isinstance(result, str):
             bag.assets[src] = ImageAsset(src=src, status="placeholder", reason=result, alt=alt, line=line)
-            bag.warnings.append(f"{_where(line)}: image {describe_src(src)}: {result}")
+            bag.warnings.append(f"{_where(doc.name, line)}: image {describe_src(src)}: {result}")
         else:
             bag.assets[src] = _dataclass_replace(result, src=src, alt=alt, line=line)
     return bag
@@ -187,13 +193,14 @@ def describe_src(src: str) -> str:
     return src if len(src) <= 300 else src[:300] + "…"
 
 
-def _where(line: int) -> str:
-    return f"line {line}" if line else "front matter (cover)"
+def _where(name: str, line: int) -> str:
+    """``article.md:212`` or ``line 212``; line 0 is the cover (front matter or header image)."""
+    if not line:
+        return f"{name}: cover" if name else "cover"
+    return f"{name}:{line}" if name else f"line {line}"
 
 
 def _dataclass_replace(asset: ImageAsset, **changes) -> ImageAsset:
-    import dataclasses
-
     return dataclasses.replace(asset, **changes)
 
 
@@ -234,8 +241,8 @@ def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
         try:
             data = base64.b64decode(compact, validate=True)
         except (binascii.Error, ValueError):
-            try:  # tolerate stray characters the way browsers do
-                data = base64.b64decode(compact, validate=False)
+            try:  # the URL-safe alphabet ("-" and "_") is sometimes used
+                data = base64.b64decode(compact, altchars=b"-_", validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise _Refused(f"malformed base64 in data: URI ({exc})") from None
     else:
@@ -288,26 +295,6 @@ def _read_local(src: str, base: Path, options: Options) -> bytes:
 
 
 # ---------------------------------------------------------------- checking
-class _Opened:
-    """Context manager: a fully loaded, checked Pillow image of ``data``."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-        self.im: Image.Image | None = None
-
-    def __enter__(self) -> Image.Image:
-        self.im = _load_checked(self.data)
-        return self.im
-
-    def __exit__(self, *exc) -> None:
-        if self.im is not None:
-            self.im.close()
-
-
-def _open_checked(data: bytes) -> _Opened:
-    return _Opened(data)
-
-
 def _open(data: bytes) -> Image.Image:
     try:
         return Image.open(BytesIO(data), formats=ALLOWED_FORMATS)
@@ -360,9 +347,6 @@ def _not_an_image(data: bytes) -> str:
     return f"not a supported image (unrecognised data starting {data[:8]!r})"
 
 
-from struct import error as struct_error  # noqa: E402  (Pillow raises it on some broken headers)
-
-
 # ---------------------------------------------------------------- normalising
 def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options) -> dict[str, ImageAsset | str]:
     """Check and normalise every body once per distinct content, in parallel (Pillow drops the GIL)."""
@@ -405,16 +389,19 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options) -> 
 
 
 def _normalise(data: bytes, options: Options) -> ImageAsset:
-    with _open_checked(data) as im:
+    im = _load_checked(data)
+    try:
         src_fmt = im.format or ""
         w, h = im.size
+        animated = getattr(im, "is_animated", False)
         epub = _render(im, data, long_side=options.epub_image_long_side, grayscale=options.grayscale,
                        keep_animation=True)
-        if not options.grayscale and not getattr(im, "is_animated", False) \
-                and max(w, h) <= min(options.epub_image_long_side, PDF_LONG_SIDE):
+        if not options.grayscale and not animated and max(w, h) <= min(options.epub_image_long_side, PDF_LONG_SIDE):
             pdf = epub  # both targets would make the same decisions: share the bytes
         else:
             pdf = _render(im, data, long_side=PDF_LONG_SIDE, grayscale=False, keep_animation=False)
+    finally:
+        im.close()
     e_bytes, e_fmt, e_w, e_h = epub
     p_bytes, p_fmt, _, _ = pdf
     e_type, e_ext = KEPT_FORMATS[e_fmt]
