@@ -24,11 +24,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import types
 import unicodedata
 from functools import cache
 from pathlib import Path
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import isMdAsciiPunct, isPunctChar, isWhiteSpace
+from markdown_it.rules_inline.state_inline import Scanned, StateInline
 from markdown_it.token import Token
 
 from . import meta as metadata
@@ -160,10 +163,39 @@ def clean_text(text: str, name: str) -> tuple[str, list[str]]:
     return "\n".join(lines), warnings
 
 
+class _CJKStateInline(StateInline):
+    """CommonMark's delimiter rules with the CJK-friendly amendment: a wide (CJK) character next to
+    ``**`` counts like punctuation, so ``**小林：**我`` and ``我**“重点”**`` are emphasis as writers mean."""
+
+    def scanDelims(self, start: int, canSplitWord: bool) -> Scanned:
+        pos, maximum, marker = start, self.posMax, self.src[start]
+        last = self.src[start - 1] if start > 0 else " "
+        while pos < maximum and self.src[pos] == marker:
+            pos += 1
+        following = self.src[pos] if pos < maximum else " "
+        last_punct = isMdAsciiPunct(ord(last)) or isPunctChar(last)
+        next_punct = isMdAsciiPunct(ord(following)) or isPunctChar(following)
+        last_space, next_space = isWhiteSpace(ord(last)), isWhiteSpace(ord(following))
+        left = not (next_space or (next_punct and not (last_space or last_punct or _wide(last))))
+        right = not (last_space or (last_punct and not (next_space or next_punct or _wide(following))))
+        can_open = left and (canSplitWord or not right or last_punct)
+        can_close = right and (canSplitWord or not left or next_punct)
+        return Scanned(can_open, can_close, pos - start)
+
+
+def _cjk_inline_parse(self, src, md, env, tokens):
+    state = _CJKStateInline(src, md, env, tokens)
+    self.tokenize(state)
+    for rule in self.ruler2.getRules(""):
+        rule(state)
+    return state.tokens
+
+
 @cache
 def parser(allow_html: bool = False) -> MarkdownIt:
-    """The one markdown-it parser: CommonMark + tables; raw HTML is text unless allowed."""
+    """The one markdown-it parser: CommonMark + tables, CJK-friendly emphasis; raw HTML is text unless allowed."""
     md = MarkdownIt("commonmark", {"html": allow_html, "maxNesting": MAX_NESTING}).enable("table")
+    md.inline.parse = types.MethodType(_cjk_inline_parse, md.inline)
     percent_encode = md.normalizeLink
 
     def normalize_link(url: str) -> str:  # data: URIs of MBs need no percent-encoding (and it is slow)

@@ -70,8 +70,11 @@ def pick_cover(doc: Document, options: Options) -> Document:
     """The first image in the lead is the cover candidate: its Figure leaves the lead, its src → meta.cover.
 
     A cover declared in metadata wins; the first lead figure is then removed only if it is that image.
+    In a document without sections (all lead) only an image before any text counts.
     """
     for i, block in enumerate(doc.lead):
+        if not doc.sections and not isinstance(block, (Figure, ThematicBreak)):
+            return doc
         if isinstance(block, Figure):
             if doc.meta.cover and doc.meta.cover != block.src:
                 return doc
