@@ -141,7 +141,7 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
     text_width = WIDTH - 2 * MARGIN
 
     # top: accent rule + source · date
-    y = 170
+    y = 220
     draw.rectangle((MARGIN, y, MARGIN + 120, y + 14), fill=ACCENT)
     y += 60
     small = _font(regular_font or font, 54)
@@ -150,7 +150,7 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
         for line in wrap(top_line, small, text_width)[:2]:
             draw.text((MARGIN, y), line, font=small, fill=QUIET)
             y += 80
-    y += 70
+    y += 150
 
     # title: as large as fits in at most 6 lines
     title = m.title or doc.name or "Untitled"
@@ -187,7 +187,11 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
         draw.text((MARGIN, bottom - 70), cline, font=cfont, fill=INK)
         bottom -= 150
 
-    # banner between the title and the credits, full width, cropped to fit
+    # banner between the title and the credits, full width, cropped to fit; else an ornament
+    if not banner:
+        mark_font = _font(font, 520)
+        left = draw.textbbox((0, 0), "\u201c", font=mark_font)[0]
+        draw.text((MARGIN - left, max(y, bottom - 700)), "\u201c", font=mark_font, fill=ACCENT)
     if banner:
         try:
             with Image.open(io.BytesIO(banner)) as b:

