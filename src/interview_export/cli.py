@@ -539,56 +539,13 @@ def inspect_command(ctx: click.Context, input_: str, as_json: bool, images: bool
         if as_json:
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         else:
-            click.echo(format_inspect(data))
+            click.echo(inspect_mod.format_report(data))
         if images and options.strict and media is not None and api.missing_images(media):
             _fail_line(f"{input_}: --strict: {len(api.missing_images(media))} image(s) missing")
             return EXIT_FAILED
         return EXIT_OK
 
     _guarded(ctx, body, verbose=bool(ctx.params.get("verbose")))
-
-
-def format_inspect(data: dict[str, Any]) -> str:
-    """The inspect JSON as readable text."""
-    lines: list[str] = []
-    meta = data.get("meta") or {}
-    lines.append("Metadata")
-    for key, value in meta.items():
-        if value not in ("", None, [], ()):
-            lines.append(f"  {key:<12} {', '.join(map(str, value)) if isinstance(value, list) else value}")
-    sections = data.get("sections") or []
-    lines.append(f"Sections ({len(sections)})")
-    for s in sections:
-        number = f"{s.get('number')}. " if s.get("number") is not None else ""
-        lines.append(f"  {number}{s.get('title', '')}  [{s.get('turns', 0)} turns]  #{s.get('id', '')}")
-    speakers = data.get("speakers") or []
-    lines.append(f"Speakers ({len(speakers)}, {data.get('turns', 0)} turns)")
-    for sp in speakers:
-        lines.append(f"  {sp.get('name')}  {sp.get('role')}  {sp.get('turns')} turns")
-    images = data.get("images") or []
-    lines.append(f"Images ({len(images)}; cover: {data.get('cover') or '-'})")
-    for im in images:
-        src = str(im.get("src", ""))
-        src = src[:77] + "…" if len(src) > 80 else src
-        extra = [str(im[k]) for k in ("status", "reason", "format", "media_type", "size", "bytes") if im.get(k)]
-        if im.get("width") and im.get("height"):
-            extra.append(f"{im['width']}×{im['height']}")
-        lines.append(f"  {src}  alt={im.get('alt', '')!r}" + (f"  [{', '.join(extra)}]" if extra else ""))
-    quotes = data.get("quotes") or []
-    lines.append(f"Quotes ({len(quotes)}): {data.get('quotes_title') or '-'}")
-    for q in quotes:
-        text = _one_line(q.get("text", ""))
-        lines.append(f"  {text[:60]}{'…' if len(text) > 60 else ''}"
-                     + (f"  ——{q['attribution']}" if q.get("attribution") else ""))
-    colophon = data.get("colophon")
-    if colophon:
-        lines.append(f"Colophon ({len(colophon)})")
-        for item in colophon:
-            lines.append(f"  {_one_line(item if isinstance(item, str) else json.dumps(item, ensure_ascii=False))[:100]}")
-    warnings = data.get("warnings") or []
-    lines.append(f"Warnings ({len(warnings)})")
-    lines += [f"  {_one_line(w)}" for w in warnings]
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- entry point
