@@ -431,7 +431,7 @@ def _render(im: Image.Image, data: bytes, *, long_side: int, grayscale: bool,
     needs_mode = im.mode not in _GOOD_MODES.get(fmt, ())
     needs_gray = grayscale and im.mode not in ("1", "L", "LA")
     if not (fmt not in KEPT_FORMATS or animated or orientation != 1 or needs_resize or needs_mode or needs_gray):
-        return data, fmt, im.width, im.height
+        return strip_metadata(data, fmt), fmt, im.width, im.height
 
     icc = im.info.get("icc_profile")
     src_mode = im.mode
@@ -512,3 +512,74 @@ def _looks_like_line_art(im: Image.Image) -> bool:
     total = sample.width * sample.height
     colours = sample.getcolors(maxcolors=total)
     return colours is not None and len(colours) / total < LINE_ART_COLOUR_RATIO
+
+
+# ---------------------------------------------------------------- lossless metadata removal
+_JPEG_DROP = {0xE1, 0xED, 0xFE}       # APP1 (Exif, XMP), APP13 (Photoshop/IPTC), COM
+_PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+
+
+def strip_metadata(data: bytes, fmt: str) -> bytes:
+    """``data`` without EXIF/XMP/IPTC/comments/text chunks; pixels, ICC and colour chunks untouched.
+
+    Lossless (segments are cut out, nothing is decoded or re-encoded); returns ``data`` itself when
+    there is nothing to remove or the structure is not what we expect."""
+    try:
+        if fmt == "JPEG":
+            return _strip_jpeg(data)
+        if fmt == "PNG":
+            return _strip_png(data)
+    except (IndexError, ValueError):
+        pass
+    return data
+
+
+def _strip_jpeg(data: bytes) -> bytes:
+    if data[:2] != b"\xff\xd8":
+        return data
+    keep = [data[:2]]
+    pos, dropped = 2, False
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            return data  # not a marker where one must be: leave the file alone
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:  # start of scan / end: the rest is image data
+            keep.append(data[pos:])
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            keep.append(data[pos:pos + 2])
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2 or pos + 2 + length > len(data):
+            return data
+        if marker in _JPEG_DROP:
+            dropped = True
+        else:
+            keep.append(data[pos:pos + 2 + length])
+        pos += 2 + length
+    return b"".join(keep) if dropped else data
+
+
+def _strip_png(data: bytes) -> bytes:
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return data
+    keep = [data[:8]]
+    pos, dropped = 8, False
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            return data
+        if kind in _PNG_DROP:
+            dropped = True
+        else:
+            keep.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return b"".join(keep) if dropped else data
