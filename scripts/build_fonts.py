@@ -38,7 +38,7 @@ TARGETS = {
 }
 KEEP_LANGSYS = {"ZHS "}
 NAME_IDS = list(range(0, 15))       # copyright … licence URL
-BUDGET = 30 * 1024 * 1024
+BUDGET = 30_000_000                 # bytes, all of fonts/ (README, licence and fonts)
 
 
 def charset(name: str) -> set[int]:
@@ -56,7 +56,7 @@ def find_face(path: Path, postscript_name: str) -> int:
 
 def zhs_only(path: Path, index: int) -> bytes:
     """The face as a single OpenType font whose GSUB/GPOS keep only the default and ZHS language systems."""
-    with TTFont(str(path), fontNumber=index, lazy=True) as font:
+    with TTFont(str(path), fontNumber=index, lazy=True, recalcTimestamp=False) as font:
         for tag in ("GSUB", "GPOS"):
             if tag not in font:
                 continue
@@ -71,7 +71,7 @@ def zhs_only(path: Path, index: int) -> bytes:
 
 def rename(data: bytes, charset_name: str) -> bytes:
     """Family 'Noto Serif CJK SC' → 'Noto Serif CJK SC Subset', and say which characters were kept."""
-    font = TTFont(io.BytesIO(data), lazy=True)
+    font = TTFont(io.BytesIO(data), lazy=True, recalcTimestamp=False)
     name = font["name"]
     family = name.getDebugName(1)
     style = name.getDebugName(2)
@@ -107,7 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=Path("/usr/share/fonts/opentype/noto"))
     parser.add_argument("--out", type=Path, default=REPO / "fonts")
+    parser.add_argument("--check", action="store_true",
+                        help="build into a temporary folder and compare with --out byte for byte")
     args = parser.parse_args(argv)
+    if args.check:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            status = main(["--source", str(args.source), "--out", tmp])
+            differ = [name for name in TARGETS
+                      if (Path(tmp) / name).read_bytes() != (args.out / name).read_bytes()]
+        print("identical" if not differ else f"differ: {', '.join(differ)}")
+        return status or (1 if differ else 0)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"source: Debian {PACKAGE} {debian_version()} in {args.source}")
     total = 0
