@@ -43,7 +43,7 @@ def _version() -> str:
         return "0"
 
 
-USER_AGENT = f"interview-export/{_version()} (+https://github.com/interview-export)"
+USER_AGENT = f"interview-export/{_version()} (python-httpx/{httpx.__version__})"
 
 
 def apply_mirrors(url: str, mirrors: Iterable[tuple[str, str]]) -> str:

@@ -124,7 +124,12 @@ class _Refused(Exception):
 # ---------------------------------------------------------------- entry point
 def collect_media(doc: Document, base_dir: Path | None, options: Options = Options(), *,
                   fetcher: Fetcher | None = None) -> MediaBag:
-    """Resolve every image of ``doc``; the same src is fetched, processed and warned about once."""
+    """Resolve every image of ``doc``; the same src is fetched, processed and warned about once.
+
+    ``base_dir`` is the input file's folder (None: the current folder, e.g. for stdin). ``fetcher``
+    (tests, or a batch sharing one client and cache) brings its own policy; otherwise one is built
+    from ``options`` and closed again. Never raises for a bad image: ``--strict`` is the caller's
+    business (``MediaBag.missing()``)."""
     refs = image_refs(doc)
     first: dict[str, tuple[str, int]] = {}
     for src, alt, line in refs:
@@ -153,8 +158,11 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
     own = fetcher is None and bool(remote)
     if own:
         fetcher = Fetcher.from_options(options)
-    with warnings.catch_warnings():
-        # Pillow warns (instead of failing) between MAX_IMAGE_PIXELS and twice that: make it fail.
+    # The filter list is process-wide, so this also covers the worker threads below. Pillow warns
+    # (instead of failing) between MAX_IMAGE_PIXELS and twice that: make that an error. Other
+    # Pillow warnings (odd EXIF, odd chunks) are logged, never printed by library code.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             if remote:
@@ -166,6 +174,8 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
             if own:
                 fetcher.close()
         processed = _process_all(raw, options)
+    for w in caught:
+        log.debug("while reading images: %s: %s", w.category.__name__, w.message)
 
     for src, (alt, line) in first.items():
         result = processed[src]
@@ -392,16 +402,37 @@ def _normalise(data: bytes, options: Options) -> ImageAsset:
     im = _load_checked(data)
     try:
         src_fmt = im.format or ""
+        fmt = "JPEG" if src_fmt == "MPO" else src_fmt  # MPO: a JPEG with extra frames
         w, h = im.size
-        animated = getattr(im, "is_animated", False)
-        epub = _render(im, data, long_side=options.epub_image_long_side, grayscale=options.grayscale,
-                       keep_animation=True)
-        if not options.grayscale and not animated and max(w, h) <= min(options.epub_image_long_side, PDF_LONG_SIDE):
-            pdf = epub  # both targets would make the same decisions: share the bytes
-        else:
-            pdf = _render(im, data, long_side=PDF_LONG_SIDE, grayscale=False, keep_animation=False)
+        animated = getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1
+        if animated:
+            im.seek(0)
+        e_long, p_long = options.epub_image_long_side, PDF_LONG_SIDE
+        keep_gif = animated and fmt == "GIF"    # EPUB readers animate GIFs: kept whatever its size
+        epub_change = not keep_gif and _needs_change(im, fmt, animated, e_long, options.grayscale)
+        pdf_change = _needs_change(im, fmt, animated, p_long, False)
+        base = _prepared(im) if (epub_change or pdf_change) else None
+        icc, src_mode = im.info.get("icc_profile"), im.mode
     finally:
         im.close()
+
+    unchanged = (strip_metadata(data, fmt), fmt, w, h)
+    if pdf_change:
+        # WeasyPrint re-compresses PNG pixels itself, so a fast zlib level costs no PDF bytes
+        pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, png_level=1)
+    else:
+        pdf = unchanged
+    if keep_gif:
+        epub = (data, "GIF", w, h)
+    elif epub_change:
+        out = _downscaled(base, e_long)  # from the full image: one resampling, sharpest text
+        if options.grayscale and out.mode not in ("L", "LA"):
+            out = out.convert("LA" if out.mode == "RGBA" else "L")
+        epub = _encode(out, fmt, icc, src_mode, png_level=6)
+    else:
+        epub = unchanged
+    if epub[0] == pdf[0]:
+        pdf = epub  # the same bytes object: backends (and tests) can tell they are shared
     e_bytes, e_fmt, e_w, e_h = epub
     p_bytes, p_fmt, _, _ = pdf
     e_type, e_ext = KEPT_FORMATS[e_fmt]
@@ -414,52 +445,51 @@ def _normalise(data: bytes, options: Options) -> ImageAsset:
         source_format=src_fmt, source_size=len(data), source_width=w, source_height=h)
 
 
-def _render(im: Image.Image, data: bytes, *, long_side: int, grayscale: bool,
-            keep_animation: bool) -> tuple[bytes, str, int, int]:
-    """(bytes, format, width, height) of ``im`` for one target; the original bytes when nothing changes."""
-    fmt = "JPEG" if im.format == "MPO" else im.format  # MPO: a JPEG with extra frames
-    animated = getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1
-    if animated and fmt == "GIF" and keep_animation:
-        return data, "GIF", im.width, im.height  # kept as is, whatever its size (EPUB readers animate)
-    if animated:
-        im.seek(0)
-    orientation = _orientation(im)
-    w, h = im.size
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w
-    needs_resize = max(w, h) > long_side
-    needs_mode = im.mode not in _GOOD_MODES.get(fmt, ())
-    needs_gray = grayscale and im.mode not in ("1", "L", "LA")
-    if not (fmt not in KEPT_FORMATS or animated or orientation != 1 or needs_resize or needs_mode or needs_gray):
-        return strip_metadata(data, fmt), fmt, im.width, im.height
+def _needs_change(im: Image.Image, fmt: str, animated: bool, long_side: int, grayscale: bool) -> bool:
+    """Whether the target needs anything but the original bytes (minus metadata)."""
+    return (fmt not in KEPT_FORMATS or animated or _orientation(im) != 1
+            or max(im.size) > long_side
+            or im.mode not in _GOOD_MODES.get(fmt, ())
+            or (grayscale and im.mode not in ("1", "L", "LA")))
 
-    icc = im.info.get("icc_profile")
-    src_mode = im.mode
-    out = ImageOps.exif_transpose(im) if orientation != 1 else im.copy()
+
+def _prepared(im: Image.Image) -> Image.Image:
+    """Upright (EXIF orientation applied), in L/LA/RGB/RGBA, alpha dropped when fully opaque."""
+    out = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im.copy()
     out = _to_rgb_family(out)
     if out.mode == "RGBA" and out.getchannel("A").getextrema() == (255, 255):
         out = out.convert("RGB")
-    if grayscale and out.mode not in ("L", "LA"):
-        out = out.convert("LA" if out.mode == "RGBA" else "L")
-    if max(out.size) > long_side:
-        out.thumbnail((long_side, long_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    keep_icc = icc and ((src_mode in ("RGB", "RGBA", "P") and out.mode in ("RGB", "RGBA"))
-                        or (src_mode in ("L", "LA") and out.mode in ("L", "LA")))
+    return out
 
+
+def _downscaled(im: Image.Image, long_side: int) -> Image.Image:
+    """``im`` itself when it fits, else a copy whose long side is ``long_side`` (never upscaled)."""
+    if max(im.size) <= long_side:
+        return im
+    out = im.copy()
+    out.thumbnail((long_side, long_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return out
+
+
+def _encode(out: Image.Image, fmt: str, icc: bytes | None, src_mode: str, *,
+            png_level: int) -> tuple[bytes, str, int, int]:
+    """(bytes, format, width, height): JPEG stays JPEG, PNG/GIF → PNG, others by content."""
     if fmt == "JPEG" and out.mode in ("RGB", "L"):
         target = "JPEG"
     elif fmt in ("PNG", "GIF") or out.mode in ("RGBA", "LA"):
         target = "PNG"
     else:
         target = "PNG" if _looks_like_line_art(out) else "JPEG"
-    buf = BytesIO()
+    keep_icc = icc and ((src_mode in ("RGB", "RGBA", "P") and out.mode in ("RGB", "RGBA"))
+                        or (src_mode in ("L", "LA") and out.mode in ("L", "LA")))
     params = {"icc_profile": icc} if keep_icc else {}
+    buf = BytesIO()
     if target == "JPEG":
-        out.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True, **params)
+        out.convert("RGB" if out.mode not in ("RGB", "L") else out.mode).save(
+            buf, "JPEG", quality=JPEG_QUALITY, optimize=True, **params)
     else:
-        out.save(buf, "PNG", compress_level=6, **params)
-    encoded = buf.getvalue()
-    return encoded, target, out.width, out.height
+        out.save(buf, "PNG", compress_level=png_level, **params)
+    return buf.getvalue(), target, out.width, out.height
 
 
 _GOOD_MODES = {
