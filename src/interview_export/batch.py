@@ -138,7 +138,7 @@ def run(
     for i in sorted(here):
         _run_here(tasks[i], i, on_start, finish)
     if pooled:
-        _run_pool(tasks, pooled, min(jobs, len(pooled)), on_start, finish, retry=True)
+        _run_pool(tasks, pooled, min(jobs, len(pooled)), on_start, finish, retries=2)
     return [r for r in results if r is not None]
 
 
@@ -177,7 +177,9 @@ def _sigint_ignored() -> Iterator[None]:
 
 def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
               on_start: Callable[[str], None] | None,
-              finish: Callable[[int, api.ConversionResult], None], *, retry: bool) -> None:
+              finish: Callable[[int, api.ConversionResult], None], *, retries: int) -> None:
+    """Run tasks[indices] on a pool. If a worker dies, the unfinished files get a fresh pool,
+    then (if it dies again) one single-worker pool each, so only the culprit fails."""
     ctx = _mp_context()
     events = ctx.Queue()
     with _sigint_ignored():
@@ -223,8 +225,11 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
     pool.shutdown(wait=True)
     if broken:
         api.remove_temp_files(p for i in broken for p in tasks[i].targets.values())
-        if retry:  # a worker died (crash, OOM kill): give the unfinished files one more pool
-            _run_pool(tasks, sorted(broken), min(workers, len(broken)), on_start, finish, retry=False)
+        if retries >= 2 and len(broken) > 1:
+            _run_pool(tasks, sorted(broken), min(workers, len(broken)), on_start, finish, retries=1)
+        elif retries >= 1:
+            for index in sorted(broken):
+                _run_pool(tasks, [index], 1, on_start, finish, retries=0)
         else:
             for index in sorted(broken):
                 finish(index, api.ConversionResult(

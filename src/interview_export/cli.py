@@ -136,6 +136,8 @@ def build_settings(ctx: click.Context) -> Settings:
             continue
         if name in params and ctx.get_parameter_source(name) in _FROM_DEFAULT:
             params[name] = value
+            if name == "output":  # a config file's output is always a folder
+                params["output_is_folder"] = True
         elif name not in params and name in ("formats", "output"):
             params.setdefault(name, value)
     if "no_clobber" in cfg and ctx.get_parameter_source("overwrite") in _FROM_DEFAULT:
@@ -397,7 +399,10 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         settings = build_settings(ctx)
         fmts = api.check_formats(formats if formats is not None else settings.params.get("formats") or api.FORMATS)
         names = api.expand_inputs(inputs, skip_variants=bool(settings.skip_variants))
-        output_file, out_dir = _targets(settings.output, len(names), len(fmts))
+        if settings.params.get("output_is_folder"):
+            output_file, out_dir = None, settings.output
+        else:
+            output_file, out_dir = _targets(settings.output, len(names), len(fmts))
         plan = api.plan_outputs(names, fmts, out_dir, output=output_file)
         from . import batch
 

@@ -6,7 +6,7 @@ underscores work too). Relative paths are relative to the config file's folder.
 Example::
 
     format = ["epub", "pdf"]        # or "epub,pdf"
-    output = "books"                # like -o
+    output = "books"                # a folder, like -o with several inputs
     jobs = 2
     mirror = ["https://cdn.jsdelivr.net/=http://127.0.0.1:8000/"]   # or a [mirror] table
     offline = false
