@@ -375,3 +375,33 @@ def test_every_corpus_file_reads(corpus):
         assert elapsed < 1.5, f"{path.name} took {elapsed:.2f}s"
         for src, _, _ in image_refs(doc):
             assert not src.startswith("ie-stashed"), path
+
+
+# ---------------------------------------------------------------- robustness
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PIECES = list("#>*_-[]()!`|:：“”\"' 甲乙abc1.\x07") + ["**甲**：", "**乙**：", "\n", "\n\n", "## ", "---\n", "> ",
+                                                   "![x](y.png)", "\r\n", "2026-01-23", "——", "来源："]
+MARKDOWNISH = st.lists(st.sampled_from(PIECES), max_size=120).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(MARKDOWNISH)
+def test_any_text_reads(text):
+    doc = read_text(text, name="fuzz.md")
+    json.dumps(to_dict(doc), ensure_ascii=False)
+    for block in all_blocks(doc):
+        assert block.line >= 0
+    assert all(w.startswith("fuzz.md") for w in doc.warnings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_raise_input_error(data):
+    try:
+        text, warnings = decode(data, "b.md")
+    except InputError as exc:
+        assert "b.md" in str(exc) and "byte offset" in str(exc)
+    else:
+        assert isinstance(text, str)

@@ -376,6 +376,14 @@ def _cjk(ch: str) -> bool:
     return bool(ch) and unicodedata.east_asian_width(ch) in "WF"
 
 
+def _neighbour(text: str, at: int, step: int) -> str:
+    """The nearest character before (step -1) or after (step 1) ``at``, across piece separators."""
+    i = at + step
+    while 0 <= i < len(text) and text[i] == _SEP:
+        i += step
+    return text[i] if 0 <= i < len(text) else ""
+
+
 def pair_strings(texts: list[str], mark: str, opening: str, closing: str) -> tuple[list[str], bool]:
     """Pair ``mark`` across the text pieces of one paragraph → (new pieces, True if left unpaired).
 
@@ -392,8 +400,7 @@ def pair_strings(texts: list[str], mark: str, opening: str, closing: str) -> tup
         return texts, True
     chars = list(joined)
     for a, b in zip(at[::2], at[1::2]):
-        before = joined[:a].replace(_SEP, "")[-1:]
-        after = joined[b + 1:].replace(_SEP, "")[:1]
+        before, after = _neighbour(joined, a, -1), _neighbour(joined, b, 1)
         if any(_cjk(ch) for ch in joined[a + 1:b]) or _cjk(before) or _cjk(after):
             chars[a], chars[b] = opening, closing
     return "".join(chars).split(_SEP), False
