@@ -177,12 +177,13 @@ def test_resource_dirs_and_file_urls_inside_the_allowed_folders_work(tmp_path):
 
 def test_directory_and_unsupported_schemes_are_placeholders(tmp_path):
     (tmp_path / "dir.png").mkdir()
-    srcs = ["dir.png", "ftp://example.org/a.png", "javascript:alert(1)", ""]
+    srcs = ["dir.png", "ftp://example.org/a.png", "javascript:alert(1)", "", "a\0b.png", "x" * 5000]
     bag = collect_media(doc_of(*srcs), tmp_path, opts(tmp_path))
     reasons = [a.reason for a in bag.assets.values()]
-    assert reasons == ["not a regular file", "URL scheme 'ftp' is not allowed",
-                       "URL scheme 'javascript' is not allowed", "empty image source"]
-    assert len(bag.warnings) == 4
+    assert reasons[:4] == ["not a regular file", "URL scheme 'ftp' is not allowed",
+                           "URL scheme 'javascript' is not allowed", "empty image source"]
+    assert reasons[4].startswith("unusable path") and reasons[5].startswith("unusable path")
+    assert len(bag.warnings) == 6
 
 
 def test_local_file_over_the_byte_cap_is_refused(tmp_path):

@@ -11,8 +11,9 @@ placeholder with a warning naming the source, the Markdown line and the reason.
 Normalisation (EPUB ``data``): EXIF orientation applied; CMYK/palette/16-bit → RGB(A); WebP, AVIF,
 BMP, TIFF → JPEG (photos) or PNG (alpha or line art); downscaled (never upscaled) to
 ``Options.epub_image_long_side``; animated GIFs kept as they are; ``Options.grayscale`` → L/LA.
-An image that needs none of this keeps its original bytes; re-encoded images carry no EXIF/text
-metadata (the ICC profile is kept when the colour space is unchanged). ``pdf_data`` is the same
+An image that needs none of this keeps its original encoded bytes, minus EXIF/XMP/IPTC/comment/text
+segments (cut out losslessly, pixels untouched); re-encoded images carry no such metadata either
+(the ICC profile is kept when the colour space is unchanged). ``pdf_data`` is the same
 pipeline for print: first frame of an animated GIF, long side at most ``PDF_LONG_SIDE`` (an A4 text
 width at 300 dpi), colour kept; it is the very same bytes as ``data`` when nothing differs.
 """
@@ -20,8 +21,8 @@ width at 300 dpi), colour kept; it is the very same bytes as ``data`` when nothi
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import hashlib
 import logging
 import os
@@ -31,9 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from urllib.parse import unquote, unquote_to_bytes, urlsplit
-
 from struct import error as struct_error  # Pillow raises it on some broken headers
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
@@ -77,7 +77,7 @@ class ImageAsset:
     height: int = 0
     format: str = ""             # "JPEG" | "PNG" | "GIF" (of data)
     alt: str = ""
-    line: int = 0                # first Markdown line that uses this src (0: front matter)
+    line: int = 0                # first Markdown line that uses this src (0: the cover)
     # additions beyond the contract, for the PDF backend and `inspect --images`
     pdf_media_type: str = ""
     pdf_filename: str = ""
@@ -112,9 +112,6 @@ class MediaBag:
             if asset.ok and asset.filename not in seen:
                 seen[asset.filename] = asset
         return list(seen.values())
-
-    def __len__(self) -> int:
-        return len(self.assets)
 
 
 class _Refused(Exception):
@@ -277,21 +274,25 @@ def _read_local(src: str, base: Path, options: Options) -> bytes:
         candidates = list(dict.fromkeys([src, unquote(src), re.split(r"[?#]", src, maxsplit=1)[0]]))
     roots = [base.resolve()] + [Path(d).resolve() for d in options.resource_dirs]
     chosen = None
-    for cand in candidates:
-        p = Path(cand)
-        if not p.is_absolute():
-            p = base / p
-        resolved = p.resolve()  # follows symlinks: a link pointing outside is outside
-        if not any(resolved.is_relative_to(root) for root in roots):
-            raise _Refused("path is outside the input folder (add the folder to the resource folders to allow it)")
-        if resolved.exists():
-            chosen = resolved
-            break
-    if chosen is None:
-        raise _Refused("file not found")
-    if not chosen.is_file():
-        raise _Refused("not a regular file")
-    size = chosen.stat().st_size
+    try:
+        for cand in candidates:
+            p = Path(cand)
+            if not p.is_absolute():
+                p = base / p
+            resolved = p.resolve()  # follows symlinks: a link pointing outside is outside
+            if not any(resolved.is_relative_to(root) for root in roots):
+                raise _Refused("path is outside the input folder "
+                               "(add the folder to the resource folders to allow it)")
+            if resolved.exists():
+                chosen = resolved
+                break
+        if chosen is None:
+            raise _Refused("file not found")
+        if not chosen.is_file():
+            raise _Refused("not a regular file")
+        size = chosen.stat().st_size
+    except (OSError, ValueError) as exc:  # NUL bytes, names too long, loops of symlinks
+        raise _Refused(f"unusable path ({exc})") from None
     if size > options.max_image_bytes:
         raise _Refused(f"too large ({size} bytes, limit {options.max_image_bytes})")
     try:
