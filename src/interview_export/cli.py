@@ -213,10 +213,13 @@ class Reporter:
             from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
                                        TextColumn, TimeElapsedColumn)
+            from rich.table import Column
 
-            self._progress = Progress(SpinnerColumn(), BarColumn(bar_width=30), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("{task.description}"),
-                                      console=Console(stderr=True), transient=True)
+            names = TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis",
+                                                                          ratio=1))
+            self._progress = Progress(SpinnerColumn(), BarColumn(bar_width=20), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), names, console=Console(stderr=True),
+                                      transient=True, expand=True)
             self._task = self._progress.add_task("", total=self.total)
             self._progress.start()
         return self._progress
