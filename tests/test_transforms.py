@@ -114,6 +114,15 @@ def test_label_is_removed_from_the_first_paragraph():
     assert isinstance(first.children[0], Strong) and plain_text(first.children) == "重点在这里"
 
 
+def test_bold_question_with_its_label_inside():
+    src = "**主持人：为什么？**\n\n**嘉宾**：因为。\n\n**主持人：然后呢？**\n\n**嘉宾**：没有然后。"
+    doc = detect_dialogue(parse_text(src), OPTS)
+    first = turns(doc)[0]
+    assert (first.speaker, first.role) == ("主持人", "host")
+    assert isinstance(first.blocks[0].children[0], Strong) and plain_text(first.blocks[0].children) == "为什么？"
+    assert len(turns(doc)) == 4
+
+
 def test_label_only_paragraph_starts_a_turn_with_the_next_paragraph():
     doc = detect_dialogue(parse_text("**甲**：\n\n问题在下一段\n\n**乙**：答\n\n**甲**：再问\n\n**乙**：再答"), OPTS)
     assert texts(turns(doc)[0].blocks) == ["问题在下一段"]

@@ -254,18 +254,28 @@ _NOT_NAME = re.compile(r"[，。！？；、,!?;“”\"《》]|\.\s|\s{2}")
 
 
 def speaker_label(para: Paragraph) -> tuple[str, tuple] | None:
-    """``**名字**：…`` / ``**名字：**…`` / ``**Name**: …`` at the start of a paragraph → (name, rest)."""
+    """``**名字**：…`` / ``**名字：**…`` / ``**Name**: …`` at the start of a paragraph → (name, rest).
+
+    A bold question that starts with its label (``**主持人：为什么？**``) keeps the rest in bold.
+    """
     children = para.children
     if not children or not isinstance(children[0], Strong):
         return None
-    label = plain_text(children[0].children)
+    strong = children[0]
+    label = plain_text(strong.children)
     rest = list(children[1:])
+    first = strong.children[0] if strong.children else None
+    colon = min((i for i in (label.find("："), label.find(":")) if i > 0), default=-1)
     if label.rstrip().endswith(("：", ":")):
         name = label.rstrip()[:-1].strip()
     elif rest and isinstance(rest[0], Text) and rest[0].text.lstrip().startswith(("：", ":")):
         name = label.strip()
         text = rest[0].text.lstrip()[1:]
         rest[0] = Text(text, rest[0].line)
+    elif colon > 0 and isinstance(first, Text) and colon < len(first.text) - 1:
+        name = first.text[:colon].strip()
+        remainder = Text(first.text[colon + 1:].lstrip(), first.line)
+        rest = [Strong((remainder,) + strong.children[1:], strong.line)] + rest
     else:
         return None
     if not name or len(name) > 24 or _NOT_NAME.search(name) or any(isinstance(c, InlineImage) for c in children[0].children):
