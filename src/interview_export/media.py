@@ -161,16 +161,25 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        done: dict[str, ImageAsset] = {}  # sha256 of body → normalised asset (filled by the check)
+
+        def check(data: bytes) -> None:
+            """The fetcher's acceptance test: normalising *is* checking, so do it once, here."""
+            try:
+                done[hashlib.sha256(data).hexdigest()] = _normalise(data, options)
+            except _Refused as exc:
+                raise ImageError("<bytes>", str(exc)) from None
+
         try:
             if remote:
-                results = fetcher.fetch_many(remote.values(), check=check_image_bytes)
+                results = fetcher.fetch_many(remote.values(), check=check)
                 for src, url in remote.items():
                     res = results[url]
                     raw[src] = res.reason if isinstance(res, ImageError) else (res.data, res.from_cache)
         finally:
             if own:
                 fetcher.close()
-        processed = _process_all(raw, options)
+        processed = _process_all(raw, options, done)
     for w in caught:
         log.debug("while reading images: %s: %s", w.category.__name__, w.message)
 
@@ -359,7 +368,8 @@ def _not_an_image(data: bytes) -> str:
 
 
 # ---------------------------------------------------------------- normalising
-def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options) -> dict[str, ImageAsset | str]:
+def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
+                 done_before: dict[str, ImageAsset]) -> dict[str, ImageAsset | str]:
     """Check and normalise every body once per distinct content, in parallel (Pillow drops the GIL)."""
     out: dict[str, ImageAsset | str] = {}
     by_hash: dict[str, bytes] = {}
@@ -373,6 +383,8 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options) -> 
         wanted.setdefault(digest, []).append(src)
 
     def work(digest: str) -> ImageAsset | str:
+        if digest in done_before:
+            return done_before[digest]
         try:
             return _normalise(by_hash[digest], options)
         except _Refused as exc:
@@ -382,7 +394,8 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options) -> 
             return f"cannot process image ({type(exc).__name__}: {exc})"
 
     digests = list(wanted)
-    workers = max(1, min(len(digests), os.cpu_count() or 1, options.max_downloads))
+    todo = sum(1 for d in digests if d not in done_before)
+    workers = max(1, min(todo, os.cpu_count() or 1, options.max_downloads))
     if workers == 1:
         done = [work(d) for d in digests]
     else:
