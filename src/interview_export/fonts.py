@@ -408,6 +408,13 @@ def _parse_charset(text: str) -> frozenset[int]:
     return frozenset(cps)
 
 
+def _fc_weight(text: str) -> int:
+    """fontconfig's weight ('80', or '[0 210]' for a variable font) → one number; 80 is regular."""
+    numbers = [int(float(n)) for n in text.strip("[]").split()] or [80]
+    low, high = min(numbers), max(numbers)
+    return 80 if low <= 80 <= high else low
+
+
 def _family_rank(family: str) -> int:
     upper = family.upper()
     if upper.endswith(" SC") or " SC " in upper or "CJK SC" in upper:
@@ -425,10 +432,10 @@ def _system_candidates() -> tuple[_Candidate, ...]:
     found = []
     for line in out.splitlines():
         parts = line.split("\t")
-        if len(parts) != 6 or parts[4] not in ("CFF", "TrueType"):
+        if len(parts) != 6 or not parts[4].startswith(("CFF", "TrueType")):
             continue   # skip Type 1, PCF and other formats we cannot embed
         try:
-            weight = int(float(parts[3] or 80))
+            weight = _fc_weight(parts[3])
             index = int(parts[1] or 0)
         except ValueError:
             continue
