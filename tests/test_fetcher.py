@@ -184,8 +184,9 @@ def test_bodies_failing_the_check_are_not_cached(tmp_path):
         if data.startswith(b"<"):
             raise ImageError("x", "not an image")
 
-    with mock(rec, cache=Cache(tmp_path)) as f, pytest.raises(ImageError, match="not an image"):
+    with mock(rec, cache=Cache(tmp_path)) as f, pytest.raises(ImageError, match="not an image") as info:
         f.fetch("https://x.test/a.png", check=check)
+    assert info.value.src == "https://x.test/a.png"
     assert Cache(tmp_path).get("https://x.test/a.png") is None
 
 
@@ -284,3 +285,10 @@ def test_real_server_sees_our_user_agent():
     with FaultServer() as srv, Fetcher(retries=0) as f:
         assert f.fetch(srv.url + "ok.png").data == srv.ok_png
         assert srv.httpd.user_agents == [USER_AGENT]
+
+
+def test_broken_gzip_body_is_an_image_error_not_a_crash():
+    rec = Recorder({"https://x.test/a.png": lambda req, n: httpx.Response(
+        200, stream=httpx.ByteStream(b"definitely not gzip"), headers={"Content-Encoding": "gzip"})})
+    with mock(rec) as f, pytest.raises(ImageError, match="download failed"):
+        f.fetch("https://x.test/a.png")

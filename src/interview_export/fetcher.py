@@ -165,7 +165,10 @@ class Fetcher:
             raise ImageError(url, "offline and not in the image cache")
         result = self._download(url, cached)
         if check is not None:
-            check(result.data)
+            try:
+                check(result.data)
+            except ImageError as exc:
+                raise ImageError(url, exc.reason) from None
         if self.cache is not None and not result.from_cache:
             self.cache.put(url, result.data, etag=result.etag, last_modified=result.last_modified,
                            content_type=result.content_type, fetched_url=result.final_url)
@@ -269,6 +272,8 @@ class Fetcher:
                 raise ImageError(url, f"invalid URL ({exc})")
             except httpx.UnsupportedProtocol as exc:
                 raise ImageError(url, f"unsupported protocol ({exc})")
+            except httpx.HTTPError as exc:  # decoding errors, proxy errors, protocol misuse
+                raise ImageError(url, f"download failed ({type(exc).__name__}: {exc})")
         raise ImageError(url, f"too many redirects (more than {self.max_redirects})")
 
     def _read_capped(self, url: str, response: httpx.Response, deadline: float) -> bytes:
