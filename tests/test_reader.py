@@ -54,6 +54,16 @@ def test_undecodable_bytes_name_file_and_offset(tmp_path):
     assert str(path) in message and "byte offset 9" in message and "\n" not in message
 
 
+@pytest.mark.parametrize("data, offset", [
+    ("中文".encode() * 10 + b"\xe4\xb8" + "中文".encode(), 60),      # truncated UTF-8, not GBK
+    (b"Les \xe9l\xe8ves \xe9taient l\xe0", 4),                    # Latin-1
+    (b"caf\xe9s and more plain English words", 3),
+])
+def test_broken_utf8_and_latin1_are_errors_not_gbk(data, offset):
+    with pytest.raises(InputError, match=f"byte offset {offset} "):
+        decode(data, "x.md")
+
+
 def test_decode_offset_counts_the_bom():
     with pytest.raises(InputError, match="byte offset 5"):
         decode(b"\xef\xbb\xbfab\xff\xfe", "x.md")

@@ -125,7 +125,9 @@ def decode(data: bytes, name: str) -> tuple[str, list[str]]:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
         first_bad = exc.start
-    if not offset:
+    # Text that was valid UTF-8 with CJK up to the bad byte is broken UTF-8, not GBK.
+    utf8_before = sum(1 for ch in data[:first_bad].decode("utf-8") if ord(ch) > 0x7F)
+    if not offset and utf8_before < 3:
         try:
             text = data.decode("gb18030")
         except UnicodeDecodeError:
@@ -137,11 +139,13 @@ def decode(data: bytes, name: str) -> tuple[str, list[str]]:
 
 
 def _reads_as_chinese(text: str) -> bool:
+    """GB18030 decodes most byte soup: accept it only when the result is clearly Chinese text."""
     wide = [ch for ch in text if ord(ch) > 0x7F]
     if not wide or any(0xE000 <= ord(ch) <= 0xF8FF for ch in wide):
         return False
     cjk = sum(1 for ch in wide if 0x3000 <= ord(ch) <= 0x9FFF or 0xFF00 <= ord(ch) <= 0xFFEF)
-    return cjk >= 0.9 * len(wide)
+    letters = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    return cjk >= 4 and cjk >= 0.9 * len(wide) and cjk * 4 >= letters
 
 
 def clean_text(text: str, name: str) -> tuple[str, list[str]]:
