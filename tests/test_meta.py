@@ -41,9 +41,11 @@ def test_parse_header(text, expected):
 def test_sidecar_mapping_flattens_source():
     fields = meta_fields({"title": "T", "source": {"platform": "微信公众号", "url": "https://e.com", "author": "甲",
                                                  "publish_date": "2026-01-16"},
-                          "tags": ["a", "b"], "content": {"type": "x"}, "extraction_date": "2026-01-19"})
+                          "tags": ["a", "b"], "content": {"type": "x", "core_point": "要点"},
+                          "extraction_date": "2026-01-19"})
     assert fields == {"title": "T", "source": "微信公众号", "url": "https://e.com", "author": "甲",
-                      "date": "2026-01-16", "tags": ("a", "b")}
+                      "date": "2026-01-16", "tags": ("a", "b"), "description": "要点"}
+    assert meta_fields({"content": {"core_point": "要点"}, "description": "明确的描述"})["description"] == "明确的描述"
 
 
 def test_front_matter_aliases_and_lists():

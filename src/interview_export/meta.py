@@ -87,8 +87,8 @@ def _field_value(field: str, value: object) -> object:
 def meta_fields(mapping: dict | None) -> dict[str, object]:
     """A front-matter or sidecar mapping → {Meta field: value}; unknown keys are ignored.
 
-    The sidecar's nested ``source: {platform, url, author, publish_date}`` is flattened;
-    a plain string ``source:`` is the publication.
+    The sidecar's nested ``source: {platform, url, author, publish_date}`` is flattened and its
+    ``content.core_point`` is the description; a plain string ``source:`` is the publication.
     """
     out: dict[str, object] = {}
     if not isinstance(mapping, dict):
@@ -99,6 +99,9 @@ def meta_fields(mapping: dict | None) -> dict[str, object]:
                            ("publish_date", "date"), ("date", "date"), ("translator", "translator")):
             if nested.get(key) not in (None, ""):
                 out[field] = _field_value(field, nested[key])
+    content = mapping.get("content")
+    if isinstance(content, dict) and content.get("core_point"):  # the corpus sidecars' one-line summary
+        out["description"] = str(content["core_point"]).strip()
     for key, value in mapping.items():
         field = KEY_ALIASES.get(str(key).strip().lower()) or KEY_ALIASES.get(str(key).strip())
         if not field or isinstance(value, dict) or value in (None, ""):
