@@ -16,7 +16,12 @@ Decisions (tested in tests/test_reader.py):
   side is CJK punctuation, else it becomes one space. Lines that each consist of a single
   emphasised run (credit lines) keep their breaks as ``LineBreak``.
 - Block nesting is capped at ``MAX_NESTING`` levels by markdown-it (deeper content is
-  dropped with a warning); the token walk itself is iterative.
+  dropped with a warning); inline formatting deeper than ``MAX_INLINE_DEPTH`` is flattened
+  (text kept, with a warning); the token walk itself is iterative.
+- Emphasis follows CommonMark plus the CJK-friendly delimiter amendment (``**小林：**我`` is
+  bold); ``~~strike~~`` is not an extension we enable, so it stays literal text.
+- A paragraph that holds only an image is a ``Figure`` (see ``caption_for``); an image alone
+  on one line of a longer paragraph is split out as its own Figure.
 """
 
 from __future__ import annotations
