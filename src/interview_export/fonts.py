@@ -384,7 +384,10 @@ def _faces_for_role(role: str, spec: str | None, warnings: list[str]) -> list[Fo
     system = [f for f in (_system_face(role, 400), _system_face(role, 700)) if f is not None]
     if not system:
         warnings.append(f"no {role} font found in fonts/ or on the system; the reader's own font will be used")
-    return list({(f.path, f.index): f for f in system}.values())
+    unique: dict[tuple[Path, int], FontFace] = {}
+    for face in system:              # fc-match may give the regular file for bold too: keep it as 400
+        unique.setdefault((face.path, face.index), face)
+    return list(unique.values())
 
 
 @dataclass(frozen=True)
