@@ -8,7 +8,7 @@ import pytest
 
 from interview_export.meta import (cli_fields, detect_language, find_sidecar, load_sidecar, merge, meta_fields,
                                    normalize_date, parse_header, split_front_matter)
-from interview_export.model import Meta
+from interview_export.model import Meta, turns
 from interview_export.options import Options
 from interview_export.reader import read_path, read_text
 
@@ -53,6 +53,14 @@ def test_front_matter_aliases_and_lists():
                           "speakers": "甲、乙", "host": "甲", "date": dt.date(2026, 1, 2), "cover": "c.jpg"})
     assert fields == {"source": "P", "translator": "C", "language": "zh-TW", "tags": ("x", "y", "z"),
                       "speakers": ("甲", "乙"), "hosts": ("甲",), "date": "2026-01-02", "cover": "c.jpg"}
+
+
+def test_speakers_as_a_mapping_of_roles():
+    fields = meta_fields({"speakers": {"Lex": "host", "Ada": "guest"}})
+    assert fields == {"speakers": ("Lex", "Ada"), "hosts": ("Lex",)}
+    src = "---\nspeakers: {Lex: host, Ada: guest}\n---\n## 一\n\n**Lex**: Hi\n\n**Ada**: Hello\n"
+    roles = [(t.speaker, t.role) for t in turns(read_text(src))]
+    assert roles == [("Lex", "host"), ("Ada", "guest")]
 
 
 def test_merge_priority_and_empty_values_never_erase():

@@ -99,6 +99,10 @@ def meta_fields(mapping: dict | None) -> dict[str, object]:
                            ("publish_date", "date"), ("date", "date"), ("translator", "translator")):
             if nested.get(key) not in (None, ""):
                 out[field] = _field_value(field, nested[key])
+    speakers = mapping.get("speakers")
+    if isinstance(speakers, dict):  # speakers: {主持人: host, Jerry: guest}
+        out["speakers"] = _as_tuple(list(speakers))
+        out["hosts"] = tuple(str(k) for k, v in speakers.items() if str(v).strip().lower() in ("host", "主持人"))
     content = mapping.get("content")
     if isinstance(content, dict) and content.get("core_point"):  # the corpus sidecars' one-line summary
         out["description"] = str(content["core_point"]).strip()
