@@ -8,6 +8,7 @@ heads), adds the print stylesheets (base.css, print.css, the page geometry, @fon
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -280,7 +281,7 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
         _WeasyLogRouter.local.messages = messages
         document = HTML(string=html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
         pdf = document.write_pdf(
-            stylesheets=stylesheets, font_config=font_config,
+            stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
             pdf_variant=variant or None, pdf_tags=True,
             pdf_identifier=True,          # md5 of the content: stable across identical builds
             custom_metadata=False, presentational_hints=False,
@@ -295,6 +296,20 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
     for w in warnings:
         log.warning("%s", w)
     return pdf, warnings
+
+
+def _output_intent(variant: str) -> dict:
+    """PDF/A needs an sRGB output intent. WeasyPrint's own (output_intent="srgb") leaves the ICC
+    file open (a ResourceWarning); the same profile from memory does not."""
+    if not variant.startswith("pdf/a"):
+        return {}
+    from importlib.resources import files
+
+    from weasyprint.css import ColorProfile
+
+    icc = (files("weasyprint.pdf") / "sRGB2014.icc").read_bytes()
+    profile = ColorProfile(io.BytesIO(icc), "sRGB2014.icc", "relative-colorimetric", (["r"], ["g"], ["b"]))
+    return {"color_profiles": {"ie-srgb": profile}, "output_intent": "ie-srgb"}
 
 
 def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:

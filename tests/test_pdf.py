@@ -1,0 +1,352 @@
+"""pdf: the WeasyPrint backend, checked with poppler (pdftotext, pdffonts, pdfimages, pdfinfo) and qpdf."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import CDN_PREFIX, SEED, StaticServer
+from interview_export import model, pdf
+from interview_export.errors import UsageError
+from interview_export.options import Options
+from interview_export.reader import read_path, read_text
+
+TOOLS = ("pdftotext", "pdffonts", "pdfimages", "pdfinfo", "qpdf")
+pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
+                                reason="poppler-utils and qpdf are needed to check PDFs")
+
+CLOSING = "，。、；：？！）」』》”’"
+OPENING = "（「『《“‘"
+
+SMALL = """---
+title: 小测试：一次对话
+author: 编者甲
+tags: [访谈, 测试]
+---
+
+# 小测试：一次对话
+
+这是导语，用来检查首行缩进和两端对齐。
+
+## 1 第一部分
+
+**主持人**：你好，欢迎来到节目。
+
+**嘉宾**：谢谢邀请，很高兴来到这里。
+
+## 2 第二部分
+
+**主持人**：最后一个问题。
+
+**嘉宾**：这就是我的回答。
+
+## 总结：对话金句
+
+> "少跑一点实验，把每一个实验想得更深。"
+"""
+
+
+# ---------------------------------------------------------------- helpers
+def run(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def write(tmp_path: Path, data: bytes, name: str = "out.pdf") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def page_texts(path: Path, layout: bool = True) -> list[str]:
+    """The text of every page (pdftotext separates pages with form feeds)."""
+    args = ["pdftotext", "-layout", str(path), "-"] if layout else ["pdftotext", str(path), "-"]
+    return run(*args).split("\f")[:-1]
+
+
+def outline(path: Path) -> list[tuple[str, int]]:
+    """(title, 1-based page) of every PDF bookmark, depth first."""
+    data = json.loads(run("qpdf", "--json", "--json-key=outlines", str(path)))
+    out = []
+
+    def walk(items):
+        for item in items:
+            out.append((item["title"], item["destpageposfrom1"]))
+            walk(item.get("kids", []))
+
+    walk(data["outlines"])
+    return out
+
+
+def toc_entries(pages: list[str]) -> list[tuple[str, int]]:
+    """(title, page number) of each TOC line: 'title ....... 12' on the page titled 目录."""
+    toc_page = next(p for p in pages if "目录" in p)
+    entries = []
+    for line in toc_page.splitlines():
+        match = re.match(r"^\s*(\S.*?)\s*\.{3,}\s*(\d+)\s*$", line)
+        if match:
+            entries.append((match[1], int(match[2])))
+    return entries
+
+
+def folio(page_text: str) -> str:
+    """The last non-empty line of a page: where the folio is."""
+    lines = [line.strip() for line in page_text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def pdfinfo(path: Path) -> dict[str, str]:
+    info = {}
+    for line in run("pdfinfo", "-isodates", str(path)).splitlines():
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
+    return info
+
+
+# ---------------------------------------------------------------- the fetcher
+def test_fetcher_serves_only_what_it_was_given():
+    fetcher = pdf.make_fetcher()
+    fetcher.add("images/a.png", "image/png", b"PNGDATA")
+    response = fetcher.fetch(pdf.BASE_URL + "images/a.png")
+    assert response.read() == b"PNGDATA" and response.content_type == "image/png"
+    for url in ("file:///etc/passwd", "http://127.0.0.1:9/x.css", "https://cdn.jsdelivr.net/x.png",
+                "data:text/css,body{}", pdf.BASE_URL + "images/b.png", pdf.BASE_URL + "../etc/passwd",
+                "ftp://example.com/x"):
+        with pytest.raises(PermissionError, match="refused"):
+            fetcher.fetch(url)
+    assert len(fetcher.refused) == 7
+
+
+def test_user_css_cannot_reach_files_or_network(tmp_path):
+    secret = tmp_path / "secret.css"
+    secret.write_text('body::before { content: "SECRETFILE"; }', encoding="utf-8")
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "evil.css").write_text('body::after { content: "SECRETHTTP"; }', encoding="utf-8")
+    server = StaticServer(served).start()
+    try:
+        user = tmp_path / "user.css"
+        user.write_text(
+            f'@import url("{secret.as_uri()}");\n@import "{server.url}evil.css";\n'
+            f'@import url("file:///etc/passwd");\n'
+            f'body {{ background: url("{server.url}bg.png"); }}\n'
+            'h1 { color: black; frobnicate: 1; }\n', encoding="utf-8")
+        data, warnings = pdf.build_with_warnings(read_text(SMALL, name="small.md"), None,
+                                                 Options(css=(user,)))
+    finally:
+        server.stop()
+    path = write(tmp_path, data)
+    text = "".join(page_texts(path))
+    assert "SECRETFILE" not in text and "SECRETHTTP" not in text and "root:" not in text
+    assert server.requests == []                      # nothing reached the network
+    joined = "\n".join(warnings)
+    assert "refused" in joined and "etc/passwd" in joined
+    assert "frobnicate" in joined                     # the user's CSS problems are reported …
+    assert "line-break" not in joined                 # … ours (EPUB-only properties) are not
+
+
+def test_weasyprint_logging_goes_through_our_logger(tmp_path, caplog):
+    root_records: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            root_records.append(record)
+
+    catcher = Catch(level=logging.DEBUG)
+    logging.getLogger().addHandler(catcher)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="interview_export.pdf"):
+            user = tmp_path / "u.css"
+            user.write_text("p { frobnicate: 2; }", encoding="utf-8")
+            pdf.build(read_text(SMALL, name="small.md"), None, Options(css=(user,)))
+    finally:
+        logging.getLogger().removeHandler(catcher)
+    assert not [r for r in root_records if r.name.startswith("weasyprint")]
+    ours = [r for r in caplog.records if r.name == "interview_export.pdf" and r.levelno == logging.WARNING]
+    assert len([r for r in ours if "frobnicate" in r.getMessage()]) == 1   # once, not twice
+
+
+def test_missing_user_css_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="nope.css"):
+        pdf.build(read_text(SMALL), None, Options(css=(tmp_path / "nope.css",)))
+
+
+# ---------------------------------------------------------------- metadata and reproducibility
+def test_metadata_and_dates_from_source_date_epoch(tmp_path):
+    doc = read_text(SMALL, name="small.md")
+    path = write(tmp_path, pdf.build(doc, None, Options(source_date_epoch=1700000000)))
+    info = pdfinfo(path)
+    assert info["Title"] == "小测试：一次对话"
+    assert info["Author"] == "编者甲"
+    assert info["Keywords"] == "访谈, 测试"
+    assert info["CreationDate"].startswith("2023-11-14T22:13:20") and info["ModDate"] == info["CreationDate"]
+    assert info["Tagged"] == "yes"
+    catalog = json.loads(run("qpdf", "--json", "--json-key=qpdf", str(path)))
+    assert '"/Lang": "u:zh-CN"' in json.dumps(catalog, ensure_ascii=False)
+
+
+def test_environment_source_date_epoch_and_fixed_default(tmp_path, monkeypatch):
+    doc = read_text(SMALL, name="small.md")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
+    a = pdf.build(doc, None, Options())
+    assert pdfinfo(write(tmp_path, a, "a.pdf"))["CreationDate"].startswith("2020-09-13")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    b = pdf.build(doc, None, Options())
+    assert pdfinfo(write(tmp_path, b, "b.pdf"))["CreationDate"].startswith("2000-01-01")
+    assert pdf.build(doc, None, Options()) == b           # byte-identical, /ID included
+    assert b"/ID" in b
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
+        pdf.build(doc, None, Options())
+
+
+@pytest.mark.parametrize("variant, marker", [("pdf/a-3b", b"pdfaid:part"), ("pdf/ua-1", b"pdfuaid:part")])
+def test_variants(tmp_path, variant, marker):
+    data = pdf.build(read_text(SMALL, name="small.md"), None, Options(pdf_variant=variant))
+    info = pdfinfo(write(tmp_path, data))
+    assert info["Metadata Stream"] == "yes"
+    xmp = run("pdfinfo", "-meta", str(tmp_path / "out.pdf")).encode()
+    assert marker in xmp
+    if variant == "pdf/ua-1":
+        assert info["Tagged"] == "yes"
+
+
+def test_unknown_variant_is_a_usage_error():
+    with pytest.raises(UsageError, match="PDF variant"):
+        pdf.build(read_text(SMALL), None, Options(pdf_variant="pdf/z-9"))
+
+
+# ---------------------------------------------------------------- pages
+@pytest.mark.parametrize("size, width_mm, height_mm", [("32开", 130, 184), ("Letter", 215.9, 279.4),
+                                                        ("140x200", 140, 200)])
+def test_page_sizes(tmp_path, size, width_mm, height_mm):
+    path = write(tmp_path, pdf.build(read_text(SMALL), None, Options(page_size=size)))
+    match = re.search(r"([\d.]+) x ([\d.]+) pts", pdfinfo(path)["Page size"])
+    assert float(match[1]) == pytest.approx(width_mm * 72 / 25.4, abs=0.1)
+    assert float(match[2]) == pytest.approx(height_mm * 72 / 25.4, abs=0.1)
+
+
+def test_bleed_and_crop_marks_enlarge_the_media_box(tmp_path):
+    path = write(tmp_path, pdf.build(read_text(SMALL), None,
+                                     Options(page_size="A5", bleed="3mm", crop_marks=True)))
+    boxes = run("pdfinfo", "-box", str(path))
+    trim = [float(x) for x in re.search(r"TrimBox:\s+([\d.\s-]+)", boxes)[1].split()]
+    media = [float(x) for x in re.search(r"MediaBox:\s+([\d.\s-]+)", boxes)[1].split()]
+    assert trim[2] - trim[0] == pytest.approx(148 * 72 / 25.4, abs=0.1)
+    assert media[2] - media[0] > trim[2] - trim[0] + 2 * 3 * 72 / 25.4 - 0.1
+
+
+def test_small_book_structure(tmp_path):
+    path = write(tmp_path, pdf.build(read_text(SMALL, name="small.md"), None, Options()))
+    pages = page_texts(path)
+    # title page: no folio, no running head
+    assert folio(pages[0]) != "1" and "目录" not in pages[0]
+    titles = [t for t, _ in outline(path)]
+    assert titles == ["导语", "1 第一部分", "2 第二部分", "总结：对话金句"]
+    quotes_page = dict(outline(path))["总结：对话金句"]
+    assert "少跑一点实验" in pages[quotes_page - 1]
+    assert "这就是我的回答" not in pages[quotes_page - 1]      # the quotes page starts a new page
+    text = squash("".join(pages))
+    assert "主持人：你好" in text                               # speaker label runs in
+
+
+# ---------------------------------------------------------------- the seed, in three sizes
+SIZES = ("A4", "A5", "16开")
+
+
+@pytest.fixture(scope="module")
+def seed_doc_and_media(seed, cdn_session_server):
+    from interview_export.media import collect_media
+
+    options = Options(mirrors=((CDN_PREFIX, cdn_session_server.url),), use_cache=False)
+    doc = read_path(SEED, options)
+    return doc, collect_media(doc, SEED.parent, options)
+
+
+@pytest.fixture(scope="module")
+def seed_pdfs(seed_doc_and_media, tmp_path_factory):
+    doc, media = seed_doc_and_media
+    folder = tmp_path_factory.mktemp("seed-pdf")
+    out = {}
+    for size in SIZES:
+        data, warnings = pdf.build_with_warnings(doc, media, Options(page_size=size))
+        assert warnings == []
+        out[size] = write(folder, data, f"seed-{size}.pdf")
+    return out
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("size", SIZES)
+def test_seed_outline_matches_toc_and_folios(seed_pdfs, seed_doc_and_media, size):
+    doc, _ = seed_doc_and_media
+    path = seed_pdfs[size]
+    pages = page_texts(path)
+    marks = outline(path)
+    expected = ["导语"] * bool(doc.lead) + [f"{s.number} {s.title}" if s.number is not None else s.title
+                                           for s in doc.sections] + [doc.quotes_title]
+    assert [t for t, _ in marks] == expected           # one per section + quotes, nothing else
+    toc = toc_entries(pages)
+    assert len(toc) == len(marks)
+    for (toc_title, printed), (title, page) in zip(toc, marks):
+        assert squash(title).startswith(squash(toc_title)[:8])
+        assert printed == page                          # the TOC's number = where the bookmark goes
+        assert folio(pages[page - 1]) == str(page)      # = the folio printed on that page
+    assert not folio(pages[0]).isdigit()                # no folio on the title page
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("size", SIZES)
+def test_seed_fonts_images_size_and_structure(seed_pdfs, size):
+    path = seed_pdfs[size]
+    fonts = run("pdffonts", str(path)).splitlines()[2:]
+    assert fonts
+    for line in fonts:
+        assert "Type 3" not in line
+        name, emb_sub = line.split()[0], re.search(r"\s(yes|no)\s+(yes|no)\s+(yes|no)\s+\d+", line)
+        assert re.match(r"^[A-Z]{6}\+", name) and emb_sub[1] == "yes" and emb_sub[2] == "yes", line
+    images = run("pdfimages", "-list", str(path)).splitlines()[2:]
+    assert len(images) == 5
+    assert path.stat().st_size <= 2 * 1024 * 1024
+    check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0 and "No syntax or stream encoding errors" in check.stdout
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("size", SIZES)
+def test_seed_text_and_line_breaking(seed_pdfs, seed_doc_and_media, size):
+    doc, _ = seed_doc_and_media
+    path = seed_pdfs[size]
+    text = squash("".join(page_texts(path, layout=False)))
+    for section in doc.sections:
+        paragraphs = [b for b in model.walk_blocks(section.blocks) if isinstance(b, model.Paragraph)]
+        sample = squash(model.plain_text(paragraphs[0].children))[:24]
+        assert sample and sample in text, (section.title, sample)
+        last = squash(model.plain_text(paragraphs[-1].children))[-24:]
+        assert last in text, (section.title, last)
+    for quote in doc.quotes:
+        assert squash(model.plain_text(quote.children)).strip("\"“”")[:16] in text
+    lines = [line.strip() for page in page_texts(path) for line in page.splitlines() if line.strip()]
+    assert len(lines) > 300
+    assert [line for line in lines if line[0] in CLOSING] == []
+    # (the quotes page's decorative “ is a block of its own: a line holding only that mark)
+    assert [line for line in lines if line[-1] in OPENING and len(line) > 1] == []
+    assert sum(line == "“" for line in lines) == len(doc.quotes)
+
+
+@pytest.mark.corpus
+def test_seed_is_reproducible_and_no_heads_on_title_page(seed_pdfs, seed_doc_and_media):
+    doc, media = seed_doc_and_media
+    again = pdf.build(doc, media, Options(page_size="A4"))
+    assert again == seed_pdfs["A4"].read_bytes()
+    first = page_texts(seed_pdfs["A4"])[0]
+    assert "InfoQ" in first and "Tina" in first                 # the title page's source box
+    assert squash(first).count(squash(doc.meta.title)[:12]) == 1  # the title once: no running head
