@@ -159,6 +159,9 @@ def test_seed_subset_payload_and_every_char_in_the_assigned_face(seed):
     cmaps = {name: cmap(f.data) for name, f in by_name.items()}
     for f in embedded:
         assert f.data[:4] == b"OTTO" and f.media_type == "font/otf"
+        names = load(f.data, lazy=True)["name"]
+        assert "Open Font License" in names.getDebugName(13)            # OFL: licence travels along
+        assert "Adobe" in names.getDebugName(0)
     for role, weight in [("serif", 400), ("serif", 700), ("sans", 400), ("sans", 700)]:
         for cp in visible_chars(text):
             face = fontset.face_for(chr(cp), role, weight)

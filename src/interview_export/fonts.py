@@ -74,6 +74,9 @@ SHIPPED_BLOCKS = (
     (0xFF00, 0xFFEF),  # Halfwidth and Fullwidth Forms
 )
 
+# name IDs kept in every subset: names, copyright (0), trademark (7), designers, licence (13, 14)
+KEEP_NAME_IDS = tuple(range(0, 15))
+
 _FC_TIMEOUT = 20.0
 _MAX_LISTED = 40
 
@@ -151,9 +154,10 @@ def _face_info(path: str, index: int) -> tuple[str, bool, int]:
 
 
 def subset_face(source: str | Path | bytes, index: int, unicodes: Iterable[int], *,
-                name_ids: Iterable[int] | None = None) -> bytes:
+                name_ids: Iterable[int] | None = KEEP_NAME_IDS) -> bytes:
     """One face of a font (file path or bytes; TTF/OTF/TTC/OTC) → a single-face font with only
-    `unicodes` plus their layout closure (HarfBuzz's default features + LAYOUT_FEATURES)."""
+    `unicodes` plus their layout closure (HarfBuzz's default features + LAYOUT_FEATURES) and the
+    name records `name_ids` (by default the copyright, trademark and licence ones too: OFL)."""
     blob = hb.Blob(source) if isinstance(source, bytes) else _blob(str(source))
     face = hb.Face(blob, index)
     path = "<memory>" if isinstance(source, bytes) else source
