@@ -293,6 +293,20 @@ def test_metadata_is_stripped_losslessly_from_images_that_need_no_other_change(t
     assert open_asset(bag.get("p.jpg").data).info["icc_profile"] == icc  # colour kept
 
 
+def test_reencoded_png_carries_no_metadata(tmp_path):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "someone")
+    exif = Image.Exif()
+    exif[0x010F] = "Camera Maker"
+    (tmp_path / "wide.png").write_bytes(encode(line_art((2400, 300)), "PNG", pnginfo=info, exif=exif))
+    a = one(collect_media(doc_of("wide.png"), tmp_path, opts(tmp_path)))
+    for data in (a.data, a.pdf_data):
+        im = open_asset(data)
+        assert im.width in (1600, 2000) and not im.getexif() and "Author" not in im.info
+
+
 @pytest.mark.parametrize("make,fmt,want_fmt,want_mode", [
     (lambda: photo(), "WEBP", "JPEG", "RGB"),
     (lambda: photo().convert("RGBA"), "WEBP", "PNG", "RGBA"),   # alpha kept… only if used:
@@ -499,3 +513,11 @@ def test_remotion_standalone_matches_the_image_files(corpus, tmp_path):
     for a in bag.assets.values():  # small enough to stay unchanged: the files' very pixels
         im = open_asset(a.data)
         assert (im.size, im.tobytes()) in pixels
+
+
+def test_full_page_screenshot_is_below_the_bomb_limit_and_downscaled(corpus, tmp_path):
+    folder = corpus / "articles" / "ralph-loop-claude-code"
+    a = one(collect_media(doc_of("images/ralph-loop-full-page.png"), folder, opts(tmp_path)))
+    assert a.ok and (a.source_width, a.source_height) == (3024, 24060)  # 73 megapixels
+    assert a.height == 1600 and open_asset(a.data).size == (a.width, a.height)
+    assert max(open_asset(a.pdf_data).size) == 2000

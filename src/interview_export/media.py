@@ -425,26 +425,25 @@ def _normalise(data: bytes, options: Options) -> ImageAsset:
         keep_gif = animated and fmt == "GIF"    # EPUB readers animate GIFs: kept whatever its size
         epub_change = not keep_gif and _needs_change(im, fmt, animated, e_long, options.grayscale)
         pdf_change = _needs_change(im, fmt, animated, p_long, False)
-        base = _prepared(im) if (epub_change or pdf_change) else None
         icc, src_mode = im.info.get("icc_profile"), im.mode
+        base = _prepared(im) if (epub_change or pdf_change) else None
+        unchanged = (strip_metadata(data, fmt), fmt, w, h)
+        if pdf_change:
+            # WeasyPrint re-compresses PNG pixels itself, so a fast zlib level costs no PDF bytes
+            pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, png_level=1)
+        else:
+            pdf = unchanged
+        if keep_gif:
+            epub = (data, "GIF", w, h)
+        elif epub_change:
+            out = _downscaled(base, e_long)  # from the full image: one resampling, sharpest text
+            if options.grayscale and out.mode not in ("L", "LA"):
+                out = out.convert("LA" if out.mode == "RGBA" else "L")
+            epub = _encode(out, fmt, icc, src_mode, png_level=6)
+        else:
+            epub = unchanged
     finally:
         im.close()
-
-    unchanged = (strip_metadata(data, fmt), fmt, w, h)
-    if pdf_change:
-        # WeasyPrint re-compresses PNG pixels itself, so a fast zlib level costs no PDF bytes
-        pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, png_level=1)
-    else:
-        pdf = unchanged
-    if keep_gif:
-        epub = (data, "GIF", w, h)
-    elif epub_change:
-        out = _downscaled(base, e_long)  # from the full image: one resampling, sharpest text
-        if options.grayscale and out.mode not in ("L", "LA"):
-            out = out.convert("LA" if out.mode == "RGBA" else "L")
-        epub = _encode(out, fmt, icc, src_mode, png_level=6)
-    else:
-        epub = unchanged
     if epub[0] == pdf[0]:
         pdf = epub  # the same bytes object: backends (and tests) can tell they are shared
     e_bytes, e_fmt, e_w, e_h = epub
@@ -468,8 +467,10 @@ def _needs_change(im: Image.Image, fmt: str, animated: bool, long_side: int, gra
 
 
 def _prepared(im: Image.Image) -> Image.Image:
-    """Upright (EXIF orientation applied), in L/LA/RGB/RGBA, alpha dropped when fully opaque."""
-    out = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im.copy()
+    """Upright (EXIF orientation applied), in L/LA/RGB/RGBA, alpha dropped when fully opaque.
+
+    ``im`` itself when nothing changes (no copy: a 70-megapixel screenshot costs 200 MB)."""
+    out = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
     out = _to_rgb_family(out)
     if out.mode == "RGBA" and out.getchannel("A").getextrema() == (255, 255):
         out = out.convert("RGB")
@@ -477,12 +478,13 @@ def _prepared(im: Image.Image) -> Image.Image:
 
 
 def _downscaled(im: Image.Image, long_side: int) -> Image.Image:
-    """``im`` itself when it fits, else a copy whose long side is ``long_side`` (never upscaled)."""
-    if max(im.size) <= long_side:
+    """``im`` itself when it fits, else a resampled image whose long side is ``long_side``."""
+    w, h = im.size
+    if max(w, h) <= long_side:
         return im
-    out = im.copy()
-    out.thumbnail((long_side, long_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return out
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _encode(out: Image.Image, fmt: str, icc: bytes | None, src_mode: str, *,
@@ -496,7 +498,7 @@ def _encode(out: Image.Image, fmt: str, icc: bytes | None, src_mode: str, *,
         target = "PNG" if _looks_like_line_art(out) else "JPEG"
     keep_icc = icc and ((src_mode in ("RGB", "RGBA", "P") and out.mode in ("RGB", "RGBA"))
                         or (src_mode in ("L", "LA") and out.mode in ("L", "LA")))
-    params = {"icc_profile": icc} if keep_icc else {}
+    params = {"icc_profile": icc if keep_icc else None}  # explicit: PNG would copy im.info's
     buf = BytesIO()
     if target == "JPEG":
         out.convert("RGB" if out.mode not in ("RGB", "L") else out.mode).save(
