@@ -212,9 +212,11 @@ class HTMLRenderer:
             return (f'<figure class="figure {shape}"><img src="{escape(asset.filename)}"'
                     f' alt="{escape(node.alt)}"{size}/>{caption}</figure>')
         alt = node.alt or LABELS["missing_image"]
+        caption = f'<p class="placeholder-caption">{escape(node.caption)}</p>' \
+            if node.caption and node.caption != alt else ""
         return (f'<div class="figure placeholder" role="img" aria-label="{escape(alt)}">'
-                f'<p class="placeholder-alt">{escape(alt)}</p>'
-                f'<p class="placeholder-url">{escape(short_url(node.src))}</p></div>{caption}')
+                f'<p class="placeholder-alt">{escape(alt)}</p>{caption}'
+                f'<p class="placeholder-url">{escape(short_url(node.src))}</p></div>')
 
     def render_list_block(self, node: ListBlock) -> str:
         tag = "ol" if node.ordered else "ul"
