@@ -298,41 +298,70 @@ def test_two_fallback_faces_of_one_weight_get_unicode_ranges_and_distinct_files(
 
 
 # ---------------------------------------------------------------- WeasyPrint end to end
-@pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils is not installed")
-def test_weasyprint_embeds_subset_fonts_served_from_memory(tmp_path):
+needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils is not installed")
+PREFIX = "https://ie-fonts.invalid/"
+
+
+def render_pdf(tmp_path: Path, fontset: FontSet, body: str) -> tuple[list[str], str, list[str]]:
+    """WeasyPrint with our @font-face rules and a fetcher serving FontSet.file_bytes from memory
+    → (pdffonts lines, pdftotext text, URLs served)."""
     import weasyprint
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    body = "采访：人工智能的未来"
-    para = "他说：“我们需要更多的数据，而不是更大的模型。”ABC 123"
-    fontset = resolve_fonts(body + para, Options())
-    prefix = "https://ie-fonts.invalid/"
     served = []
 
     class FontFetcher(URLFetcher):
         def fetch(self, url, headers=None):
-            data = fontset.file_bytes(url.removeprefix(prefix)) if url.startswith(prefix) else None
+            data = fontset.file_bytes(url.removeprefix(PREFIX)) if url.startswith(PREFIX) else None
             if data is None:
                 raise ValueError(f"not served: {url}")
             served.append(url)
             return URLFetcherResponse(url, data, {"Content-Type": "font/otf"})
 
-    html = f"""<html lang="zh-CN"><head><style>{font_face_css(fontset, lambda n: prefix + n)}
+    html = f"""<html lang="zh-CN"><head><style>{font_face_css(fontset, lambda n: PREFIX + n)}
       body {{ font-family: "IE Serif", "IE Fallback", serif; }}
       h1 {{ font-family: "IE Sans", "IE Fallback", sans-serif; font-weight: 700; }}
-    </style></head><body><h1>{body}</h1><p>{para}</p><p><b>粗体</b></p></body></html>"""
+    </style></head><body>{body}</body></html>"""
     pdf = tmp_path / "t.pdf"
     pdf.write_bytes(weasyprint.HTML(string=html, url_fetcher=FontFetcher()).write_pdf())
-    assert served
-    lines = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
-    names = [line.split()[0] for line in lines]
-    assert any("IE-Serif" in n for n in names) and any("IE-Sans-Bold" in n for n in names)
-    assert any("IE-Serif-Bold" in n for n in names)
+    fonts_out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return fonts_out.splitlines()[2:], text, served
+
+
+def assert_embedded_subsets(lines: list[str]) -> None:
+    assert lines
     for line in lines:
         assert "Type 3" not in line
         assert line.split()[-5:-3] == ["yes", "yes"], line              # emb yes, sub yes
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    assert body in text and para in text
+
+
+@needs_poppler
+def test_weasyprint_embeds_subset_fonts_served_from_memory(tmp_path):
+    title = "采访：人工智能的未来"
+    para = "他说：“我们需要更多的数据，而不是更大的模型。”ABC 123"
+    fontset = resolve_fonts(title + para + "粗体", Options())
+    lines, text, served = render_pdf(tmp_path, fontset, f"<h1>{title}</h1><p>{para}</p><p><b>粗体</b></p>")
+    assert served
+    names = [line.split()[0] for line in lines]
+    assert any(n.endswith("+IE-Serif") for n in names) and any(n.endswith("+IE-Sans-Bold") for n in names)
+    assert any(n.endswith("+IE-Serif-Bold") for n in names)
+    assert_embedded_subsets(lines)
+    assert title in text and para in text and "粗体" in text
+
+
+@needs_poppler
+@needs_noto
+@needs_fc
+def test_weasyprint_draws_fallback_characters_and_keeps_uncovered_ones(tmp_path):
+    uncovered = next(cp for cp in (0x20000, 0x2A6D6, 0x2B734, 0x3134A) if nobody_covers(cp))
+    para = f"罕见字\u9FEB与\U0002000B，无字形{chr(uncovered)}。"
+    fontset = resolve_fonts(para, Options())
+    assert fontset.missing == [uncovered] and len(fontset.warnings) == 1
+    lines, text, _ = render_pdf(tmp_path, fontset, f"<p>{para}</p>")
+    assert any(line.split()[0].endswith("+IE-Fallback") for line in lines)
+    assert_embedded_subsets(lines)
+    assert para in text                           # nothing dropped, not even the .notdef character
 
 
 def test_generated_text_the_resolver_did_not_see_is_warned_about_too():
