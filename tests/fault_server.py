@@ -78,6 +78,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         srv.user_agents.append(self.headers.get("User-Agent", ""))
         if path == "/ok.png":
             self._send(200, srv.ok_png)
+        elif path.startswith("/delay/"):  # a slow but fine image (for parallelism)
+            srv.stop_event.wait(0.3)
+            self._send(200, srv.ok_png)
         elif path == "/404.png":
             self._send(404, b"<html>not found</html>", "text/html")
         elif path == "/flaky.png":   # 500 first, then the image

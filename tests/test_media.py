@@ -12,6 +12,8 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from fault_server import FaultServer, dead_port, noisy_png, png_bytes, png_header_bomb
@@ -394,6 +396,17 @@ def test_fault_server_matrix(tmp_path):
     assert cache.get(srv.url + "html.png") is None and cache.get(srv.url + "flaky.png").data == srv.ok_png
 
 
+def test_downloads_run_in_parallel(tmp_path):
+    with FaultServer() as srv:
+        urls = [f"{srv.url}delay/{i}.png" for i in range(16)]
+        t0 = time.monotonic()
+        bag = collect_media(doc_of(*urls), tmp_path, opts(tmp_path, max_downloads=8))
+        elapsed = time.monotonic() - t0
+    assert all(a.ok for a in bag.assets.values()) and len(srv.requests) == 16
+    assert elapsed < 3, f"16 × 0.3 s downloads took {elapsed:.1f}s: not parallel"
+    assert len(bag.files()) == 1  # 16 URLs, identical bytes: one file in the book
+
+
 def test_options_alone_build_the_fetcher_and_offline_makes_no_request(tmp_path):
     with FaultServer() as srv:
         url = srv.url + "ok.png"
@@ -521,3 +534,34 @@ def test_full_page_screenshot_is_below_the_bomb_limit_and_downscaled(corpus, tmp
     assert a.ok and (a.source_width, a.source_height) == (3024, 24060)  # 73 megapixels
     assert a.height == 1600 and open_asset(a.data).size == (a.width, a.height)
     assert max(open_asset(a.pdf_data).size) == 2000
+
+
+# ---------------------------------------------------------------- robustness
+def _samples() -> list[bytes]:
+    frames = [Image.new("RGB", (24, 16), (i * 80, 0, 0)) for i in range(3)]
+    return [encode(line_art((40, 30)), "PNG"), encode(photo((40, 30)), "JPEG"),
+            encode(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+            encode(photo((40, 30)), "WEBP"), encode(line_art((40, 30)), "BMP")]
+
+
+SAMPLES = _samples()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.integers(0, len(SAMPLES) - 1), cut=st.integers(0, 4000),
+       flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(1, 255)), max_size=4))
+def test_damaged_images_never_crash_and_never_embed_undecodable_bytes(tmp_path, which, cut, flips):
+    data = bytearray(SAMPLES[which])
+    for pos, xor in flips:
+        if pos < len(data):
+            data[pos] ^= xor
+    data = bytes(data[: max(cut, 1)] if cut < len(data) else data)
+    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+    bag = collect_media(doc_of(uri), tmp_path, opts(tmp_path, use_cache=False))
+    a = one(bag)
+    if a.ok:
+        for out in (a.data, a.pdf_data):
+            open_asset(out)  # whatever we embed decodes fully
+        assert bag.warnings == []
+    else:
+        assert a.data == b"" and a.reason and len(bag.warnings) == 1
