@@ -258,6 +258,14 @@ def test_large_images_are_downscaled_for_epub_and_pdf_never_upscaled(tmp_path):
     assert max(tall.width, tall.height) == 800
 
 
+def test_one_target_computes_one_rendition(tmp_path):
+    (tmp_path / "big.png").write_bytes(encode(line_art((3000, 1000)), "PNG"))
+    epub_only = one(collect_media(doc_of("big.png"), tmp_path, opts(tmp_path), targets=("epub",)))
+    assert epub_only.pdf_data is epub_only.data and open_asset(epub_only.data).size == (1600, 533)
+    pdf_only = one(collect_media(doc_of("big.png"), tmp_path, opts(tmp_path), targets=("pdf",)))
+    assert pdf_only.pdf_data is pdf_only.data and open_asset(pdf_only.data).size == (2000, 667)
+
+
 def test_exif_orientation_is_applied_and_metadata_dropped(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6       # rotate 90° on display

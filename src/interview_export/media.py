@@ -120,13 +120,14 @@ class _Refused(Exception):
 
 # ---------------------------------------------------------------- entry point
 def collect_media(doc: Document, base_dir: Path | None, options: Options = Options(), *,
-                  fetcher: Fetcher | None = None) -> MediaBag:
+                  fetcher: Fetcher | None = None, targets: tuple[str, ...] = ("epub", "pdf")) -> MediaBag:
     """Resolve every image of ``doc``; the same src is fetched, processed and warned about once.
 
     ``base_dir`` is the input file's folder (None: the current folder, e.g. for stdin). ``fetcher``
     (tests, or a batch sharing one client and cache) brings its own policy; otherwise one is built
     from ``options`` and closed again. Never raises for a bad image: ``--strict`` is the caller's
-    business (``MediaBag.missing()``)."""
+    business (``MediaBag.missing()``). ``targets`` names the backends that will read the bag: with
+    only one of them the other rendition is not computed and ``data``/``pdf_data`` are the same."""
     refs = image_refs(doc)
     first: dict[str, tuple[str, int]] = {}
     for src, alt, line in refs:
@@ -166,7 +167,7 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         def check(data: bytes) -> None:
             """The fetcher's acceptance test: normalising *is* checking, so do it once, here."""
             try:
-                done[hashlib.sha256(data).hexdigest()] = _normalise(data, options)
+                done[hashlib.sha256(data).hexdigest()] = _normalise(data, options, targets)
             except _Refused as exc:
                 raise ImageError("<bytes>", str(exc)) from None
 
@@ -179,7 +180,7 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         finally:
             if own:
                 fetcher.close()
-        processed = _process_all(raw, options, done)
+        processed = _process_all(raw, options, done, targets)
     for w in caught:
         log.debug("while reading images: %s: %s", w.category.__name__, w.message)
 
@@ -369,7 +370,7 @@ def _not_an_image(data: bytes) -> str:
 
 # ---------------------------------------------------------------- normalising
 def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
-                 done_before: dict[str, ImageAsset]) -> dict[str, ImageAsset | str]:
+                 done_before: dict[str, ImageAsset], targets: tuple[str, ...]) -> dict[str, ImageAsset | str]:
     """Check and normalise every body once per distinct content, in parallel (Pillow drops the GIL)."""
     out: dict[str, ImageAsset | str] = {}
     by_hash: dict[str, bytes] = {}
@@ -386,7 +387,7 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
         if digest in done_before:
             return done_before[digest]
         try:
-            return _normalise(by_hash[digest], options)
+            return _normalise(by_hash[digest], options, targets)
         except _Refused as exc:
             return str(exc)
         except Exception as exc:  # Pillow can raise odd things on hostile input: never crash the book
@@ -412,7 +413,7 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
     return out
 
 
-def _normalise(data: bytes, options: Options) -> ImageAsset:
+def _normalise(data: bytes, options: Options, targets: tuple[str, ...] = ("epub", "pdf")) -> ImageAsset:
     im = _load_checked(data)
     try:
         src_fmt = im.format or ""
@@ -423,8 +424,9 @@ def _normalise(data: bytes, options: Options) -> ImageAsset:
             im.seek(0)
         e_long, p_long = options.epub_image_long_side, PDF_LONG_SIDE
         keep_gif = animated and fmt == "GIF"    # EPUB readers animate GIFs: kept whatever its size
-        epub_change = not keep_gif and _needs_change(im, fmt, animated, e_long, options.grayscale)
-        pdf_change = _needs_change(im, fmt, animated, p_long, False)
+        want_epub, want_pdf = "epub" in targets, "pdf" in targets or "epub" not in targets
+        epub_change = want_epub and not keep_gif and _needs_change(im, fmt, animated, e_long, options.grayscale)
+        pdf_change = want_pdf and _needs_change(im, fmt, animated, p_long, False)
         icc, src_mode = im.info.get("icc_profile"), im.mode
         base = _prepared(im) if (epub_change or pdf_change) else None
         unchanged = (strip_metadata(data, fmt), fmt, w, h)
@@ -433,7 +435,9 @@ def _normalise(data: bytes, options: Options) -> ImageAsset:
             pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, png_level=1)
         else:
             pdf = unchanged
-        if keep_gif:
+        if not want_epub:
+            epub = pdf
+        elif keep_gif:
             epub = (data, "GIF", w, h)
         elif epub_change:
             out = _downscaled(base, e_long)  # from the full image: one resampling, sharpest text
@@ -442,6 +446,8 @@ def _normalise(data: bytes, options: Options) -> ImageAsset:
             epub = _encode(out, fmt, icc, src_mode, png_level=6)
         else:
             epub = unchanged
+        if not want_pdf:
+            pdf = epub
     finally:
         im.close()
     if epub[0] == pdf[0]:
