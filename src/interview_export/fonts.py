@@ -10,6 +10,7 @@ layout closure and the vertical metrics (vhea/vmtx/VORG).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import shutil
 import subprocess
@@ -400,19 +401,38 @@ class _Candidate:
     index: int
     family: str
     fc_weight: int           # fontconfig weight: 80 regular, 200 bold
-    unicodes: frozenset[int]
+    charset: object          # _Ranges (from fontconfig) or frozenset (our own faces)
     rank: int                # 3 Simplified Chinese CJK, 2 our own faces, 1 other CJK, 0 others
+
+    def covered(self, cps: set[int]) -> set[int]:
+        return {cp for cp in cps if cp in self.charset}
+
+
+class _Ranges:
+    """A fontconfig charset ('20-7e a0-ff 4e00') as sorted ranges: cheap to keep for every system face."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, text: str):
+        pairs = []
+        for token in text.split():
+            start, _, end = token.partition("-")
+            try:
+                pairs.append((int(start, 16), int(end or start, 16)))
+            except ValueError:
+                continue
+        pairs.sort()
+        self.starts = [a for a, _ in pairs]
+        self.ends = [b for _, b in pairs]
+
+    def __contains__(self, cp: int) -> bool:
+        i = bisect.bisect_right(self.starts, cp) - 1
+        return i >= 0 and cp <= self.ends[i]
 
 
 def _parse_charset(text: str) -> frozenset[int]:
-    cps: set[int] = set()
-    for token in text.split():
-        start, _, end = token.partition("-")
-        try:
-            cps.update(range(int(start, 16), int(end or start, 16) + 1))
-        except ValueError:
-            continue
-    return frozenset(cps)
+    ranges = _Ranges(text)
+    return frozenset(cp for a, b in zip(ranges.starts, ranges.ends) for cp in range(a, b + 1))
 
 
 def _fc_weight(text: str) -> int:
@@ -446,7 +466,7 @@ def _system_candidates() -> tuple[_Candidate, ...]:
             index = int(parts[1] or 0)
         except ValueError:
             continue
-        found.append(_Candidate(Path(parts[0]), index, parts[2], weight, _parse_charset(parts[5]),
+        found.append(_Candidate(Path(parts[0]), index, parts[2], weight, _Ranges(parts[5]),
                                 _family_rank(parts[2])))
     return tuple(found)
 
@@ -460,14 +480,15 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
     faces: list[FontFace] = []
     ranges: dict[FontFace, frozenset[int]] = {}
     while remaining:
-        best = max(pool, default=None, key=lambda c: (bool(c.unicodes & remaining), c.rank,
-                                                      len(c.unicodes & remaining), c.fc_weight == 80,
-                                                      "Mono" not in c.family, "serif" in c.family.lower()))
-        if best is None or not best.unicodes & remaining:
+        scored = [(c.covered(remaining), c) for c in pool]
+        scored = [(got, c) for got, c in scored if got]
+        if not scored:
             break
-        exact = face_unicodes(str(best.path), best.index) if best.path.is_file() else frozenset()
-        got = frozenset(exact & remaining)
+        claimed, best = max(scored, key=lambda s: (s[1].rank, len(s[0]), s[1].fc_weight == 80,
+                                                   "Mono" not in s[1].family, "serif" in s[1].family.lower()))
         pool.remove(best)
+        exact = face_unicodes(str(best.path), best.index) if best.path.is_file() else frozenset()
+        got = frozenset(claimed & exact)
         if not got:          # fontconfig's charset claimed more than the cmap has
             continue
         remaining -= got
@@ -475,10 +496,11 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
         regular = FontFace("fallback", 400 if best.fc_weight < 150 else 700, best.path, best.index, origin=origin)
         faces.append(regular)
         ranges[regular] = got
-        bold = next((c for c in pool if c.family == best.family and c.fc_weight >= 180 and c.fc_weight < 210
-                     and got <= c.unicodes), None)
-        if bold is not None and regular.weight == 400 and bold.path.is_file() and \
-                got <= face_unicodes(str(bold.path), bold.index):
+        if regular.weight != 400:
+            continue
+        bold = next((c for c in pool if c.family == best.family and 180 <= c.fc_weight < 210
+                     and c.covered(set(got)) == got and c.path.is_file()), None)
+        if bold is not None and got <= face_unicodes(str(bold.path), bold.index):
             bold_face = FontFace("fallback", 700, bold.path, bold.index, origin=origin)
             faces.append(bold_face)
             ranges[bold_face] = got
