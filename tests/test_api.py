@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,3 +292,14 @@ def test_convert_seed_with_mirror(tmp_path, seed, cdn_server):
     assert set(result.timings) >= {"read", "transforms", "media", "fonts", "epub", "pdf", "write"}
     # every image fetched once, although two backends used them
     assert sorted(set(cdn_server.requests)) == sorted(cdn_server.requests)
+
+
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason="examples/sample-interview.md not there yet")
+def test_examples_batch_script_uses_the_api(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "batch.py"), str(tmp_path / "out"),
+                           "--offline", "--jobs", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 converted, 0 failed" in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sample-interview.epub", "sample-interview.pdf"]

@@ -311,7 +311,7 @@ def test_inspect_json_and_text(runner):
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert {"meta", "sections", "speakers", "turns", "quotes", "images", "cover", "warnings"} <= set(data)
-    result = runner.invoke(cli.cli, ["inspect", str(EXAMPLE), "--images", "--json", "--offline"])
+    result = runner.invoke(cli.cli, ["inspect", str(EXAMPLE), "--images", "--json", "--offline", "--no-cache"])
     assert result.exit_code == 0, result.stderr
     assert all(image.get("status") in ("ok", "cached") for image in json.loads(result.stdout)["images"])
     text = runner.invoke(cli.cli, ["inspect", str(EXAMPLE)])
@@ -328,7 +328,7 @@ def test_inspect_errors_are_one_line(runner, workdir):
 
 @needs_example
 def test_stdin_to_epub(runner, workdir):
-    result = runner.invoke(cli.cli, ["epub", "-", "--offline", "--jobs", "1"],
+    result = runner.invoke(cli.cli, ["epub", "-", "--offline", "--no-cache", "--jobs", "1"],
                            input=EXAMPLE.read_bytes())
     assert result.exit_code == 0, result.stderr
     with zipfile.ZipFile(workdir / "stdin.epub") as z:
@@ -500,3 +500,22 @@ def test_batch_with_corrupt_and_missing_inputs(tmp_path, corpus, seed, cdn_serve
     assert set(failures) == {str(corrupt), str(missing)}
     assert "byte offset" in failures[str(corrupt)] and failures[str(missing)] == "no such file"
     assert report["summary"]["converted"] == 2 and report["summary"]["failed"] == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_killed_parent_takes_its_workers_and_their_temp_files_along(tmp_path):
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER, encoding="utf-8")
+    inputs = [str(_md(tmp_path / "in" / f"a{i}.md")) for i in range(4)]
+    out = tmp_path / "out"
+    proc = Proc([str(driver), "epub", *inputs, "-o", str(out), "-v", "--jobs", "2"], cwd=tmp_path)
+    proc.wait_for(lambda: len(list(out.glob(f".*{api.TEMP_SUFFIX}"))) >= 2)
+    workers = _children(proc.popen.pid)
+    assert len(workers) == 2
+    proc.popen.kill()  # SIGKILL: no chance to clean up in the parent
+    assert proc.finish() == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while (any(_running(pid) for pid in workers) or list(out.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(pid) for pid in workers), "workers outlived their parent"
+    assert list(out.iterdir()) == [], "the workers removed their temp files"

@@ -311,7 +311,7 @@ def _write_report(path: str, settings: Settings, inputs: list[str], formats: tup
         "program": PROG,
         "version": _version(),
         "formats": list(formats),
-        "jobs": settings.jobs,
+        "jobs": settings.jobs or api.default_jobs(),
         "config": str(settings.config_path) if settings.config_path else None,
         "summary": _summary(results, elapsed, interrupted=interrupted),
         "failures": [{"input": r.input, "error": r.error} for r in results if r.error is not None],
@@ -473,6 +473,7 @@ def cli() -> None:
 
     INPUT may be files, - (stdin), folders (every *.md inside, recursively) and globs.
     Settings come from ./interview-export.toml (or --config FILE); the command line wins.
+    Existing books are replaced atomically (--force, default) or left alone (--no-clobber).
 
     Exit codes: 0 all converted, 1 some input failed, 2 usage error, 130 interrupted (Ctrl-C).
     """
