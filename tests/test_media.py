@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, features
 
 from fault_server import FaultServer, dead_port, noisy_png, png_bytes, png_header_bomb
 from interview_export.cache import Cache
@@ -324,6 +324,8 @@ def test_reencoded_png_carries_no_metadata(tmp_path):
     (lambda: photo(), "TIFF", "JPEG", "RGB"),
     (lambda: photo().convert("CMYK"), "JPEG", "JPEG", "RGB"),
     (lambda: line_art().convert("P"), "PNG", "PNG", "RGB"),
+    pytest.param(lambda: photo(), "AVIF", "JPEG", "RGB",
+                 marks=pytest.mark.skipif(not features.check("avif"), reason="Pillow without AVIF")),
 ])
 def test_formats_and_modes_are_normalised(tmp_path, make, fmt, want_fmt, want_mode):
     im = make()
