@@ -346,6 +346,23 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     assert out.mode == "L" and 120 <= out.getpixel((5, 5)) <= 135
 
 
+def test_sixteen_bit_rgb_png_becomes_eight_bit(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    w, h = 8, 4
+    rows = b"".join(b"\x00" + struct.pack(">HHH", 40000, 1000, 65535) * w for _ in range(h))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    (tmp_path / "deep.png").write_bytes(png)
+    a = one(collect_media(doc_of("deep.png"), tmp_path, opts(tmp_path)))
+    assert a.ok and a.data != png and a.data[24] == 8  # IHDR bit depth
+    assert open_asset(a.data).getpixel((0, 0)) == (156, 3, 255)
+
+
 def test_grayscale_option_gives_l_mode_for_epub_and_keeps_colour_for_pdf(tmp_path):
     (tmp_path / "c.jpg").write_bytes(encode(photo(), "JPEG"))
     a = one(collect_media(doc_of("c.jpg"), tmp_path, opts(tmp_path, grayscale=True)))

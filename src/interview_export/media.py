@@ -10,7 +10,8 @@ placeholder with a warning naming the source, the Markdown line and the reason.
 
 Normalisation (EPUB ``data``): EXIF orientation applied; CMYK/palette/16-bit → RGB(A); WebP, AVIF,
 BMP, TIFF → JPEG (photos) or PNG (alpha or line art); downscaled (never upscaled) to
-``Options.epub_image_long_side``; animated GIFs kept as they are; ``Options.grayscale`` → L/LA.
+``Options.epub_image_long_side``; animated GIFs kept as they are (size and colour: EPUB readers
+animate them); ``Options.grayscale`` → L/LA for the EPUB (the PDF keeps colour).
 An image that needs none of this keeps its original encoded bytes, minus EXIF/XMP/IPTC/comment/text
 segments (cut out losslessly, pixels untouched); re-encoded images carry no such metadata either
 (the ICC profile is kept when the colour space is unchanged). ``pdf_data`` is the same
@@ -425,8 +426,11 @@ def _normalise(data: bytes, options: Options, targets: tuple[str, ...] = ("epub"
         e_long, p_long = options.epub_image_long_side, PDF_LONG_SIDE
         keep_gif = animated and fmt == "GIF"    # EPUB readers animate GIFs: kept whatever its size
         want_epub, want_pdf = "epub" in targets, "pdf" in targets or "epub" not in targets
-        epub_change = want_epub and not keep_gif and _needs_change(im, fmt, animated, e_long, options.grayscale)
-        pdf_change = want_pdf and _needs_change(im, fmt, animated, p_long, False)
+        # Pillow hands 48/64-bit PNGs over as 8-bit RGB(A): the IHDR bit depth tells them apart
+        deep = fmt == "PNG" and len(data) > 24 and data[24] == 16
+        epub_change = want_epub and not keep_gif and (
+            deep or _needs_change(im, fmt, animated, e_long, options.grayscale))
+        pdf_change = want_pdf and (deep or _needs_change(im, fmt, animated, p_long, False))
         icc, src_mode = im.info.get("icc_profile"), im.mode
         base = _prepared(im) if (epub_change or pdf_change) else None
         unchanged = (strip_metadata(data, fmt), fmt, w, h)
