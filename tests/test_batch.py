@@ -140,3 +140,16 @@ def test_jobs_must_be_positive(tmp_path):
 
     with pytest.raises(UsageError):
         batch.run(_tasks(tmp_path, ["a"]), jobs=0)
+
+
+def test_biggest_work_starts_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "PRELOAD", ())
+    monkeypatch.setattr(api, "convert_file", _fake_convert(0.3))
+    tasks = _tasks(tmp_path, ["small1", "small2", "small3", "big"])
+    (tmp_path / "in" / "photo.png").write_bytes(b"\0" * 2_000_000)
+    Path(tasks[3].source).write_text("# big\n\n![photo](photo.png)\n", encoding="utf-8")
+    assert batch.estimated_cost(tasks[3]) > 2_000_000 > batch.estimated_cost(tasks[0])
+    started: list[str] = []
+    results = batch.run(tasks, jobs=2, on_start=started.append)
+    assert tasks[3].source in started[:2]
+    assert [r.input for r in results] == [t.source for t in tasks]  # still reported in input order

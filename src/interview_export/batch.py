@@ -13,6 +13,7 @@ import importlib
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -154,6 +155,33 @@ def _run_here(task: Task, index: int, on_start: Callable[[str], None] | None,
     finish(index, result)
 
 
+_IMAGE_REF = re.compile(rb"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
+REMOTE_IMAGE_COST = 300_000  # bytes-equivalent guess for an image still to be fetched
+
+
+def estimated_cost(task: Task) -> int:
+    """A rough size of the work (Markdown bytes + local image bytes), to start the biggest first.
+
+    Starting the longest jobs first keeps one big article from running alone at the end
+    while the other workers sit idle.
+    """
+    try:
+        data = Path(task.source).read_bytes()
+    except OSError:
+        return 0
+    cost = len(data)
+    folder = Path(task.source).parent
+    for ref in set(_IMAGE_REF.findall(data)):
+        if ref[:5].lower() == b"data:":
+            continue  # already counted in the Markdown bytes
+        if ref[:7].lower() in (b"http://", b"https:/"):
+            cost += REMOTE_IMAGE_COST
+            continue
+        with suppress(OSError, ValueError):
+            cost += (folder / ref.decode("utf-8", "replace")).stat().st_size
+    return cost * len(task.targets)
+
+
 def _mp_context() -> multiprocessing.context.BaseContext:
     # fork is fast and keeps workers as our direct children; from 3.12 on fork with
     # threads running is deprecated, so use spawn there (workers then re-import us).
@@ -182,6 +210,7 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
     then (if it dies again) one single-worker pool each, so only the culprit fails."""
     ctx = _mp_context()
     events = ctx.Queue()
+    indices = sorted(indices, key=lambda i: estimated_cost(tasks[i]), reverse=True)
     with _sigint_ignored():
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(events, os.getpid(), PRELOAD))
