@@ -11,6 +11,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import uharfbuzz as hb
 from fontTools.ttLib import TTFont
 
@@ -447,3 +449,29 @@ def test_no_fonts_anywhere_warns_once_and_does_not_crash(monkeypatch, tmp_path):
 def test_fontconfig_weights_and_charsets_are_parsed():
     assert fonts._fc_weight("200") == 200 and fonts._fc_weight("[0 210]") == 80
     assert fonts._parse_charset("20-22 4e00 zz") == frozenset({0x20, 0x21, 0x22, 0x4E00})
+
+
+ALPHABET = ("中文标题采访镕鿫，。「」“”ABCabc123 \n\t\u3000\u200b\ufe0f\u00ad①Ⅻ→■♪é€😀\U0002000B\U00020000"
+            "\ue000ありがとう한국어")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(alphabet=ALPHABET, max_size=40))
+def test_any_text_resolves_and_subsets_without_tofu_or_crash(text):
+    fontset = resolve_fonts(text, Options())
+    embedded = {f.filename: cmap(f.data) for f in subset_fonts(fontset, text)}
+    for cp in visible_chars(text):
+        if cp in fontset.missing:
+            assert f"U+{cp:04X}" in " ".join(fontset.warnings)
+            continue
+        for role, weight in [("serif", 400), ("serif", 700), ("sans", 400), ("sans", 700)]:
+            face = fontset.face_for(chr(cp), role, weight)
+            assert face is not None and cp in embedded[fontset_filename(fontset, face)]
+    assert sum("no font covers" in w for w in fontset.warnings) <= 1
+    for face in fontset.fallback:                       # upright faces, e.g. not DejaVu Sans Bold Oblique
+        assert not italic(face), face
+
+
+def italic(face: FontFace) -> bool:
+    os2 = hb.Face(hb.Blob.from_file_path(str(face.path)), face.index).reference_table("OS/2").data
+    return bool(int.from_bytes(os2[62:64], "big") & 0x201)     # fsSelection ITALIC | OBLIQUE

@@ -401,6 +401,7 @@ class _Candidate:
     index: int
     family: str
     fc_weight: int           # fontconfig weight: 80 regular, 200 bold
+    upright: bool            # fontconfig slant 0 (not italic/oblique)
     charset: object          # _Ranges (from fontconfig) or frozenset (our own faces)
     rank: int                # 3 Simplified Chinese CJK, 2 our own faces, 1 other CJK, 0 others
 
@@ -455,25 +456,25 @@ def _family_rank(family: str) -> int:
 def _system_candidates() -> tuple[_Candidate, ...]:
     """Every face fontconfig knows, with its charset (one fc-list call per process)."""
     out = _run(["fc-list", "--format",
-                "%{file}\t%{index}\t%{family[0]}\t%{weight}\t%{fontformat}\t%{charset}\n"])
+                "%{file}\t%{index}\t%{family[0]}\t%{weight}\t%{slant}\t%{fontformat}\t%{charset}\n"])
     found = []
     for line in out.splitlines():
         parts = line.split("\t")
-        if len(parts) != 6 or not parts[4].startswith(("CFF", "TrueType")):
+        if len(parts) != 7 or not parts[5].startswith(("CFF", "TrueType")):
             continue   # skip Type 1, PCF and other formats we cannot embed
         try:
             weight = _fc_weight(parts[3])
             index = int(parts[1] or 0)
         except ValueError:
             continue
-        found.append(_Candidate(Path(parts[0]), index, parts[2], weight, _Ranges(parts[5]),
+        found.append(_Candidate(Path(parts[0]), index, parts[2], weight, parts[4] in ("", "0"), _Ranges(parts[6]),
                                 _family_rank(parts[2])))
     return tuple(found)
 
 
 def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[FontFace], dict[FontFace, frozenset[int]]]:
     """Greedy: the best-ranked face covering most of what is left, until nothing is left or nobody helps."""
-    own = [_Candidate(f.path, f.index, f"own:{f.role}", 200 if f.weight >= 600 else 80, f.unicodes, 2)
+    own = [_Candidate(f.path, f.index, f"own:{f.role}", 200 if f.weight >= 600 else 80, True, f.unicodes, 2)
            for f in primaries]
     pool = list(_system_candidates()) + own
     remaining = set(needed)
@@ -484,7 +485,7 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
         scored = [(got, c) for got, c in scored if got]
         if not scored:
             break
-        claimed, best = max(scored, key=lambda s: (s[1].rank, len(s[0]), s[1].fc_weight == 80,
+        claimed, best = max(scored, key=lambda s: (s[1].rank, s[1].upright, len(s[0]), s[1].fc_weight == 80,
                                                    "Mono" not in s[1].family, "serif" in s[1].family.lower()))
         pool.remove(best)
         exact = face_unicodes(str(best.path), best.index) if best.path.is_file() else frozenset()
@@ -499,6 +500,7 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
         if regular.weight != 400:
             continue
         bold = next((c for c in pool if c.family == best.family and 180 <= c.fc_weight < 210
+                     and c.upright == best.upright
                      and c.covered(set(got)) == got and c.path.is_file()), None)
         if bold is not None and got <= face_unicodes(str(bold.path), bold.index):
             bold_face = FontFace("fallback", 700, bold.path, bold.index, origin=origin)
