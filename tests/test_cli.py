@@ -201,6 +201,17 @@ def test_config_gives_defaults_and_command_line_wins(runner, workdir, recorder):
     assert dict(task.options.mirrors) == {"https://cdn.jsdelivr.net/": "http://cli/", "https://other/": "http://config-other/"}
 
 
+def test_command_line_cover_choice_beats_the_config(runner, workdir, recorder):
+    (workdir / "c.jpg").write_bytes(b"")
+    (workdir / "interview-export.toml").write_text('cover = "c.jpg"\n', encoding="utf-8")
+    src = _md(workdir / "a.md")
+    assert runner.invoke(cli.cli, ["epub", str(src), "--no-cover"]).exit_code == 0
+    assert recorder.tasks[0].options.no_cover and recorder.tasks[0].options.cover is None
+    (workdir / "interview-export.toml").write_text("no-cover = true\n", encoding="utf-8")
+    assert runner.invoke(cli.cli, ["epub", str(src), "--cover", "c.jpg"]).exit_code == 0
+    assert not recorder.tasks[0].options.no_cover and recorder.tasks[0].options.cover == Path("c.jpg")
+
+
 def test_config_flag_and_bad_config(runner, workdir, recorder, tmp_path):
     src = _md(workdir / "a.md")
     other = workdir / "conf" / "my.toml"

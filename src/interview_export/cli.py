@@ -144,16 +144,18 @@ def build_settings(ctx: click.Context) -> Settings:
         params["overwrite"] = not cfg["no_clobber"]
     # Lists: config first, command line after it (so the command line wins per key / in the cascade).
     metadata = _merge_pairs(cfg.get("metadata", []), list(params["metadata"]))
-    mirrors = _merge_pairs(list(params["mirror"]), [m for m in cfg.get("mirror", [])
-                                                   if m.partition("=")[0] not in
-                                                   {x.partition("=")[0] for x in params["mirror"]}])
+    cli_prefixes = {m.partition("=")[0] for m in params["mirror"]}   # command-line mirrors first
+    mirrors = [*params["mirror"], *(m for m in cfg.get("mirror", []) if m.partition("=")[0] not in cli_prefixes)]
     css = [*cfg.get("css", []), *params["css"]]
     resource_dirs = [*cfg.get("resource_dir", []), *params["resource_dir"]]
     for path in css:
         if not Path(path).is_file():
             raise UsageError(f"stylesheet not found: {path}")
     if params["cover"] and params["no_cover"]:
-        raise UsageError("--cover and --no-cover cannot be used together")
+        from_cli = {n for n in ("cover", "no_cover") if ctx.get_parameter_source(n) not in _FROM_DEFAULT}
+        if len(from_cli) != 1:
+            raise UsageError("--cover and --no-cover cannot be used together")
+        params["no_cover" if "cover" in from_cli else "cover"] = None  # the command line wins
     if params["quiet"] and params["verbose"]:
         raise UsageError("--quiet and --verbose cannot be used together")
     defaults = Options()
