@@ -369,6 +369,16 @@ def test_vertical_option():
     assert horizontal.opf.find("opf:spine", NS).get("page-progression-direction") is None
 
 
+def test_user_stylesheets_come_last(tmp_path):
+    doc, bag = sample()
+    user = tmp_path / "mine.css"
+    user.write_text("p { text-indent: 0; }\n", encoding="utf-8")
+    b = Book(epub.build(doc, bag, Options(css=(user,))))
+    assert b.read("styles/user-1.css") == user.read_bytes()
+    links = [l.get("href") for l in b.xhtml("section-01.xhtml").iter(f"{{{NS['x']}}}link")]
+    assert links == ["styles/fonts.css", "styles/base.css", "styles/epub.css", "styles/user-1.css"]
+
+
 def test_no_cover_option():
     doc, bag = sample()
     b = Book(epub.build(doc, bag, Options(no_cover=True)))
@@ -533,5 +543,6 @@ def test_seed_ebook_meta_reads_back(seed_book, tmp_path):
     out = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=120).stdout
     fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()) if v}
     assert fields["Title"] == doc.meta.title
-    assert "Tina" in fields["Author(s)"]
+    # the author (role aut) is the named author, else the publication; 编译 Tina is a translator
+    assert fields["Author(s)"] == (doc.meta.author or doc.meta.source) == "InfoQ 公众号"
     assert fields["Languages"] in ("zho", "zh", "chi")

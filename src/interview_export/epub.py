@@ -285,9 +285,9 @@ def _landmarks(parts: list[render.Part]) -> str:
 def _add_metadata(book: eb.EpubBook, doc: Document, media, epoch: int) -> None:
     m = doc.meta
     n = 0
-    creators = [(m.author, "aut"), (m.translator, "trl")]
-    if not any(name for name, _ in creators) and m.source:
-        creators = [(m.source, "aut")]
+    # reading systems (Kindle, calibre) show only role "aut" as the author: without a named
+    # author the publication (来源) is the author, the compiler/translator (编译) stays "trl"
+    creators = [(m.author or m.source, "aut"), (m.translator, "trl")]
     for name, role in creators:
         for person in _split_names(name):
             n += 1
