@@ -475,3 +475,14 @@ def test_any_text_resolves_and_subsets_without_tofu_or_crash(text):
 def italic(face: FontFace) -> bool:
     os2 = hb.Face(hb.Blob.from_file_path(str(face.path)), face.index).reference_table("OS/2").data
     return bool(int.from_bytes(os2[62:64], "big") & 0x201)     # fsSelection ITALIC | OBLIQUE
+
+
+@needs_noto
+@needs_fc
+def test_fallback_matches_the_look_of_the_faces_with_gaps_and_takes_the_real_bold():
+    only_sans_lacks = resolve_fonts("镕", Options())          # GBK: in our serif faces, not in sans 400
+    assert [f.name for f in only_sans_lacks.fallback] == ["Noto Sans CJK SC", "Noto Sans CJK SC"]
+    serif_lacks = resolve_fonts("\U0002000B", Options())
+    assert [f.name for f in serif_lacks.fallback] == ["Noto Serif CJK SC", "Noto Serif CJK SC"]
+    weights = [fonts._face_info(str(f.path), f.index)[2] for f in serif_lacks.fallback]
+    assert weights == [400, 700]                              # Bold, not SemiBold (fontconfig 180)

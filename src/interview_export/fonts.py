@@ -478,6 +478,9 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
            for f in primaries]
     pool = list(_system_candidates()) + own
     remaining = set(needed)
+    # the shared "IE Fallback" looks like the body (serif) unless only sans faces have gaps
+    serif_look = any(cp not in f.unicodes for f in primaries if f.role == "serif" for cp in needed) \
+        or not any(f.role == "sans" for f in primaries)
     faces: list[FontFace] = []
     ranges: dict[FontFace, frozenset[int]] = {}
     while remaining:
@@ -486,7 +489,8 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
         if not scored:
             break
         claimed, best = max(scored, key=lambda s: (s[1].rank, s[1].upright, len(s[0]), s[1].fc_weight == 80,
-                                                   "Mono" not in s[1].family, "serif" in s[1].family.lower()))
+                                                   "Mono" not in s[1].family,
+                                                   ("serif" in s[1].family.lower()) == serif_look))
         pool.remove(best)
         exact = face_unicodes(str(best.path), best.index) if best.path.is_file() else frozenset()
         got = frozenset(claimed & exact)
@@ -499,9 +503,9 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
         ranges[regular] = got
         if regular.weight != 400:
             continue
-        bold = next((c for c in pool if c.family == best.family and 180 <= c.fc_weight < 210
-                     and c.upright == best.upright
-                     and c.covered(set(got)) == got and c.path.is_file()), None)
+        siblings = [c for c in pool if c.family == best.family and 180 <= c.fc_weight < 210
+                    and c.upright == best.upright and c.covered(set(got)) == got and c.path.is_file()]
+        bold = min(siblings, key=lambda c: abs(c.fc_weight - 200), default=None)   # Bold over SemiBold
         if bold is not None and got <= face_unicodes(str(bold.path), bold.index):
             bold_face = FontFace("fallback", 700, bold.path, bold.index, origin=origin)
             faces.append(bold_face)
