@@ -345,6 +345,9 @@ def test_fonts_embedded_and_declared(sample_book):
         assert f'url("../{href}")' in css
         assert mt in ("font/otf", "font/ttf")
     assert '"IE Serif"' in css and '"IE Sans"' in css
+    # every bold run is set in the sans (base.css): no dead bold-serif subset
+    assert not [h for h in fonts if h.startswith("fonts/serif-bold")]
+    assert "font-weight: 700" in css
     # the subset covers the generated labels, not only the document text
     from fontTools.ttLib import TTFont
     serif = next(h for h in fonts if "serif-regular" in h)
