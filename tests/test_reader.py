@@ -184,10 +184,19 @@ def test_deep_blockquote_nesting_does_not_recurse():
     assert len(list(walk_blocks(doc.lead))) >= depth
 
 
-def test_moderate_nesting_keeps_content():
-    doc = parse_text("> " * 50 + "深\n")
-    assert any(isinstance(b, Paragraph) and plain_text(b.children) == "深" for b in walk_blocks(doc.lead))
-    assert doc.warnings == ()
+@pytest.mark.parametrize("depth, kept", [(50, True), (MAX_NESTING - 1, True), (MAX_NESTING, False)])
+def test_nesting_limit_warns_exactly_when_content_is_lost(depth, kept):
+    doc = parse_text("> " * depth + "深\n")
+    found = any(isinstance(b, Paragraph) and plain_text(b.children) == "深" for b in walk_blocks(doc.lead))
+    assert found is kept
+    assert bool(doc.warnings) is not kept
+
+
+def test_nested_lists_limit():
+    doc = parse_text("".join("  " * i + f"- {i}\n" for i in range(60)))
+    texts = [plain_text(b.children) for b in walk_blocks(doc.lead) if isinstance(b, Paragraph)]
+    assert texts[:40] == [str(i) for i in range(40)] and len(texts) < 60
+    assert len(doc.warnings) == 1
 
 
 def test_deep_inline_nesting_is_capped():

@@ -246,7 +246,8 @@ class _Builder:
         while i < len(tokens):
             tok, out = tokens[i], stack[-1][1]
             kind = tok.type
-            if tok.level >= MAX_NESTING - 1 and not warned_depth:
+            # markdown-it drops what a container opened at the last allowed level would hold
+            if kind in _CONTAINERS and tok.level >= MAX_NESTING - 1 and not warned_depth:
                 warned_depth = True
                 self.warnings.append(f"{self.name}:{self.line(tok)}: nested more than {MAX_NESTING} levels deep; "
                                      "the innermost content was dropped")
