@@ -227,6 +227,11 @@ def test_cover_is_the_first_lead_image():
     assert [b.src for b in doc.lead if isinstance(b, Figure)] == ["d.jpg"]
 
 
+def test_qr_code_is_not_the_cover():
+    doc = pick_cover(parse_text("![扫码关注](qr.png)\n\n![封面](c.jpg)\n\n## 一\n"), OPTS)
+    assert doc.meta.cover == "c.jpg" and [b.src for b in doc.lead] == ["qr.png"]
+
+
 def test_cover_from_metadata_wins():
     doc = pick_cover(parse_text("---\ncover: x.jpg\n---\n![封面图](c.jpg)\n\n## 一\n"), OPTS)
     assert doc.meta.cover == "x.jpg" and isinstance(doc.lead[0], Figure)

@@ -70,12 +70,13 @@ def pick_cover(doc: Document, options: Options) -> Document:
     """The first image in the lead is the cover candidate: its Figure leaves the lead, its src → meta.cover.
 
     A cover declared in metadata wins; the first lead figure is then removed only if it is that image.
-    In a document without sections (all lead) only an image before any text counts.
+    In a document without sections (all lead) only an image before any text counts; QR codes
+    and adverts (see ``_is_credit``) are skipped.
     """
     for i, block in enumerate(doc.lead):
         if not doc.sections and not isinstance(block, (Figure, ThematicBreak)):
             return doc
-        if isinstance(block, Figure):
+        if isinstance(block, Figure) and not _is_credit(block):  # a QR code or an advert is no cover
             if doc.meta.cover and doc.meta.cover != block.src:
                 return doc
             meta = metadata.merge(doc.meta, {"cover": block.src})
