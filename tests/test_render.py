@@ -266,3 +266,26 @@ def test_any_text_renders_well_formed(inlines, speaker, title):
         root = parse(part.body)
         for a in root.iter(f"{XHTML}a"):
             assert a.get("href").lower().startswith(("http://", "https://", "mailto:", "section-", "quotes", "lead"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("“少跑一点实验。”", "少跑一点实验。"),
+    ('"研究结构更重要。"', "研究结构更重要。"),
+    ("「一句话」", "一句话"),
+    ("没有引号。", "没有引号。"),
+    ("“A”和“B”", "“A”和“B”"),
+    ('"A"和"B"', '"A"和"B"'),
+    ("“", "“"),
+])
+def test_strip_quote_marks(text, expected):
+    assert model_plain(render.strip_quote_marks((Text(text),))) == expected
+
+
+def test_strip_quote_marks_across_inlines():
+    out = render.strip_quote_marks((Text("“开头"), Strong((Text("重点"),)), Text("结尾”")))
+    assert model_plain(out) == "开头重点结尾"
+
+
+def model_plain(inlines) -> str:
+    from interview_export.model import plain_text
+    return plain_text(inlines)

@@ -360,10 +360,24 @@ def strip_quote_marks(children: tuple) -> tuple:
     if not (head and tail and head[0] in opening and tail[-1] in closing):
         return children
     if len(children) == 1:
-        inner = head[1:]
-        inner = inner[:-1] if inner and inner[-1] in closing else inner
-        return (Text(inner, first.line),)
-    return (Text(head[1:], first.line), *children[1:-1], Text(tail[:-1], last.line))
+        stripped: tuple = (Text(head[1:-1], first.line),) if len(head) > 1 else children
+    else:
+        stripped = (Text(head[1:], first.line), *children[1:-1], Text(tail[:-1], last.line))
+    inner = model.plain_text(stripped)
+    # only when the outer pair belongs together: “A”和“B” keeps its marks
+    pairs = (("“", "”"), ("「", "」"), ("『", "』"), ("‘", "’"))
+    if '"' in inner or not all(_balanced(inner, a, b) for a, b in pairs):
+        return children
+    return stripped
+
+
+def _balanced(text: str, opening: str, closing: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += (ch == opening) - (ch == closing)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def part_filename(kind: str, index: int = 0) -> str:
