@@ -13,7 +13,7 @@ from interview_export.options import Options
 from interview_export.reader import parse_text, read_text
 from interview_export.transforms import (TRANSFORM_NAMES, TRANSFORMS, apply_transforms, cut_colophon,
                                          detect_dialogue, find_speakers, lift_header, make_quotes_page, pair_inlines,
-                                         pair_quote_marks, pair_strings, pick_cover, split_attribution, trim_rules)
+                                         pair_quote_marks, pair_strings, pick_cover, role_of, split_attribution, trim_rules)
 
 OPTS = Options()
 
@@ -76,6 +76,14 @@ def test_english_labels_and_roles():
     src = "**Host**: Hi?\n\n**Ada Lovelace**: Hello.\n\n**Host**: And?\n\n**Ada Lovelace**: Bye."
     doc = detect_dialogue(parse_text(src), OPTS)
     assert [(t.speaker, t.role) for t in turns(doc)][:2] == [("Host", "host"), ("Ada Lovelace", "guest")]
+
+
+@pytest.mark.parametrize("name, role", [("主持人", "host"), ("记者", "host"), ("采访者", "host"), ("编者", "host"),
+                                        ("Q", "host"), ("问", "host"), ("Host", "host"), ("Interviewer", "host"),
+                                        ("Lex Fridman (host)", "host"), ("Ghost", "guest"), ("答", "guest"),
+                                        ("Jerry", "guest"), ("问题", "guest")])
+def test_roles(name, role):
+    assert role_of(name, parse_text("x")) == role
 
 
 def test_panel_of_three_speakers():

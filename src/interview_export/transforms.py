@@ -250,7 +250,7 @@ def _flatten(blocks):
 
 
 # ---------------------------------------------------------------- dialogue
-_HOST = re.compile(r"主持|记者|采访者|采访人|编者|提问|^问$|^Q$|host|interviewer|moderator|anchor", re.I)
+_HOST = re.compile(r"主持|记者|采访者|采访人|编者|提问|^问$|^Q$|\b(?:host|interviewer|moderator|anchor)\b", re.I)
 _NOT_NAME = re.compile(r"[，。！？；、,!?;“”\"《》]|\.\s|\s{2}")
 
 
