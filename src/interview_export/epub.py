@@ -301,7 +301,7 @@ def _add_metadata(book: eb.EpubBook, doc: Document, media, epoch: int) -> None:
         book.add_metadata("DC", "publisher", m.source)
     if m.date:
         book.add_metadata("DC", "date", m.date)
-    if m.url:
+    if m.url and render.safe_href(m.url):  # a javascript:/file: "URL" is shown as text, never recorded as a link
         book.add_metadata("DC", "source", m.url)
     for tag in m.tags:
         if tag.strip():
