@@ -8,6 +8,7 @@ heads), adds the print stylesheets (base.css, print.css, the page geometry, @fon
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -20,7 +21,7 @@ from . import model, render
 from .errors import RenderError, UsageError
 from .options import Options
 from .pagesize import PageGeometry, geometry
-from .resources import read_style
+from .resources import styles_dir
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -158,7 +159,7 @@ def _shorten(text: str, limit: int = HEAD_MAX_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _cover_html(doc: model.Document, media, options: Options) -> str:
+def _cover_html(doc: model.Document, media, options: Options, title_body: str = "") -> str:
     """The cover image under the title block, unless the body already shows it."""
     src = doc.meta.cover
     if not src or options.no_cover or media is None:
@@ -167,6 +168,8 @@ def _cover_html(doc: model.Document, media, options: Options) -> str:
     if asset is None or not asset.ok:
         return ""
     if any(isinstance(b, model.Figure) and b.src == src for b in model.all_blocks(doc)):
+        return ""
+    if f'src="{render.escape(asset.filename)}"' in title_body:   # the renderer drew it already
         return ""
     return (f'<figure class="title-cover"><img src="{render.escape(asset.filename)}"'
             f' alt="{render.escape(render.LABELS["cover"])}"/></figure>')
@@ -199,7 +202,7 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime) 
         own_id = f' id="{render.escape(part.id)}"' if f'id="{part.id}"' not in part.body else ""
         body = _run_in_speakers(part.body)
         if part.kind == "titlepage":
-            body += _cover_html(doc, media, options)
+            body += _cover_html(doc, media, options, body)
         chunks.append(f'<div class="pdf-part part-{part.kind}"{own_id}'
                       f' data-title="{render.escape(part.title)}"'
                       f' data-head="{render.escape(_shorten(part.title))}">{body}</div>')
@@ -226,6 +229,17 @@ def page_css(geo: PageGeometry, doc: model.Document) -> str:
     heads.append(f"figure.figure img {{ max-height: {content_height * 0.45:.1f}mm; }}")
     heads.append(f"figure.title-cover img {{ max-height: {content_height * 0.35:.1f}mm; }}")
     return "\n".join(heads) + "\n"
+
+
+def _style(name: str) -> str:
+    """A shipped stylesheet, read once per process (and again only if the file changes)."""
+    path = styles_dir() / name
+    return _read_cached(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(path: Path, mtime_ns: int) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def _user_css(paths) -> list[tuple[str, str]]:
@@ -262,8 +276,8 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
     fetcher = make_fetcher(media)
     font_css = _font_css(doc, options, fonts, fetcher)
     html = assemble_html(doc, media, options, date)
-    sheets = [(font_css, "fonts"), (read_style("base.css"), "base.css"),
-              (read_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
+    sheets = [(font_css, "fonts"), (_style("base.css"), "base.css"),
+              (_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
               *_user_css(options.css)]
 
     messages: list[str] = []
@@ -293,6 +307,9 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
     finally:
         _WeasyLogRouter.local.messages = None
     warnings = [_describe(m, doc) for m in _dedupe(messages)]
+    if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
+        warnings.insert(0, _describe("vertical writing is not supported by the PDF engine "
+                                     "(WeasyPrint has no writing-mode); the PDF is set horizontally", doc))
     for w in warnings:
         log.warning("%s", w)
     return pdf, warnings
