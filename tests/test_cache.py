@@ -29,24 +29,28 @@ def test_put_then_get_returns_bytes_and_validators(tmp_path):
 
 def test_layout_is_keyed_by_sha256_of_the_url_and_leaves_no_temp_files(tmp_path):
     cache = Cache(tmp_path)
-    cache.put(URL, b"x" * 10)
+    cache.put(URL, b"x" * 10, etag='"e"')
     key = url_key(URL)
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert files == [f"{key[:2]}/{key}.bin", f"{key[:2]}/{key}.json"]
-    meta = json.loads((tmp_path / key[:2] / f"{key}.json").read_text())
-    assert meta["url"] == URL and meta["size"] == 10
+    assert files == [f"{key[:2]}/{key}.entry"]
+    header, _, body = (tmp_path / key[:2] / f"{key}.entry").read_bytes().partition(b"\n")
+    meta = json.loads(header)
+    assert meta["url"] == URL and meta["size"] == 10 and meta["etag"] == '"e"' and body == b"x" * 10
 
 
-def test_body_not_matching_its_metadata_is_a_miss(tmp_path):
+def test_damaged_entries_are_misses(tmp_path):
     cache = Cache(tmp_path)
     cache.put(URL, b"original body")
-    key = url_key(URL)
-    (tmp_path / key[:2] / f"{key}.bin").write_bytes(b"half a bo")
+    entry = cache.path(URL)
+    good = entry.read_bytes()
+    entry.write_bytes(good[:-3])                        # half a file
     assert cache.get(URL) is None
-    (tmp_path / key[:2] / f"{key}.bin").write_bytes(b"original body")
+    entry.write_bytes(good[:-4] + b"XXXX")              # same size, other bytes
+    assert cache.get(URL) is None
+    entry.write_bytes(b"{not json\n" + b"original body")
+    assert cache.get(URL) is None
+    entry.write_bytes(good)
     assert cache.get(URL).data == b"original body"
-    (tmp_path / key[:2] / f"{key}.json").write_text("{not json")
-    assert cache.get(URL) is None
 
 
 def test_discard_forgets(tmp_path):
@@ -114,3 +118,4 @@ def test_two_processes_writing_at_once_leave_a_consistent_entry(tmp_path):
     data = Cache(tmp_path).get("https://x.test/i.png").data
     assert data in (b"a" * 200000, b"b" * 200000)
     assert not [n for n in os.listdir(next(tmp_path.iterdir())) if n.startswith(".tmp-")]
+    assert len(list(tmp_path.rglob("*.entry"))) == 1

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, features
 
-from fault_server import FaultServer, dead_port, noisy_png, png_bytes, png_header_bomb
+from fault_server import FaultServer, dead_port, noisy_png, png_header_bomb
 from interview_export.cache import Cache
 from interview_export.fetcher import Fetcher
 from interview_export.media import ImageAsset, MediaBag, collect_media

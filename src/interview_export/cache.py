@@ -1,15 +1,15 @@
 """Image URL → bytes on disk: the download cache the fetcher reads before it touches the network.
 
-Layout: ``<root>/<first two hex>/<sha256 of the URL>.bin`` holds the body and ``….json`` holds
-``{"url", "sha256", "size", "etag", "last_modified", "content_type", "fetched_url", "stored_at"}``.
-The key is the URL exactly as written in the Markdown (before mirrors are applied), so switching
-or dropping a mirror keeps the cached images.
+Layout: one file per URL, ``<root>/<first two hex>/<sha256 of the URL>.entry``: a one-line JSON
+header ``{"url", "sha256", "size", "etag", "last_modified", "content_type", "fetched_url",
+"stored_at"}``, a newline, then the body. The key is the URL exactly as written in the Markdown
+(before mirrors are applied), so switching or dropping a mirror keeps the cached images.
 
-Both files are written to a temporary file in the same folder and moved into place with
-``os.replace``, so a reader never sees half a file. Two processes writing the same entry at once
-may interleave body and metadata; the metadata carries the body's SHA-256, and an entry whose
-body does not match is treated as a miss. Cache problems (read-only folder, full disk) never fail
-a conversion: they are logged and the cache behaves as empty.
+Each entry is written to a temporary file in the same folder and moved into place with one
+``os.replace``, so readers never see half a file and two processes storing the same URL at once
+leave one writer's complete entry (header and body always belong together). The header's SHA-256
+is checked on every read; a damaged entry is a miss. Cache problems (read-only folder, full disk)
+never fail a conversion: they are logged and the cache behaves as empty.
 
 Freshness policy: an entry is served as it is, without revalidation, so a second conversion of
 the same article makes zero network requests (articles' images rarely change, and offline
@@ -60,26 +60,28 @@ class Cache:
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
 
-    def _paths(self, url: str) -> tuple[Path, Path]:
+    def path(self, url: str) -> Path:
         key = url_key(url)
-        folder = self.root / key[:2]
-        return folder / f"{key}.bin", folder / f"{key}.json"
+        return self.root / key[:2] / f"{key}.entry"
 
     def get(self, url: str) -> CacheEntry | None:
-        """The stored body for ``url``, or None (missing, unreadable or inconsistent entry)."""
-        data_path, meta_path = self._paths(url)
+        """The stored body for ``url``, or None (missing, unreadable or damaged entry)."""
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            data = data_path.read_bytes()
+            raw = self.path(url).read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             log.debug("cache entry for %s unreadable: %s", url, exc)
             return None
+        header, sep, data = raw.partition(b"\n")
+        try:
+            meta = json.loads(header.decode("utf-8")) if sep else None
+        except ValueError:
+            meta = None
         if not isinstance(meta, dict) or meta.get("url") != url:
             return None
         if meta.get("size") != len(data) or meta.get("sha256") != hashlib.sha256(data).hexdigest():
-            log.debug("cache entry for %s does not match its metadata; ignored", url)
+            log.debug("cache entry for %s is damaged; ignored", url)
             return None
         return CacheEntry(url=url, data=data, etag=meta.get("etag") or "",
                           last_modified=meta.get("last_modified") or "",
@@ -88,7 +90,7 @@ class Cache:
     def put(self, url: str, data: bytes, *, etag: str = "", last_modified: str = "",
             content_type: str = "", fetched_url: str = "") -> bool:
         """Store ``data`` for ``url`` atomically; False (and a log line) when the disk refuses."""
-        data_path, meta_path = self._paths(url)
+        path = self.path(url)
         meta = {
             "url": url,
             "fetched_url": fetched_url or url,
@@ -99,10 +101,10 @@ class Cache:
             "content_type": content_type,
             "stored_at": int(time.time()),
         }
+        header = json.dumps(meta, ensure_ascii=True, separators=(",", ":")).encode("ascii")
         try:
-            data_path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(data_path, data)
-            _atomic_write(meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, header + b"\n" + data)
         except OSError as exc:
             log.warning("could not write the image cache in %s: %s", self.root, exc)
             return False
@@ -110,13 +112,12 @@ class Cache:
 
     def discard(self, url: str) -> None:
         """Forget ``url`` (used when a cached body no longer passes the image checks)."""
-        for path in self._paths(url):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.debug("could not remove %s: %s", path, exc)
+        try:
+            self.path(url).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.debug("could not remove the cache entry of %s: %s", url, exc)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -1,0 +1,348 @@
+"""Untrusted image bytes → a checked Pillow image → EPUB and PDF renditions (Pillow only, no I/O).
+
+Checking: a ``formats=`` allow-list, a pixel cap read from the header before anything is decoded,
+the decompression-bomb warning turned into an error by the caller (``media.collect_media``), PNG
+CRCs verified, then a full ``load()``; failures raise ``ImageRefused(reason)``.
+
+Normalising: EXIF orientation applied; CMYK/palette/16-bit → RGB(A) 8-bit; WebP, AVIF, BMP, TIFF →
+JPEG (photos) or PNG (alpha or line art); downscaled, never upscaled, to the EPUB long side
+(default 1600 px) and to ``PDF_LONG_SIDE`` for print; animated GIFs kept as they are for the EPUB
+(size and colour: readers animate them), first frame for the PDF; grayscale (e-ink) for the EPUB
+only. An image that needs none of this keeps its original encoded bytes, minus EXIF/XMP/IPTC/
+comment/text segments (cut out losslessly, pixels untouched); re-encoded images carry no such
+metadata either (the ICC profile is kept when the colour space is unchanged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+from struct import error as struct_error  # Pillow raises it on some broken headers
+
+from PIL import Image, ImageOps, UnidentifiedImageError, features
+
+PDF_LONG_SIDE = 2000          # px: 160 mm of A4 text width at 300 dpi ≈ 1890 px
+MAX_PIXELS = 89_478_485       # Pillow's own bomb threshold (~ 9459²); checked on the header
+MAX_ANIMATION_PIXELS = 8 * MAX_PIXELS   # width × height × frames for animated images
+JPEG_QUALITY = 85
+LINE_ART_COLOUR_RATIO = 0.25  # distinct colours / sampled pixels below this → PNG, not JPEG
+
+Image.init()
+# what we accept as input (MPO, a JPEG with extra frames, comes in through the JPEG opener)
+ALLOWED_FORMATS: tuple[str, ...] = tuple(
+    f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF") if f in Image.OPEN
+    and (f != "AVIF" or features.check("avif")))
+# formats an EPUB (and Kindle) shows as they are → (media type, extension)
+KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
+
+
+class ImageRefused(Exception):
+    """The reason an image cannot be used (becomes a placeholder and a warning)."""
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """Encoded bytes for one target and what they are."""
+
+    data: bytes
+    format: str    # "JPEG" | "PNG" | "GIF"
+    width: int
+    height: int
+
+    @property
+    def media_type(self) -> str:
+        return KEPT_FORMATS[self.format][0]
+
+    @property
+    def extension(self) -> str:
+        return KEPT_FORMATS[self.format][1]
+
+
+@dataclass(frozen=True)
+class Normalised:
+    epub: Rendition
+    pdf: Rendition          # the very same object as ``epub`` when the bytes are identical
+    source_format: str      # what the bytes really were (e.g. "WEBP"; "JPEG" for a .png name)
+    source_width: int
+    source_height: int
+
+
+def check_image(data: bytes) -> None:
+    """Raise ImageRefused unless ``data`` is a complete, allowed, non-bomb image."""
+    load_checked(data).close()
+
+
+# ---------------------------------------------------------------- checking
+def _open(data: bytes) -> Image.Image:
+    """Pillow's lazy open, restricted to ALLOWED_FORMATS; errors → ImageRefused."""
+    try:
+        return Image.open(BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        raise ImageRefused(_not_an_image(data)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRefused(f"decompression bomb refused ({exc})") from None
+    except (OSError, SyntaxError, ValueError, struct_error) as exc:
+        raise ImageRefused(f"corrupt image ({exc})") from None
+
+
+def load_checked(data: bytes) -> Image.Image:
+    """A fully decoded (first frame), checked image of ``data``; the caller closes it."""
+    if not data:
+        raise ImageRefused("empty file")
+    im = _open(data)
+    fmt = im.format
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise ImageRefused(f"invalid image size {w}×{h}")
+    if w * h > MAX_PIXELS:
+        raise ImageRefused(f"decompression bomb refused ({w}×{h} pixels, limit {MAX_PIXELS})")
+    try:
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1 and w * h * frames > MAX_ANIMATION_PIXELS:
+            raise ImageRefused(f"decompression bomb refused ({frames} frames of {w}×{h})")
+        if fmt == "PNG":
+            im.verify()  # chunk CRCs and completeness, without decoding
+            im = _open(data)
+        im.load()
+    except ImageRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRefused(f"decompression bomb refused ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct_error) as exc:
+        msg = str(exc) or type(exc).__name__
+        if "truncated" in msg.lower() or isinstance(exc, EOFError):
+            raise ImageRefused(f"truncated image ({fmt}: {msg})") from None
+        raise ImageRefused(f"corrupt image ({fmt}: {msg})") from None
+    return im
+
+
+def _not_an_image(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:2048].lower()):
+        return "SVG images are not supported (not a raster image)"
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+        return "not an image (the server sent an HTML/text page)"
+    if head[:1] in (b"{", b"["):
+        return "not an image (JSON/text data)"
+    return f"not a supported image (unrecognised data starting {data[:8]!r})"
+
+
+def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = False,
+              targets: tuple[str, ...] = ("epub", "pdf")) -> Normalised:
+    """Both renditions of ``data`` (only the targets asked for are computed; the other shares it)."""
+    im = load_checked(data)
+    try:
+        src_fmt = im.format or ""
+        fmt = "JPEG" if src_fmt == "MPO" else src_fmt  # MPO: a JPEG with extra frames
+        w, h = im.size
+        animated = getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1
+        if animated:
+            im.seek(0)
+        e_long, p_long = epub_long_side, PDF_LONG_SIDE
+        keep_gif = animated and fmt == "GIF"    # EPUB readers animate GIFs: kept whatever its size
+        want_epub, want_pdf = "epub" in targets, "pdf" in targets or "epub" not in targets
+        # Pillow hands 48/64-bit PNGs over as 8-bit RGB(A): the IHDR bit depth tells them apart
+        deep = fmt == "PNG" and len(data) > 24 and data[24] == 16
+        epub_change = want_epub and not keep_gif and (
+            deep or _needs_change(im, fmt, animated, e_long, grayscale))
+        pdf_change = want_pdf and (deep or _needs_change(im, fmt, animated, p_long, False))
+        icc, src_mode = im.info.get("icc_profile"), im.mode
+        base = _prepared(im) if (epub_change or pdf_change) else None
+        unchanged = (strip_metadata(data, fmt), fmt, w, h)
+        if pdf_change:
+            # WeasyPrint re-compresses PNG pixels itself, so a fast zlib level costs no PDF bytes
+            pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, png_level=1)
+        else:
+            pdf = unchanged
+        if not want_epub:
+            epub = pdf
+        elif keep_gif:
+            epub = (data, "GIF", w, h)
+        elif epub_change:
+            out = _downscaled(base, e_long)  # from the full image: one resampling, sharpest text
+            if grayscale and out.mode not in ("L", "LA"):
+                out = out.convert("LA" if out.mode == "RGBA" else "L")
+            epub = _encode(out, fmt, icc, src_mode, png_level=6)
+        else:
+            epub = unchanged
+        if not want_pdf:
+            pdf = epub
+    finally:
+        im.close()
+    epub_r, pdf_r = Rendition(*epub), Rendition(*pdf)
+    if epub_r.data is pdf_r.data or epub_r.data == pdf_r.data:
+        pdf_r = epub_r  # the same object: backends (and tests) can tell the bytes are shared
+    return Normalised(epub_r, pdf_r, src_fmt, w, h)
+
+
+def _needs_change(im: Image.Image, fmt: str, animated: bool, long_side: int, grayscale: bool) -> bool:
+    """Whether the target needs anything but the original bytes (minus metadata)."""
+    return (fmt not in KEPT_FORMATS or animated or _orientation(im) != 1
+            or max(im.size) > long_side
+            or im.mode not in _GOOD_MODES.get(fmt, ())
+            or (grayscale and im.mode not in ("1", "L", "LA")))
+
+
+def _prepared(im: Image.Image) -> Image.Image:
+    """Upright (EXIF orientation applied), in L/LA/RGB/RGBA, alpha dropped when fully opaque.
+
+    ``im`` itself when nothing changes (no copy: a 70-megapixel screenshot costs 200 MB)."""
+    out = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
+    out = _to_rgb_family(out)
+    if out.mode == "RGBA" and out.getchannel("A").getextrema() == (255, 255):
+        out = out.convert("RGB")
+    return out
+
+
+def _downscaled(im: Image.Image, long_side: int) -> Image.Image:
+    """``im`` itself when it fits, else a resampled image whose long side is ``long_side``."""
+    w, h = im.size
+    if max(w, h) <= long_side:
+        return im
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _encode(out: Image.Image, fmt: str, icc: bytes | None, src_mode: str, *,
+            png_level: int) -> tuple[bytes, str, int, int]:
+    """(bytes, format, width, height): JPEG stays JPEG, PNG/GIF → PNG, others by content."""
+    if fmt == "JPEG" and out.mode in ("RGB", "L"):
+        target = "JPEG"
+    elif fmt in ("PNG", "GIF") or out.mode in ("RGBA", "LA"):
+        target = "PNG"
+    else:
+        target = "PNG" if _looks_like_line_art(out) else "JPEG"
+    keep_icc = icc and ((src_mode in ("RGB", "RGBA", "P") and out.mode in ("RGB", "RGBA"))
+                        or (src_mode in ("L", "LA") and out.mode in ("L", "LA")))
+    params = {"icc_profile": icc if keep_icc else None}  # explicit: PNG would copy im.info's
+    buf = BytesIO()
+    if target == "JPEG":
+        out.convert("RGB" if out.mode not in ("RGB", "L") else out.mode).save(
+            buf, "JPEG", quality=JPEG_QUALITY, optimize=True, **params)
+    else:
+        out.save(buf, "PNG", compress_level=png_level, **params)
+    return buf.getvalue(), target, out.width, out.height
+
+
+_GOOD_MODES = {
+    "JPEG": ("L", "RGB"),
+    "PNG": ("1", "L", "LA", "RGB", "RGBA"),
+    "GIF": ("P", "L"),
+}
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+        return value if isinstance(value, int) and 1 <= value <= 8 else 1
+    except Exception:  # unreadable EXIF is not a reason to refuse the picture
+        return 1
+
+
+def _to_rgb_family(im: Image.Image) -> Image.Image:
+    """Any Pillow mode → L, LA, RGB or RGBA (16-bit scaled down, not clipped)."""
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return im
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        scale = 1 / 256 if mode.startswith("I;16") or _max_value(im) > 255 else 1
+        return im.convert("I").point(lambda v: v * scale).convert("L")
+    if mode == "F":
+        scale = 255.0 if _max_value(im) <= 1.0 else 1.0
+        return im.point(lambda v: v * scale).convert("L")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if has_alpha else "RGB")
+    if mode == "CMYK":
+        return im.convert("RGB")
+    if mode.endswith("A") or "A" in im.getbands():
+        return im.convert("RGBA")
+    return im.convert("RGB")
+
+
+def _max_value(im: Image.Image) -> float:
+    lo, hi = im.getextrema() if im.mode in ("I", "F", "I;16") else (0, 255)
+    return hi
+
+
+def _looks_like_line_art(im: Image.Image) -> bool:
+    """Screenshots and diagrams have few distinct colours; photos have many (decides PNG vs JPEG)."""
+    sample = im.convert("RGB")
+    sample = sample.resize((min(128, sample.width), min(128, sample.height)), Image.Resampling.NEAREST)
+    total = sample.width * sample.height
+    colours = sample.getcolors(maxcolors=total)
+    return colours is not None and len(colours) / total < LINE_ART_COLOUR_RATIO
+
+
+# ---------------------------------------------------------------- lossless metadata removal
+_JPEG_DROP = {0xE1, 0xED, 0xFE}       # APP1 (Exif, XMP), APP13 (Photoshop/IPTC), COM
+_PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+
+
+def strip_metadata(data: bytes, fmt: str) -> bytes:
+    """``data`` without EXIF/XMP/IPTC/comments/text chunks; pixels, ICC and colour chunks untouched.
+
+    Lossless (segments are cut out, nothing is decoded or re-encoded); returns ``data`` itself when
+    there is nothing to remove or the structure is not what we expect."""
+    try:
+        if fmt == "JPEG":
+            return _strip_jpeg(data)
+        if fmt == "PNG":
+            return _strip_png(data)
+    except (IndexError, ValueError):
+        pass
+    return data
+
+
+def _strip_jpeg(data: bytes) -> bytes:
+    if data[:2] != b"\xff\xd8":
+        return data
+    keep = [data[:2]]
+    pos, dropped = 2, False
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            return data  # not a marker where one must be: leave the file alone
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:  # start of scan / end: the rest is image data
+            keep.append(data[pos:])
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            keep.append(data[pos:pos + 2])
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2 or pos + 2 + length > len(data):
+            return data
+        if marker in _JPEG_DROP:
+            dropped = True
+        else:
+            keep.append(data[pos:pos + 2 + length])
+        pos += 2 + length
+    return b"".join(keep) if dropped else data
+
+
+def _strip_png(data: bytes) -> bytes:
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return data
+    keep = [data[:8]]
+    pos, dropped = 8, False
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            return data
+        if kind in _PNG_DROP:
+            dropped = True
+        else:
+            keep.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return b"".join(keep) if dropped else data
