@@ -24,25 +24,30 @@ from pathlib import Path
 
 from fontTools.ttLib import TTCollection, TTFont
 
-from interview_export.fonts import SHIPPED_BLOCKS, encodable_chars, ranges_chars, subset_face
+from interview_export.fonts import SHIPPED_BLOCKS, encodable_chars, listed_chars, ranges_chars, subset_face
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "fonts-noto-cjk"
 
-# output file → (source collection, PostScript name of the face to take, character set)
+# output file → (source collection, PostScript name of the face to take, character sets)
+# "gbk"/"gb2312": what Python's codec decodes; "tongyong-guifan-8105": fonts/charsets/*.txt
 TARGETS = {
-    "NotoSerifSC-Regular.otf": ("NotoSerifCJK-Regular.ttc", "NotoSerifCJKsc-Regular", "gbk"),
-    "NotoSerifSC-Bold.otf": ("NotoSerifCJK-Bold.ttc", "NotoSerifCJKsc-Bold", "gbk"),
-    "NotoSansSC-Regular.otf": ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular", "gb2312"),
-    "NotoSansSC-Bold.otf": ("NotoSansCJK-Bold.ttc", "NotoSansCJKsc-Bold", "gbk"),
+    "NotoSerifSC-Regular.otf": ("NotoSerifCJK-Regular.ttc", "NotoSerifCJKsc-Regular", "gbk+tongyong-guifan-8105"),
+    "NotoSerifSC-Bold.otf": ("NotoSerifCJK-Bold.ttc", "NotoSerifCJKsc-Bold", "gbk+tongyong-guifan-8105"),
+    "NotoSansSC-Regular.otf": ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular", "gb2312+tongyong-guifan-8105"),
+    "NotoSansSC-Bold.otf": ("NotoSansCJK-Bold.ttc", "NotoSansCJKsc-Bold", "gbk+tongyong-guifan-8105"),
 }
 KEEP_LANGSYS = {"ZHS "}
 NAME_IDS = list(range(0, 15))       # copyright … licence URL
 BUDGET = 30_000_000                 # bytes, all of fonts/ (README, licence and fonts)
 
 
-def charset(name: str) -> set[int]:
-    return set(encodable_chars(name)) | ranges_chars(SHIPPED_BLOCKS)
+def charset(names: str) -> set[int]:
+    """'gbk+tongyong-guifan-8105' → the union of those sets and SHIPPED_BLOCKS."""
+    chars = ranges_chars(SHIPPED_BLOCKS)
+    for name in names.split("+"):
+        chars |= encodable_chars(name) if name in ("gbk", "gb2312") else listed_chars(name)
+    return chars
 
 
 def find_face(path: Path, postscript_name: str) -> int:

@@ -44,6 +44,14 @@ def cmap(data_or_path) -> set[int]:
     return set(load(data_or_path, lazy=True).getBestCmap())
 
 
+def gbk_only_char() -> str:
+    """A GBK ideograph that is neither GB 2312 nor 通用规范汉字表: the shipped sans Regular lacks it."""
+    sans_regular = fonts.face_unicodes(str(fonts_dir() / "NotoSansSC-Regular.otf"))
+    rare = min(cp for cp in encodable_chars("gbk") if 0x4E00 <= cp <= 0x9FFF and cp not in sans_regular)
+    assert rare in fonts.face_unicodes(str(fonts_dir() / "NotoSerifSC-Regular.otf"))
+    return chr(rare)
+
+
 def block(start: int, end: int) -> set[int]:
     """The assigned code points of a block that need a glyph."""
     return {cp for cp in range(start, end + 1)
@@ -71,12 +79,14 @@ def test_shipped_files_are_otf_within_budget():
 
 @pytest.mark.parametrize("name", sorted(fonts.SHIPPED.values()))
 def test_shipped_coverage(name):
+    assert len(fonts.listed_chars("tongyong-guifan-8105")) == 8105
     have = cmap(fonts_dir() / name)
     assert encodable_chars("gb2312") <= have
     assert block(0x20, 0x7E) | block(0xA0, 0xFF) <= have                       # ASCII, Latin-1
     assert block(0x3000, 0x303F) <= have                                       # CJK punctuation
     assert block(0xFF00, 0xFFEF) <= have                                       # full/half width
     assert {ord(c) for c in "‐–—―‖‘’“”†‡•‥…‧‰′″‵※‼⁇⁈⁉"} <= have             # General Punctuation
+    assert fonts.listed_chars("tongyong-guifan-8105") <= have                  # 通用规范汉字表
     if name in GBK_FILES:
         assert encodable_chars("gbk") - have == {0x2252}     # ≒: not in Noto CJK SC either
 
@@ -229,9 +239,9 @@ def test_without_fontconfig_our_own_faces_are_the_fallback(monkeypatch, tmp_path
     monkeypatch.setenv("PATH", str(tmp_path))                 # no fc-list, no fc-match
     fonts._system_candidates.cache_clear()
     try:
-        assert 0x9555 not in fonts.face_unicodes(str(fonts_dir() / "NotoSansSC-Regular.otf"))
-        fontset = resolve_fonts("镕\U00020000", Options())     # 镕 is GBK, not GB 2312
-        face = fontset.face_for("镕", "sans", 400)
+        rare = gbk_only_char()
+        fontset = resolve_fonts(f"{rare}\U00020000", Options())
+        face = fontset.face_for(rare, "sans", 400)
         assert face.role == "fallback" and face.origin == "fonts/"
         assert fontset.missing == [0x20000] and len(fontset.warnings) == 1
     finally:
@@ -451,7 +461,7 @@ def test_fontconfig_weights_and_charsets_are_parsed():
     assert fonts._parse_charset("20-22 4e00 zz") == frozenset({0x20, 0x21, 0x22, 0x4E00})
 
 
-ALPHABET = ("中文标题采访镕鿫，。「」“”ABCabc123 \n\t\u3000\u200b\ufe0f\u00ad①Ⅻ→■♪é€😀\U0002000B\U00020000"
+ALPHABET = ("中文标题采访镕喆堃鿫，。「」“”ABCabc123 \n\t\u3000\u200b\ufe0f\u00ad①Ⅻ→■♪é€😀\U0002000B\U00020000"
             "\ue000ありがとう한국어")
 
 
@@ -480,7 +490,7 @@ def italic(face: FontFace) -> bool:
 @needs_noto
 @needs_fc
 def test_fallback_matches_the_look_of_the_faces_with_gaps_and_takes_the_real_bold():
-    only_sans_lacks = resolve_fonts("镕", Options())          # GBK: in our serif faces, not in sans 400
+    only_sans_lacks = resolve_fonts(gbk_only_char(), Options())   # in our serif faces, not in sans 400
     assert [f.name for f in only_sans_lacks.fallback] == ["Noto Sans CJK SC", "Noto Sans CJK SC"]
     serif_lacks = resolve_fonts("\U0002000B", Options())
     assert [f.name for f in serif_lacks.fallback] == ["Noto Serif CJK SC", "Noto Serif CJK SC"]

@@ -96,6 +96,14 @@ def encodable_chars(codec: str) -> frozenset[int]:
     return frozenset(found)
 
 
+@cache
+def listed_chars(name: str) -> frozenset[int]:
+    """The characters of fonts/charsets/NAME.txt (lines starting with '#' are comments)."""
+    path = fonts_dir() / "charsets" / f"{name}.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(ord(c) for line in lines if not line.startswith("#") for c in line.strip())
+
+
 def ranges_chars(ranges: Iterable[tuple[int, int]]) -> set[int]:
     return {cp for start, end in ranges for cp in range(start, end + 1)}
 
