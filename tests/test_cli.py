@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 
 from interview_export import api, batch, cli
-from interview_export.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "sample-interview.md"

@@ -317,7 +317,9 @@ def load(path: str | os.PathLike[str], options: Options = Options(), *,
     if name != STDIN:
         p = Path(name)
         if p.is_dir():
-            raise InputError("is a folder with no *.md files in it", path=name)
+            has_markdown = next(p.rglob("*.md"), None) is not None
+            raise InputError("is a folder, not a Markdown file (convert() takes folders)" if has_markdown
+                             else "is a folder with no *.md files in it", path=name)
         if not p.exists():
             raise InputError("no such file", path=name)
     try:
