@@ -120,6 +120,22 @@ def test_connection_errors_are_retried_with_backoff():
     assert gaps[0] >= 0.05 and gaps[1] >= 0.1  # exponential backoff
 
 
+def test_an_unreachable_host_is_given_up_once_not_per_image():
+    calls = []
+
+    def refuse(request):
+        calls.append(request.url.host)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    urls = [f"https://dead.test/{i}.png" for i in range(20)] + ["https://alive.test/x.png"]
+    with mock(refuse, retries=2, backoff=0.01, max_workers=2) as f:
+        res = f.fetch_many(urls)
+    assert all(isinstance(r, ImageError) for r in res.values())
+    assert calls.count("dead.test") <= 2 * 3  # only the two first downloads really tried
+    assert calls.count("alive.test") == 3     # another host is not affected
+    assert sum("unreachable" in r.reason for r in res.values()) >= 18
+
+
 def test_redirects_are_followed_up_to_the_limit():
     table = {f"https://x.test/r{i}": httpx.Response(302, headers={"Location": f"/r{i - 1}"}) for i in range(1, 8)}
     table["https://x.test/r0"] = httpx.Response(200, content=PNG)

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -71,10 +72,11 @@ class Fetched:
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, wait: float | None = None):
+    def __init__(self, reason: str, wait: float | None = None, *, connection: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+        self.connection = connection  # the host could not be reached at all
 
 
 class Fetcher:
@@ -111,6 +113,9 @@ class Fetcher:
         self.revalidate = revalidate
         self.network_requests = 0  # counted for tests and the batch summary
         self._count_lock = threading.Lock()
+        # hosts that could not be reached even after retrying: later images there fail at once
+        # (25 images on a blackholed host must not each wait out every timeout and retry)
+        self._dead_hosts: dict[str, str] = {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=connect_timeout if connect_timeout else min(timeout, 10.0)),
             follow_redirects=False,
@@ -203,12 +208,15 @@ class Fetcher:
     def _download(self, url: str, cached) -> Fetched:
         target = apply_mirrors(url, self.mirrors)
         self._check_scheme(url, target)
-        last_reason = "failed"
+        host = urlsplit(target).netloc.lower()
+        last_reason, unreachable = "failed", False
         for attempt in range(self.retries + 1):
+            if host in self._dead_hosts:
+                raise ImageError(url, f"host {host} unreachable ({self._dead_hosts[host]})")
             try:
                 return self._download_once(url, target, cached)
             except _Retry as retry:
-                last_reason = retry.reason
+                last_reason, unreachable = retry.reason, retry.connection
                 if attempt == self.retries:
                     break
                 wait = self.backoff * (2 ** attempt)
@@ -217,7 +225,11 @@ class Fetcher:
                 log.info("%s: %s; retry %d/%d in %.1fs", url, retry.reason, attempt + 1, self.retries, wait)
                 time.sleep(wait)
         tries = self.retries + 1
-        raise ImageError(url, f"{last_reason} (after {tries} attempt{'s' if tries > 1 else ''})")
+        reason = f"{last_reason} (after {tries} attempt{'s' if tries > 1 else ''})"
+        if unreachable:
+            with self._count_lock:
+                self._dead_hosts.setdefault(host, reason)
+        raise ImageError(url, reason)
 
     def _check_scheme(self, url: str, target: str) -> None:
         scheme = target.split(":", 1)[0].lower() if ":" in target else ""
@@ -265,7 +277,8 @@ class Fetcher:
                                    last_modified=response.headers.get("last-modified", ""))
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError,
                     httpx.ReadError, httpx.WriteError, httpx.PoolTimeout) as exc:
-                raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})")
+                raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})",
+                             connection=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)))
             except httpx.TimeoutException as exc:
                 raise ImageError(url, f"timed out (no data within {self.timeout:g}s: {type(exc).__name__})")
             except httpx.InvalidURL as exc:
