@@ -120,6 +120,9 @@ def test_shared_options_reach_options(runner, workdir, recorder):
     (["epub"], "INPUT"),
     (["epub", "a.md", "--bogus"], "--bogus"),
     (["epub", "a.md", "--config", "missing.toml"], "missing.toml"),
+    (["pdf", "a.md", "--page-size", "A99"], "page size 'A99'"),
+    (["build", "a.md", "--bleed", "lots"], "bleed 'lots'"),
+    (["pdf", "a.md", "--pdf-variant", "pdf/x-9"], "PDF variant"),
 ])
 def test_usage_errors_exit_2(runner, workdir, recorder, args, message):
     _md(workdir / "a.md")

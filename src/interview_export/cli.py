@@ -395,6 +395,18 @@ def setup_logging(verbose: bool) -> None:
     root.addHandler(handler)
 
 
+def check_pdf_options(options: Options) -> None:
+    """Page size, bleed and PDF variant checked before any work starts (UsageError → exit 2)."""
+    from . import pagesize, pdf
+
+    pagesize.parse_page_size(options.page_size)
+    if options.bleed:
+        pagesize.parse_length(options.bleed, what="bleed")
+    variants = getattr(pdf, "PDF_VARIANTS", ())
+    if options.pdf_variant and variants and options.pdf_variant.strip().lower() not in variants:
+        raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(variants)}")
+
+
 def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str, ...] | None) -> None:
     """The body shared by epub, pdf and build."""
     verbose = bool(ctx.params.get("verbose"))
@@ -403,6 +415,8 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         setup_logging(verbose)
         settings = build_settings(ctx)
         fmts = api.check_formats(formats if formats is not None else settings.params.get("formats") or api.FORMATS)
+        if "pdf" in fmts:
+            check_pdf_options(settings.options)
         names = api.expand_inputs(inputs, skip_variants=bool(settings.skip_variants))
         if settings.params.get("output_is_folder"):
             output_file, out_dir = None, settings.output
