@@ -167,7 +167,8 @@ class Fetcher:
         if cached is not None and (self.offline or not self.revalidate):
             return Fetched(url, url, cached.data, cached.content_type, from_cache=True)
         if self.offline:
-            raise ImageError(url, "offline and not in the image cache")
+            raise ImageError(url, "offline and not in the image cache" if self.cache is not None
+                             else "offline and the image cache is off")
         result = self._download(url, cached)
         if check is not None:
             try:
