@@ -142,6 +142,9 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
                 done[hashlib.sha256(data).hexdigest()] = _asset(data, options, targets)
             except ImageRefused as exc:
                 raise ImageError("<bytes>", str(exc)) from None
+            except Exception as exc:  # Pillow can raise odd things on hostile input
+                log.debug("unexpected error processing a download", exc_info=True)
+                raise ImageError("<bytes>", f"cannot process image ({type(exc).__name__}: {exc})") from None
 
         try:
             if remote:
@@ -162,7 +165,7 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
             bag.assets[src] = ImageAsset(src=src, status="placeholder", reason=result, alt=alt, line=line)
             bag.warnings.append(f"{_where(doc.name, line)}: image {describe_src(src)}: {result}")
         else:
-            bag.assets[src] = _dataclass_replace(result, src=src, alt=alt, line=line)
+            bag.assets[src] = dataclasses.replace(result, src=src, alt=alt, line=line)
     return bag
 
 
@@ -179,10 +182,6 @@ def _where(name: str, line: int) -> str:
     if not line:
         return f"{name}: cover" if name else "cover"
     return f"{name}:{line}" if name else f"line {line}"
-
-
-def _dataclass_replace(asset: ImageAsset, **changes) -> ImageAsset:
-    return dataclasses.replace(asset, **changes)
 
 
 # ---------------------------------------------------------------- sources
@@ -317,7 +316,7 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
         for src in wanted[digest]:
             item = raw[src]
             if isinstance(result, ImageAsset) and item[1]:
-                result_for = _dataclass_replace(result, status="cached")
+                result_for = dataclasses.replace(result, status="cached")
             else:
                 result_for = result
             out[src] = result_for
