@@ -211,10 +211,14 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
     ctx = _mp_context()
     events = ctx.Queue()
     indices = sorted(indices, key=lambda i: estimated_cost(tasks[i]), reverse=True)
-    with _sigint_ignored():
+    with _sigint_ignored():  # workers are started here and inherit "ignore SIGINT"
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(events, os.getpid(), PRELOAD))
-        futures: dict[Future, int] = {pool.submit(_work, i, tasks[i]): i for i in indices}
+        try:
+            futures: dict[Future, int] = {pool.submit(_work, i, tasks[i]): i for i in indices}
+        except BaseException:  # e.g. fork failed: stop whatever did start
+            _abort(pool, [], [tasks[i] for i in indices])
+            raise
         procs = list(getattr(pool, "_processes", {}).values())
     broken: list[int] = []
 
