@@ -65,6 +65,8 @@ def _install_log_router() -> None:
 
 # ---------------------------------------------------------------- the only door WeasyPrint has
 def _fetcher_class():
+    from urllib.request import OpenerDirector
+
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class BookFetcher(URLFetcher):
@@ -72,8 +74,12 @@ def _fetcher_class():
         file:, no data:), so raw HTML or a user stylesheet cannot read ``/etc/passwd``."""
 
         def __init__(self):
-            super().__init__(timeout=1, allowed_protocols=(), allow_redirects=False,
-                             fail_on_errors=False)
+            # Not URLFetcher.__init__: that installs urllib's HTTP/FTP/file/data handlers and
+            # builds an SSL context (~20 ms). With no handlers at all, nothing could open a URL
+            # even if some path bypassed fetch(). These are the attributes WeasyPrint reads.
+            OpenerDirector.__init__(self)
+            self._timeout, self._http_headers, self._request = 1, {}, None
+            self._allowed_protocols, self._fail_on_errors = (), False
             self._served: dict[str, tuple[str, object]] = {}
             self.refused: list[str] = []
 
