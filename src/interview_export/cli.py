@@ -600,5 +600,8 @@ def main(argv: list[str] | None = None) -> None:
             _echo(traceback.format_exc().rstrip())
         _fail_line(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
         code = EXIT_FAILED
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `inspect … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(code if isinstance(code, int) else EXIT_OK)
