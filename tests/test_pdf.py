@@ -341,6 +341,12 @@ def test_seed_fonts_images_size_and_structure(seed_pdfs, size):
         assert re.match(r"^[A-Z]{6}\+", name) and emb_sub[1] == "yes" and emb_sub[2] == "yes", line
     images = run("pdfimages", "-list", str(path)).splitlines()[2:]
     assert len(images) == 5
+    # no image taller than ~45 % of the text block (so none strands a mostly empty page)
+    page_height = float(re.search(r"x ([\d.]+) pts", pdfinfo(path)["Page size"])[1])
+    for row in images:
+        cols = row.split()
+        height_px, y_ppi = int(cols[4]), float(cols[13])
+        assert height_px / y_ppi * 72 <= 0.45 * page_height, row
     assert path.stat().st_size <= 2 * 1024 * 1024
     check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
     assert check.returncode == 0 and "No syntax or stream encoding errors" in check.stdout
