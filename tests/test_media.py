@@ -319,6 +319,8 @@ def test_reencoded_png_carries_no_metadata(tmp_path):
 
 @pytest.mark.parametrize("make,fmt,want_fmt,want_mode", [
     (lambda: photo(), "WEBP", "JPEG", "RGB"),
+    (lambda: line_art(), "WEBP", "JPEG", "RGB"),          # lossy WebP: JPEG even for line art
+    pytest.param(lambda: line_art(), "WEBP", "PNG", "RGB", id="lossless-webp-line-art"),
     (lambda: photo().convert("RGBA"), "WEBP", "PNG", "RGBA"),   # alpha kept… only if used:
     (lambda: line_art(), "BMP", "PNG", "RGB"),
     (lambda: photo(), "TIFF", "JPEG", "RGB"),
@@ -331,7 +333,8 @@ def test_formats_and_modes_are_normalised(tmp_path, make, fmt, want_fmt, want_mo
     im = make()
     if want_mode == "RGBA":
         im.putalpha(Image.linear_gradient("L").resize(im.size))
-    (tmp_path / "x.img").write_bytes(encode(im, fmt))
+    lossless = fmt == "WEBP" and want_fmt == "PNG"
+    (tmp_path / "x.img").write_bytes(encode(im, fmt, **({"lossless": True} if lossless else {})))
     a = one(collect_media(doc_of("x.img"), tmp_path, opts(tmp_path)))
     out = open_asset(a.data)
     assert (a.format, out.format, out.mode) == (want_fmt, want_fmt, want_mode)

@@ -147,11 +147,12 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
             deep or _needs_change(im, fmt, animated, e_long, grayscale))
         pdf_change = want_pdf and (deep or _needs_change(im, fmt, animated, p_long, False))
         icc, src_mode = im.info.get("icc_profile"), im.mode
+        lossy = fmt in ("JPEG", "AVIF") or (fmt == "WEBP" and _webp_is_lossy(data))
         base = _prepared(im) if (epub_change or pdf_change) else None
         unchanged = (strip_metadata(data, fmt), fmt, w, h)
         if pdf_change:
             # WeasyPrint re-compresses PNG pixels itself, so a fast zlib level costs no PDF bytes
-            pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, png_level=1)
+            pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, lossy=lossy, png_level=1)
         else:
             pdf = unchanged
         if not want_epub:
@@ -162,7 +163,7 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
             out = _downscaled(base, e_long)  # from the full image: one resampling, sharpest text
             if grayscale and out.mode not in ("L", "LA"):
                 out = out.convert("LA" if out.mode == "RGBA" else "L")
-            epub = _encode(out, fmt, icc, src_mode, png_level=6)
+            epub = _encode(out, fmt, icc, src_mode, lossy=lossy, png_level=6)
         else:
             epub = unchanged
         if not want_pdf:
@@ -204,12 +205,15 @@ def _downscaled(im: Image.Image, long_side: int) -> Image.Image:
     return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def _encode(out: Image.Image, fmt: str, icc: bytes | None, src_mode: str, *,
+def _encode(out: Image.Image, fmt: str, icc: bytes | None, src_mode: str, *, lossy: bool,
             png_level: int) -> tuple[bytes, str, int, int]:
-    """(bytes, format, width, height): JPEG stays JPEG, PNG/GIF → PNG, others by content."""
-    if fmt == "JPEG" and out.mode in ("RGB", "L"):
+    """(bytes, format, width, height): alpha → PNG; lossy sources (JPEG, lossy WebP, AVIF) → JPEG
+    (PNG would only store their artefacts, several times larger); PNG/GIF → PNG; others by content."""
+    if out.mode in ("RGBA", "LA"):
+        target = "PNG"
+    elif lossy:
         target = "JPEG"
-    elif fmt in ("PNG", "GIF") or out.mode in ("RGBA", "LA"):
+    elif fmt in ("PNG", "GIF"):
         target = "PNG"
     else:
         target = "PNG" if _looks_like_line_art(out) else "JPEG"
@@ -223,6 +227,20 @@ def _encode(out: Image.Image, fmt: str, icc: bytes | None, src_mode: str, *,
     else:
         out.save(buf, "PNG", compress_level=png_level, **params)
     return buf.getvalue(), target, out.width, out.height
+
+
+def _webp_is_lossy(data: bytes) -> bool:
+    """Whether a WebP file holds a lossy ("VP8 ") rather than a lossless ("VP8L") bitstream."""
+    pos = 12  # after "RIFF" <size> "WEBP"
+    while pos + 8 <= len(data):
+        kind = data[pos:pos + 4]
+        if kind == b"VP8 ":
+            return True
+        if kind == b"VP8L":
+            return False
+        size = int.from_bytes(data[pos + 4:pos + 8], "little")
+        pos += 8 + size + (size & 1)
+    return False
 
 
 _GOOD_MODES = {
