@@ -256,6 +256,8 @@ def test_large_images_are_downscaled_for_epub_and_pdf_never_upscaled(tmp_path):
     assert (small.width, small.height) == (300, 100)
     tall = collect_media(doc_of("big.png"), tmp_path, opts(tmp_path, epub_image_long_side=800)).get("big.png")
     assert max(tall.width, tall.height) == 800
+    unlimited = collect_media(doc_of("big.png"), tmp_path, opts(tmp_path, epub_image_long_side=0)).get("big.png")
+    assert (unlimited.width, unlimited.height) == (3000, 1000)
 
 
 def test_one_target_computes_one_rendition(tmp_path):

@@ -179,7 +179,7 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
 def _needs_change(im: Image.Image, fmt: str, animated: bool, long_side: int, grayscale: bool) -> bool:
     """Whether the target needs anything but the original bytes (minus metadata)."""
     return (fmt not in KEPT_FORMATS or animated or _orientation(im) != 1
-            or max(im.size) > long_side
+            or 0 < long_side < max(im.size)
             or im.mode not in _GOOD_MODES.get(fmt, ())
             or (grayscale and im.mode not in ("1", "L", "LA")))
 
@@ -198,7 +198,7 @@ def _prepared(im: Image.Image) -> Image.Image:
 def _downscaled(im: Image.Image, long_side: int) -> Image.Image:
     """``im`` itself when it fits, else a resampled image whose long side is ``long_side``."""
     w, h = im.size
-    if max(w, h) <= long_side:
+    if long_side <= 0 or max(w, h) <= long_side:  # 0: no limit
         return im
     scale = long_side / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
