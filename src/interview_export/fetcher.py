@@ -241,7 +241,7 @@ class Fetcher:
         deadline = time.monotonic() + self.total_timeout
         seen: set[str] = set()
         current = target
-        for hop in range(self.max_redirects + 1):
+        for _ in range(self.max_redirects + 1):
             seen.add(current)
             headers = {}
             if cached is not None and self.revalidate:
