@@ -512,6 +512,21 @@ def test_seed_size_fonts_images(seed_book):
 
 
 @pytest.mark.corpus
+def test_seed_fonts_cover_every_character(seed_book):
+    """No tofu: each visible character of every content document is in an embedded subset."""
+    from fontTools.ttLib import TTFont
+    _, _, data = seed_book
+    b = Book(data)
+    covered: set[int] = set()
+    for item in b.manifest.values():
+        if item.get("href").startswith("fonts/"):
+            covered |= set(TTFont(io.BytesIO(b.read(item.get("href")))).getBestCmap())
+    text = "".join("".join(b.xhtml(href).itertext()) for href in b.spine)
+    missing = {ch for ch in text if not ch.isspace() and ord(ch) not in covered}
+    assert not missing, sorted(missing)
+
+
+@pytest.mark.corpus
 def test_seed_nav_turns_quotes(seed_book):
     doc, bag, data = seed_book
     b = Book(data)
