@@ -400,6 +400,16 @@ def test_cover_option_path(tmp_path):
         assert im.size == (600, 900)
 
 
+def test_cover_option_not_an_image(tmp_path):
+    from interview_export.errors import ImageError
+    doc, bag = sample()
+    bad = tmp_path / "cover.jpg"
+    bad.write_text("not an image", encoding="utf-8")
+    with pytest.raises(ImageError) as info:
+        epub.build(doc, bag, Options(cover=bad))
+    assert str(bad) in str(info.value)
+
+
 def test_portrait_document_cover_used_as_is():
     doc, bag = sample()
     bag.assets["https://cdn/banner.jpg"] = FakeAsset("https://cdn/banner.jpg", "images/tall0001.jpg",
