@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from interview_export import cover as cover_mod
-from interview_export import epub, model, render
+from interview_export import epub, model
 from interview_export.model import (
     DialogueTurn, Document, Figure, Link, Meta, Paragraph, Quote, Section, Text,
 )
@@ -429,7 +429,6 @@ def test_generated_cover_is_portrait_and_deterministic():
 
 
 def test_cover_wrap_kinsoku():
-    from PIL import ImageFont
     font = cover_mod._font(None, 40)
     lines = cover_mod.wrap("这是一个很长的标题，里面有逗号。还有句号！以及“引号”和（括号）的情况，" * 3, font, 400)
     assert len(lines) > 1

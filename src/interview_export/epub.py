@@ -63,7 +63,7 @@ def build_epoch(doc: Document, options: Options) -> int:
 
 def content_identifier(doc: Document) -> str:
     """urn:uuid: derived from the document's content (same text and metadata → same id)."""
-    data = model.to_dict(doc.replace(warnings=(), name="") if hasattr(doc, "name") else doc.replace(warnings=()))
+    data = model.to_dict(doc.replace(warnings=(), name=""))
     digest = hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
     return f"urn:uuid:{uuid.uuid5(CONTENT_NS, digest)}"
 
@@ -220,8 +220,6 @@ def _build(doc: Document, media, options: Options, fonts) -> bytes:
         else:
             item = eb.EpubItem(uid=f"x-{part.id}", file_name=part.filename,
                                media_type="application/xhtml+xml", content=xhtml)
-            if part.kind == "cover" or "<svg" in part.body:
-                item.properties = []
         items[part.id] = item
         book.add_item(item)
 
