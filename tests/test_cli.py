@@ -303,6 +303,16 @@ def test_fake_conversion_end_to_end_in_process(runner, workdir, monkeypatch):
     assert "interview-export: error: nope.md: no such file" in result.stderr
 
 
+@pytest.mark.parametrize("source, warning, line", [
+    ("a/b.md", "a/b.md:3: image x.png: 404", "a/b.md:3: image x.png: 404"),
+    ("a/b.md", "no font covers 1 character: U+2A6D6", "a/b.md: no font covers 1 character: U+2A6D6"),
+    ("-", "<stdin>:63: image pages-per-year.png: file not found", "<stdin>:63: image pages-per-year.png: file not found"),
+    ("-", "empty\ndocument", "<stdin>: empty document"),
+])
+def test_warnings_are_one_line_naming_the_input(source, warning, line):
+    assert cli._warning_text(source, warning) == line
+
+
 def test_progress_bar_on_a_terminal_names_files(capsys):
     reporter = cli.Reporter(2, quiet=False, verbose=False, profile=False, tty=True)
     reporter.start("dir/first.md")

@@ -281,8 +281,9 @@ class Reporter:
 
 def _warning_text(source: str, warning: str) -> str:
     text = _one_line(warning)
-    name = Path(source).name
-    return text if (source in text or name in text) else f"{source}: {text}"
+    if source == api.STDIN:
+        source = "<stdin>"
+    return text if (source in text or Path(source).name in text) else f"{source}: {text}"
 
 
 def _format_timings(timings: dict[str, float]) -> str:
