@@ -244,7 +244,7 @@ class Reporter:
             self._live()
             self._describe()
         if self.verbose:
-            self.line(f"converting {source}")
+            self.line(f"converting {_shown(source)}")
 
     def result(self, result: api.ConversionResult) -> None:
         self.done += 1
@@ -255,20 +255,20 @@ class Reporter:
             for warning in result.warnings:
                 self.line(f"{PROG}: warning: {_warning_text(result.input, warning)}")
         if result.error is not None:
-            self.line(f"{PROG}: error: {result.input}: {_one_line(result.error)}")
+            self.line(f"{PROG}: error: {_shown(result.input)}: {_one_line(result.error)}")
             if self.verbose and result.traceback:
                 self.line(result.traceback.rstrip())
         elif not self.quiet:
             total = sum(result.timings.values())
             if result.status == "skipped":
-                self.line(f"{counter} skipped {result.input}: "
+                self.line(f"{counter} skipped {_shown(result.input)}: "
                           f"{', '.join(map(str, result.skipped.values()))} already there (--no-clobber)")
             else:
                 extra = f", {len(result.warnings)} warning(s)" if result.warnings else ""
-                self.line(f"{counter} converted {result.input} → "
+                self.line(f"{counter} converted {_shown(result.input)} → "
                           f"{', '.join(map(str, result.outputs.values()))} ({_fmt_seconds(total)}{extra})")
         if self.profile and result.timings:
-            self.line(f"profile {result.input}: {_format_timings(result.timings)}")
+            self.line(f"profile {_shown(result.input)}: {_format_timings(result.timings)}")
         if self._progress is not None:
             self._progress.update(self._task, advance=1)
             self._describe()
@@ -277,6 +277,11 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _shown(source: str) -> str:
+    """How an input is named in messages (stdin is `<stdin>`)."""
+    return "<stdin>" if source == api.STDIN else source
 
 
 def _warning_text(source: str, warning: str) -> str:
@@ -479,7 +484,7 @@ def _print_summary(results: list[api.ConversionResult], elapsed: float, *, quiet
     parts += [f"{counts['warnings']} warning(s)", f"{counts['failed']} failed"]
     _echo(f"{PROG}: {', '.join(parts)} in {_fmt_seconds(elapsed)}")
     for r in failed:
-        _echo(f"  failed: {r.input}: {_one_line(r.error or '')}")
+        _echo(f"  failed: {_shown(r.input)}: {_one_line(r.error or '')}")
 
 
 # ---------------------------------------------------------------- commands
