@@ -234,6 +234,13 @@ def test_variants(tmp_path, variant, marker):
     assert marker in xmp
     if variant == "pdf/ua-1":
         assert info["Tagged"] == "yes"
+    check = subprocess.run(["qpdf", "--check", str(tmp_path / "out.pdf")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_vertical_is_reported_not_fatal():
+    data, warnings = pdf.build_with_warnings(read_text(SMALL, name="small.md"), None, Options(vertical=True))
+    assert data.startswith(b"%PDF-") and any("vertical" in w for w in warnings)
 
 
 def test_unknown_variant_is_a_usage_error():
