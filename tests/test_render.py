@@ -98,7 +98,7 @@ def test_dialogue_turn_markup():
     guest = turns[1]
     assert guest.find(f"{XHTML}p").get("class") == "speaker"
     body = guest.find(f"{XHTML}div")
-    assert body.get("class") == "turn-body" and len(body.findall(f"{XHTML}p")) == 2
+    assert body.get("class") == "utterance" and len(body.findall(f"{XHTML}p")) == 2
 
 
 def test_section_heading_has_number_and_toc_lists_sections_and_quotes():
@@ -238,7 +238,7 @@ def test_generated_text_covers_labels():
 def test_base_css_lists_contract_and_has_no_colours():
     css = read_style("base.css")
     head = css.split("*/", 1)[0]
-    for cls in (".turn-body", ".speaker", ".quotes-page", ".quote-attribution", ".title-page",
+    for cls in (".utterance", ".speaker", ".quotes-page", ".quote-attribution", ".title-page",
                 ".source-box", ".placeholder", ".colophon", ".section-number", ".figure"):
         assert cls in head
     rules = css.split("*/", 1)[1]

@@ -181,7 +181,7 @@ def _cover_html(doc: model.Document, media, options: Options, title_body: str = 
             f' alt="{render.escape(render.LABELS["cover"])}"/></figure>')
 
 
-_TURN_START = re.compile(r'<p class="speaker">([^<]*)</p><div class="turn-body"><p>')
+_TURN_START = re.compile(r'<p class="speaker">([^<]*)</p><div class="utterance"><p>')
 
 
 def _run_in_speakers(body: str) -> str:
@@ -192,7 +192,7 @@ def _run_in_speakers(body: str) -> str:
     keeps its block label. (A floated label would do the same, but floats defeat
     ``break-after: avoid`` in WeasyPrint: headings were left alone at the foot of a page.)
     """
-    return _TURN_START.sub(r'<div class="turn-body"><p class="turn-first"><span class="speaker">\1</span>', body)
+    return _TURN_START.sub(r'<div class="utterance"><p class="turn-first"><span class="speaker">\1</span>', body)
 
 
 def assemble_html(doc: model.Document, media, options: Options, date: datetime) -> str:

@@ -196,7 +196,7 @@ class HTMLRenderer:
         speaker = escape(node.speaker)
         return (f'<section class="turn {role}" data-speaker="{speaker}">'
                 f'<p class="speaker">{speaker}</p>'
-                f'<div class="turn-body">{self.blocks(node.blocks)}</div></section>')
+                f'<div class="utterance">{self.blocks(node.blocks)}</div></section>')
 
     def render_block_quote(self, node: BlockQuote) -> str:
         return f"<blockquote>{self.blocks(node.blocks)}</blockquote>"
