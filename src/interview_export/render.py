@@ -51,6 +51,11 @@ SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# A space between Chinese and Latin text. WeasyPrint justifies only by stretching U+0020, so in
+# print these spaces become a fixed quarter-em gap (U+2002 at half size) that never stretches.
+_CJK_CLASS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff"
+_CJK_SPACE = re.compile(f" (?=[{_CJK_CLASS}])|(?<=[{_CJK_CLASS}]) ")
+_PRINT_GAP = '<span class="cjk-gap">\u2002</span>'
 
 
 def escape(text: str) -> str:
@@ -153,6 +158,8 @@ class HTMLRenderer:
 
     # ------------------------------------------------------------ inlines
     def render_text(self, node: Text) -> str:
+        if self.target == "pdf":
+            return _CJK_SPACE.sub(_PRINT_GAP, escape(node.text))
         return escape(node.text)
 
     def render_strong(self, node: Strong) -> str:
