@@ -200,11 +200,23 @@ def _cjk_inline_parse(self, src, md, env, tokens):
     return state.tokens
 
 
+def _capped_block_tokenize(self, state, start_line: int, end_line: int) -> None:
+    """markdown-it's block tokenizer, except that a container nested too deep skips only its own
+    lines (its first line and those indented under it), not the rest of the document."""
+    if state.level < state.md.options.maxNesting:
+        return type(self).tokenize(self, state, start_line, end_line)
+    line = start_line + 1
+    while line < end_line and (state.isEmpty(line) or state.sCount[line] >= state.blkIndent):
+        line += 1
+    state.line = line
+
+
 @cache
 def parser(allow_html: bool = False) -> MarkdownIt:
     """The one markdown-it parser: CommonMark + tables, CJK-friendly emphasis; raw HTML is text unless allowed."""
     md = MarkdownIt("commonmark", {"html": allow_html, "maxNesting": MAX_NESTING}).enable("table")
     md.inline.parse = types.MethodType(_cjk_inline_parse, md.inline)
+    md.block.tokenize = types.MethodType(_capped_block_tokenize, md.block)
     percent_encode = md.normalizeLink
 
     def normalize_link(url: str) -> str:  # data: URIs of MBs need no percent-encoding (and it is slow)
