@@ -44,6 +44,7 @@ LABELS = {
     "missing_image": "图片缺失",
     "embedded_image": "内嵌图片",
     "made_with": "本电子书由 interview-export 生成",
+    "body": "正文",
 }
 QUOTE_MARKS = ("\u201c", "\u201d")          # decorative “ ” on the quotes page
 ATTRIBUTION_DASH = "\u2014\u2014"            # ——
@@ -423,7 +424,8 @@ def render_parts(doc: Document, media, options: Options = Options(), *, target: 
     for i, section in enumerate(doc.sections, start=1):
         anchor = section.id if _NCNAME.match(section.id or "") and section.id not in used else f"sec-{i:02d}"
         used.add(anchor)
-        body_parts.append(Part("section", anchor, part_filename("section", i), section_label(section),
+        # an untitled section (a document without ##) still needs text in the nav (EPUBCheck RSC-005)
+        body_parts.append(Part("section", anchor, part_filename("section", i), section_label(section) or LABELS["body"],
                                r.render_section(section, anchor), section.number))
     if doc.quotes:
         body_parts.append(Part("quotes", "quotes", part_filename("quotes"),
