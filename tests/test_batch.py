@@ -124,7 +124,7 @@ def test_interrupt_cancels_terminates_workers_and_removes_temp_files(tmp_path, m
         batch.run(tasks, jobs=2, on_start=on_start)
     assert time.perf_counter() - start < 15
     assert len(workers) == 2
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "workers stopped and reaped (no zombies)"
     assert multiprocessing.active_children() == []
     assert list(out.iterdir()) == [], "no partial books, no temp files"
 

@@ -287,4 +287,10 @@ def _abort(pool: ProcessPoolExecutor, procs: list[Any], tasks: Sequence[Task]) -
                 if proc.is_alive():
                     proc.kill()
                     proc.join(1.0)
+        # The pool's own manager thread reaps the workers too: wait for it, so that no
+        # zombie is left when we return (bounded, in case it is stuck).
+        waiter = threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                                  daemon=True)
+        waiter.start()
+        waiter.join(TERMINATE_GRACE_SECONDS)
         api.remove_temp_files(p for t in tasks for p in t.targets.values())
