@@ -106,6 +106,8 @@ def _read(text: str, name: str, options: Options, sidecar: dict | None, warnings
         warnings.append(f"{name}: empty document")
     meta = metadata.merge(Meta(), {"title": title or fallback_title}, metadata.meta_fields(sidecar),
                           metadata.meta_fields(front), metadata.cli_fields(options.metadata))
+    meta, more = clean_meta(meta, name)
+    warnings += more
     doc = Document(meta=meta, lead=tuple(lead), sections=tuple(sections), warnings=tuple(warnings), name=name)
     if not meta.language:
         doc = doc.replace(meta=metadata.merge(meta, {"language": metadata.detect_language(document_text(doc))}))
@@ -170,6 +172,20 @@ def clean_text(text: str, name: str) -> tuple[str, list[str]]:
     if len(warnings) == 20:
         warnings.append(f"{name}: more lines had characters XML forbids (removed)")
     return "\n".join(lines), warnings
+
+
+def clean_meta(meta: Meta, name: str) -> tuple[Meta, list[str]]:
+    """Metadata values (YAML escapes like "\\x01", --metadata) without the characters XML forbids."""
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(meta):
+        value = getattr(meta, f.name)
+        if isinstance(value, str) and _FORBIDDEN.search(value):
+            changes[f.name] = _FORBIDDEN.sub("", value)
+        elif isinstance(value, tuple) and any(isinstance(v, str) and _FORBIDDEN.search(v) for v in value):
+            changes[f.name] = tuple(_FORBIDDEN.sub("", v) if isinstance(v, str) else v for v in value)
+    if not changes:
+        return meta, []
+    return dataclasses.replace(meta, **changes), [f"{name}: metadata {', '.join(changes)}: removed characters XML forbids"]
 
 
 class _CJKStateInline(StateInline):
