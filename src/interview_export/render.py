@@ -66,6 +66,28 @@ def escape(text: str) -> str:
             .replace('"', "&quot;"))
 
 
+_BIDI_CLOSER = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u202e": "\u202c",
+                "\u2066": "\u2069", "\u2067": "\u2069", "\u2068": "\u2069"}
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def close_bidi(text: str) -> str:
+    """User text with its unclosed bidi embeddings, overrides and isolates closed at its end (its own
+    controls are kept), so that an RLO in a name or title cannot reorder the labels that follow."""
+    if not _BIDI_CONTROL.search(text):
+        return text
+    stack: list[str] = []
+    for ch in text:
+        if ch in _BIDI_CLOSER:
+            stack.append(_BIDI_CLOSER[ch])
+        elif ch == "\u202c" and stack and stack[-1] == "\u202c":
+            stack.pop()
+        elif ch == "\u2069" and "\u2069" in stack:
+            while stack.pop() != "\u2069":
+                pass
+    return text + "".join(reversed(stack))
+
+
 def safe_href(href: str) -> str | None:
     """The href if its scheme is allowed (http, https, mailto), else None."""
     cleaned = "".join(ch for ch in href.strip() if not unicodedata.category(ch).startswith("C"))
@@ -105,7 +127,7 @@ def short_url(url: str, limit: int = 96) -> str:
 
 def section_label(section: Section) -> str:
     """A section's visible title with its number, e.g. "3 Google 的回归"."""
-    return f"{section.number} {section.title}" if section.number is not None else section.title
+    return close_bidi(f"{section.number} {section.title}" if section.number is not None else section.title)
 
 
 @dataclass(frozen=True)
@@ -201,7 +223,7 @@ class HTMLRenderer:
 
     def render_dialogue_turn(self, node: DialogueTurn) -> str:
         role = "host" if node.role == "host" else "guest"
-        speaker = escape(node.speaker)
+        speaker = escape(close_bidi(node.speaker))
         return (f'<section class="turn {role}" data-speaker="{speaker}">'
                 f'<p class="speaker">{speaker}</p>'
                 f'<div class="utterance">{self.blocks(node.blocks)}</div></section>')
@@ -261,17 +283,19 @@ class HTMLRenderer:
             number = f'<span class="section-number">{int(section.number)}</span> '
         return (f'<section class="chapter" id="{escape(anchor)}" epub:type="chapter">'
                 f'<h2 class="section-title">{number}<span class="section-title-text">'
-                f'{escape(section.title)}</span></h2>{self.blocks(section.blocks)}</section>')
+                f'{escape(close_bidi(section.title))}</span></h2>{self.blocks(section.blocks)}</section>')
 
     def render_quote(self, quote: Quote) -> str:
         open_mark, close_mark = QUOTE_MARKS
         attribution = ""
         if quote.attribution:
             attribution = (f'<p class="quote-attribution">{ATTRIBUTION_DASH}'
-                           f'{escape(quote.attribution)}</p>')
+                           f'{escape(close_bidi(quote.attribution))}</p>')
+        text = model.plain_text(quote.children)
+        closers = close_bidi(text)[len(text):]   # the closing mark stays where it belongs
         return (f'<blockquote class="quote"><p class="quote-text">'
                 f'<span class="quote-mark quote-open" aria-hidden="true">{open_mark}</span>'
-                f'{self.inlines(strip_quote_marks(quote.children))}'
+                f'{self.inlines(strip_quote_marks(quote.children))}{closers}'
                 f'<span class="quote-mark quote-close" aria-hidden="true">{close_mark}</span>'
                 f'</p>{attribution}</blockquote>')
 
@@ -280,28 +304,28 @@ class HTMLRenderer:
         m = doc.meta
         rows = []
         if m.source:
-            rows.append(("source", escape(m.source)))
+            rows.append(("source", escape(close_bidi(m.source))))
         if m.translator:
-            rows.append(("translator", escape(m.translator)))
+            rows.append(("translator", escape(close_bidi(m.translator))))
         if m.author:
-            rows.append(("author", escape(m.author)))
+            rows.append(("author", escape(close_bidi(m.author))))
         if m.date:
-            rows.append(("date", escape(m.date)))
+            rows.append(("date", escape(close_bidi(m.date))))
         href = safe_href(m.url) if m.url else None
         if href:
             rows.append(("url", f'<a href="{escape(href)}">{escape(short_url(m.url, 200))}</a>'))
         elif m.url:
-            rows.append(("url", escape(m.url)))
+            rows.append(("url", escape(close_bidi(m.url))))
         box = "".join(f'<p class="source-row {key}"><span class="source-label">{LABELS[key]}</span>'
                       f'<span class="source-value">{value}</span></p>' for key, value in rows)
-        subtitle = f'<p class="subtitle">{escape(m.subtitle)}</p>' if m.subtitle else ""
+        subtitle = f'<p class="subtitle">{escape(close_bidi(m.subtitle))}</p>' if m.subtitle else ""
         box_html = f'<div class="source-box">{box}</div>' if box else ""
         banner_html = ""
         if banner:
             banner_html = (f'<figure class="figure banner"><img src="{escape(banner)}"'
                            f' alt="{escape(LABELS["cover"])}"/></figure>')
         return (f'<section class="title-page" epub:type="titlepage">{banner_html}'
-                f'<h1 class="book-title">{escape(m.title)}</h1>{subtitle}{box_html}</section>')
+                f'<h1 class="book-title">{escape(close_bidi(m.title))}</h1>{subtitle}{box_html}</section>')
 
     def render_toc(self, parts: list[Part]) -> str:
         items = []
@@ -324,11 +348,11 @@ class HTMLRenderer:
         m = doc.meta
         lines = []
         if m.title:
-            lines.append(f'<p class="colophon-title">{escape(m.title)}</p>')
+            lines.append(f'<p class="colophon-title">{escape(close_bidi(m.title))}</p>')
         for key, value in (("source", m.source), ("translator", m.translator),
                            ("author", m.author), ("date", m.date)):
             if value:
-                lines.append(f'<p><span class="source-label">{LABELS[key]}</span>{escape(value)}</p>')
+                lines.append(f'<p><span class="source-label">{LABELS[key]}</span>{escape(close_bidi(value))}</p>')
         href = safe_href(m.url) if m.url else None
         if href:
             lines.append(f'<p><span class="source-label">{LABELS["url"]}</span>'
