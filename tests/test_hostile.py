@@ -413,3 +413,133 @@ def test_cli_hostile_run_has_no_traceback(tmp_path, recorder, hostile):
     assert proc.returncode == 0, proc.stderr
     assert (out / "hostile.epub").is_file() and (out / "hostile.pdf").is_file()
     assert recorder.requests == []
+
+
+# ---------------------------------------------------------------- characters XML forbids, bidi controls
+FORBIDDEN_CHARS = [chr(c) for c in (*range(0, 9), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF)] + ["\ud800", "\udc80"]
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _forbidden_article(ch: str) -> str:
+    return (f"# 标{ch}题\n\n> 来源：某{ch}公众号\n\n## 一{ch}节\n\n**主持人**{ch}：你{ch}好，"
+            f"[链{ch}接](https://example.com/{ch}x) `co{ch}de` ![图{ch}](a{ch}.png)\n\n"
+            f"| 表{ch}头 | b |\n|---|---|\n| 单{ch}元 | c |\n\n```\n代{ch}码\n```\n\n- 列{ch}表\n")
+
+
+@pytest.mark.parametrize("ch", FORBIDDEN_CHARS, ids=lambda c: f"U+{ord(c):04X}")
+def test_forbidden_characters_are_removed_with_a_warning(ch):
+    from interview_export import epub, model, reader
+
+    doc = reader.read_text(_forbidden_article(ch), name="bad.md")
+    assert any("XML forbids" in w and f"U+{ord(ch):04X}" in w and w.startswith("bad.md:") for w in doc.warnings)
+    assert not XML_FORBIDDEN.search(model.document_text(doc))
+    assert "你好" in model.document_text(doc) and "代码" in model.document_text(doc)
+    members = epub_members(epub.build(doc, None))
+    xml_members(members)  # every XHTML/OPF/NCX is well-formed
+    for name, blob in members.items():
+        if name.endswith((".xhtml", ".opf", ".ncx")):
+            assert not XML_FORBIDDEN.search(blob.decode("utf-8")), name
+
+
+def test_forbidden_characters_from_bytes_and_metadata(tmp_path):
+    """Raw control bytes in the file, surrogateescape'd text, YAML escapes in front matter and
+    --metadata values: all removed with a warning; the EPUB is well-formed and passes EPUBCheck."""
+    from interview_export import epub, model, reader
+
+    raw = tmp_path / "raw.md"
+    raw.write_bytes("# 控制\x01字符\n\n## 一\x0b节\n\n**主持人**\x1f：你好\x00世界\x0c。\n".encode("utf-8"))
+    doc = reader.read_path(raw)
+    assert any("XML forbids" in w for w in doc.warnings) and "你好世界" in model.document_text(doc)
+    escaped = b"# \xe6\xa0\x87\xe9\xa2\x98\n\n\xff\xfe\n".decode("utf-8", "surrogateescape")
+    doc2 = reader.read_text(escaped)
+    assert not XML_FORBIDDEN.search(model.document_text(doc2)) and doc2.warnings
+    front = ('---\ntitle: "题\\x01目\\uFFFE"\nauthor: "作\\x0c者"\ntags: ["a\\x02", b]\n---\n\n'
+             "## 一\n\n**主持人**：你好。\n")
+    doc3 = reader.read_text(front, options=Options(metadata=(("source", "源\x03"),)))
+    assert (doc3.meta.title, doc3.meta.author, doc3.meta.source, doc3.meta.tags) == ("题目", "作者", "源", ("a", "b"))
+    assert any("metadata" in w and "XML forbids" in w for w in doc3.warnings)
+    path = tmp_path / "meta.epub"
+    path.write_bytes(epub.build(doc3, None))
+    xml_members(epub_members(path.read_bytes()))
+    errors, messages = run_epubcheck(path)
+    assert errors == 0, messages
+
+
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def bidi_unclosed(text: str) -> list[str]:
+    """The embeddings/overrides/isolates still open at the end of text (UBA X1–X8, simplified)."""
+    stack: list[str] = []
+    for ch in text:
+        if ch in "\u202a\u202b\u202d\u202e":
+            stack.append("embed")
+        elif ch in "\u2066\u2067\u2068":
+            stack.append("isolate")
+        elif ch == "\u202c" and stack and stack[-1] == "embed":
+            stack.pop()
+        elif ch == "\u2069" and "isolate" in stack:
+            while stack.pop() != "isolate":
+                pass
+    return stack
+
+
+BIDI_ARTICLE = ("---\ntitle: 标题\u202e反转\nsubtitle: 副\u2067标题\nauthor: 作者\u202e名\nsource: 来源\u202b嵌入\n"
+                "date: 2024-01-02\n---\n\n## 一\u202e节\n\n**主持\u202e人**：你好 \u202eabc def\u202c 世界。\n\n"
+                "**嘉宾**：谢谢\u2066LRI 未闭合。\n\n## 金句\n\n> 这是\u202e一句金句\u2069\u202c。——嘉\u202e宾\n")
+
+
+def test_bidi_controls_are_kept_but_cannot_reorder_our_labels(tmp_path):
+    """Every place where user text is followed by something of ours (the speaker's colon, the source
+    box, titles, nav labels, the closing quote mark) ends with its bidi controls closed; the user's
+    own controls stay in the text."""
+    from interview_export import epub, model, reader
+
+    doc = reader.read_text(BIDI_ARTICLE)
+    assert "\u202e" in model.document_text(doc)
+    data = epub.build(doc, None)
+    members = epub_members(data)
+    roots = xml_members(members)
+    x = "{http://www.w3.org/1999/xhtml}"
+    checked = 0
+    for name, root in roots.items():
+        for el in root.iter():
+            if not isinstance(el.tag, str):
+                continue
+            cls = el.get("class", "")
+            tag = el.tag.replace(x, "")
+            holds_user_text = (cls in ("speaker", "source-value", "book-title", "subtitle", "section-title-text",
+                                       "toc-text", "quote-attribution", "colophon-title"))
+            if holds_user_text:
+                text = "".join(el.itertext())
+                assert not bidi_unclosed(text), (name, cls or tag, text)
+                checked += 1
+            if cls == "quote-text":  # the user's words, then our closing mark
+                inner = "".join(el.itertext())
+                assert not bidi_unclosed(inner[:-1]), (name, inner)
+                checked += 1
+            if tag == "p" and el.get("class") is None and el.find(f"{x}span[@class='source-label']") is not None:
+                assert not bidi_unclosed("".join(el.itertext())), (name, "".join(el.itertext()))
+                checked += 1
+    assert checked >= 10
+    all_text = "".join("".join(r.itertext()) for r in roots.values())
+    assert "\u202e" in all_text and "\u2066" in all_text  # kept, not stripped
+    path = tmp_path / "bidi.epub"
+    path.write_bytes(data)
+    errors, messages = run_epubcheck(path)
+    assert errors == 0, messages
+
+
+def test_bidi_override_in_a_speaker_name_does_not_move_the_pdf_label(tmp_path):
+    """PDF: the run-in label "主持人：" stays left of the turn's first words although the name holds an RLO."""
+    from interview_export import pdf, reader
+
+    doc = reader.read_text("# 标题\n\n## 一\n\n**主持\u202e人**：你好世界 abc def。\n\n**嘉宾**：好。\n")
+    path = tmp_path / "bidi.pdf"
+    path.write_bytes(pdf.build(doc, None))
+    proc = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, timeout=120)
+    words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>([^<]*)</word>', proc.stdout)
+    label = next((float(x), float(y)) for x, y, w in words if "持" in w)
+    body = next((float(x), float(y)) for x, y, w in words if "abc" in w or "cba" in w)
+    assert abs(label[1] - body[1]) < 5 and label[0] < body[0], (label, body)
+    assert any(w == "abc" for _, _, w in words), "LTR text after the label was reordered"
