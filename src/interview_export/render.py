@@ -329,9 +329,8 @@ class HTMLRenderer:
 
     def render_toc(self, parts: list[Part]) -> str:
         items = []
-        for part in parts:
-            if part.kind not in ("lead", "section", "quotes"):
-                continue
+        listed = [p for p in parts if p.kind in ("lead", "section", "quotes")]
+        for part in listed or parts:   # a book without body text still lists its colophon (<ol> needs an <li>)
             items.append(f'<li class="toc-{part.kind}"><a href="{escape(self.href_for(part.id))}">'
                          f"{self._toc_label(part)}</a></li>")
         return (f'<nav class="toc" epub:type="toc" id="toc" role="doc-toc">'
