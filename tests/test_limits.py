@@ -196,7 +196,7 @@ def run_measured(cmd: list[str], cwd: Path, timeout: float) -> Run:
     wall = time.perf_counter() - start
     run = Run(proc.returncode, wall, usage.ru_maxrss / 1024, out.read_text("utf-8", "replace"),
               err.read_text("utf-8", "replace"))
-    print(f"LIMITS {' '.join(cmd[1:3])}: exit {run.rc}, {run.wall:.1f} s, peak RSS {run.rss_mb:.0f} MB")
+    print(f"LIMITS {' '.join(Path(c).name for c in cmd[3:5])}: exit {run.rc}, {run.wall:.1f} s, peak RSS {run.rss_mb:.0f} MB")
     return run
 
 
