@@ -27,6 +27,7 @@ Decisions (tested in tests/test_reader.py):
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 import sys
 import types
@@ -311,7 +312,8 @@ class _Builder:
                 i = end + 1
                 continue
             elif kind == "html_block":
-                text = _TAG.sub("", tok.content).strip()
+                # tags dropped, entities decoded (&amp; is "&" in the book, as in a paragraph)
+                text = _FORBIDDEN.sub("", html.unescape(_TAG.sub("", tok.content))).strip()
                 if text:
                     out.append(Paragraph((Text(text, self.line(tok)),), self.line(tok)))
             i += 1
