@@ -406,7 +406,7 @@ class Bench:
         self.logdir = tmp / "logs"
         self.logdir.mkdir()
         self.ie = [shutil.which("interview-export") or "interview-export"]
-        self.pandoc = shutil.which("pandoc")
+        self.pandoc = None if args.no_pandoc else shutil.which("pandoc")
         self.seed = Path(args.seed)
         self.mirror = ["--mirror", f"{CDN_PREFIX}={server.url}"]
         self.skipped: list[str] = []
@@ -457,7 +457,7 @@ class Bench:
             commands.append(Command("pandoc", [self.pandoc, str(local), "--to", "epub3", *meta,
                                                "-o", str(plain_out)], output=plain_out))
         else:
-            self.skipped.append("pandoc (not installed): no EPUB competitor")
+            self.skipped.append("pandoc (not installed or --no-pandoc): no EPUB competitor")
         series = alternate(commands, self.runs, self.logdir)
         checks = {c.key: (epubcheck(c.output) if not self.args.no_epubcheck else "EPUBCheck skipped")
                   for c in commands}
@@ -511,7 +511,7 @@ class Bench:
                                                "--metadata", "lang=zh-CN", "-o", str(pandoc_out)],
                                     output=pandoc_out))
         else:
-            self.skipped.append("pandoc (not installed): no PDF competitor")
+            self.skipped.append("pandoc (not installed or --no-pandoc): no PDF competitor")
         series = alternate(commands, self.runs, self.logdir)
         ours, floor, theirs = series["ours"], series.get("floor"), series.get("pandoc")
         self.rows.append(Row("seed → PDF (A4)", "interview-export pdf", ours, "PDF", last(ours.sizes),
@@ -741,6 +741,7 @@ def parse_args(argv):
     p.add_argument("--seed", default=str(CORPUS / "seed" / "tworek-interview.md"),
                    help="the reference article (default: the corpus seed)")
     p.add_argument("--no-epubcheck", action="store_true", help="do not run EPUBCheck on the outputs")
+    p.add_argument("--no-pandoc", action="store_true", help="leave the pandoc competitors out")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (outputs, logs)")
     args = p.parse_args(argv)
     args.argv = argv

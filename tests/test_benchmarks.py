@@ -89,7 +89,7 @@ def test_quick_run_on_a_tiny_input(tmp_path):
     tiny.write_text("# 小访谈\n\n**主持人**：你好。\n\n**嘉宾**：你好，谢谢邀请。\n", encoding="utf-8")
     out = tmp_path / "results.md"
     proc = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "epub", "--seed", str(tiny),
-                           "--no-epubcheck", "--out", str(out)],
+                           "--no-epubcheck", "--no-pandoc", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text(encoding="utf-8")
@@ -98,3 +98,4 @@ def test_quick_run_on_a_tiny_input(tmp_path):
     assert "interview-export epub" in text
     assert "## Targets (issue 8)" in text
     assert "seed → EPUB whole process ≤ 1.0 s" in text
+    assert "pandoc (not installed or --no-pandoc)" in text
