@@ -356,7 +356,7 @@ def test_raw_html_never_reaches_the_model_as_markup():
     from interview_export import model, reader
 
     src = ("<script>alert(1)</script>\n\n<p onclick=\"x()\">段落</p>\n\n"
-           "正文 <img src=x onerror=alert(1)> <b onmouseover=y>粗</b>\n")
+           "正文 <img src=x onerror=alert(1)> <b onmouseover=y>粗</b>\n\n<div>甲&amp;乙&lt;丙&#x4E01;</div>\n")
     for allow in (False, True):
         doc = reader.read_text(src, options=Options(allow_html=allow))
         html = "".join(p.body for p in render.render_parts(doc, None, target="epub"))
@@ -365,6 +365,8 @@ def test_raw_html_never_reaches_the_model_as_markup():
             assert not any(a.startswith("on") for a in el.attrib), (allow, el.tag, el.attrib)
             assert el.tag not in DANGEROUS_ELEMENTS
         assert "段落" in model.document_text(doc)
+        if allow:  # tags dropped, entities decoded (never shown as "&amp;")
+            assert "甲&乙<丙丁" in model.document_text(doc) and "&amp;" not in model.document_text(doc)
 
 
 def test_user_css_cannot_fetch_in_pdf(tmp_path, recorder):
