@@ -360,7 +360,7 @@ def test_raw_html_never_reaches_the_model_as_markup():
     for allow in (False, True):
         doc = reader.read_text(src, options=Options(allow_html=allow))
         html = "".join(p.body for p in render.render_parts(doc, None, target="epub"))
-        assert "<script" not in html and "onclick" not in html.replace("&quot;", "") or "&lt;" in html
+        assert "<script" not in html
         for el in ET.fromstring(f'<div xmlns:epub="http://www.idpf.org/2007/ops">{html}</div>').iter():
             assert not any(a.startswith("on") for a in el.attrib), (allow, el.tag, el.attrib)
             assert el.tag not in DANGEROUS_ELEMENTS
