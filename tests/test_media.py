@@ -597,3 +597,12 @@ def test_damaged_images_never_crash_and_never_embed_undecodable_bytes(tmp_path, 
         assert bag.warnings == []
     else:
         assert a.data == b"" and a.reason and len(bag.warnings) == 1
+
+
+def test_truncated_images_refused_after_weasyprint_import(tmp_path):
+    """WeasyPrint sets PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True on import (batch workers preload it)."""
+    import weasyprint  # noqa: F401  (the import is the point)
+
+    (tmp_path / "x.png").write_bytes(encode(photo(), "JPEG")[:2000])
+    a = one(collect_media(doc_of("x.png"), tmp_path, opts(tmp_path)))
+    assert a.status == "placeholder" and "truncated" in a.reason

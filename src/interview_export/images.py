@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from struct import error as struct_error  # Pillow raises it on some broken headers
 
-from PIL import Image, ImageOps, UnidentifiedImageError, features
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 
 PDF_LONG_SIDE = 2000          # px: 160 mm of A4 text width at 300 dpi ≈ 1890 px
 MAX_PIXELS = 89_478_485       # Pillow's own bomb threshold (~ 9459²); checked on the header
@@ -89,6 +89,9 @@ def load_checked(data: bytes) -> Image.Image:
     """A fully decoded (first frame), checked image of ``data``; the caller closes it."""
     if not data:
         raise ImageRefused("empty file")
+    # Importing WeasyPrint sets this process-wide flag to True, which makes Pillow pad truncated
+    # files silently; our check must see truncation whatever was imported before.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     im = _open(data)
     fmt = im.format
     w, h = im.size
