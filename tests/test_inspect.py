@@ -137,6 +137,6 @@ def test_seed_json(seed):
     assert report["turns"] == 48 and len(report["sections"]) == 10 and len(report["quotes"]) == 9
     assert [s["number"] for s in report["sections"]] == list(range(1, 11))
     assert report["quotes_title"] == "总结：对话金句"
-    assert report["meta"]["translator"] == "Tina" and report["meta"]["date"] == "2026-01-23"
+    assert report["meta"]["translator"] == report["meta"]["compiler"] == "Tina" and report["meta"]["date"] == "2026-01-23"
     assert len(report["images"]) == 5 and report["cover"].endswith("image_01.png")
     assert sum(s["turns"] for s in report["sections"]) == 48

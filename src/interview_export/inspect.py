@@ -23,7 +23,9 @@ def short_src(src: str) -> str:
 def _meta(doc: Document) -> dict:
     m = doc.meta
     return {"title": m.title, "subtitle": m.subtitle, "source": m.source, "author": m.author,
-            "translator": m.translator, "date": m.date or None, "url": m.url, "language": m.language,
+            "translator": m.translator,
+            "compiler": m.translator,  # 编译/整理: the same field, under the name Chinese credits use
+            "date": m.date or None, "url": m.url, "language": m.language,
             "tags": list(m.tags), "description": m.description,
             "cover": short_src(m.cover) if m.cover else None,
             "speakers": list(m.speakers), "hosts": list(m.hosts)}
