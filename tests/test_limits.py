@@ -263,5 +263,7 @@ HEAVY = {
     for c, (_, fmts, _) in HEAVY.items() for f in fmts])
 def test_cli_heavy_cases(tmp_path, case, fmt):
     make, _, timeout = HEAVY[case]
+    if (case, fmt) in KNOWN_UNBOUNDED:
+        timeout = 600  # expected to fail: do not hold a FUZZ=1/SLOW=1 run for half an hour
     text = images(tmp_path) if case == "2000-images" else make()
     _cli_case(tmp_path, case, text, fmt, timeout)
