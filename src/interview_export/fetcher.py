@@ -21,12 +21,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from .cache import Cache
 from .errors import ImageError
+
+if TYPE_CHECKING:  # httpx (with rich and pygments behind it) loads only when a download happens
+    import httpx
 
 log = logging.getLogger("interview_export.fetcher")
 
@@ -44,7 +46,16 @@ def _version() -> str:
         return "0"
 
 
-USER_AGENT = f"interview-export/{_version()} (python-httpx/{httpx.__version__})"
+def _httpx_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("httpx")
+    except Exception:
+        return "0"
+
+
+USER_AGENT = f"interview-export/{_version()} (python-httpx/{_httpx_version()})"
 
 
 def apply_mirrors(url: str, mirrors: Iterable[tuple[str, str]]) -> str:
@@ -116,14 +127,29 @@ class Fetcher:
         # hosts that could not be reached even after retrying: later images there fail at once
         # (25 images on a blackholed host must not each wait out every timeout and retry)
         self._dead_hosts: dict[str, str] = {}
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout if connect_timeout else min(timeout, 10.0)),
-            follow_redirects=False,
-            headers={"User-Agent": user_agent, "Accept": "image/*,*/*;q=0.5"},
-            limits=httpx.Limits(max_connections=self.max_workers, max_keepalive_connections=self.max_workers),
-            transport=transport,
-            trust_env=transport is None,
-        )
+        self._transport = transport
+        self._user_agent = user_agent
+        self._connect_timeout = connect_timeout
+        self._client_lock = threading.Lock()
+        self._client_obj: httpx.Client | None = None  # made on first download: cache hits need none
+
+    @property
+    def _client(self) -> "httpx.Client":
+        with self._client_lock:
+            if self._client_obj is None:
+                import httpx
+
+                connect = self._connect_timeout if self._connect_timeout else min(self.timeout, 10.0)
+                self._client_obj = httpx.Client(
+                    timeout=httpx.Timeout(self.timeout, connect=connect),
+                    follow_redirects=False,
+                    headers={"User-Agent": self._user_agent, "Accept": "image/*,*/*;q=0.5"},
+                    limits=httpx.Limits(max_connections=self.max_workers,
+                                        max_keepalive_connections=self.max_workers),
+                    transport=self._transport,
+                    trust_env=self._transport is None,
+                )
+            return self._client_obj
 
     @classmethod
     def from_options(cls, options, **overrides) -> "Fetcher":
@@ -144,7 +170,10 @@ class Fetcher:
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            if self._client_obj is not None:
+                self._client_obj.close()
+                self._client_obj = None
 
     def __enter__(self) -> "Fetcher":
         return self
@@ -238,6 +267,8 @@ class Fetcher:
             raise ImageError(url, f"URL scheme {scheme or '(none)'!r} is not allowed (only http and https)")
 
     def _download_once(self, url: str, target: str, cached) -> Fetched:
+        import httpx  # already loaded by self._client; a dictionary lookup here
+
         deadline = time.monotonic() + self.total_timeout
         seen: set[str] = set()
         current = target
