@@ -213,12 +213,14 @@ def make_quotes_page(doc: Document, options: Options) -> Document:
     warnings = list(doc.warnings)
     paragraphs: list[Paragraph] = []
     for block in section.blocks:
-        if isinstance(block, BlockQuote):
-            paragraphs += [b for b in _flatten(block.blocks) if isinstance(b, Paragraph)]
+        if isinstance(block, (BlockQuote, ListBlock)):
+            for inner in _flatten((block,)):   # a heading inside a quote is a quote too; nothing goes silently
+                if isinstance(inner, (Paragraph, Heading)):
+                    paragraphs.append(Paragraph(inner.children, inner.line))
+                elif not isinstance(inner, ThematicBreak):
+                    warnings.append(f"{doc.name}:{inner.line}: {type(inner).__name__} in the quotes section dropped")
         elif isinstance(block, Paragraph):
             paragraphs.append(block)
-        elif isinstance(block, ListBlock):
-            paragraphs += [b for b in _flatten((block,)) if isinstance(b, Paragraph)]
         elif not isinstance(block, ThematicBreak):
             warnings.append(f"{doc.name}:{block.line}: {type(block).__name__} in the quotes section dropped")
     quotes: list[Quote] = []
