@@ -101,6 +101,9 @@ class _Writer(eb.EpubWriter):
         return self.out.entries
 
 
+PRECOMPRESSED = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+
+
 def deterministic_zip(entries: list[tuple[str, bytes]], epoch: int) -> bytes:
     """EPUB OCF zip: mimetype first and stored, every entry with the same fixed timestamp."""
     stamp = dt.datetime.fromtimestamp(max(epoch, ZIP_MIN_EPOCH), dt.timezone.utc).timetuple()[:6]
@@ -115,8 +118,8 @@ def deterministic_zip(entries: list[tuple[str, bytes]], epoch: int) -> bytes:
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.create_system = 3
             info.external_attr = 0o100644 << 16
-            if name == "mimetype":
-                info.compress_type = zipfile.ZIP_STORED
+            if name == "mimetype" or name.lower().endswith(PRECOMPRESSED):
+                info.compress_type = zipfile.ZIP_STORED   # deflating a JPEG/PNG costs time, saves ~nothing
             else:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info._compresslevel = 9
