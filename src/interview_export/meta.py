@@ -14,8 +14,6 @@ import re
 import unicodedata
 from pathlib import Path
 
-import yaml
-
 from .model import Meta
 
 # Keys accepted in front matter, sidecars and --metadata, mapped onto Meta field names.
@@ -150,6 +148,8 @@ def split_front_matter(text: str, name: str = "<string>") -> tuple[dict, str, li
     if end is None:
         return {}, text, []
     body = "\n".join(lines[1:end])
+    import yaml  # only documents with front matter or a sidecar pay for it
+
     try:
         data = yaml.safe_load(body) if body.strip() else {}
     except yaml.YAMLError as exc:
@@ -181,6 +181,8 @@ def find_sidecar(path: Path) -> Path | None:
 
 def load_sidecar(path: Path) -> tuple[dict, list[str]]:
     """Read a sidecar YAML file → (mapping, warnings); a broken sidecar is a warning, not an error."""
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
