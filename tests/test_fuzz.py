@@ -240,7 +240,8 @@ def check_reader(md: str, expected: list[str], had_forbidden: bool, allow_html: 
         assert any("XML forbids" in w for w in doc.warnings), doc.warnings
     # documented (CommonMark): with allow_html a line opening with a block tag (<iframe>, <div>, …) is
     # an HTML block, so Markdown on that line is not parsed (its tags are dropped, its text kept)
-    html_block_line = allow_html and re.search(r"^[ >\-\d.]*<(?:iframe|div|p|object|script|style|link)\b", md, re.M)
+    lines = md.replace("\r\n", "\n").replace("\r", "\n")
+    html_block_line = allow_html and re.search(r"^[ >\-\d.]*<(?:iframe|div|p|object|script|style|link)\b", lines, re.M)
     if not html_block_line and not re.search(r"\]\((javascript|data):", md):  # a refused link stays text
         assert "](" not in text
     if not html_block_line:
