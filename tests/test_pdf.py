@@ -388,3 +388,17 @@ def test_seed_is_reproducible_and_no_heads_on_title_page(seed_pdfs, seed_doc_and
     first = page_texts(seed_pdfs["A4"])[0]
     assert "InfoQ" in first and "Tina" in first                 # the title page's source box
     assert squash(first).count(squash(doc.meta.title)[:12]) == 1  # the title once: no running head
+
+
+def test_documents_too_large_for_a_bounded_pdf_run_are_a_clear_error():
+    """5,000 sections or millions of characters would run WeasyPrint for many minutes at GBs."""
+    from interview_export.errors import RenderError
+
+    sections = tuple(model.Section(id=f"s{i}", title=f"第{i}节", blocks=(model.Paragraph((model.Text("字"),)),))
+                     for i in range(pdf.MAX_PDF_SECTIONS + 1))
+    with pytest.raises(RenderError, match="too large for PDF: 2,001 sections"):
+        pdf.build(model.Document(sections=sections, name="big.md"), None, Options())
+    text = model.Paragraph((model.Text("很" * (pdf.MAX_PDF_CHARACTERS + 1)),))
+    with pytest.raises(RenderError, match="characters"):
+        pdf.build(model.Document(sections=(model.Section(id="s1", title="t", blocks=(text,)),)), None, Options())
+    pdf.check_size(model.Document(sections=sections[:10]))   # article-sized: no error

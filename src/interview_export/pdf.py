@@ -260,6 +260,24 @@ def _user_css(paths) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- build
+# WeasyPrint's layout time and memory grow with the whole document (measured: a 5,000-section or
+# 10 MB article ran > 10 min at 2–3 GB). Past these sizes we stop at once with a clear error
+# instead; the EPUB backend has no such limit. Article-sized books are 100× below them.
+MAX_PDF_CHARACTERS = 1_500_000
+MAX_PDF_SECTIONS = 2_000
+
+
+def check_size(doc: model.Document) -> None:
+    """Raise RenderError when the document is too large for a bounded WeasyPrint run."""
+    if len(doc.sections) > MAX_PDF_SECTIONS:
+        raise RenderError(f"too large for PDF: {len(doc.sections):,} sections (limit "
+                          f"{MAX_PDF_SECTIONS:,}); make an EPUB or split the article", path=doc.name or None)
+    chars = len(model.document_text(doc))
+    if chars > MAX_PDF_CHARACTERS:
+        raise RenderError(f"too large for PDF: {chars:,} characters (limit {MAX_PDF_CHARACTERS:,}); "
+                          "make an EPUB or split the article", path=doc.name or None)
+
+
 def build(doc: model.Document, media, options: Options = Options(), fonts=None) -> bytes:
     """The book as PDF bytes; WeasyPrint's warnings go to the ``interview_export.pdf`` logger."""
     return build_with_warnings(doc, media, options, fonts)[0]
@@ -268,6 +286,7 @@ def build(doc: model.Document, media, options: Options = Options(), fonts=None) 
 def build_with_warnings(doc: model.Document, media, options: Options = Options(),
                         fonts=None) -> tuple[bytes, list[str]]:
     """The PDF bytes and the warnings of this build (refused URLs, CSS problems)."""
+    check_size(doc)
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 
