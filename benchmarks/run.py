@@ -22,6 +22,7 @@ import pickle
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -100,14 +101,19 @@ def run_process(cmd, *, cwd=None, env=None, log=None, timeout=None) -> Sample:
         proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=out)
         deadline = None if timeout is None else start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG if deadline else 0)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                deadline = None
-            time.sleep(0.005)
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG if deadline else 0)
+                if pid:
+                    break
+                if time.perf_counter() > deadline:
+                    proc.kill()
+                    deadline = None
+                time.sleep(0.005)
+        except BaseException:           # Ctrl-C / SIGTERM: stop the child (it cleans up its workers)
+            proc.terminate()
+            proc.wait()
+            raise
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     finally:
@@ -757,6 +763,10 @@ def parse_args(argv):
     return args
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_capture"]:
@@ -764,10 +774,11 @@ def main(argv=None) -> int:
     if argv[:1] == ["_floor"]:
         return floor_main(argv[1], argv[2])
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)   # so `kill` also stops the child and the server
     if not Path(args.seed).is_file():
         say(f"no seed article at {args.seed} (set IE_CORPUS or --seed)")
         return 2
-    started = datetime.now(timezone.utc).strftime("%H:%M UTC")
+    started = datetime.now(timezone.utc).strftime("%H:%M UTC") + ", load average %.2f %.2f %.2f" % os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ie-bench-"))
     cdn = CORPUS / "cdn" if (CORPUS / "cdn").is_dir() else tmp
     server = CdnServer(cdn, tmp / "http-server.log").start()
