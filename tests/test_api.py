@@ -159,8 +159,9 @@ class Stages:
             raise InputError("no such file", path=str(path))
         return FakeDoc(str(path), (f"{path}:1: a reader warning",))
 
-    def collect_media(self, doc, base_dir, options=Options(), *, fetcher=None):
+    def collect_media(self, doc, base_dir, options=Options(), *, fetcher=None, targets=("epub", "pdf")):
         self.calls.append(("media", doc.name))
+        self.targets = targets
         assert options.strict is False, "api asks for placeholders and decides --strict itself"
         return FakeBag(self.missing, [f"{doc.name}: image warning"])
 

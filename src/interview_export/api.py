@@ -339,13 +339,16 @@ def base_dir_of(source: str) -> Path:
     return Path.cwd() if source == STDIN else Path(source).resolve().parent
 
 
-def collect_media(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None):
-    """Fetch, check and normalise every image once → MediaBag (strict: MissingImagesError)."""
+def collect_media(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
+                  targets: tuple[str, ...] = ("epub", "pdf")):
+    """Fetch, check and normalise every image once → MediaBag (strict: MissingImagesError).
+
+    `targets` names the backends that will read the bag: only their renditions are made."""
     from . import media as media_mod
 
     # Ask the media stage for placeholders, then fail here listing *every* missing image.
     bag = media_mod.collect_media(doc, Path(base_dir) if base_dir is not None else None,
-                                  dataclasses.replace(options, strict=False))
+                                  dataclasses.replace(options, strict=False), targets=targets)
     if options.strict:
         missing = missing_images(bag)
         if missing:
@@ -387,7 +390,7 @@ def to_epub(doc: "Document", options: Options = Options(), *, base_dir: str | os
     from . import epub
 
     if media is None:
-        media = collect_media(doc, options, base_dir=base_dir)
+        media = collect_media(doc, options, base_dir=base_dir, targets=("epub",))
     return epub.build(doc, media, options, fonts=fonts)
 
 
@@ -397,7 +400,7 @@ def to_pdf(doc: "Document", options: Options = Options(), *, base_dir: str | os.
     from . import pdf
 
     if media is None:
-        media = collect_media(doc, options, base_dir=base_dir)
+        media = collect_media(doc, options, base_dir=base_dir, targets=("pdf",))
     return pdf.build(doc, media, options, fonts=fonts)
 
 
@@ -450,7 +453,7 @@ def convert_file(source: str, targets: dict[str, Path], options: Options = Optio
         doc = load(source, options, _clock=clock)
         warnings.extend(doc.warnings)
         with clock.stage("media"):
-            bag = collect_media(doc, options, base_dir=base_dir_of(source))
+            bag = collect_media(doc, options, base_dir=base_dir_of(source), targets=tuple(todo))
         warnings.extend(getattr(bag, "warnings", ()))
         with clock.stage("fonts"):
             fontset = resolve_fonts(doc, options)
