@@ -308,3 +308,21 @@ def test_broken_gzip_body_is_an_image_error_not_a_crash():
         200, stream=httpx.ByteStream(b"definitely not gzip"), headers={"Content-Encoding": "gzip"})})
     with mock(rec) as f, pytest.raises(ImageError, match="download failed"):
         f.fetch("https://x.test/a.png")
+
+
+def test_unresolvable_host_fails_at_once_without_backoff(tmp_path):
+    """A DNS failure is final: no 0.5 + 1 + 2 s of retries per image on an offline machine."""
+    import time as _time
+
+    def refuse(request):
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+
+    calls = []
+    transport = httpx.MockTransport(lambda r: calls.append(r) or refuse(r))
+    with Fetcher(transport=transport, backoff=0.5) as f:
+        t0 = _time.monotonic()
+        with pytest.raises(ImageError, match="host name not found"):
+            f.fetch("http://no-such-host.invalid/a.png")
+        with pytest.raises(ImageError, match="unreachable"):
+            f.fetch("http://no-such-host.invalid/b.png")
+        assert _time.monotonic() - t0 < 0.5 and len(calls) == 1

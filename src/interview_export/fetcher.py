@@ -82,6 +82,15 @@ class Fetched:
     last_modified: str = ""
 
 
+_DNS_FAILURES = ("name or service not known", "temporary failure in name resolution",
+                 "nodename nor servname", "no address associated with hostname", "getaddrinfo failed")
+
+
+def _is_dns_failure(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _DNS_FAILURES)
+
+
 class _Retry(Exception):
     def __init__(self, reason: str, wait: float | None = None, *, connection: bool = False):
         super().__init__(reason)
@@ -307,7 +316,14 @@ class Fetcher:
                                    response.headers.get("content-type", ""),
                                    etag=response.headers.get("etag", ""),
                                    last_modified=response.headers.get("last-modified", ""))
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError,
+            except httpx.ConnectError as exc:
+                if _is_dns_failure(exc):  # a name that does not resolve will not resolve in 2 s
+                    reason = f"host name not found ({exc})"
+                    with self._count_lock:
+                        self._dead_hosts.setdefault(urlsplit(current).netloc.lower(), reason)
+                    raise ImageError(url, reason)
+                raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})", connection=True)
+            except (httpx.ConnectTimeout, httpx.RemoteProtocolError,
                     httpx.ReadError, httpx.WriteError, httpx.PoolTimeout) as exc:
                 raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})",
                              connection=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)))
