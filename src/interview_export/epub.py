@@ -136,9 +136,9 @@ def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, 
         from . import fonts as fontmod
         text = book_text(doc)
         fontset = fonts if fonts is not None else fontmod.resolve_fonts(text, options)
-        embedded = fontmod.subset_fonts(fontset, text)
-        if not options.css:   # a user stylesheet may ask for any face: then keep them all
-            embedded = [f for f in embedded if (f.family, f.weight >= 600) not in UNUSED_FACES]
+        # a user stylesheet may ask for any face: then keep them all
+        keep = None if options.css else (lambda face: (face.family, face.weight >= 600) not in UNUSED_FACES)
+        embedded = fontmod.subset_fonts(fontset, text, keep)
         css = fontmod.font_face_css(embedded, lambda filename: "../" + filename)
         return embedded, css, fontset
     except ExportError:

@@ -542,9 +542,11 @@ def resolve_fonts(text: str, options: Options = Options()) -> FontSet:
 
 
 # ---------------------------------------------------------------- EPUB subsets and CSS
-def subset_fonts(fontset: FontSet, text: str) -> list[EmbeddedFont]:
-    """Per-book subsets of every face: `text` (the book's text and generated labels) plus the
-    always-kept digits and punctuation, with their layout closure. [] when not embedding."""
+def subset_fonts(fontset: FontSet, text: str,
+                 keep: Callable[[FontFace], bool] | None = None) -> list[EmbeddedFont]:
+    """Per-book subsets of every face (or of those `keep` accepts): `text` (the book's text and
+    generated labels) plus the always-kept digits and punctuation, with their layout closure.
+    [] when not embedding."""
     if not fontset.embed:
         return []
     full = fontset.text + "\n" + text
@@ -557,6 +559,8 @@ def subset_fonts(fontset: FontSet, text: str) -> list[EmbeddedFont]:
     fallback_ranges = _unicode_ranges(fontset)
     out = []
     for filename, face in fontset.files().items():
+        if keep is not None and not keep(face):
+            continue
         chars = fontset._subset_chars(face, full)
         if face.role == "fallback" and not chars:
             continue
