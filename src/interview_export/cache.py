@@ -1,4 +1,5 @@
-"""Image URL → bytes on disk: the download cache the fetcher reads before it touches the network.
+"""Image URL → bytes on disk (the download cache the fetcher reads before the network), and image
+content + options → prepared renditions (the media stage's cache).
 
 Layout: one file per URL, ``<root>/<first two hex>/<sha256 of the URL>.entry``: a one-line JSON
 header ``{"url", "sha256", "size", "etag", "last_modified", "content_type", "fetched_url",
@@ -10,6 +11,15 @@ Each entry is written to a temporary file in the same folder and moved into plac
 leave one writer's complete entry (header and body always belong together). The header's SHA-256
 is checked on every read; a damaged entry is a miss. Cache problems (read-only folder, full disk)
 never fail a conversion: they are logged and the cache behaves as empty.
+
+Renditions: the prepared images (``images.normalise`` output: EPUB or PDF bytes, format, size) live
+beside the downloads in ``<root>/renditions/<first two hex>/<key>.rendition``, keyed by the caller
+(``media`` hashes the source bytes, the options that shape the rendition and a format version),
+so a warm conversion neither decodes nor re-encodes anything. Same layout (JSON header line, then
+the body), same atomic writes, same checks on read (key, a hash of the header, size and SHA-256 of
+the body); a rendition
+whose bytes are the source's own stores no body, only the source's hash, and is served from the
+source bytes the caller already holds.
 
 Freshness policy: an entry is served as it is, without revalidation, so a second conversion of
 the same article makes zero network requests (articles' images rarely change, and offline
@@ -28,8 +38,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
 log = logging.getLogger("interview_export.cache")
 
 APP_NAME = "interview-export"
@@ -37,6 +45,8 @@ APP_NAME = "interview-export"
 
 def default_cache_dir() -> Path:
     """The per-user cache folder (``$XDG_CACHE_HOME/interview-export/images`` on Linux)."""
+    import platformdirs  # only when no folder is given
+
     return platformdirs.user_cache_path(APP_NAME, appauthor=False) / "images"
 
 
@@ -54,8 +64,17 @@ class CacheEntry:
     meta: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StoredRendition:
+    key: str
+    data: bytes
+    sha256: str                  # of data (checked on read)
+    meta: dict = field(default_factory=dict)
+
+
 class Cache:
-    """A folder of downloaded bodies keyed by URL; safe for concurrent processes."""
+    """A folder of downloaded bodies keyed by URL (and of renditions keyed by content and
+    options); safe for concurrent processes."""
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -118,6 +137,66 @@ class Cache:
             pass
         except OSError as exc:
             log.debug("could not remove the cache entry of %s: %s", url, exc)
+
+
+    # ------------------------------------------------------------ renditions
+    def rendition_path(self, key: str) -> Path:
+        return self.root / "renditions" / key[:2] / f"{key}.rendition"
+
+    def get_rendition(self, key: str, source: bytes, source_sha256: str) -> StoredRendition | None:
+        """The stored rendition ``key`` of ``source`` (whose SHA-256 the caller passes), or None
+        (missing, unreadable, damaged or not of this source)."""
+        try:
+            raw = self.rendition_path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.debug("rendition %s unreadable: %s", key, exc)
+            return None
+        header, sep, body = raw.partition(b"\n")
+        try:
+            head = json.loads(header.decode("utf-8")) if sep else None
+        except ValueError:
+            head = None
+        if (not isinstance(head, dict) or head.get("key") != key or not isinstance(head.get("meta"), dict)
+                or head.pop("check", None) != _header_check(head)):
+            log.debug("rendition %s is damaged; ignored", key)
+            return None
+        if head.get("same_as_source"):
+            data, digest = source, source_sha256
+            ok = not body and head.get("size") == len(source) and head.get("sha256") == digest
+        else:
+            data, digest = body, hashlib.sha256(body).hexdigest()
+            ok = head.get("size") == len(body) and head.get("sha256") == digest
+        if not ok:
+            log.debug("rendition %s is damaged; ignored", key)
+            return None
+        return StoredRendition(key, data, digest, head["meta"])
+
+    def put_rendition(self, key: str, data: bytes, meta: dict, *, sha256: str = "",
+                      same_as_source: bool = False) -> bool:
+        """Store one rendition atomically: ``sha256`` is the caller's hash of ``data`` (computed
+        here when empty); no body when ``data`` is the source's own bytes. False (and a log line)
+        when the disk refuses."""
+        digest = sha256 or hashlib.sha256(data).hexdigest()
+        head = {"key": key, "size": len(data), "sha256": digest, "same_as_source": same_as_source,
+                "meta": meta}
+        head["check"] = _header_check(head)
+        header = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode("ascii")
+        path = self.rendition_path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, header + b"\n" + (b"" if same_as_source else data))
+        except OSError as exc:
+            log.warning("could not write the image cache in %s: %s", self.root, exc)
+            return False
+        return True
+
+
+def _header_check(head: dict) -> str:
+    """A hash of a rendition header (its metadata must be as intact as its body)."""
+    text = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:32]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -14,8 +14,9 @@ Tests inject ``transport=httpx.MockTransport(...)`` or point a mirror at a local
 
 from __future__ import annotations
 
-import email.utils
+import functools
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,25 +38,43 @@ REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_RETRY_AFTER = 10.0  # seconds: a server asking for longer is not worth waiting for
 
 
-def _version() -> str:
+def _version(dist: str) -> str:
     try:
         from importlib.metadata import version
 
-        return version("interview-export")
+        return version(dist)
     except Exception:  # not installed (e.g. running from a bare checkout)
         return "0"
 
 
-def _httpx_version() -> str:
+@functools.lru_cache(maxsize=1)
+def user_agent() -> str:
+    """``interview-export/<version> (python-httpx/<version>)``, looked up on first download
+    (importlib.metadata costs ~30 ms: a conversion served from the cache never pays it)."""
+    return f"interview-export/{_version('interview-export')} (python-httpx/{_version('httpx')})"
+
+
+def __getattr__(name: str):
+    if name == "USER_AGENT":  # the old module constant, now computed on demand
+        return user_agent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _import_httpx():
+    """httpx without its command-line entry point: ``httpx/__init__`` imports ``httpx._main``
+    (click, rich, pygments: ~0.1 s) inside ``try/except ImportError``, so a ``None`` in
+    ``sys.modules`` for the time of the import makes it use its stub ``main`` instead."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        import httpx
+
+        return httpx
+    sys.modules["httpx._main"] = None
     try:
-        from importlib.metadata import version
-
-        return version("httpx")
-    except Exception:
-        return "0"
-
-
-USER_AGENT = f"interview-export/{_version()} (python-httpx/{_httpx_version()})"
+        import httpx
+    finally:
+        if sys.modules.get("httpx._main", False) is None:
+            del sys.modules["httpx._main"]  # a later ``import httpx._main`` works normally
+    return httpx
 
 
 def apply_mirrors(url: str, mirrors: Iterable[tuple[str, str]]) -> str:
@@ -118,7 +137,7 @@ class Fetcher:
         max_workers: int = 8,
         revalidate: bool = False,
         transport: httpx.BaseTransport | None = None,
-        user_agent: str = USER_AGENT,
+        user_agent: str | None = None,   # None: user_agent()
     ):
         self.mirrors = tuple(mirrors)
         self.offline = offline
@@ -146,16 +165,18 @@ class Fetcher:
     def _client(self) -> "httpx.Client":
         with self._client_lock:
             if self._client_obj is None:
-                import httpx
-
+                httpx = _import_httpx()
                 connect = self._connect_timeout if self._connect_timeout else min(self.timeout, 10.0)
+                limits = httpx.Limits(max_connections=self.max_workers,
+                                      max_keepalive_connections=self.max_workers)
+                transport = self._transport
+                if transport is None:
+                    transport = _transport_per_scheme(httpx)(limits)
                 self._client_obj = httpx.Client(
                     timeout=httpx.Timeout(self.timeout, connect=connect),
                     follow_redirects=False,
-                    headers={"User-Agent": self._user_agent, "Accept": "image/*,*/*;q=0.5"},
-                    limits=httpx.Limits(max_connections=self.max_workers,
-                                        max_keepalive_connections=self.max_workers),
-                    transport=self._transport,
+                    headers={"User-Agent": self._user_agent or user_agent(), "Accept": "image/*,*/*;q=0.5"},
+                    transport=transport,
                     trust_env=self._transport is None,
                 )
             return self._client_obj
@@ -276,7 +297,8 @@ class Fetcher:
             raise ImageError(url, f"URL scheme {scheme or '(none)'!r} is not allowed (only http and https)")
 
     def _download_once(self, url: str, target: str, cached) -> Fetched:
-        import httpx  # already loaded by self._client; a dictionary lookup here
+        client = self._client
+        import httpx  # loaded by self._client; a dictionary lookup here
 
         deadline = time.monotonic() + self.total_timeout
         seen: set[str] = set()
@@ -292,7 +314,7 @@ class Fetcher:
             with self._count_lock:
                 self.network_requests += 1
             try:
-                with self._client.stream("GET", current, headers=headers) as response:
+                with client.stream("GET", current, headers=headers) as response:
                     status = response.status_code
                     if status in REDIRECT_CODES:
                         location = response.headers.get("location")
@@ -351,12 +373,50 @@ class Fetcher:
         return bytes(buf)
 
 
+@functools.lru_cache(maxsize=1)
+def _transport_per_scheme(httpx):
+    """The class of our default transport (defined once httpx is loaded)."""
+
+    class TransportPerScheme(httpx.BaseTransport):
+        """One connection pool per URL scheme, each made on first use: downloads over plain
+        HTTP (a local mirror) never build the TLS context (loading the CA bundle takes ~0.1 s).
+        Environment proxies still apply: httpx.Client mounts them in front of this transport."""
+
+        def __init__(self, limits):
+            self._limits = limits
+            self._pools: dict[str, httpx.HTTPTransport] = {}
+            self._lock = threading.Lock()
+
+        def handle_request(self, request):
+            scheme = request.url.scheme
+            pool = self._pools.get(scheme)
+            if pool is None:
+                with self._lock:
+                    pool = self._pools.get(scheme)
+                    if pool is None:
+                        # verify=False only skips building a CA store for a pool that never
+                        # speaks TLS (it serves http:// URLs only); https gets the default.
+                        pool = httpx.HTTPTransport(limits=self._limits, verify=scheme == "https")
+                        self._pools[scheme] = pool
+            return pool.handle_request(request)
+
+        def close(self):
+            with self._lock:
+                pools, self._pools = list(self._pools.values()), {}
+            for pool in pools:
+                pool.close()
+
+    return TransportPerScheme
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

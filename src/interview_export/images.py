@@ -11,15 +11,21 @@ JPEG (photos) or PNG (alpha or line art); downscaled, never upscaled, to the EPU
 only. An image that needs none of this keeps its original encoded bytes, minus EXIF/XMP/IPTC/
 comment/text segments (cut out losslessly, pixels untouched); re-encoded images carry no such
 metadata either (the ICC profile is kept when the colour space is unchanged).
+
+Pillow is imported on first use, with only the plugins of the formats we accept (``Image.init()``
+would load all forty): a conversion whose renditions all come from the cache never loads it.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from io import BytesIO
 from struct import error as struct_error  # Pillow raises it on some broken headers
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
+if TYPE_CHECKING:
+    from PIL import Image
 
 PDF_LONG_SIDE = 2000          # px: 160 mm of A4 text width at 300 dpi ≈ 1890 px
 MAX_PIXELS = 89_478_485       # Pillow's own bomb threshold (~ 9459²); checked on the header
@@ -27,11 +33,10 @@ MAX_ANIMATION_PIXELS = 8 * MAX_PIXELS   # width × height × frames for animated
 JPEG_QUALITY = 85
 LINE_ART_COLOUR_RATIO = 0.25  # distinct colours / sampled pixels below this → PNG, not JPEG
 
-Image.init()
-# what we accept as input (MPO, a JPEG with extra frames, comes in through the JPEG opener)
-ALLOWED_FORMATS: tuple[str, ...] = tuple(
-    f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF") if f in Image.OPEN
-    and (f != "AVIF" or features.check("avif")))
+# what we accept as input (MPO, a JPEG with extra frames, comes in through the JPEG opener);
+# the formats whose Pillow plugin is missing are dropped when Pillow is loaded (``_pillow``)
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
+ALLOWED_FORMATS: tuple[str, ...] = ()
 # formats an EPUB (and Kindle) shows as they are → (media type, extension)
 KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
 
@@ -72,9 +77,42 @@ def check_image(data: bytes) -> None:
     load_checked(data).close()
 
 
+# ---------------------------------------------------------------- Pillow, loaded on first use
+_PLUGINS = {"JPEG": "JpegImagePlugin", "PNG": "PngImagePlugin", "GIF": "GifImagePlugin",
+            "WEBP": "WebPImagePlugin", "BMP": "BmpImagePlugin", "TIFF": "TiffImagePlugin",
+            "AVIF": "AvifImagePlugin"}
+_pillow_lock = threading.Lock()
+Image = ImageFile = ImageOps = UnidentifiedImageError = None  # noqa: F811 (set by _pillow)
+
+
+def _pillow() -> None:
+    """Import Pillow and the plugins of ACCEPTED_FORMATS (thread-safe; a no-op once done)."""
+    global Image, ImageFile, ImageOps, UnidentifiedImageError, ALLOWED_FORMATS
+    if Image is not None:
+        return
+    with _pillow_lock:
+        if Image is not None:
+            return
+        import importlib
+
+        from PIL import Image as image_mod, ImageFile as imagefile_mod, ImageOps as imageops_mod
+        from PIL import UnidentifiedImageError as unidentified, features
+
+        for name in _PLUGINS.values():
+            try:
+                importlib.import_module(f"PIL.{name}")
+            except ImportError:  # an optional codec this Pillow build lacks
+                pass
+        ALLOWED_FORMATS = tuple(f for f in ACCEPTED_FORMATS if f in image_mod.OPEN
+                                and (f != "AVIF" or features.check("avif")))
+        ImageFile, ImageOps, UnidentifiedImageError = imagefile_mod, imageops_mod, unidentified
+        Image = image_mod  # last: other threads test it without the lock
+
+
 # ---------------------------------------------------------------- checking
 def _open(data: bytes) -> Image.Image:
     """Pillow's lazy open, restricted to ALLOWED_FORMATS; errors → ImageRefused."""
+    _pillow()
     try:
         return Image.open(BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
@@ -89,6 +127,7 @@ def load_checked(data: bytes) -> Image.Image:
     """A fully decoded (first frame), checked image of ``data``; the caller closes it."""
     if not data:
         raise ImageRefused("empty file")
+    _pillow()
     # Importing WeasyPrint sets this process-wide flag to True, which makes Pillow pad truncated
     # files silently; our check must see truncation whatever was imported before.
     ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -7,6 +7,13 @@ percent-encoded). Every body goes through ``images.normalise`` (checks by conten
 and PDF renditions), so an HTML error page, a truncated file or a bomb becomes a placeholder with
 one warning naming the source, the Markdown line and the reason. Each distinct src is fetched
 and warned about once; each distinct body is processed once; identical bytes share one filename.
+
+Renditions are cached (``Cache.get_rendition``) under a key made of the SHA-256 of the source
+bytes, the target, the options that shape that target's rendition, ``RENDITION_VERSION`` and a
+fingerprint of the normalising code (``images.py`` and the Pillow version), whatever the source
+(URL, local file or data: URI): a warm conversion reads bytes and never loads Pillow. Only images
+that passed every check are stored, so a hit is also a pass. ``use_cache=False`` neither reads nor
+writes them.
 """
 
 from __future__ import annotations
@@ -14,27 +21,32 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
+import json
 import logging
 import os
 import re
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
-from PIL import Image
-
+from . import images
+from .cache import Cache, StoredRendition
 from .errors import ImageError
 from .fetcher import Fetcher
-from .images import ImageRefused, Normalised, normalise
+from .images import ImageRefused
 from .model import Document, image_refs
 from .options import Options
 
 log = logging.getLogger("interview_export.media")
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+RENDITION_VERSION = 1   # bump when what a cached rendition holds or means changes
+TARGETS = ("epub", "pdf")
 
 
 # ---------------------------------------------------------------- results
@@ -128,18 +140,19 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
     own = fetcher is None and bool(remote)
     if own:
         fetcher = Fetcher.from_options(options)
-    # The filter list is process-wide, so this also covers the worker threads below. Pillow warns
-    # (instead of failing) between MAX_IMAGE_PIXELS and twice that: make that an error. Other
-    # Pillow warnings (odd EXIF, odd chunks) are logged, never printed by library code.
+    # The filter list is process-wide, so this also covers the worker threads below; the
+    # renditions add the Pillow-specific filter when they first need Pillow. Other Pillow warnings
+    # (odd EXIF, odd chunks) are logged, never printed by library code.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        renditions = Renditions(options, targets)
         done: dict[str, ImageAsset] = {}  # sha256 of body → normalised asset (filled by the check)
 
         def check(data: bytes) -> None:
             """The fetcher's acceptance test: normalising *is* checking, so do it once, here."""
             try:
-                done[hashlib.sha256(data).hexdigest()] = _asset(data, options, targets)
+                digest = hashlib.sha256(data).hexdigest()
+                done[digest] = renditions.asset(data, digest)
             except ImageRefused as exc:
                 raise ImageError("<bytes>", str(exc)) from None
             except Exception as exc:  # Pillow can raise odd things on hostile input
@@ -155,7 +168,7 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         finally:
             if own:
                 fetcher.close()
-        processed = _process_all(raw, options, done, targets)
+        processed = _process_all(raw, options, done, renditions)
     for w in caught:
         log.debug("while reading images: %s: %s", w.category.__name__, w.message)
 
@@ -280,7 +293,7 @@ def _read_local(src: str, base: Path, options: Options) -> bytes:
 
 # ---------------------------------------------------------------- normalising
 def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
-                 done_before: dict[str, ImageAsset], targets: tuple[str, ...]) -> dict[str, ImageAsset | str]:
+                 done_before: dict[str, ImageAsset], renditions: "Renditions") -> dict[str, ImageAsset | str]:
     """Check and normalise every body once per distinct content, in parallel (Pillow drops the GIL)."""
     out: dict[str, ImageAsset | str] = {}
     by_hash: dict[str, bytes] = {}
@@ -297,7 +310,7 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
         if digest in done_before:
             return done_before[digest]
         try:
-            return _asset(by_hash[digest], options, targets)
+            return renditions.asset(by_hash[digest], digest)
         except ImageRefused as exc:
             return str(exc)
         except Exception as exc:  # Pillow can raise odd things on hostile input: never crash the book
@@ -323,19 +336,105 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
     return out
 
 
-def _asset(data: bytes, options: Options, targets: tuple[str, ...]) -> ImageAsset:
-    """The asset of one body (src, alt and line are filled in by the caller)."""
-    n: Normalised = normalise(data, epub_long_side=options.epub_image_long_side,
-                              grayscale=options.grayscale, targets=targets)
-    epub, pdf = n.epub, n.pdf
-    return ImageAsset(
-        src="", status="ok", filename=_filename(epub.data, epub.extension), media_type=epub.media_type,
-        data=epub.data, pdf_data=pdf.data, width=epub.width, height=epub.height, format=epub.format,
-        pdf_media_type=pdf.media_type, pdf_filename=_filename(pdf.data, pdf.extension),
-        source_format=n.source_format, source_size=len(data),
-        source_width=n.source_width, source_height=n.source_height)
+class Renditions:
+    """Source bytes → ImageAsset for one conversion: from the rendition cache when it has them,
+    else normalised (Pillow loaded then, with decompression-bomb warnings made errors) and stored."""
+
+    def __init__(self, options: Options, targets: tuple[str, ...]):
+        self.options = options
+        # what images.normalise computes for these targets (no target named: the PDF one)
+        self.wanted = tuple(t for t in TARGETS if t in targets) or ("pdf",)
+        self.cache = Cache(options.cache_dir) if options.use_cache else None
+        self.normalised = 0          # images that went through Pillow (tests, profiling)
+        self._lock = threading.Lock()
+        self._pillow_ready = False
+
+    def key(self, digest: str, target: str) -> str:
+        """The cache key of ``target``'s rendition of the source whose SHA-256 is ``digest``."""
+        shape: dict = {"target": target}
+        if target == "epub":  # the PDF rendition depends on no option (PDF_LONG_SIDE is code)
+            shape.update(long_side=self.options.epub_image_long_side, grayscale=self.options.grayscale)
+        text = json.dumps({"v": RENDITION_VERSION, "code": code_fingerprint(), "source": digest,
+                           **shape}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def asset(self, data: bytes, digest: str) -> ImageAsset:
+        """The asset of one body (src, alt and line are filled in by the caller); raises
+        ImageRefused (or whatever Pillow raises on hostile input) when it is unusable."""
+        found: dict[str, StoredRendition] = {}
+        if self.cache is not None:
+            for target in self.wanted:
+                hit = self.cache.get_rendition(self.key(digest, target), data, digest)
+                if hit is not None and _usable(hit.meta):
+                    found[target] = hit
+        missing = tuple(t for t in self.wanted if t not in found)
+        if missing:
+            found.update(self._make(data, digest, missing))
+        epub = found.get("epub") or found["pdf"]
+        pdf = found.get("pdf") or epub
+        if pdf.sha256 == epub.sha256:
+            pdf = epub  # one object: backends (and tests) can tell the bytes are shared
+        e, p = epub.meta, pdf.meta
+        return ImageAsset(
+            src="", status="ok", filename=_filename(epub.sha256, e["format"]),
+            media_type=images.KEPT_FORMATS[e["format"]][0], data=epub.data, pdf_data=pdf.data,
+            width=e["width"], height=e["height"], format=e["format"],
+            pdf_media_type=images.KEPT_FORMATS[p["format"]][0], pdf_filename=_filename(pdf.sha256, p["format"]),
+            source_format=e["source_format"], source_size=len(data),
+            source_width=e["source_width"], source_height=e["source_height"])
+
+    def _make(self, data: bytes, digest: str, targets: tuple[str, ...]) -> dict[str, StoredRendition]:
+        """Normalise ``data`` for ``targets`` and store each rendition in the cache."""
+        self._ready()
+        n = images.normalise(data, epub_long_side=self.options.epub_image_long_side,
+                             grayscale=self.options.grayscale, targets=targets)
+        with self._lock:
+            self.normalised += 1
+        made = {}
+        for target in targets:
+            r = n.epub if target == "epub" else n.pdf
+            same = r.data is data or r.data == data
+            sha = digest if same else hashlib.sha256(r.data).hexdigest()
+            meta = {"format": r.format, "width": r.width, "height": r.height,
+                    "source_format": n.source_format, "source_width": n.source_width,
+                    "source_height": n.source_height}
+            key = self.key(digest, target)
+            made[target] = StoredRendition(key, data if same else r.data, sha, meta)
+            if self.cache is not None:
+                self.cache.put_rendition(key, r.data, meta, sha256=sha, same_as_source=same)
+        return made
+
+    def _ready(self) -> None:
+        """Load Pillow; Pillow warns (instead of failing) between MAX_IMAGE_PIXELS and twice
+        that: make that an error (inside collect_media's catch_warnings, which undoes it)."""
+        if self._pillow_ready:
+            return
+        with self._lock:
+            if not self._pillow_ready:
+                images._pillow()
+                warnings.simplefilter("error", images.Image.DecompressionBombWarning)
+                self._pillow_ready = True
 
 
-def _filename(data: bytes, extension: str) -> str:
+def _usable(meta: dict) -> bool:
+    """Whether a stored rendition's metadata has what an ImageAsset needs (else: a miss)."""
+    return (meta.get("format") in images.KEPT_FORMATS and isinstance(meta.get("source_format"), str)
+            and all(type(meta.get(k)) is int for k in ("width", "height", "source_width", "source_height")))
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """What else shapes a rendition: the normalising code itself and the Pillow version (a
+    changed constant, rule or encoder makes new renditions; no version number to forget)."""
+    import PIL  # the package only (its version), not PIL.Image
+
+    try:
+        source = Path(images.__file__).read_bytes()
+    except (OSError, TypeError):
+        source = b""
+    return hashlib.sha256(source + b"\0" + PIL.__version__.encode()).hexdigest()[:16]
+
+
+def _filename(sha256: str, fmt: str) -> str:
     """ASCII, content-derived: identical bytes from two sources share one file in the book."""
-    return f"images/{hashlib.sha256(data).hexdigest()[:16]}.{extension}"
+    return f"images/{sha256[:16]}.{images.KEPT_FORMATS[fmt][1]}"
