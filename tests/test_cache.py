@@ -119,3 +119,43 @@ def test_two_processes_writing_at_once_leave_a_consistent_entry(tmp_path):
     assert data in (b"a" * 200000, b"b" * 200000)
     assert not [n for n in os.listdir(next(tmp_path.iterdir())) if n.startswith(".tmp-")]
     assert len(list(tmp_path.rglob("*.entry"))) == 1
+
+
+# ---------------------------------------------------------------- renditions
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_rendition_round_trip_layout_and_no_temp_files(tmp_path):
+    cache, key, body, source = Cache(tmp_path), "ab" * 32, b"JPEG bytes", b"source bytes"
+    assert cache.get_rendition(key, source, _sha(source)) is None
+    assert cache.put_rendition(key, body, {"format": "JPEG", "width": 3})
+    got = cache.get_rendition(key, source, _sha(source))
+    assert (got.data, got.sha256, got.meta) == (body, _sha(body), {"format": "JPEG", "width": 3})
+    files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    assert files == [f"renditions/ab/{key}.rendition"]
+    assert cache.get(URL) is None  # a separate namespace from the URL entries
+
+
+def test_rendition_header_and_body_damage_are_misses(tmp_path):
+    cache, key, body = Cache(tmp_path), "cd" * 32, b"x" * 100
+    cache.put_rendition(key, body, {"format": "PNG", "width": 1})
+    path = cache.rendition_path(key)
+    good = path.read_bytes()
+    header = good.partition(b"\n")[0]
+    variants = [good[:-1], good + b"!", good.replace(b'"width":1', b'"width":2'),
+                good.replace(b'"PNG"', b'"GIF"'), header, b"", good[: len(header) // 2]]
+    for raw in variants:
+        path.write_bytes(raw)
+        assert cache.get_rendition(key, b"s", _sha(b"s")) is None, raw[:80]
+    path.write_bytes(good)
+    assert cache.get_rendition(key, b"s", _sha(b"s")).data == body
+    assert cache.get_rendition("ef" * 32, b"s", _sha(b"s")) is None  # another key's file
+
+
+def test_rendition_write_failure_is_reported_not_raised(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert Cache(blocker).put_rendition("ab" * 32, b"x", {}) is False

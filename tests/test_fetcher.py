@@ -326,3 +326,28 @@ def test_unresolvable_host_fails_at_once_without_backoff(tmp_path):
         with pytest.raises(ImageError, match="unreachable"):
             f.fetch("http://no-such-host.invalid/b.png")
         assert _time.monotonic() - t0 < 0.5 and len(calls) == 1
+
+
+def test_plain_http_downloads_never_build_the_tls_pool():
+    with FaultServer() as srv, Fetcher(retries=0) as f:
+        assert f.fetch(srv.url + "ok.png").data == srv.ok_png
+        pools = f._client._transport._pools
+        assert set(pools) == {"http"}  # no CA bundle loaded for a plain-HTTP mirror
+
+
+def test_a_download_in_a_fresh_process_loads_httpx_without_its_cli():
+    import subprocess
+    import sys
+
+    with FaultServer() as srv:
+        script = (
+            "import sys\n"
+            "from interview_export.fetcher import Fetcher\n"
+            "assert 'httpx' not in sys.modules and 'importlib.metadata' not in sys.modules\n"
+            "with Fetcher(retries=0) as f:\n"
+            f"    assert f.fetch({srv.url + 'ok.png'!r}).data[:4] == b'\\x89PNG'\n"
+            "print(sorted(m for m in ('rich', 'pygments', 'click') if m in sys.modules))\n"
+            "import httpx._main  # still importable on demand\n")
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        assert srv.httpd.user_agents[0].startswith("interview-export/")
+    assert out.stdout.strip() == "[]"
