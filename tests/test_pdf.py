@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -17,6 +18,9 @@ from conftest import CDN_PREFIX, SEED, StaticServer
 from interview_export import model, pdf
 from interview_export.errors import UsageError
 from interview_export.options import Options
+from interview_export.pagesize import geometry
+
+ROOT = Path(__file__).resolve().parents[1]
 from interview_export.reader import read_path, read_text
 
 TOOLS = ("pdftotext", "pdffonts", "pdfimages", "pdfinfo", "qpdf")
@@ -86,11 +90,11 @@ def outline(path: Path) -> list[tuple[str, int]]:
 
 
 def toc_entries(pages: list[str]) -> list[tuple[str, int]]:
-    """(title, page number) of each TOC line: 'title ....... 12' on the page titled 目录."""
+    """(title, page number) of each TOC line: 'title ………… 12' on the page titled 目录."""
     toc_page = next(p for p in pages if "目录" in p)
     entries = []
     for line in toc_page.splitlines():
-        match = re.match(r"^\s*(\S.*?)\s*\.{3,}\s*(\d+)\s*$", line)
+        match = re.match(r"^\s*(\S.*?)\s*(?:…\s*){3,}\s*(\d+)\s*$", line)
         if match:
             entries.append((match[1], int(match[2])))
     return entries
@@ -282,6 +286,39 @@ def test_small_book_structure(tmp_path):
     assert "主持人：你好" in text                               # speaker label runs in
 
 
+def test_chinese_latin_spaces_stay_a_quarter_em_in_justified_lines(tmp_path):
+    """WeasyPrint justifies by stretching U+0020 only: a space between Chinese and Latin text is
+    set as U+2005 from our "IE Gap" font instead, so it stays ¼ em on every justified line (it
+    was a 2-em hole) and costs no extra inline box (it was a <span>)."""
+    sentence = "我们训练了世界上最早的一批代码模型，推动了 LLM 编程革命；在 Chinchilla 之前就发现了它，参与了 GPT 的工作。"
+    doc = read_text(f"# 标题\n\n## 一\n\n{sentence * 4}\n", name="gap.md")
+    html = pdf.assemble_html(doc, None, Options(page_size="A5"), pdf.source_date(Options()))
+    assert "推动了\u2005LLM\u2005编程" in html and "cjk-gap" not in html
+    path = write(tmp_path, pdf.build(doc, None, Options(page_size="A5")))
+    bbox = run("pdftotext", "-bbox", str(path), "-")
+    words = [(float(x0), float(y0), float(x1), w) for x0, y0, x1, w in
+             re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', bbox)]
+    gaps = [b[0] - a[2] for a, b in zip(words, words[1:])
+            if abs(a[1] - b[1]) < 0.5 and {a[3], b[3]} & {"LLM", "Chinchilla", "GPT"}]
+    assert len(gaps) >= 12, words                  # LLM, Chinchilla, GPT: 2 gaps each, 4 times
+    em = geometry("A5").font_size
+    assert all(0.2 * em < g < 0.3 * em for g in gaps), (em, gaps)
+
+
+def test_gap_font_is_the_one_the_build_script_makes():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import build_fonts
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from fontTools.ttLib import TTFont
+    shipped = (ROOT / "fonts" / pdf.GAP_FONT).read_bytes()
+    assert build_fonts.gap_font() == shipped       # reproducible, and what fonts/ ships
+    font = TTFont(io.BytesIO(shipped))
+    assert font.getBestCmap()[0x2005] and font["head"].unitsPerEm == 1000
+    assert font["hmtx"][font.getBestCmap()[0x2005]][0] == 250
+
+
 # ---------------------------------------------------------------- the seed, in three sizes
 SIZES = ("A4", "A5", "16开")
 
@@ -330,7 +367,7 @@ def test_seed_outline_matches_toc_and_folios(seed_pdfs, seed_doc_and_media, size
     lines: dict[int, list[tuple[float, str]]] = {}
     for x_max, y_max, word in re.findall(r'xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', bbox):
         lines.setdefault(round(float(y_max)), []).append((float(x_max), word))
-    entries = [max(words) for words in lines.values() if any("." in w for _, w in words)]
+    entries = [max(words) for words in lines.values() if any(w == "…" for _, w in words)]   # leader boxes
     assert len(entries) == len(marks) and all(word.isdigit() for _, word in entries)
     edges = [x for x, _ in entries]
     assert max(edges) - min(edges) < 1.0, entries

@@ -579,12 +579,14 @@ def _unicode_ranges(fontset: FontSet) -> dict[FontFace, str]:
     return out
 
 
-def font_face_css(fonts: list[EmbeddedFont] | FontSet, url_for: Callable[[str], str]) -> str:
-    """@font-face rules for the embedded subsets (EPUB) or the chosen faces (PDF)."""
+def font_face_css(fonts: list[EmbeddedFont] | FontSet, url_for: Callable[[str], str],
+                  keep: Callable[[FontFace], bool] | None = None) -> str:
+    """@font-face rules for the embedded subsets (EPUB) or the chosen faces (PDF; only those
+    `keep` accepts, when given)."""
     if isinstance(fonts, FontSet):
         ranges = _unicode_ranges(fonts)
         entries = [(name, face.family, face.weight, face.style, ranges.get(face, ""), face.is_cff)
-                   for name, face in fonts.files().items()]
+                   for name, face in fonts.files().items() if keep is None or keep(face)]
     else:
         entries = [(f.filename, f.family, f.weight, f.style, f.unicode_range, f.media_type == "font/otf")
                    for f in fonts]

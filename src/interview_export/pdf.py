@@ -21,7 +21,7 @@ from . import model, render
 from .errors import RenderError, UsageError
 from .options import Options
 from .pagesize import PageGeometry, geometry
-from .resources import styles_dir
+from .resources import fonts_dir, styles_dir
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -192,7 +192,8 @@ def _run_in_speakers(body: str) -> str:
     keeps its block label. (A floated label would do the same, but floats defeat
     ``break-after: avoid`` in WeasyPrint: headings were left alone at the foot of a page.)
     """
-    return _TURN_START.sub(r'<div class="utterance"><p class="turn-first"><span class="speaker">\1</span>', body)
+    # the colon is text, not a ::after: one box less per turn for WeasyPrint to lay out and paint
+    return _TURN_START.sub(r'<div class="utterance"><p class="turn-first"><span class="speaker">\1：</span>', body)
 
 
 def assemble_html(doc: model.Document, media, options: Options, date: datetime) -> str:
@@ -222,14 +223,17 @@ def page_css(geo: PageGeometry, doc: model.Document) -> str:
     title = _css_string(_shorten(doc.meta.title or render.LABELS["title_page"]))
     content_height = geo.height - geo.top - geo.bottom
     heads = [geo.css()]
+    # a margin box of width auto makes WeasyPrint measure its min- and max-content width on every
+    # page (for a Chinese head: a trial line break at every character); a fixed width skips that
+    w = f"width: {geo.text_width:.2f}mm;"
     if geo.duplex:  # heads and folios on the outer corners of each spread
-        heads.append(f"@page :left {{ @top-left {{ content: {title}; }}"
-                     " @bottom-left { content: counter(page); } }")
-        heads.append("@page :right { @top-right { content: string(part-head, start); }"
-                     " @bottom-right { content: counter(page); } }")
+        heads.append(f"@page :left {{ @top-left {{ content: {title}; {w} }}"
+                     f" @bottom-left {{ content: counter(page); {w} }} }}")
+        heads.append(f"@page :right {{ @top-right {{ content: string(part-head, start); {w} }}"
+                     f" @bottom-right {{ content: counter(page); {w} }} }}")
     else:
-        heads.append("@page { @top-center { content: string(part-head, start); }"
-                     " @bottom-center { content: counter(page); } }")
+        heads.append(f"@page {{ @top-center {{ content: string(part-head, start); {w} }}"
+                     f" @bottom-center {{ content: counter(page); {w} }} }}")
     # one image never takes more than ~45 % of the text block, so it cannot strand a mostly
     # empty page behind it
     heads.append(f"figure.figure img {{ max-height: {content_height * 0.45:.1f}mm; }}")
@@ -368,7 +372,24 @@ def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
         media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"
         return fetcher.add(filename, media_type, lambda: fonts.file_bytes(filename, extra))
 
-    return fonts_mod.font_face_css(fonts, url_for)
+    # print.css, like the EPUB's sheets, sets every bold run in the sans: WeasyPrint would still
+    # load (and we subset) a declared bold serif, so it is declared only for a user stylesheet
+    keep = None if options.css else (lambda face: not (face.family == fonts_mod.FAMILIES["serif"]
+                                                       and face.weight >= 600))
+    return fonts_mod.font_face_css(fonts, url_for, keep) + _gap_font_css(fetcher)
+
+
+GAP_FONT = "IEGap.ttf"
+
+
+def _gap_font_css(fetcher) -> str:
+    """The "IE Gap" family: blank fixed-width spaces (U+2004–2006, U+2009, U+200A) for the
+    Chinese–Latin gaps render.py writes as U+2005 (our fonts have no such glyphs)."""
+    path = fonts_dir() / GAP_FONT
+    if not path.is_file():  # pragma: no cover - a broken installation: the gap falls back
+        return ""
+    url = fetcher.add("fonts/gap.ttf", "font/ttf", path.read_bytes)
+    return f'@font-face {{\n  font-family: "IE Gap";\n  src: url("{url}") format("truetype");\n}}\n'
 
 
 def _dedupe(messages: list[str]) -> list[str]:
