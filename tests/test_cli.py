@@ -542,3 +542,41 @@ def test_killed_parent_takes_its_workers_and_their_temp_files_along(tmp_path):
         time.sleep(0.05)
     assert not any(_running(pid) for pid in workers), "workers outlived their parent"
     assert list(out.iterdir()) == [], "the workers removed their temp files"
+
+
+# ---------------------------------------------------------------- start-up cost of the one-book EPUB path
+LEAN_DRIVER = """
+import sys
+from interview_export import cli
+try:
+    cli.main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+heavy = ("rich", "pygments", "multiprocessing", "concurrent.futures.process", "tomllib", "yaml", "weasyprint")
+print(code, sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_one_epub_loads_no_pool_progress_bar_or_pdf_machinery(tmp_path):
+    # rich (progress bar, and httpx's own CLI), the process pool, TOML, YAML and WeasyPrint cost
+    # start-up time on every run: one book to EPUB, quiet, no config and no front matter needs none
+    image = tmp_path / "in" / "p.png"
+    image.parent.mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
+    source = _md(tmp_path / "in" / "a.md", "# 标题\n\n正文。\n\n![图](p.png)\n")
+    driver = tmp_path / "driver.py"
+    driver.write_text(LEAN_DRIVER, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(driver), "epub", str(source), "-o", str(tmp_path / "a.epub"),
+                           "-q", "-j1", "--no-cache", "--offline"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr
+    assert zipfile.is_zipfile(tmp_path / "a.epub")
+
+
+def test_httpx_is_imported_without_its_command_line(tmp_path):
+    code = ("import sys\nfrom interview_export import cli\ncli._skip_httpx_cli()\nimport httpx\n"
+            "print('rich' in sys.modules, 'pygments' in sys.modules, callable(httpx.main))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["False", "False", "True"], proc.stderr

@@ -10,7 +10,6 @@ also dies with its parent (PR_SET_PDEATHSIG), so even a killed parent leaves no 
 from __future__ import annotations
 
 import importlib
-import multiprocessing
 import os
 import queue
 import re
@@ -18,16 +17,18 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from . import api
 from .errors import UsageError
 from .options import Options
+
+if TYPE_CHECKING:  # the pool machinery (multiprocessing, ~20 ms) loads only when a pool starts
+    import multiprocessing.context
+    from concurrent.futures import ProcessPoolExecutor
 
 PRELOAD: tuple[str, ...] = (
     "weasyprint",
@@ -183,6 +184,8 @@ def estimated_cost(task: Task) -> int:
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
+    import multiprocessing
+
     # fork is fast and keeps workers as our direct children; from 3.12 on fork with
     # threads running is deprecated, so use spawn there (workers then re-import us).
     if sys.platform.startswith("linux") and sys.version_info < (3, 12):
@@ -208,6 +211,9 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
               finish: Callable[[int, api.ConversionResult], None], *, retries: int) -> None:
     """Run tasks[indices] on a pool. If a worker dies, the unfinished files get a fresh pool,
     then (if it dies again) one single-worker pool each, so only the culprit fails."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     ctx = _mp_context()
     events = ctx.Queue()
     indices = sorted(indices, key=lambda i: estimated_cost(tasks[i]), reverse=True)

@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -158,6 +157,8 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read config file: {exc.strerror or exc}", path=str(path)) from None
+    import tomllib  # only runs that have a config file pay for the parser
+
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

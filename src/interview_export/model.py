@@ -199,16 +199,31 @@ class Document:
 
 
 # ---------------------------------------------------------------- helpers
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}   # class → its dataclass field names (None: not one)
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        _FIELD_NAMES[cls] = names
+        return names
+
+
 def to_dict(node) -> object:
     """Plain JSON-able form of any node (with a "type" key), for golden tests and --json."""
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        out: dict[str, object] = {"type": type(node).__name__}
-        for f in dataclasses.fields(node):
-            out[f.name] = to_dict(getattr(node, f.name))
-        return out
     if isinstance(node, (tuple, list)):
         return [to_dict(x) for x in node]
-    return node
+    if isinstance(node, (str, int, float, type(None))):
+        return node
+    names = _field_names(type(node))
+    if names is None:
+        return node
+    out: dict[str, object] = {"type": type(node).__name__}
+    for name in names:
+        out[name] = to_dict(getattr(node, name))
+    return out
 
 
 def plain_text(inlines: tuple[Inline, ...] | list[Inline]) -> str:
