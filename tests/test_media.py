@@ -268,6 +268,39 @@ def test_one_target_computes_one_rendition(tmp_path):
     assert pdf_only.pdf_data is pdf_only.data and open_asset(pdf_only.data).size == (2000, 667)
 
 
+@pytest.mark.parametrize("orientation, size, want_epub, want_pdf, halved", [
+    (1, (4033, 3025), (1600, 1200), (2000, 1500), True),   # 1/2-scale decode, sizes as from the full image
+    (6, (4000, 2000), (800, 1600), (1000, 2000), True),    # rotated: sizes follow the upright image
+    (1, (2100, 1600), (1600, 1219), (2000, 1524), False),  # not twice the size needed: decoded in full
+])
+def test_big_jpegs_decode_at_a_draft_scale_without_changing_the_output(tmp_path, monkeypatch, orientation,
+                                                                        size, want_epub, want_pdf, halved):
+    from PIL import JpegImagePlugin
+
+    drafts = []
+    real = JpegImagePlugin.JpegImageFile.draft
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft",
+                        lambda self, mode, req: drafts.append(req) or real(self, mode, req))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    (tmp_path / "p.jpg").write_bytes(encode(photo(size), "JPEG", quality=90, exif=exif.tobytes()))
+    a = one(collect_media(doc_of("p.jpg"), tmp_path, opts(tmp_path, use_cache=False)))
+    assert (a.width, a.height) == want_epub == open_asset(a.data).size
+    assert open_asset(a.pdf_data).size == want_pdf
+    assert (a.source_width, a.source_height) == size
+    assert len(drafts) == 1 and all(d * 2 <= s for d, s in zip(drafts[0], size)) == halved
+
+
+def test_small_jpegs_kept_as_they_are_are_decoded_in_full(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft",
+                        lambda *a: pytest.fail("a kept JPEG is checked by a full decode"))
+    data = encode(photo((800, 600)), "JPEG")
+    (tmp_path / "p.jpg").write_bytes(data)
+    assert one(collect_media(doc_of("p.jpg"), tmp_path, opts(tmp_path, use_cache=False))).data == data
+
+
 def test_exif_orientation_is_applied_and_metadata_dropped(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6       # rotate 90° on display

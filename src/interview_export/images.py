@@ -123,8 +123,11 @@ def _open(data: bytes) -> Image.Image:
         raise ImageRefused(f"corrupt image ({exc})") from None
 
 
-def load_checked(data: bytes) -> Image.Image:
-    """A fully decoded (first frame), checked image of ``data``; the caller closes it."""
+def load_checked(data: bytes, *, before_load=None) -> Image.Image:
+    """A fully decoded (first frame), checked image of ``data``; the caller closes it.
+
+    ``before_load(im)`` sees the opened, checked, not yet decoded image (``normalise`` sets a
+    JPEG's ``draft`` scale there)."""
     if not data:
         raise ImageRefused("empty file")
     _pillow()
@@ -145,6 +148,8 @@ def load_checked(data: bytes) -> Image.Image:
         if fmt == "PNG":
             im.verify()  # chunk CRCs and completeness, without decoding
             im = _open(data)
+        if before_load is not None:
+            before_load(im)
         im.load()
     except ImageRefused:
         raise
@@ -172,29 +177,46 @@ def _not_an_image(data: bytes) -> str:
 def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = False,
               targets: tuple[str, ...] = ("epub", "pdf")) -> Normalised:
     """Both renditions of ``data`` (only the targets asked for are computed; the other shares it)."""
-    im = load_checked(data)
+    e_long, p_long = epub_long_side, PDF_LONG_SIDE
+    want_epub, want_pdf = "epub" in targets, "pdf" in targets or "epub" not in targets
+    full: list[tuple[int, int]] = []
+
+    def draft(opened: Image.Image) -> None:
+        """A JPEG whose every re-encoded rendition is downscaled decodes at 1/2, 1/4 or 1/8 of
+        its size (libjpeg's DCT scaling: far less work), never below the largest long side."""
+        full.append(opened.size)
+        if opened.format != "JPEG":
+            return
+        longs = [n for n, want, grey in ((e_long, want_epub, grayscale), (p_long, want_pdf, False))
+                 if want and _needs_change(opened, "JPEG", False, n, grey)]
+        biggest = max(opened.size)
+        if longs and all(0 < n < biggest for n in longs):
+            need = max(longs)
+            w0, h0 = opened.size
+            opened.draft(opened.mode, (-(-w0 * need // biggest), -(-h0 * need // biggest)))
+
+    im = load_checked(data, before_load=draft)
     try:
         src_fmt = im.format or ""
         fmt = "JPEG" if src_fmt == "MPO" else src_fmt  # MPO: a JPEG with extra frames
-        w, h = im.size
+        w, h = full[0] if full else im.size             # the size before any draft scaling
+        upright = (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
         animated = getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1
         if animated:
             im.seek(0)
-        e_long, p_long = epub_long_side, PDF_LONG_SIDE
         keep_gif = animated and fmt == "GIF"    # EPUB readers animate GIFs: kept whatever its size
-        want_epub, want_pdf = "epub" in targets, "pdf" in targets or "epub" not in targets
         # Pillow hands 48/64-bit PNGs over as 8-bit RGB(A): the IHDR bit depth tells them apart
         deep = fmt == "PNG" and len(data) > 24 and data[24] == 16
         epub_change = want_epub and not keep_gif and (
-            deep or _needs_change(im, fmt, animated, e_long, grayscale))
-        pdf_change = want_pdf and (deep or _needs_change(im, fmt, animated, p_long, False))
+            deep or _needs_change(im, fmt, animated, e_long, grayscale, size=(w, h)))
+        pdf_change = want_pdf and (deep or _needs_change(im, fmt, animated, p_long, False, size=(w, h)))
         icc, src_mode = im.info.get("icc_profile"), im.mode
         lossy = fmt in ("JPEG", "AVIF") or (fmt == "WEBP" and _webp_is_lossy(data))
         base = _prepared(im) if (epub_change or pdf_change) else None
         unchanged = (strip_metadata(data, fmt), fmt, w, h)
         if pdf_change:
             # WeasyPrint re-compresses PNG pixels itself, so a fast zlib level costs no PDF bytes
-            pdf = _encode(_downscaled(base, p_long), fmt, icc, src_mode, lossy=lossy, png_level=1)
+            pdf = _encode(_downscaled(base, p_long, upright), fmt, icc, src_mode, lossy=lossy, png_level=1)
         else:
             pdf = unchanged
         if not want_epub:
@@ -202,7 +224,7 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
         elif keep_gif:
             epub = (data, "GIF", w, h)
         elif epub_change:
-            out = _downscaled(base, e_long)  # from the full image: one resampling, sharpest text
+            out = _downscaled(base, e_long, upright)  # from the full image: one resampling, sharpest text
             if grayscale and out.mode not in ("L", "LA"):
                 out = out.convert("LA" if out.mode == "RGBA" else "L")
             epub = _encode(out, fmt, icc, src_mode, lossy=lossy, png_level=6)
@@ -218,10 +240,12 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
     return Normalised(epub_r, pdf_r, src_fmt, w, h)
 
 
-def _needs_change(im: Image.Image, fmt: str, animated: bool, long_side: int, grayscale: bool) -> bool:
-    """Whether the target needs anything but the original bytes (minus metadata)."""
+def _needs_change(im: Image.Image, fmt: str, animated: bool, long_side: int, grayscale: bool,
+                  size: tuple[int, int] | None = None) -> bool:
+    """Whether the target needs anything but the original bytes (minus metadata); ``size`` is
+    the image's own size when ``im`` was decoded at a draft scale."""
     return (fmt not in KEPT_FORMATS or animated or _orientation(im) != 1
-            or 0 < long_side < max(im.size)
+            or 0 < long_side < max(size or im.size)
             or im.mode not in _GOOD_MODES.get(fmt, ())
             or (grayscale and im.mode not in ("1", "L", "LA")))
 
@@ -237,13 +261,18 @@ def _prepared(im: Image.Image) -> Image.Image:
     return out
 
 
-def _downscaled(im: Image.Image, long_side: int) -> Image.Image:
-    """``im`` itself when it fits, else a resampled image whose long side is ``long_side``."""
-    w, h = im.size
+def _downscaled(im: Image.Image, long_side: int, full: tuple[int, int] | None = None) -> Image.Image:
+    """``im`` itself when it fits, else a resampled image whose long side is ``long_side``.
+
+    ``full`` is the upright size of the image ``im`` was decoded from at a draft scale: the
+    output size is computed from it, so drafting never changes the output's size."""
+    w, h = full or im.size
     if long_side <= 0 or max(w, h) <= long_side:  # 0: no limit
         return im
     scale = long_side / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == im.size:
+        return im
     return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
