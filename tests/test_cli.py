@@ -574,9 +574,3 @@ def test_one_epub_loads_no_pool_progress_bar_or_pdf_machinery(tmp_path):
     assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr
     assert zipfile.is_zipfile(tmp_path / "a.epub")
 
-
-def test_httpx_is_imported_without_its_command_line(tmp_path):
-    code = ("import sys\nfrom interview_export import cli\ncli._skip_httpx_cli()\nimport httpx\n"
-            "print('rich' in sys.modules, 'pygments' in sys.modules, callable(httpx.main))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert proc.stdout.split() == ["False", "False", "True"], proc.stderr

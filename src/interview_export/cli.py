@@ -586,17 +586,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated(signum)
 
 
-def _skip_httpx_cli() -> None:
-    """httpx's ``__init__`` imports its own command line (rich, pygments: ~50 ms) whenever those happen
-    to be installed; we never run it. A ``None`` in sys.modules makes that optional import fail at
-    once, and httpx falls back to its stub ``main``."""
-    if "httpx" not in sys.modules:
-        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with the code from the table above."""
-    _skip_httpx_cli()
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
