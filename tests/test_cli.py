@@ -574,3 +574,41 @@ def test_one_epub_loads_no_pool_progress_bar_or_pdf_machinery(tmp_path):
     assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr
     assert zipfile.is_zipfile(tmp_path / "a.epub")
 
+
+
+EXIT_DRIVER = """
+import atexit, os, sys
+from interview_export import cli
+
+class Sentinel:
+    def __del__(self, write=os.write):       # runs only if the interpreter tears the modules down
+        write(2, b"torn down\\n")
+
+KEEP = Sentinel()
+atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+sys.argv = ["interview-export", *sys.argv[1:]]
+cli.main()
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["inspect", "--json", "{src}"], 0), (["epub", "{src}", "-q"], 0),
+                                        (["epub", "{missing}", "-q"], 1), (["epub", "{src}", "--jobs", "0"], 2)])
+def test_program_exit_skips_teardown_but_keeps_exit_code_atexit_and_output(tmp_path, args, code):
+    source = _md(tmp_path / "a.md", "# 标题\n\n" + "正文。" * 3000 + "\n")
+    driver = tmp_path / "driver.py"
+    driver.write_text(EXIT_DRIVER, encoding="utf-8")
+    argv = [a.format(src=source, missing=tmp_path / "missing.md") for a in args]
+    proc = subprocess.run([sys.executable, str(driver), *argv, "--offline", "--no-cache"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert "atexit ran" in proc.stderr and "torn down" not in proc.stderr
+    if args[0] == "inspect":   # a long stdout arrives whole before the process ends
+        assert json.loads(proc.stdout)["meta"]["title"] == "标题"
+
+
+def test_program_exit_is_normal_under_a_tracer(tmp_path):
+    driver = tmp_path / "driver.py"
+    driver.write_text("import sys\nsys.settrace(lambda *a: None)\n" + EXIT_DRIVER, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(driver), "--version"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "torn down" in proc.stderr and "atexit ran" in proc.stderr

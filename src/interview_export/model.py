@@ -17,24 +17,32 @@ Role = Literal["host", "guest"]
 # ---------------------------------------------------------------- inlines
 @dataclass(frozen=True)
 class Text:
+    """Plain text."""
+
     text: str
     line: int = 0
 
 
 @dataclass(frozen=True)
 class Strong:
+    """Bold (**…**) inlines."""
+
     children: tuple["Inline", ...]
     line: int = 0
 
 
 @dataclass(frozen=True)
 class Emphasis:
+    """Emphasised (*…*) inlines."""
+
     children: tuple["Inline", ...]
     line: int = 0
 
 
 @dataclass(frozen=True)
 class Link:
+    """A hyperlink around inlines."""
+
     href: str
     children: tuple["Inline", ...]
     title: str = ""
@@ -43,6 +51,8 @@ class Link:
 
 @dataclass(frozen=True)
 class Code:
+    """Inline code."""
+
     text: str
     line: int = 0
 
@@ -56,6 +66,8 @@ class LineBreak:
 
 @dataclass(frozen=True)
 class InlineImage:
+    """An image inside a run of text (a paragraph with only an image is a Figure)."""
+
     src: str
     alt: str = ""
     title: str = ""
@@ -69,6 +81,8 @@ INLINE_TYPES = (Text, Strong, Emphasis, Link, Code, LineBreak, InlineImage)
 # ---------------------------------------------------------------- blocks
 @dataclass(frozen=True)
 class Paragraph:
+    """A paragraph of inlines."""
+
     children: tuple[Inline, ...]
     line: int = 0
 
@@ -94,6 +108,8 @@ class DialogueTurn:
 
 @dataclass(frozen=True)
 class BlockQuote:
+    """A block quote (> …) and the blocks inside it."""
+
     blocks: tuple["Block", ...]
     line: int = 0
 
@@ -111,6 +127,8 @@ class Figure:
 
 @dataclass(frozen=True)
 class ListBlock:
+    """An ordered or bullet list: each item a tuple of blocks."""
+
     ordered: bool
     items: tuple[tuple["Block", ...], ...]
     start: int = 1
@@ -119,6 +137,8 @@ class ListBlock:
 
 @dataclass(frozen=True)
 class CodeBlock:
+    """A fenced or indented code block."""
+
     code: str
     language: str = ""
     line: int = 0
@@ -129,6 +149,8 @@ Align = Literal["", "left", "center", "right"]
 
 @dataclass(frozen=True)
 class Table:
+    """A table: header cells, body rows, column alignments."""
+
     header: tuple[tuple[Inline, ...], ...]
     rows: tuple[tuple[tuple[Inline, ...], ...], ...]
     aligns: tuple[Align, ...] = ()
@@ -137,6 +159,8 @@ class Table:
 
 @dataclass(frozen=True)
 class ThematicBreak:
+    """A thematic break (---) inside the text."""
+
     line: int = 0
 
 
@@ -147,6 +171,8 @@ BLOCK_TYPES = (Paragraph, Heading, DialogueTurn, BlockQuote, Figure, ListBlock, 
 # ---------------------------------------------------------------- document
 @dataclass(frozen=True)
 class Meta:
+    """The article's metadata: title, source, people, date, URL, language, cover, speakers."""
+
     title: str = ""
     subtitle: str = ""
     source: str = ""          # publication / platform, e.g. "InfoQ 公众号"
@@ -185,6 +211,8 @@ class Quote:
 
 @dataclass(frozen=True)
 class Document:
+    """The whole article: metadata, lead, sections, quotes page, colophon and reading warnings."""
+
     meta: Meta = field(default_factory=Meta)
     lead: tuple[Block, ...] = ()
     sections: tuple[Section, ...] = ()
