@@ -345,7 +345,6 @@ class Renditions:
         # what images.normalise computes for these targets (no target named: the PDF one)
         self.wanted = tuple(t for t in TARGETS if t in targets) or ("pdf",)
         self.cache = Cache(options.cache_dir) if options.use_cache else None
-        self.normalised = 0          # images that went through Pillow (tests, profiling)
         self._lock = threading.Lock()
         self._pillow_ready = False
 
@@ -388,8 +387,6 @@ class Renditions:
         self._ready()
         n = images.normalise(data, epub_long_side=self.options.epub_image_long_side,
                              grayscale=self.options.grayscale, targets=targets)
-        with self._lock:
-            self.normalised += 1
         made = {}
         for target in targets:
             r = n.epub if target == "epub" else n.pdf
