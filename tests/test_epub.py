@@ -18,7 +18,6 @@ from PIL import Image
 
 from interview_export import cover as cover_mod
 from interview_export import epub, model
-from interview_export.errors import RenderError
 from interview_export.model import (
     DialogueTurn, Document, Figure, Link, Meta, Paragraph, Quote, Section, Text,
 )
@@ -427,22 +426,6 @@ def test_generated_cover_is_portrait_and_deterministic():
     assert a == cover_mod.generate_cover(doc, bag.assets["https://cdn/banner.jpg"].data)
     with Image.open(io.BytesIO(a)) as im:
         assert im.format == "JPEG" and im.size == (1600, 2560)
-
-
-def test_cover_drawn_in_a_thread_is_the_same_and_its_errors_reach_the_caller(monkeypatch):
-    doc, bag = sample()
-    banner = bag.assets["https://cdn/banner.jpg"].data
-    pending = cover_mod.start_cover(doc, bag, Options())
-    assert (pending.filename, pending.media_type) == ("images/cover.jpg", "image/jpeg")   # known before the bytes
-    assert pending.result().data == cover_mod.generate_cover(doc, banner)
-    assert cover_mod.choose_cover(doc, bag, Options()).data == pending.result().data
-
-    def broken(*args, **kwargs):
-        raise OSError("no room for the cover")
-
-    monkeypatch.setattr(cover_mod, "generate_cover", broken)
-    with pytest.raises(RenderError, match="no room for the cover"):
-        epub.build(doc, bag, Options())
 
 
 def test_cover_wrap_kinsoku():

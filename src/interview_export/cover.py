@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,74 +50,18 @@ def choose_cover(doc: Document, media, options: Options = Options(), *,
                  font: tuple[Path, int] | None = None,
                  regular_font: tuple[Path, int] | None = None) -> CoverImage | None:
     """The cover for this book, or None with --no-cover."""
-    pending = start_cover(doc, media, options, font=font, regular_font=regular_font, background=False)
-    return pending.result() if pending is not None else None
-
-
-class PendingCover:
-    """A cover whose file name and type are known now and whose bytes may still be drawn in a thread.
-
-    Pillow releases the GIL while it resizes and encodes, so the EPUB backend renders and packs the
-    rest of the book meanwhile; the bytes are the same either way."""
-
-    filename = "images/cover.jpg"
-    media_type = "image/jpeg"
-
-    def __init__(self, make, *, background: bool):
-        self._make = make
-        self._value: CoverImage | None = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if background:
-            self._thread = threading.Thread(target=self._run, name="interview-export-cover")
-            self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._make()
-        except BaseException as exc:  # re-raised in result(), in the caller's thread
-            self._error = exc
-
-    def result(self) -> CoverImage:
-        """The finished cover (waits for the thread; re-raises what it raised)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        elif self._value is None and self._error is None:
-            self._run()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
-
-
-class _Ready(PendingCover):
-    def __init__(self, cover: CoverImage):
-        self._value, self._error, self._thread = cover, None, None
-        self.filename, self.media_type = cover.filename, cover.media_type
-
-
-def start_cover(doc: Document, media, options: Options = Options(), *,
-                font: tuple[Path, int] | None = None, regular_font: tuple[Path, int] | None = None,
-                background: bool = True) -> PendingCover | None:
-    """Like :func:`choose_cover`, but a generated cover is drawn in a thread (``background``):
-    ``.filename``/``.media_type`` are final at once, ``.result()`` waits for the bytes."""
     if options.no_cover:
         return None
     if options.cover is not None:
-        return _Ready(_from_file(Path(options.cover)))
+        return _from_file(Path(options.cover))
     asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None
     if asset is not None and asset.ok and asset.width and asset.height \
             and asset.height / asset.width >= PORTRAIT_RATIO and asset.media_type in ("image/jpeg", "image/png"):
-        return _Ready(CoverImage(asset.data, asset.media_type, asset.filename, asset.width, asset.height,
-                                 generated=False, reused_asset=True))
+        return CoverImage(asset.data, asset.media_type, asset.filename, asset.width, asset.height,
+                          generated=False, reused_asset=True)
     banner = asset.data if asset is not None and asset.ok else None
-
-    def make() -> CoverImage:
-        data = generate_cover(doc, banner, font=font, regular_font=regular_font)
-        return CoverImage(data, PendingCover.media_type, PendingCover.filename, WIDTH, HEIGHT, generated=True)
-
-    return PendingCover(make, background=background)
+    data = generate_cover(doc, banner, font=font, regular_font=regular_font)
+    return CoverImage(data, "image/jpeg", "images/cover.jpg", WIDTH, HEIGHT, generated=True)
 
 
 def _from_file(path: Path) -> CoverImage:
@@ -191,19 +134,23 @@ def wrap(text: str, font, width: int) -> list[str]:
 
 def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Path, int] | None = None,
                    regular_font: tuple[Path, int] | None = None) -> bytes:
-    """A 1600×2560 JPEG: source and date on top, the title large, the banner below, credits.
-
-    Laid out first, then the banner is decoded and scaled, then everything is drawn: the slow
-    Pillow steps (decode, resize, encode) release the GIL, so in a thread they overlap the EPUB
-    backend's own work instead of waiting behind it."""
+    """A 1600×2560 JPEG: source and date on top, the title large, the banner below, credits."""
     m = doc.meta
+    img = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
+    draw = ImageDraw.Draw(img)
     text_width = WIDTH - 2 * MARGIN
 
-    # layout — top: accent rule + source · date
+    # top: accent rule + source · date
+    y = 220
+    draw.rectangle((MARGIN, y, MARGIN + 120, y + 14), fill=ACCENT)
+    y += 60
     small = _font(regular_font or font, 54)
     top_line = "  ·  ".join(x for x in (m.source, m.date) if x)
-    top_lines = wrap(top_line, small, text_width)[:2] if top_line else []
-    y = 220 + 60 + 80 * len(top_lines) + 150
+    if top_line:
+        for line in wrap(top_line, small, text_width)[:2]:
+            draw.text((MARGIN, y), line, font=small, fill=QUIET)
+            y += 80
+    y += 150
 
     # title: as large as fits in at most 6 lines
     title = m.title or doc.name or "Untitled"
@@ -215,15 +162,16 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
             break
         size -= 8
     lines = lines[:7]
-    title_y = y
-    y += int(size * 1.42) * len(lines)
-    sub_lines: list[str] = []
+    for line in lines:
+        draw.text((MARGIN, y), line, font=tfont, fill=INK)
+        y += int(size * 1.42)
     if m.subtitle:
         y += 20
         sfont = _font(regular_font or font, 60)
-        sub_lines = wrap(m.subtitle, sfont, text_width)[:3]
-    subtitle_y = y
-    y += 86 * len(sub_lines) + 60
+        for line in wrap(m.subtitle, sfont, text_width)[:3]:
+            draw.text((MARGIN, y), line, font=sfont, fill=QUIET)
+            y += 86
+    y += 60
 
     # credits at the bottom
     credits = []
@@ -232,52 +180,34 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
     if m.translator:
         credits.append(f"编译  {m.translator}")
     bottom = HEIGHT - 170
-    credits_bottom = bottom
-    if credits:
-        bottom -= 150
-
-    # banner between the title and the credits, full width, cropped to fit
-    fitted = _fit_banner(banner, bottom - y - 60) if banner else None
-
-    # drawing
-    img = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
-    draw = ImageDraw.Draw(img)
-    draw.rectangle((MARGIN, 220, MARGIN + 120, 220 + 14), fill=ACCENT)
-    for i, line in enumerate(top_lines):
-        draw.text((MARGIN, 280 + 80 * i), line, font=small, fill=QUIET)
-    for i, line in enumerate(lines):
-        draw.text((MARGIN, title_y + int(size * 1.42) * i), line, font=tfont, fill=INK)
-    for i, line in enumerate(sub_lines):
-        draw.text((MARGIN, subtitle_y + 86 * i), line, font=sfont, fill=QUIET)
     if credits:
         cfont = _font(regular_font or font, 56)
-        draw.line((MARGIN, credits_bottom - 110, WIDTH - MARGIN, credits_bottom - 110), fill=INK, width=3)
-        draw.text((MARGIN, credits_bottom - 70), "    ".join(credits), font=cfont, fill=INK)
-    if not banner:  # no banner: an ornament instead
+        cline = "    ".join(credits)
+        draw.line((MARGIN, bottom - 110, WIDTH - MARGIN, bottom - 110), fill=INK, width=3)
+        draw.text((MARGIN, bottom - 70), cline, font=cfont, fill=INK)
+        bottom -= 150
+
+    # banner between the title and the credits, full width, cropped to fit; else an ornament
+    if not banner:
         mark_font = _font(font, 520)
         left = draw.textbbox((0, 0), "\u201c", font=mark_font)[0]
         draw.text((MARGIN - left, max(y, bottom - 700)), "\u201c", font=mark_font, fill=ACCENT)
-    if fitted is not None:
-        img.paste(fitted, (0, bottom - fitted.height - 40 if credits else HEIGHT - fitted.height))
+    if banner:
+        try:
+            with Image.open(io.BytesIO(banner)) as b:
+                b.load()
+                b = b.convert("RGB")
+                room = bottom - y - 60
+                if room > 300:
+                    target_h = min(room, int(WIDTH * b.height / max(b.width, 1)), 1100)
+                    # bicubic: looks the same as Lanczos on a photo at this size (mean difference
+                    # 0.1/255 on the seed's 1.25× enlarged banner) in 60 % of the time
+                    fitted = ImageOps.fit(b, (WIDTH, target_h), Image.Resampling.BICUBIC)
+                    img.paste(fitted, (0, bottom - target_h - 40 if credits else HEIGHT - target_h))
+        except (OSError, ValueError) as exc:
+            log.warning("cover banner unusable: %s", exc)
 
     out = io.BytesIO()
     # no Huffman optimisation: the same pixels, ~10 % more bytes, a third of the encoding time
     img.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False, progressive=False)
     return out.getvalue()
-
-
-def _fit_banner(banner: bytes, room: int) -> Image.Image | None:
-    """The banner cropped and scaled to the full cover width and at most ``room`` high (None: no room)."""
-    try:
-        with Image.open(io.BytesIO(banner)) as b:
-            b.load()
-            b = b.convert("RGB")
-            if room <= 300:
-                return None
-            target_h = min(room, int(WIDTH * b.height / max(b.width, 1)), 1100)
-            # bicubic: looks the same as Lanczos on a photo at this size (mean difference 0.1/255 on the
-            # seed's 1.25× enlarged banner) in 60 % of the time
-            return ImageOps.fit(b, (WIDTH, target_h), Image.Resampling.BICUBIC)
-    except (OSError, ValueError) as exc:
-        log.warning("cover banner unusable: %s", exc)
-        return None

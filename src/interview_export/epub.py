@@ -19,12 +19,11 @@ import uuid
 import zipfile
 from io import BytesIO
 from pathlib import Path
-from typing import Callable
 
 from ebooklib import epub as eb
 
 from . import model, render
-from .cover import start_cover
+from .cover import choose_cover
 from .errors import ExportError, RenderError, UsageError
 from .model import Document
 from .options import Options
@@ -105,10 +104,8 @@ class _Writer(eb.EpubWriter):
 PRECOMPRESSED = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 
 
-def deterministic_zip(entries: list[tuple[str, bytes | Callable[[], bytes]]], epoch: int) -> bytes:
-    """EPUB OCF zip: mimetype first and stored, every entry with the same fixed timestamp.
-
-    An entry's data may be a function returning the bytes: it is called when its turn comes."""
+def deterministic_zip(entries: list[tuple[str, bytes]], epoch: int) -> bytes:
+    """EPUB OCF zip: mimetype first and stored, every entry with the same fixed timestamp."""
     stamp = dt.datetime.fromtimestamp(max(epoch, ZIP_MIN_EPOCH), dt.timezone.utc).timetuple()[:6]
     out = BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
@@ -126,41 +123,29 @@ def deterministic_zip(entries: list[tuple[str, bytes | Callable[[], bytes]]], ep
             else:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info._compresslevel = 6   # level 9 saves ~0.1 % (fonts barely compress) for 25 % more time
-            zf.writestr(info, data() if callable(data) else data)
+            zf.writestr(info, data)
     return out.getvalue()
 
 
 # ---------------------------------------------------------------- fonts
-def _fontset(doc: Document, options: Options, fonts, text: str):
-    """The font set to embed: the caller's, else resolved here; None when fonts.py fails."""
-    if fonts is not None or not options.embed_fonts:
-        return fonts
+def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, object]:
+    """(embedded subsets, @font-face CSS, fontset) — degrades to no fonts if fonts.py fails."""
+    if not options.embed_fonts:
+        return [], "", fonts
     try:
         from . import fonts as fontmod
-        return fontmod.resolve_fonts(text, options)
-    except ExportError:
-        raise
-    except (ImportError, AttributeError, OSError) as exc:   # fonts stage missing or broken
-        log.warning("fonts unavailable, EPUB without embedded fonts: %s", exc)
-        return None
-
-
-def _embedded_fonts(options: Options, fontset, text: str) -> tuple[list, str]:
-    """(embedded subsets, @font-face CSS) — degrades to no fonts if fonts.py fails."""
-    if not options.embed_fonts or fontset is None:
-        return [], ""
-    try:
-        from . import fonts as fontmod
+        text = book_text(doc)
+        fontset = fonts if fonts is not None else fontmod.resolve_fonts(text, options)
         # a user stylesheet may ask for any face: then keep them all
         keep = None if options.css else (lambda face: (face.family, face.weight >= 600) not in UNUSED_FACES)
         embedded = fontmod.subset_fonts(fontset, text, keep)
         css = fontmod.font_face_css(embedded, lambda filename: "../" + filename)
-        return embedded, css
+        return embedded, css, fontset
     except ExportError:
         raise
     except (ImportError, AttributeError, OSError) as exc:   # fonts stage missing or broken
         log.warning("fonts unavailable, EPUB without embedded fonts: %s", exc)
-        return [], ""
+        return [], "", fonts
 
 
 def _cover_fonts(fontset) -> tuple:
@@ -192,12 +177,9 @@ def _build(doc: Document, media, options: Options, fonts) -> bytes:
     epoch = build_epoch(doc, options)
     title = meta.title or getattr(doc, "name", "") or "Untitled"
 
-    text = book_text(doc) if options.embed_fonts else ""
-    fontset = _fontset(doc, options, fonts, text)
+    embedded, font_css, fontset = _embedded_fonts(doc, options, fonts)
     bold, regular = _cover_fonts(fontset)
-    # a generated cover is drawn in a thread while the fonts are subset and the book is packed
-    cover = start_cover(doc, media, options, font=bold, regular_font=regular)
-    embedded, font_css = _embedded_fonts(options, fontset, text)
+    cover = choose_cover(doc, media, options, font=bold, regular_font=regular)
 
     parts = render.render_parts(doc, media, options, target="epub",
                                 cover_src=cover.filename if cover else None)
@@ -246,10 +228,8 @@ def _build(doc: Document, media, options: Options, fonts) -> bytes:
 
     # images actually referenced by the content, fonts, cover
     referenced = set(re.findall(r'<img [^>]*?src="([^"]+)"', "".join(p.body for p in parts)))
-    cover_item = None
     if cover is not None:
-        cover_item = _cover_item(cover)
-        book.add_item(cover_item)
+        book.add_item(_cover_item(cover))
         book.add_metadata(None, "meta", "", {"name": "cover", "content": "cover-image"})
     if media is not None:
         for asset in media.files():
@@ -271,11 +251,7 @@ def _build(doc: Document, media, options: Options, fonts) -> bytes:
                                        "play_order": {"enabled": True, "start_from": 1},
                                        "epub3_landmark": False, "epub3_pages": False})
     writer.process()
-    entries: list[tuple[str, bytes | Callable[[], bytes]]] = list(writer.write())
-    if cover_item is not None:
-        # the cover's zip entry goes last: its bytes may still be drawing while the rest is deflated
-        path = f"{book.FOLDER_NAME}/{cover_item.file_name}"
-        entries = [e for e in entries if e[0] != path] + [(path, lambda: cover.result().data)]
+    entries = writer.write()
     return deterministic_zip(entries, epoch)
 
 
@@ -327,10 +303,9 @@ def _slug(name: str) -> str:
 
 
 def _cover_item(cover) -> eb.EpubItem:
-    """The cover's manifest item; its bytes are filled in once the cover is drawn."""
     item = eb.EpubCover(uid="cover-image", file_name=cover.filename)
     item.media_type = cover.media_type
-    item.content = b""
+    item.content = cover.data
     return item
 
 
