@@ -577,7 +577,7 @@ def test_one_epub_loads_no_pool_progress_bar_or_pdf_machinery(tmp_path):
 
 
 EXIT_DRIVER = """
-import atexit, os, sys
+import atexit, gc, os, sys
 from interview_export import cli
 
 class Sentinel:
@@ -585,23 +585,28 @@ class Sentinel:
         write(2, b"torn down\\n")
 
 KEEP = Sentinel()
-atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+atexit.register(lambda: sys.stderr.write(f"atexit ran, gc {'on' if gc.isenabled() else 'off'}\\n"))
 sys.argv = ["interview-export", *sys.argv[1:]]
 cli.main()
 """
 
 
-@pytest.mark.parametrize("args, code", [(["inspect", "--json", "{src}"], 0), (["epub", "{src}", "-q"], 0),
-                                        (["epub", "{missing}", "-q"], 1), (["epub", "{src}", "--jobs", "0"], 2)])
-def test_program_exit_skips_teardown_but_keeps_exit_code_atexit_and_output(tmp_path, args, code):
+@pytest.mark.parametrize("args, code, gc_state", [
+    (["inspect", "--json", "{src}"], 0, "on"),
+    (["epub", "{src}", "-q"], 0, "off"),                  # one book: no cyclic collector
+    (["epub", "{src}", "{src2}", "-q", "-j1"], 0, "on"),    # a batch keeps it
+    (["epub", "{missing}", "-q"], 1, "off"),
+    (["epub", "{src}", "--jobs", "0"], 2, "on"),
+])
+def test_program_exit_skips_teardown_but_keeps_exit_code_atexit_and_output(tmp_path, args, code, gc_state):
     source = _md(tmp_path / "a.md", "# 标题\n\n" + "正文。" * 3000 + "\n")
     driver = tmp_path / "driver.py"
     driver.write_text(EXIT_DRIVER, encoding="utf-8")
-    argv = [a.format(src=source, missing=tmp_path / "missing.md") for a in args]
+    argv = [a.format(src=source, src2=_md(tmp_path / "b.md"), missing=tmp_path / "missing.md") for a in args]
     proc = subprocess.run([sys.executable, str(driver), *argv, "--offline", "--no-cache"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == code, proc.stderr
-    assert "atexit ran" in proc.stderr and "torn down" not in proc.stderr
+    assert f"atexit ran, gc {gc_state}" in proc.stderr and "torn down" not in proc.stderr
     if args[0] == "inspect":   # a long stdout arrives whole before the process ends
         assert json.loads(proc.stdout)["meta"]["title"] == "标题"
 
