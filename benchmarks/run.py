@@ -307,7 +307,6 @@ def versions() -> dict[str, str]:
 def capture_main(pickle_path: str, cli_args: list[str]) -> int:
     """Run our CLI in-process, recording what it hands WeasyPrint: the final HTML, the stylesheet
     texts, the write_pdf options and every resource its fetcher served."""
-    os.environ["INTERVIEW_EXPORT_ENGINE"] = "0"      # render in this process, where the hooks are
     import weasyprint
     from weasyprint.urls import URLFetcherResponse
 

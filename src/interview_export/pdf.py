@@ -64,38 +64,6 @@ def _install_log_router() -> None:
 
 
 # ---------------------------------------------------------------- the only door WeasyPrint has
-class Resources:
-    """What the book's HTML and CSS may load, by URL: the media bag's images and our fonts.
-    Plain data (no WeasyPrint import), so a render job can travel to the engine process."""
-
-    def __init__(self):
-        self.served: dict[str, tuple[str, object]] = {}
-
-    def add(self, path: str, media_type: str, data) -> str:
-        """Serve `data` (bytes, or a callable giving bytes on first use) at BASE_URL + path."""
-        url = BASE_URL + path.lstrip("/")
-        self.served[url] = (media_type, data)
-        return url
-
-    def materialized(self) -> dict[str, tuple[str, bytes]]:
-        """Every entry as bytes (callables called once): for a job sent to another process."""
-        for url, (media_type, data) in self.served.items():
-            if callable(data):
-                self.served[url] = (media_type, data())
-        return dict(self.served)
-
-
-def media_resources(media=None) -> Resources:
-    """Each ok image of the bag (its ``pdf_data``) at BASE_URL + its filename."""
-    resources = Resources()
-    if media is not None:
-        for asset in media.assets.values():
-            if asset.ok and asset.filename and (asset.pdf_data or asset.data):
-                resources.add(asset.filename, asset.pdf_media_type or asset.media_type,
-                              asset.pdf_data or asset.data)
-    return resources
-
-
 def _fetcher_class():
     from urllib.request import OpenerDirector
 
@@ -105,14 +73,14 @@ def _fetcher_class():
         """Serves the book's own resources from memory; refuses every other URL (no network, no
         file:, no data:), so raw HTML or a user stylesheet cannot read ``/etc/passwd``."""
 
-        def __init__(self, served: dict | None = None):
+        def __init__(self):
             # Not URLFetcher.__init__: that installs urllib's HTTP/FTP/file/data handlers and
             # builds an SSL context (~20 ms). With no handlers at all, nothing could open a URL
             # even if some path bypassed fetch(). These are the attributes WeasyPrint reads.
             OpenerDirector.__init__(self)
             self._timeout, self._http_headers, self._request = 1, {}, None
             self._allowed_protocols, self._fail_on_errors = (), False
-            self._served: dict[str, tuple[str, object]] = served if served is not None else {}
+            self._served: dict[str, tuple[str, object]] = {}
             self.refused: list[str] = []
 
         def add(self, path: str, media_type: str, data) -> str:
@@ -137,8 +105,14 @@ def _fetcher_class():
 
 
 def make_fetcher(media=None):
-    """A WeasyPrint fetcher serving each ok image of the bag (see media_resources)."""
-    return _fetcher_class()(media_resources(media).served)
+    """A fetcher serving each ok image of the bag (its ``pdf_data``) at BASE_URL + its filename."""
+    fetcher = _fetcher_class()()
+    if media is not None:
+        for asset in media.assets.values():
+            if asset.ok and asset.filename and (asset.pdf_data or asset.data):
+                fetcher.add(asset.filename, asset.pdf_media_type or asset.media_type,
+                            asset.pdf_data or asset.data)
+    return fetcher
 
 
 def _short(url: str, limit: int = 120) -> str:
@@ -317,80 +291,29 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
                         fonts=None) -> tuple[bytes, list[str]]:
     """The PDF bytes and the warnings of this build (refused URLs, CSS problems)."""
     check_size(doc)
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
     variant = (options.pdf_variant or "").strip().lower()
     if variant and variant not in PDF_VARIANTS:
         raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(PDF_VARIANTS)}")
     geo = geometry(options.page_size, options.bleed, options.crop_marks,
                    duplex=getattr(options, "duplex", True))
     date = source_date(options)
+    _install_log_router()
 
-    resources = media_resources(media)
-    font_css = _font_css(doc, options, fonts, resources)
+    fetcher = make_fetcher(media)
+    font_css = _font_css(doc, options, fonts, fetcher)
     html = assemble_html(doc, media, options, date)
     sheets = [(font_css, "fonts"), (_style("base.css"), "base.css"),
               (_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
               *_user_css(options.css)]
-    job = RenderJob(html, sheets, resources, variant)
 
-    from . import engine
-    try:
-        pdf, messages = engine.render(job)
-    except RenderFailed as exc:  # WeasyPrint, Pango or pydyf failing is a render error, not a crash
-        raise RenderError(f"PDF rendering failed: {exc}", path=doc.name or None) from None
-    warnings = [_describe(m, doc) for m in _dedupe(messages)]
-    if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
-        warnings.insert(0, _describe("vertical writing is not supported by the PDF engine "
-                                     "(WeasyPrint has no writing-mode); the PDF is set horizontally", doc))
-    for w in warnings:
-        log.warning("%s", w)
-    return pdf, warnings
-
-
-class RenderFailed(Exception):
-    """WeasyPrint failed on a job; the message is "ExceptionType: what it said"."""
-
-
-class RenderJob:
-    """Everything WeasyPrint needs for one book: the HTML, the stylesheets (text, name), the
-    resources the fetcher may serve, and the PDF variant. Plain data, picklable once
-    materialized (see engine.py)."""
-
-    def __init__(self, html: str, sheets: list[tuple[str, str]], resources: Resources, variant: str):
-        self.html, self.sheets, self.resources, self.variant = html, sheets, resources, variant
-
-    def __getstate__(self):
-        return {"html": self.html, "sheets": self.sheets, "variant": self.variant,
-                "served": self.resources.materialized()}
-
-    def __setstate__(self, state):
-        self.html, self.sheets, self.variant = state["html"], state["sheets"], state["variant"]
-        self.resources = Resources()
-        self.resources.served = state["served"]
-
-
-def preload() -> None:
-    """Import what render_job needs (the engine process does this while its parent reads)."""
-    import weasyprint  # noqa: F401
-    import weasyprint.text.fonts  # noqa: F401
-    import weasyprint.urls  # noqa: F401
-
-    _fetcher_class()
-    _install_log_router()
-
-
-def render_job(job: RenderJob) -> tuple[bytes, list[str]]:
-    """WeasyPrint on one job, in this process: the PDF bytes and WeasyPrint's warnings (from
-    the user's stylesheets on). Raises RenderFailed."""
-    from weasyprint import CSS, HTML
-    from weasyprint.text.fonts import FontConfiguration
-
-    _install_log_router()
-    fetcher = _fetcher_class()(job.resources.served)
     messages: list[str] = []
     try:
         font_config = FontConfiguration()
         stylesheets = []
-        for text, name in job.sheets:
+        for text, name in sheets:
             # our own sheets use properties WeasyPrint ignores (for EPUB readers): debug only;
             # from the first user sheet on, WeasyPrint's complaints are the user's warnings
             if name not in OWN_SHEETS:
@@ -399,18 +322,26 @@ def render_job(job: RenderJob) -> tuple[bytes, list[str]]:
                 stylesheets.append(CSS(string=text, base_url=BASE_URL, url_fetcher=fetcher,
                                        font_config=font_config))
         _WeasyLogRouter.local.messages = messages
-        document = HTML(string=job.html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
+        document = HTML(string=html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
         pdf = document.write_pdf(
-            stylesheets=stylesheets, font_config=font_config, **_output_intent(job.variant),
-            pdf_variant=job.variant or None, pdf_tags=True,
+            stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
+            pdf_variant=variant or None, pdf_tags=True,
             pdf_identifier=True,          # md5 of the content: stable across identical builds
             custom_metadata=False, presentational_hints=False,
             uncompressed_pdf=False)
-    except Exception as exc:
-        raise RenderFailed(f"{type(exc).__name__}: {exc}") from exc
+    except UsageError:
+        raise
+    except Exception as exc:  # WeasyPrint, Pango or pydyf failing is a render error, not a crash
+        raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", path=doc.name or None) from exc
     finally:
         _WeasyLogRouter.local.messages = None
-    return pdf, messages
+    warnings = [_describe(m, doc) for m in _dedupe(messages)]
+    if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
+        warnings.insert(0, _describe("vertical writing is not supported by the PDF engine "
+                                     "(WeasyPrint has no writing-mode); the PDF is set horizontally", doc))
+    for w in warnings:
+        log.warning("%s", w)
+    return pdf, warnings
 
 
 def _output_intent(variant: str) -> dict:
@@ -427,8 +358,8 @@ def _output_intent(variant: str) -> dict:
     return {"color_profiles": {"ie-srgb": profile}, "output_intent": "ie-srgb"}
 
 
-def _font_css(doc: model.Document, options: Options, fonts, resources: Resources) -> str:
-    """@font-face rules for our faces, each served from `resources` as a per-book subset."""
+def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
+    """@font-face rules for our faces, each served by the fetcher as a per-book subset."""
     try:
         from . import fonts as fonts_mod
     except ImportError:  # pragma: no cover - fonts stage missing: system fonts via fontconfig
@@ -439,25 +370,25 @@ def _font_css(doc: model.Document, options: Options, fonts, resources: Resources
 
     def url_for(filename: str) -> str:
         media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"
-        return resources.add(filename, media_type, lambda: fonts.file_bytes(filename, extra))
+        return fetcher.add(filename, media_type, lambda: fonts.file_bytes(filename, extra))
 
     # print.css, like the EPUB's sheets, sets every bold run in the sans: WeasyPrint would still
     # load (and we subset) a declared bold serif, so it is declared only for a user stylesheet
     keep = None if options.css else (lambda face: not (face.family == fonts_mod.FAMILIES["serif"]
                                                        and face.weight >= 600))
-    return fonts_mod.font_face_css(fonts, url_for, keep) + _gap_font_css(resources)
+    return fonts_mod.font_face_css(fonts, url_for, keep) + _gap_font_css(fetcher)
 
 
 GAP_FONT = "IEGap.ttf"
 
 
-def _gap_font_css(resources: Resources) -> str:
+def _gap_font_css(fetcher) -> str:
     """The "IE Gap" family: blank fixed-width spaces (U+2004–2006, U+2009, U+200A) for the
     Chinese–Latin gaps render.py writes as U+2005 (our fonts have no such glyphs)."""
     path = fonts_dir() / GAP_FONT
     if not path.is_file():  # pragma: no cover - a broken installation: the gap falls back
         return ""
-    url = resources.add("fonts/gap.ttf", "font/ttf", path.read_bytes)
+    url = fetcher.add("fonts/gap.ttf", "font/ttf", path.read_bytes)
     return f'@font-face {{\n  font-family: "IE Gap";\n  src: url("{url}") format("truetype");\n}}\n'
 
 
