@@ -778,7 +778,7 @@ def cache_bytecode(folder: Path) -> str:
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
     warm = ("import interview_export.cli, interview_export.api, interview_export.media, interview_export.images, "
             "interview_export.fonts, interview_export.epub, interview_export.pdf, interview_export.reader, "
-            "interview_export.engine, weasyprint, weasyprint.text.fonts, ebooklib.epub, PIL.Image, httpx")
+            "weasyprint, weasyprint.text.fonts, ebooklib.epub, PIL.Image, httpx")
     subprocess.run([sys.executable, "-c", warm], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "weasyprint", "--version"], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
