@@ -791,7 +791,15 @@ def main(argv=None) -> int:
     if argv[:1] == ["_capture"]:
         return capture_main(argv[1], argv[argv.index("--") + 1:])
     if argv[:1] == ["_floor"]:
-        return floor_main(argv[1], argv[2])
+        # the same process settings as our one-book CLI run (cli.main: cyclic GC off, no
+        # interpreter teardown at exit), so the floor differs from ours only by our pipeline
+        import gc
+
+        gc.disable()
+        code = floor_main(argv[1], argv[2])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)   # so `kill` also stops the child and the server
     if not Path(args.seed).is_file():

@@ -19,7 +19,6 @@ import logging
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -215,6 +214,13 @@ class Fetcher:
     def fetch(self, url: str, check: Callable[[bytes], object] | None = None) -> Fetched:
         """The body of ``url`` (cache first). ``check(data)`` may raise ImageError to refuse it;
         only bodies that pass are cached. Raises ImageError(url, reason) on any failure."""
+        cached = self._cached(url, check)
+        if cached is not None and (self.offline or not self.revalidate):
+            return Fetched(url, url, cached.data, cached.content_type, from_cache=True)
+        return self._fetch_rest(url, check, cached)
+
+    def _cached(self, url: str, check: Callable[[bytes], object] | None):
+        """The cache entry of ``url`` if there is one and its body passes ``check``."""
         cached = self.cache.get(url) if self.cache is not None else None
         if cached is not None and check is not None:
             try:
@@ -223,8 +229,9 @@ class Fetcher:
                 log.info("cached body of %s fails the checks; dropped", url)
                 self.cache.discard(url)
                 cached = None
-        if cached is not None and (self.offline or not self.revalidate):
-            return Fetched(url, url, cached.data, cached.content_type, from_cache=True)
+        return cached
+
+    def _fetch_rest(self, url: str, check: Callable[[bytes], object] | None, cached) -> Fetched:
         if self.offline:
             raise ImageError(url, "offline and not in the image cache" if self.cache is not None
                              else "offline and the image cache is off")
@@ -247,22 +254,33 @@ class Fetcher:
         if not unique:
             return results
 
-        def one(u: str) -> Fetched | ImageError:
+        def one(u: str, cached) -> Fetched | ImageError:     # the cache was already looked at
             try:
-                return self.fetch(u, check)
+                return self._fetch_rest(u, check, cached)
             except ImageError as exc:
                 return exc
             except Exception as exc:  # a bug or an httpx corner case must not sink the others
                 log.exception("unexpected error fetching %s", u)
                 return ImageError(u, f"unexpected error: {type(exc).__name__}: {exc}")
 
-        if len(unique) == 1 or self.max_workers == 1:
-            return {u: one(u) for u in unique}
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(unique)),
-                                thread_name_prefix="ie-fetch") as pool:
-            for u, res in zip(unique, pool.map(one, unique)):
-                results[u] = res
-        return results
+        # cache hits are served here, in order: threads only for what needs the network
+        rest: dict[str, object] = {}
+        for u in unique:
+            cached = self._cached(u, check)
+            if cached is not None and (self.offline or not self.revalidate):
+                results[u] = Fetched(u, u, cached.data, cached.content_type, from_cache=True)
+            else:
+                rest[u] = cached
+        if len(rest) <= 1 or self.max_workers == 1:
+            results.update({u: one(u, cached) for u, cached in rest.items()})
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(rest)),
+                                    thread_name_prefix="ie-fetch") as pool:
+                for u, res in zip(rest, pool.map(one, rest, rest.values())):
+                    results[u] = res
+        return {u: results[u] for u in unique}
 
     # ------------------------------------------------------------ network
     def _download(self, url: str, cached) -> Fetched:

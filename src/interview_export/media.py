@@ -29,7 +29,6 @@ import os
 import re
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
@@ -323,6 +322,8 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
     if workers == 1:
         done = [work(d) for d in digests]
     else:
+        from concurrent.futures import ThreadPoolExecutor     # not needed when the cache has it all
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ie-image") as pool:
             done = list(pool.map(work, digests))
     for digest, result in zip(digests, done):
