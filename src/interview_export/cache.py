@@ -72,6 +72,24 @@ class StoredRendition:
     meta: dict = field(default_factory=dict)
 
 
+def _read_record(path: Path, what: str) -> tuple[dict | None, bytes] | None:
+    """A cache file as (its JSON header line, or None if that is damaged; the body after it);
+    None when the file is missing or unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.debug("%s unreadable: %s", what, exc)
+        return None
+    header, sep, body = raw.partition(b"\n")
+    try:
+        head = json.loads(header.decode("utf-8")) if sep else None
+    except ValueError:
+        head = None
+    return (head if isinstance(head, dict) else None), body
+
+
 class Cache:
     """A folder of downloaded bodies keyed by URL (and of renditions keyed by content and
     options); safe for concurrent processes."""
@@ -85,19 +103,11 @@ class Cache:
 
     def get(self, url: str) -> CacheEntry | None:
         """The stored body for ``url``, or None (missing, unreadable or damaged entry)."""
-        try:
-            raw = self.path(url).read_bytes()
-        except FileNotFoundError:
+        record = _read_record(self.path(url), f"cache entry for {url}")
+        if record is None:
             return None
-        except OSError as exc:
-            log.debug("cache entry for %s unreadable: %s", url, exc)
-            return None
-        header, sep, data = raw.partition(b"\n")
-        try:
-            meta = json.loads(header.decode("utf-8")) if sep else None
-        except ValueError:
-            meta = None
-        if not isinstance(meta, dict) or meta.get("url") != url:
+        meta, data = record
+        if meta is None or meta.get("url") != url:
             return None
         if meta.get("size") != len(data) or meta.get("sha256") != hashlib.sha256(data).hexdigest():
             log.debug("cache entry for %s is damaged; ignored", url)
@@ -146,19 +156,11 @@ class Cache:
     def get_rendition(self, key: str, source: bytes, source_sha256: str) -> StoredRendition | None:
         """The stored rendition ``key`` of ``source`` (whose SHA-256 the caller passes), or None
         (missing, unreadable, damaged or not of this source)."""
-        try:
-            raw = self.rendition_path(key).read_bytes()
-        except FileNotFoundError:
+        record = _read_record(self.rendition_path(key), f"rendition {key}")
+        if record is None:
             return None
-        except OSError as exc:
-            log.debug("rendition %s unreadable: %s", key, exc)
-            return None
-        header, sep, body = raw.partition(b"\n")
-        try:
-            head = json.loads(header.decode("utf-8")) if sep else None
-        except ValueError:
-            head = None
-        if (not isinstance(head, dict) or head.get("key") != key or not isinstance(head.get("meta"), dict)
+        head, body = record
+        if (head is None or head.get("key") != key or not isinstance(head.get("meta"), dict)
                 or head.pop("check", None) != _header_check(head)):
             log.debug("rendition %s is damaged; ignored", key)
             return None
