@@ -82,7 +82,7 @@ def test_version_and_help(runner):
     for option in ("--metadata", "--css", "--cover", "--no-cover", "--mirror", "--offline", "--strict",
                    "--cache-dir", "--no-cache", "--resource-dir", "--font-serif", "--font-sans",
                    "--no-embed-fonts", "--vertical", "--grayscale", "--page-size", "--bleed", "--crop-marks",
-                   "--pdf-variant", "--jobs", "--quiet", "--verbose", "--profile", "--report", "--config",
+                   "--simplex", "--pdf-variant", "--jobs", "--quiet", "--verbose", "--profile", "--report", "--config",
                    "--force", "--no-clobber", "--skip-variants", "--format"):
         assert option in help_text, option
 
@@ -96,7 +96,8 @@ def test_shared_options_reach_options(runner, workdir, recorder):
         "--mirror", "https://cdn.jsdelivr.net/=http://127.0.0.1:1/", "--offline", "--strict",
         "--cache-dir", str(workdir / "c"), "--no-cache", "--resource-dir", str(workdir),
         "--font-serif", "x.ttc#2", "--no-embed-fonts", "--vertical", "--grayscale", "--page-size", "A5",
-        "--bleed", "3mm", "--crop-marks", "--pdf-variant", "pdf/a-3b", "--jobs", "3", "--no-clobber"])
+        "--bleed", "3mm", "--crop-marks", "--simplex", "--pdf-variant", "pdf/a-3b", "--jobs", "3",
+        "--no-clobber"])
     assert result.exit_code == 0, result.output
     [task] = recorder.tasks
     o = task.options
@@ -105,7 +106,7 @@ def test_shared_options_reach_options(runner, workdir, recorder):
     assert o.offline and o.strict and not o.use_cache and o.cache_dir == workdir / "c"
     assert o.resource_dirs == (workdir,) and o.font_serif == "x.ttc#2" and not o.embed_fonts
     assert o.vertical and o.grayscale and o.page_size == "A5" and o.bleed == "3mm" and o.crop_marks
-    assert o.pdf_variant == "pdf/a-3b"
+    assert o.pdf_variant == "pdf/a-3b" and o.duplex is False
     assert recorder.jobs == 3 and task.overwrite is False
     assert task.targets == {"pdf": workdir / "a.pdf"}
 

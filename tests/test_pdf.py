@@ -262,6 +262,31 @@ def test_page_sizes(tmp_path, size, width_mm, height_mm):
     assert float(match[2]) == pytest.approx(height_mm * 72 / 25.4, abs=0.1)
 
 
+def folio_positions(path: Path) -> dict[int, float]:
+    """Page number → the horizontal centre (pt) of its folio, the number printed at its foot."""
+    bbox = run("pdftotext", "-bbox", str(path), "-")
+    out = {}
+    for n, page in enumerate(bbox.split("<page ")[1:], start=1):
+        height = float(re.search(r'height="([\d.]+)"', page)[1])
+        words = re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">(\d+)</word>', page)
+        feet = [(float(x0) + float(x1)) / 2 for x0, y0, x1, w in words if float(y0) > height * 0.9 and w == str(n)]
+        if feet:
+            out[n] = feet[0]
+    return out
+
+
+def test_duplex_folios_sit_outside_and_simplex_ones_centred(tmp_path):
+    long = read_text(SMALL.replace("这就是我的回答。", "这就是我的回答。" * 400))
+    width = geometry("A5").width * 72 / 25.4
+    duplex = folio_positions(write(tmp_path, pdf.build(long, None, Options(page_size="A5")), "d.pdf"))
+    simplex = folio_positions(write(tmp_path, pdf.build(long, None, Options(page_size="A5", duplex=False)), "s.pdf"))
+    assert len(duplex) >= 3 and len(simplex) >= 3
+    for n, x in duplex.items():              # recto (odd) right, verso (even) left
+        assert (x > width * 0.75) if n % 2 else (x < width * 0.25), (n, x)
+    for n, x in simplex.items():
+        assert abs(x - width / 2) < 3, (n, x)
+
+
 def test_bleed_and_crop_marks_enlarge_the_media_box(tmp_path):
     path = write(tmp_path, pdf.build(read_text(SMALL), None,
                                      Options(page_size="A5", bleed="3mm", crop_marks=True)))

@@ -69,6 +69,9 @@ SHARED_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--page-size", "page_size", metavar="SIZE", help="PDF page size, e.g. A4, A5, B5, letter. [A4]"),
     click.option("--bleed", "bleed", metavar="LENGTH", help="PDF bleed, e.g. 3mm."),
     click.option("--crop-marks", "crop_marks", is_flag=True, help="PDF crop marks."),
+    click.option("--simplex", "simplex", is_flag=True,
+                 help="PDF for one-sided printing or screens: equal margins, centred head and folio "
+                      "(default: facing pages, heads and folios on the outer corners)."),
     click.option("--pdf-variant", "pdf_variant", metavar="VARIANT", help="e.g. pdf/a-3b, pdf/ua-1."),
     click.option("--skip-variants", "skip_variants", is_flag=True,
                  help="In folders and globs, skip NAME-remote.md / NAME-standalone.md when NAME.md is there."),
@@ -181,6 +184,7 @@ def build_settings(ctx: click.Context) -> Settings:
         page_size=params["page_size"] or defaults.page_size,
         bleed=params["bleed"] or defaults.bleed,
         crop_marks=bool(params["crop_marks"]),
+        duplex=not params["simplex"],
         pdf_variant=params["pdf_variant"] or defaults.pdf_variant,
     )
     return Settings(options, params, config.path)

@@ -96,6 +96,7 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
     "page-size": ("page_size", _str, False),
     "bleed": ("bleed", _str, False),
     "crop-marks": ("crop_marks", _bool, False),
+    "simplex": ("simplex", _bool, False),
     "pdf-variant": ("pdf_variant", _str, False),
     "skip-variants": ("skip_variants", _bool, False),
     "no-clobber": ("no_clobber", _bool, False),

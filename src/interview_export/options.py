@@ -37,6 +37,8 @@ class Options:
     page_size: str = "A4"
     bleed: str = ""                                   # e.g. "3mm"
     crop_marks: bool = False
+    duplex: bool = True                               # False (--simplex): the same margins, head and
+                                                      # folio on every page (one-sided print, screens)
     pdf_variant: str = ""                             # e.g. "pdf/a-3b", "pdf/ua-1"
     # reproducibility
     source_date_epoch: int | None = None              # None → $SOURCE_DATE_EPOCH or a fixed date

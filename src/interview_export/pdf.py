@@ -298,7 +298,7 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
     if variant and variant not in PDF_VARIANTS:
         raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(PDF_VARIANTS)}")
     geo = geometry(options.page_size, options.bleed, options.crop_marks,
-                   duplex=getattr(options, "duplex", True))
+                   duplex=options.duplex)
     date = source_date(options)
     _install_log_router()
 
