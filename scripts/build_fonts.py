@@ -24,7 +24,8 @@ from pathlib import Path
 
 from fontTools.ttLib import TTCollection, TTFont
 
-from interview_export.fonts import SHIPPED_BLOCKS, encodable_chars, listed_chars, ranges_chars, subset_face
+from interview_export.fonts import (GAP_FAMILY, GAP_FONT, SHIPPED_BLOCKS, encodable_chars, listed_chars,
+                                   ranges_chars, subset_face)
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "fonts-noto-cjk"
@@ -41,7 +42,6 @@ KEEP_LANGSYS = {"ZHS "}
 # IEGap.ttf: our own tiny font of blank fixed-width spaces (no Noto face has them). The PDF sets the
 # space between Chinese and Latin text as U+2005 (¼ em) from it: WeasyPrint stretches only U+0020
 # and U+00A0 when it justifies, so this gap stays ¼ em while the line is justified.
-GAP_FONT = "IEGap.ttf"
 GAP_WIDTHS = {0x2004: 333, 0x2005: 250, 0x2006: 167, 0x2009: 200, 0x200A: 100}   # per 1000 em
 GAP_EPOCH = 1767225600              # 2026-01-01: fixed head timestamps, reproducible bytes
 NAME_IDS = list(range(0, 15))       # copyright … licence URL
@@ -119,7 +119,7 @@ def gap_font() -> bytes:
     builder.setupGlyf({name: empty for name in [".notdef", *names.values()]})
     builder.setupHorizontalMetrics({".notdef": (500, 0), **{names[cp]: (w, 0) for cp, w in GAP_WIDTHS.items()}})
     builder.setupHorizontalHeader(ascent=880, descent=-120)          # the Noto CJK line metrics
-    builder.setupNameTable({"familyName": "IE Gap", "styleName": "Regular",
+    builder.setupNameTable({"familyName": GAP_FAMILY, "styleName": "Regular",
                             "copyright": "interview-export; SIL Open Font License 1.1"})
     builder.setupOS2(sTypoAscender=880, sTypoDescender=-120, sTypoLineGap=0,
                      usWinAscent=880, usWinDescent=120, fsType=0)

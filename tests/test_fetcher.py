@@ -11,7 +11,7 @@ import pytest
 from fault_server import FaultServer, dead_port, png_bytes
 from interview_export.cache import Cache
 from interview_export.errors import ImageError
-from interview_export.fetcher import USER_AGENT, Fetcher, apply_mirrors
+from interview_export.fetcher import Fetcher, apply_mirrors, user_agent
 from interview_export.options import Options
 
 PNG = png_bytes()
@@ -60,7 +60,7 @@ def test_mirror_is_applied_before_fetching_and_user_agent_is_ours():
     assert got.final_url == "http://mirror.test/gh/x.png"
     assert rec.urls == ["http://mirror.test/gh/x.png"]
     ua = rec.requests[0].headers["user-agent"]
-    assert ua == USER_AGENT and ua.startswith("interview-export/")
+    assert ua == user_agent() and ua.startswith("interview-export/")
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/a.png", "file:///etc/passwd", "gopher://x/1"])
@@ -300,7 +300,7 @@ def test_dead_port_fails_after_retries_quickly():
 def test_real_server_sees_our_user_agent():
     with FaultServer() as srv, Fetcher(retries=0) as f:
         assert f.fetch(srv.url + "ok.png").data == srv.ok_png
-        assert srv.httpd.user_agents == [USER_AGENT]
+        assert srv.httpd.user_agents == [user_agent()]
 
 
 def test_broken_gzip_body_is_an_image_error_not_a_crash():

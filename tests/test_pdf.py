@@ -17,6 +17,7 @@ import pytest
 from conftest import CDN_PREFIX, SEED, StaticServer
 from interview_export import model, pdf
 from interview_export.errors import UsageError
+from interview_export.fonts import GAP_FONT
 from interview_export.options import Options
 from interview_export.pagesize import geometry
 
@@ -337,7 +338,7 @@ def test_gap_font_is_the_one_the_build_script_makes():
     finally:
         sys.path.remove(str(ROOT / "scripts"))
     from fontTools.ttLib import TTFont
-    shipped = (ROOT / "fonts" / pdf.GAP_FONT).read_bytes()
+    shipped = (ROOT / "fonts" / GAP_FONT).read_bytes()
     assert build_fonts.gap_font() == shipped       # reproducible, and what fonts/ ships
     font = TTFont(io.BytesIO(shipped))
     assert font.getBestCmap()[0x2005] and font["head"].unitsPerEm == 1000

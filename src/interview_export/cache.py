@@ -130,14 +130,7 @@ class Cache:
             "content_type": content_type,
             "stored_at": int(time.time()),
         }
-        header = json.dumps(meta, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, header + b"\n" + data)
-        except OSError as exc:
-            log.warning("could not write the image cache in %s: %s", self.root, exc)
-            return False
-        return True
+        return self._write(path, json.dumps(meta, ensure_ascii=True, separators=(",", ":")), data)
 
     def discard(self, url: str) -> None:
         """Forget ``url`` (used when a cached body no longer passes the image checks)."""
@@ -147,7 +140,6 @@ class Cache:
             pass
         except OSError as exc:
             log.debug("could not remove the cache entry of %s: %s", url, exc)
-
 
     # ------------------------------------------------------------ renditions
     def rendition_path(self, key: str) -> Path:
@@ -184,11 +176,15 @@ class Cache:
         head = {"key": key, "size": len(data), "sha256": digest, "same_as_source": same_as_source,
                 "meta": meta}
         head["check"] = _header_check(head)
-        header = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode("ascii")
-        path = self.rendition_path(key)
+        header = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+        return self._write(self.rendition_path(key), header, b"" if same_as_source else data)
+
+    def _write(self, path: Path, header: str, body: bytes) -> bool:
+        """One record (JSON header line + body) written atomically; False (and a log line) when
+        the disk refuses."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, header + b"\n" + (b"" if same_as_source else data))
+            _atomic_write(path, header.encode("ascii") + b"\n" + body)
         except OSError as exc:
             log.warning("could not write the image cache in %s: %s", self.root, exc)
             return False

@@ -635,8 +635,8 @@ def _leave(code: int) -> None:
     """End the process the way the interpreter would — wait for non-daemon threads, run the atexit
     handlers (logging's flush, whatever a library registered), flush stdout/stderr — but without
     then freeing every module and object one by one: that teardown takes 0.1–0.2 s after a
-    conversion and nobody is left to use what it frees. Under a tracer or profiler (coverage, cProfile, a debugger) the
-    normal exit runs, so they can write their results."""
+    conversion and nobody is left to use what it frees. Under a tracer or profiler (coverage,
+    cProfile, a debugger) the normal exit runs, so they can write their results."""
     if sys.gettrace() is not None or sys.getprofile() is not None:
         sys.exit(code)
     import atexit

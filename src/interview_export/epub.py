@@ -35,9 +35,6 @@ FALLBACK_EPOCH = 946684800            # 2000-01-01T00:00:00Z: no SOURCE_DATE_EPO
 ZIP_MIN_EPOCH = 315532800             # 1980-01-01: the earliest time a zip entry can hold
 CONTENT_NS = uuid.UUID("6f1c2a8e-41b7-5d3e-9a0c-7e2f4b9d1c55")   # uuid5 namespace for book ids
 STYLES = ("styles/fonts.css", "styles/base.css", "styles/epub.css")
-# (family, bold) pairs base.css/epub.css never ask for: every bold run is set in the sans, so a
-# bold serif subset (~340 KB for the seed) would be dead weight
-UNUSED_FACES = {("IE Serif", True)}
 A11Y_SUMMARY = ("结构化的电子书：目录与阅读顺序与原文一致，对话按说话人标注，图片附有替代文字。"
                 "Structured e-book: navigable table of contents, reading order as in the article, "
                 "dialogue turns marked by speaker, images with text alternatives.")
@@ -136,9 +133,7 @@ def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, 
         from . import fonts as fontmod
         text = book_text(doc)
         fontset = fonts if fonts is not None else fontmod.resolve_fonts(text, options)
-        # a user stylesheet may ask for any face: then keep them all
-        keep = None if options.css else (lambda face: (face.family, face.weight >= 600) not in UNUSED_FACES)
-        embedded = fontmod.subset_fonts(fontset, text, keep)
+        embedded = fontmod.subset_fonts(fontset, text, fontmod.faces_in_use(options))
         css = fontmod.font_face_css(embedded, lambda filename: "../" + filename)
         return embedded, css, fontset
     except ExportError:

@@ -53,12 +53,6 @@ def user_agent() -> str:
     return f"interview-export/{_version('interview-export')} (python-httpx/{_version('httpx')})"
 
 
-def __getattr__(name: str):
-    if name == "USER_AGENT":  # the old module constant, now computed on demand
-        return user_agent()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _import_httpx():
     """httpx without its command-line entry point: ``httpx/__init__`` imports ``httpx._main``
     (click, rich, pygments: ~0.1 s) inside ``try/except ImportError``, so a ``None`` in
@@ -356,15 +350,14 @@ class Fetcher:
                                    response.headers.get("content-type", ""),
                                    etag=response.headers.get("etag", ""),
                                    last_modified=response.headers.get("last-modified", ""))
-            except httpx.ConnectError as exc:
-                if _is_dns_failure(exc):  # a name that does not resolve will not resolve in 2 s
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError,
+                    httpx.ReadError, httpx.WriteError, httpx.PoolTimeout) as exc:
+                if isinstance(exc, httpx.ConnectError) and _is_dns_failure(exc):
+                    # a name that does not resolve will not resolve in 2 s: no retries, host dead
                     reason = f"host name not found ({exc})"
                     with self._count_lock:
                         self._dead_hosts.setdefault(urlsplit(current).netloc.lower(), reason)
                     raise ImageError(url, reason)
-                raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})", connection=True)
-            except (httpx.ConnectTimeout, httpx.RemoteProtocolError,
-                    httpx.ReadError, httpx.WriteError, httpx.PoolTimeout) as exc:
                 raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})",
                              connection=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)))
             except httpx.TimeoutException as exc:

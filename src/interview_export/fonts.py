@@ -29,6 +29,12 @@ from .resources import fonts_dir
 log = logging.getLogger("interview_export.fonts")
 
 FAMILIES = {"serif": "IE Serif", "sans": "IE Sans", "fallback": "IE Fallback"}
+# "IE Gap": our own blank fixed-width spaces (U+2004–2006, U+2009, U+200A; scripts/build_fonts.py
+# makes the file), for the Chinese–Latin gaps the PDF sets as U+2005
+GAP_FAMILY, GAP_FONT = "IE Gap", "IEGap.ttf"
+# (family, bold) pairs our stylesheets (base.css, epub.css, print.css) never ask for: every bold
+# run is set in the sans, so a bold serif (~340 KB subset for the seed) would be dead weight
+UNUSED_FACES = {(FAMILIES["serif"], True)}
 
 # The shipped files in fonts/ (scripts/build_fonts.py makes them); a missing one is skipped.
 SHIPPED = {
@@ -50,7 +56,7 @@ LAYOUT_FEATURES = ("locl", "vert", "vrt2", "kern", "vkrn", "palt", "halt", "vhal
                    "ccmp", "liga", "calt", "mark", "mkmk")
 
 # Always kept in a subset so generated numbers, labels and punctuation never miss a glyph.
-ALWAYS_RANGES = ((0x20, 0x7E), (0xA0, 0xA0), (0xB7, 0xB7), (0x2002, 0x2002), (0x2010, 0x2027), (0x2030, 0x203B),
+ALWAYS_RANGES = ((0x20, 0x7E), (0xA0, 0xA0), (0xB7, 0xB7), (0x2010, 0x2027), (0x2030, 0x203B),
                  (0x3000, 0x301F), (0xFF01, 0xFF5E))
 
 # Unicode blocks the shipped fonts cover besides an encoding's repertoire (see fonts/README.md).
@@ -542,6 +548,14 @@ def resolve_fonts(text: str, options: Options = Options()) -> FontSet:
 
 
 # ---------------------------------------------------------------- EPUB subsets and CSS
+def faces_in_use(options: Options) -> Callable[[FontFace], bool] | None:
+    """The `keep` filter for subset_fonts/font_face_css: the faces our stylesheets use, or None
+    (every face) when a user stylesheet may ask for any of them."""
+    if options.css:
+        return None
+    return lambda face: (face.family, face.weight >= 600) not in UNUSED_FACES
+
+
 def subset_fonts(fontset: FontSet, text: str,
                  keep: Callable[[FontFace], bool] | None = None) -> list[EmbeddedFont]:
     """Per-book subsets of every face (or of those `keep` accepts): `text` (the book's text and

@@ -8,6 +8,7 @@ types are closed: renderers have one method per type.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Union
 
@@ -227,16 +228,10 @@ class Document:
 
 
 # ---------------------------------------------------------------- helpers
-_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}   # class → its dataclass field names (None: not one)
-
-
+@functools.cache
 def _field_names(cls: type) -> tuple[str, ...] | None:
-    try:
-        return _FIELD_NAMES[cls]
-    except KeyError:
-        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
-        _FIELD_NAMES[cls] = names
-        return names
+    """A dataclass's field names (None: not a dataclass), looked up once per class."""
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
 
 
 def to_dict(node) -> object:

@@ -372,24 +372,18 @@ def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
         media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"
         return fetcher.add(filename, media_type, lambda: fonts.file_bytes(filename, extra))
 
-    # print.css, like the EPUB's sheets, sets every bold run in the sans: WeasyPrint would still
-    # load (and we subset) a declared bold serif, so it is declared only for a user stylesheet
-    keep = None if options.css else (lambda face: not (face.family == fonts_mod.FAMILIES["serif"]
-                                                       and face.weight >= 600))
-    return fonts_mod.font_face_css(fonts, url_for, keep) + _gap_font_css(fetcher)
+    # WeasyPrint loads every declared face, so only those our stylesheets use are declared
+    return (fonts_mod.font_face_css(fonts, url_for, fonts_mod.faces_in_use(options))
+            + _gap_font_css(fetcher, fonts_mod))
 
 
-GAP_FONT = "IEGap.ttf"
-
-
-def _gap_font_css(fetcher) -> str:
-    """The "IE Gap" family: blank fixed-width spaces (U+2004–2006, U+2009, U+200A) for the
-    Chinese–Latin gaps render.py writes as U+2005 (our fonts have no such glyphs)."""
-    path = fonts_dir() / GAP_FONT
+def _gap_font_css(fetcher, fonts_mod) -> str:
+    """The "IE Gap" family for the Chinese–Latin gaps render.py writes as U+2005."""
+    path = fonts_dir() / fonts_mod.GAP_FONT
     if not path.is_file():  # pragma: no cover - a broken installation: the gap falls back
         return ""
     url = fetcher.add("fonts/gap.ttf", "font/ttf", path.read_bytes)
-    return f'@font-face {{\n  font-family: "IE Gap";\n  src: url("{url}") format("truetype");\n}}\n'
+    return f'@font-face {{\n  font-family: "{fonts_mod.GAP_FAMILY}";\n  src: url("{url}") format("truetype");\n}}\n'
 
 
 def _dedupe(messages: list[str]) -> list[str]:
