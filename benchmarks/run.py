@@ -403,6 +403,13 @@ class Row:
     notes: str = ""
 
 
+def ie_command() -> list[str]:
+    """Our command as installed next to this interpreter (the venv's console script, as a user
+    runs it), never whatever `interview-export` is on PATH; `python -m` when there is no script."""
+    script = Path(sys.executable).with_name("interview-export")
+    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "interview_export"]
+
+
 class Bench:
     def __init__(self, args, tmp: Path, server: CdnServer):
         self.args, self.tmp, self.server = args, tmp, server
@@ -412,7 +419,7 @@ class Bench:
         self.targets: list[tuple[str, str, str]] = []     # (target, measured, PASS/MISS/–)
         self.logdir = tmp / "logs"
         self.logdir.mkdir()
-        self.ie = [shutil.which("interview-export") or "interview-export"]
+        self.ie = ie_command()
         self.pandoc = None if args.no_pandoc else shutil.which("pandoc")
         self.seed = Path(args.seed)
         self.mirror = ["--mirror", f"{CDN_PREFIX}={server.url}"]
@@ -500,7 +507,7 @@ class Bench:
         ours_cmd = self.ours("pdf", [self.seed], ours_out, "--no-cache", "-j", "1", "--page-size", "A4")
         # the floor: capture our final HTML once (untimed), then time WeasyPrint alone on it
         captured = self.out("pdf", "captured.pickle")
-        capture_cmd = [sys.executable, __file__, "_capture", str(captured), "--", *ours_cmd[1:]]
+        capture_cmd = [sys.executable, __file__, "_capture", str(captured), "--", *ours_cmd[len(self.ie):]]
         capture_cmd[capture_cmd.index("-o") + 1] = str(self.out("pdf", "capture.pdf"))
         sample = run_process(capture_cmd, log=self.logdir / "capture.log")
         commands = [Command("ours", ours_cmd, output=ours_out)]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from pathlib import Path
 
 import pytest
 
+from helpers import children_of
 from interview_export import api, batch
 from interview_export.options import Options
 
@@ -36,15 +36,15 @@ def _fake_convert(delay: float = 0.2, crash_on: str | None = None):
     return convert_file
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+@pytest.fixture
+def own_children():
+    """A function giving the child processes started since the test began (earlier tests' leftovers,
+    still being reaped, are not counted), read from /proc."""
+    before = children_of(os.getpid())
+    return lambda: children_of(os.getpid()) - before
 
 
-def test_pool_runs_every_task_in_order_with_one_preload_per_worker(tmp_path, monkeypatch):
+def test_pool_runs_every_task_in_order_with_one_preload_per_worker(tmp_path, monkeypatch, own_children):
     probe = tmp_path / "probe"
     probe.mkdir()
     (probe / "ie_preload_probe.py").write_text(
@@ -64,7 +64,7 @@ def test_pool_runs_every_task_in_order_with_one_preload_per_worker(tmp_path, mon
     preloads = (tmp_path / "preloads.log").read_text().split()
     assert len(preloads) == 2, "the heavy imports happen once per worker, not once per file"
     assert {f"pid {p}" for p in preloads} == worker_pids
-    assert multiprocessing.active_children() == []
+    assert own_children() == set(), "workers stopped and reaped"
 
 
 def test_two_workers_overlap(tmp_path, monkeypatch):
@@ -82,7 +82,7 @@ def test_jobs_1_runs_in_this_process(tmp_path, monkeypatch):
     assert {r.warnings[0] for r in results} == {f"pid {os.getpid()}"}
 
 
-def test_a_dying_worker_fails_only_its_file(tmp_path, monkeypatch):
+def test_a_dying_worker_fails_only_its_file(tmp_path, monkeypatch, own_children):
     monkeypatch.setattr(batch, "PRELOAD", ())
     monkeypatch.setattr(api, "convert_file", _fake_convert(0.3, crash_on="crash"))
     tasks = _tasks(tmp_path, ["a", "crash", "b", "c"])
@@ -93,10 +93,10 @@ def test_a_dying_worker_fails_only_its_file(tmp_path, monkeypatch):
     for name in ("a", "b", "c"):
         assert by_name[name].ok, by_name[name].error
         assert (tmp_path / "out" / f"{name}.epub").read_bytes() == b"book"
-    assert multiprocessing.active_children() == []
+    assert own_children() == set(), "workers stopped and reaped"
 
 
-def test_interrupt_cancels_terminates_workers_and_removes_temp_files(tmp_path, monkeypatch):
+def test_interrupt_cancels_terminates_workers_and_removes_temp_files(tmp_path, monkeypatch, own_children):
     monkeypatch.setattr(batch, "PRELOAD", ())
     real_fsync = os.fsync
 
@@ -116,7 +116,7 @@ def test_interrupt_cancels_terminates_workers_and_removes_temp_files(tmp_path, m
         deadline = time.monotonic() + 10
         while not list(out.glob(f".*{api.TEMP_SUFFIX}")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        workers.extend(p.pid for p in multiprocessing.active_children())
+        workers.extend(own_children())
         raise KeyboardInterrupt
 
     start = time.perf_counter()
@@ -125,7 +125,7 @@ def test_interrupt_cancels_terminates_workers_and_removes_temp_files(tmp_path, m
     assert time.perf_counter() - start < 15
     assert len(workers) == 2
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "workers stopped and reaped (no zombies)"
-    assert multiprocessing.active_children() == []
+    assert own_children() == set()
     assert list(out.iterdir()) == [], "no partial books, no temp files"
 
 

@@ -6,7 +6,6 @@ No timing assertions: speed is measured by the harness, side by side, never asse
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +82,6 @@ def test_parse_args(bench):
         bench.parse_args(["--only", "nonsense"])
 
 
-@pytest.mark.skipif(shutil.which("interview-export") is None, reason="interview-export is not on PATH")
 def test_quick_run_on_a_tiny_input(tmp_path):
     tiny = tmp_path / "tiny.md"
     tiny.write_text("# 小访谈\n\n**主持人**：你好。\n\n**嘉宾**：你好，谢谢邀请。\n", encoding="utf-8")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import children_of, running
 from interview_export import api, batch, cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -360,25 +361,6 @@ def test_stdin_to_epub(runner, workdir):
 
 
 # ---------------------------------------------------------------- subprocess runs
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 class Proc:
     """The CLI in a subprocess, stderr collected line by line in a thread."""
 
@@ -452,16 +434,16 @@ def test_signal_mid_batch_leaves_no_partial_files_and_no_workers(tmp_path, jobs,
                  "--report", str(tmp_path / "report.json")], cwd=tmp_path)
     proc.wait_for(lambda: "converting" in proc.stderr)
     proc.wait_for(lambda: len(list(out.glob(f".*{api.TEMP_SUFFIX}"))) >= jobs)
-    workers = _children(proc.popen.pid)
+    workers = sorted(children_of(proc.popen.pid))
     assert len(workers) == (jobs if jobs > 1 else 0)
     proc.popen.send_signal(sig)
     assert proc.finish() == code
     assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [], "no partial .epub/.pdf and no temp files"
     deadline = time.monotonic() + 5
-    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_running(pid) for pid in workers), "worker processes left behind"
+    assert not any(running(pid) for pid in workers), "worker processes left behind"
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["summary"]["interrupted"] is True and len(report["files"]) == 6
 
@@ -482,7 +464,7 @@ def test_sigint_during_real_conversion(tmp_path, corpus, seed, cdn_server):
                  *LOCAL_ONLY(cdn_server), "--cache-dir", str(tmp_path / "cache")], cwd=tmp_path)
     proc.wait_for(lambda: proc.stderr.count("converting") >= 2)
     time.sleep(1.0)
-    workers = _children(proc.popen.pid)
+    workers = sorted(children_of(proc.popen.pid))
     proc.popen.send_signal(signal.SIGINT)
     assert proc.finish() == 130
     assert "Traceback" not in proc.stderr
@@ -495,9 +477,9 @@ def test_sigint_during_real_conversion(tmp_path, corpus, seed, cdn_server):
         else:
             assert zipfile.ZipFile(out / name).testzip() is None
     deadline = time.monotonic() + 5
-    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert workers and not any(_running(pid) for pid in workers)
+    assert workers and not any(running(pid) for pid in workers)
 
 
 @pytest.mark.corpus
@@ -534,14 +516,14 @@ def test_killed_parent_takes_its_workers_and_their_temp_files_along(tmp_path):
     out = tmp_path / "out"
     proc = Proc([str(driver), "epub", *inputs, "-o", str(out), "-v", "--jobs", "2"], cwd=tmp_path)
     proc.wait_for(lambda: len(list(out.glob(f".*{api.TEMP_SUFFIX}"))) >= 2)
-    workers = _children(proc.popen.pid)
+    workers = sorted(children_of(proc.popen.pid))
     assert len(workers) == 2
     proc.popen.kill()  # SIGKILL: no chance to clean up in the parent
     assert proc.finish() == -signal.SIGKILL
     deadline = time.monotonic() + 10
-    while (any(_running(pid) for pid in workers) or list(out.iterdir())) and time.monotonic() < deadline:
+    while (any(running(pid) for pid in workers) or list(out.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_running(pid) for pid in workers), "workers outlived their parent"
+    assert not any(running(pid) for pid in workers), "workers outlived their parent"
     assert list(out.iterdir()) == [], "the workers removed their temp files"
 
 

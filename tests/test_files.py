@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from helpers import CLI
 from interview_export import api
 from interview_export.errors import OutputError
 from interview_export.options import Options
@@ -25,7 +26,6 @@ from interview_export.options import Options
 from test_hostile import png_bytes
 from conftest import StaticServer
 
-CLI = [sys.executable, "-m", "interview_export"]
 ARTICLE = "# 标题\n\n## 一\n\n**主持人**：你好。\n\n**嘉宾**：你好，GPT。\n"
 
 

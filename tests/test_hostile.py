@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from helpers import CLI
 from interview_export import api, render
 from interview_export.options import Options
 
@@ -389,7 +390,7 @@ def test_missing_or_binary_user_css_is_a_clear_error(tmp_path):
 def test_cli_hostile_run_has_no_traceback(tmp_path, recorder, hostile):
     md, css, _ = hostile
     out = tmp_path / "cli-out"
-    proc = subprocess.run(["interview-export", "build", str(md), "-o", str(out), "--css", str(css),
+    proc = subprocess.run([*CLI, "build", str(md), "-o", str(out), "--css", str(css),
                            "--cache-dir", str(tmp_path / "cache"), "--allow-html", "-j", "1"],
                           capture_output=True, text=True, timeout=600)
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
