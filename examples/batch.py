@@ -10,10 +10,18 @@ The API never prints or exits: this script decides what to show and which exit c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import interview_export
+try:
+    import interview_export
+except ImportError:  # run with a Python outside the project's .venv: use the venv's
+    venv_python = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+    if not venv_python.is_file() or Path(sys.executable) == venv_python:
+        sys.exit("interview_export is not installed for this Python: run scripts/setup.sh, "
+                 "then .venv/bin/python examples/batch.py")
+    os.execv(venv_python, [str(venv_python), *sys.argv])
 from interview_export.api import ConversionResult
 
 HERE = Path(__file__).resolve().parent

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Command-line examples for interview-export (run from the repository root).
 set -eu
+# the command on PATH (after `source .venv/bin/activate`), else the project's own
+command -v interview-export >/dev/null 2>&1 || PATH="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin:$PATH"
 
 OUT=${1:-out}
 

@@ -6,6 +6,7 @@ Exit codes: 0 every input converted (warnings allowed), 1 at least one input fai
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -18,12 +19,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from click.core import ParameterSource
 
 from . import api
+from .cli_options import FROM_DEFAULT, SuggestingGroup, table_command, usage_line
 from .config import load_config
 from .errors import ExportError, UsageError
-from .options import Options
+from .options import ROWS, Opt, Options, RunOptions, rows_of, split
 
 PROG = "interview-export"
 _PROGRAM = False   # True once main() runs as the program (console script, python -m): it owns the process
@@ -31,163 +32,75 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-# ---------------------------------------------------------------- shared options
-def _key_value(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
-    for value in values:
-        key, sep, _ = value.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx=ctx, param=param)
-    return values
-
-
-SHARED_OPTIONS: list[Callable[[Any], Any]] = [
-    click.option("--config", "config", type=click.Path(dir_okay=False), metavar="FILE",
-                 help="Settings file (default: ./interview-export.toml if present). Command-line options win."),
-    click.option("--metadata", "metadata", multiple=True, callback=_key_value, metavar="KEY=VALUE",
-                 help="Set a metadata field (title, author, date, language, …); beats front matter. Repeatable."),
-    click.option("--css", "css", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-                 help="Extra stylesheet applied after ours. Repeatable."),
-    click.option("--cover", "cover", type=click.Path(exists=True, dir_okay=False), metavar="PATH",
-                 help="Use this image as the cover."),
-    click.option("--no-cover", "no_cover", is_flag=True, help="No cover page."),
-    click.option("--mirror", "mirror", multiple=True, callback=_key_value, metavar="PREFIX=REPLACEMENT",
-                 help="Rewrite image URLs starting with PREFIX before fetching. Repeatable."),
-    click.option("--offline", "offline", is_flag=True, help="Use only cached and local images; no network."),
-    click.option("--strict", "strict", is_flag=True,
-                 help="Fail an input (no output) when any image is missing, listing every one."),
-    click.option("--cache-dir", "cache_dir", type=click.Path(file_okay=False), metavar="DIR",
-                 help="Image cache folder (default: the user cache folder)."),
-    click.option("--no-cache", "no_cache", is_flag=True, help="Neither read nor write the image cache."),
-    click.option("--resource-dir", "resource_dir", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
-                 help="Extra folder local images may come from. Repeatable."),
-    click.option("--allow-html", "allow_html", is_flag=True, help="Keep a safe subset of raw HTML."),
-    click.option("--font-serif", "font_serif", metavar="PATH[#INDEX]", help="Body font file (TTC: face index)."),
-    click.option("--font-sans", "font_sans", metavar="PATH[#INDEX]", help="Heading/label font file."),
-    click.option("--no-embed-fonts", "no_embed_fonts", is_flag=True, help="Do not embed fonts in the EPUB."),
-    click.option("--vertical", "vertical", is_flag=True, help="Vertical (top-to-bottom) writing."),
-    click.option("--grayscale", "grayscale", is_flag=True, help="Grayscale images (e-ink)."),
-    click.option("--page-size", "page_size", metavar="SIZE", help="PDF page size, e.g. A4, A5, B5, letter. [A4]"),
-    click.option("--bleed", "bleed", metavar="LENGTH", help="PDF bleed, e.g. 3mm."),
-    click.option("--crop-marks", "crop_marks", is_flag=True, help="PDF crop marks."),
-    click.option("--simplex", "simplex", is_flag=True,
-                 help="PDF for one-sided printing or screens: equal margins, centred head and folio "
-                      "(default: facing pages, heads and folios on the outer corners)."),
-    click.option("--pdf-variant", "pdf_variant", metavar="VARIANT", help="e.g. pdf/a-3b, pdf/ua-1."),
-    click.option("--skip-variants", "skip_variants", is_flag=True,
-                 help="In folders and globs, skip NAME-remote.md / NAME-standalone.md when NAME.md is there."),
-    click.option("--force/--no-clobber", "overwrite", default=True,
-                 help="--force (default): replace existing outputs. --no-clobber: leave existing outputs "
-                      "alone and report the input as skipped (resume an interrupted batch). "
-                      "--force overrides no-clobber from a config file."),
-    click.option("-j", "--jobs", "jobs", type=click.IntRange(min=1), metavar="N",
-                 help="Worker processes (default: the number of CPUs; 1 = no pool)."),
-    click.option("-q", "--quiet", "quiet", is_flag=True, help="Only errors."),
-    click.option("-v", "--verbose", "verbose", is_flag=True,
-                 help="Say when each file starts; tracebacks for internal errors."),
-    click.option("--profile", "profile", is_flag=True, help="Time per stage for each file and in total."),
-    click.option("--report", "report", type=click.Path(dir_okay=False), metavar="FILE.json",
-                 help="Write a JSON report of every input (outputs, warnings, error, timings)."),
-]
-
-
-def shared_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Apply the options every command shares (defined once, above)."""
-    for option in reversed(SHARED_OPTIONS):
-        func = option(func)
-    return func
-
-
-output_option = click.option(
-    "-o", "--output", "output", metavar="PATH",
-    help="One input and one format: the output file (unless PATH is a folder or ends with /). "
-         "Otherwise a folder (created if needed); books keep the input's name. Default: beside each input.")
-
-
 # ---------------------------------------------------------------- settings
 @dataclass
 class Settings:
-    """The merged command line + config file for one run."""
+    """The merged command line + config file for one run: what the stages get, and the rest."""
 
     options: Options
-    params: dict[str, Any]
+    run: RunOptions
     config_path: Path | None = None
+    warnings: tuple[str, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self.params[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        if name in ("options", "run"):
+            raise AttributeError(name)
+        return getattr(self.run, name)
 
 
-_FROM_DEFAULT = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+ROW = {row.name: row for row in ROWS}
 
 
-def _merge_pairs(first: list[str], second: list[str]) -> list[str]:
-    """KEY=VALUE lists: later entries win per key, order of first appearance kept."""
-    merged: dict[str, str] = {}
-    for item in [*first, *second]:
-        key, _, value = item.partition("=")
-        merged[key.strip()] = value
-    return [f"{k}={v}" for k, v in merged.items()]
+def _merge(row: Opt, from_config: tuple[Any, ...], from_cli: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A repeatable option set in both places: KEY=VALUE pairs — the command line wins per key
+    (and comes first: a mirror prefix is tried in that order); lists — config, then command line."""
+    if row.kind != "pair":
+        return (*from_config, *from_cli)
+    merged = dict(from_cli)
+    for key, value in from_config:
+        merged.setdefault(key, value)
+    return tuple(merged.items())
 
 
 def build_settings(ctx: click.Context) -> Settings:
-    """Command line over config file over built-in defaults → Settings (raises UsageError)."""
-    params = dict(ctx.params)
-    config = load_config(params.get("config"))
-    cfg = config.values
-    for name, value in cfg.items():
-        if name in ("metadata", "mirror", "css", "resource_dir", "no_clobber"):
+    """Command line over config file over the table's defaults → Settings (raises UsageError).
+    Config values apply to every subcommand; a subcommand only accepts its own options."""
+    config = load_config(ctx.params.get("config"))
+    values: dict[str, Any] = {row.name: row.default for row in ROWS}
+    values.update(config.values)
+    given = set()
+    for row in rows_of(ctx.command.name or ""):
+        if ctx.get_parameter_source(row.name) in FROM_DEFAULT:
             continue
-        if name in params and ctx.get_parameter_source(name) in _FROM_DEFAULT:
-            params[name] = value
-            if name == "output":  # a config file's output is always a folder
-                params["output_is_folder"] = True
-        elif name not in params and name in ("formats", "output"):
-            params.setdefault(name, value)
-    if "no_clobber" in cfg and ctx.get_parameter_source("overwrite") in _FROM_DEFAULT:
-        params["overwrite"] = not cfg["no_clobber"]
-    # Lists: config first, command line after it (so the command line wins per key / in the cascade).
-    metadata = _merge_pairs(cfg.get("metadata", []), list(params["metadata"]))
-    cli_prefixes = {m.partition("=")[0] for m in params["mirror"]}   # command-line mirrors first
-    mirrors = [*params["mirror"], *(m for m in cfg.get("mirror", []) if m.partition("=")[0] not in cli_prefixes)]
-    css = [*cfg.get("css", []), *params["css"]]
-    resource_dirs = [*cfg.get("resource_dir", []), *params["resource_dir"]]
-    for path in css:
-        if not Path(path).is_file():
-            raise UsageError(f"stylesheet not found: {path}")
-    if params["cover"] and params["no_cover"]:
-        from_cli = {n for n in ("cover", "no_cover") if ctx.get_parameter_source(n) not in _FROM_DEFAULT}
-        if len(from_cli) != 1:
+        given.add(row.name)
+        value = ctx.params[row.name]
+        values[row.name] = _merge(row, config.values[row.name], value) if (
+            row.many and row.name in config.values) else value
+    if values["cover"] and values["no_cover"]:
+        if len({"cover", "no_cover"} & given) != 1:
             raise UsageError("--cover and --no-cover cannot be used together")
-        params["no_cover" if "cover" in from_cli else "cover"] = None  # the command line wins
-    if params["quiet"] and params["verbose"]:
+        values["no_cover" if "cover" in given else "cover"] = ROW["no_cover" if "cover" in given else "cover"].default
+    if values["quiet"] and values["verbose"]:
         raise UsageError("--quiet and --verbose cannot be used together")
-    defaults = Options()
-    options = Options(
-        metadata=tuple((k.strip(), v) for k, _, v in (m.partition("=") for m in metadata)),
-        allow_html=bool(params["allow_html"]),
-        mirrors=tuple((p, r) for p, _, r in (m.partition("=") for m in mirrors)),
-        offline=bool(params["offline"]),
-        strict=bool(params["strict"]),
-        cache_dir=Path(params["cache_dir"]) if params["cache_dir"] else None,
-        use_cache=not params["no_cache"],
-        resource_dirs=tuple(Path(p) for p in resource_dirs),
-        grayscale=bool(params["grayscale"]),
-        font_serif=params["font_serif"] or None,
-        font_sans=params["font_sans"] or None,
-        embed_fonts=not params["no_embed_fonts"],
-        css=tuple(Path(p) for p in css),
-        cover=Path(params["cover"]) if params["cover"] else None,
-        no_cover=bool(params["no_cover"]),
-        vertical=bool(params["vertical"]),
-        page_size=params["page_size"] or defaults.page_size,
-        bleed=params["bleed"] or defaults.bleed,
-        crop_marks=bool(params["crop_marks"]),
-        duplex=not params["simplex"],
-        pdf_variant=params["pdf_variant"] or defaults.pdf_variant,
-    )
-    return Settings(options, params, config.path)
+    options, run = split(values)
+    where = {key: "--metadata" for key, _ in (ctx.params.get("metadata") or ())}
+    where.update({key: f"{config.path}: [metadata]" for key, _ in config.values.get("metadata", ())
+                  if key not in where})
+    return Settings(options, run, config.path, tuple(_metadata_warnings(options.metadata, where)))
+
+
+def _metadata_warnings(pairs: tuple[tuple[str, str], ...], where: dict[str, str]) -> list[str]:
+    """One warning per metadata key nobody reads, naming the keys that are read."""
+    if not pairs:
+        return []
+    from .meta import KEY_ALIASES
+
+    unknown = [key for key, _ in pairs if key.strip().lower() not in KEY_ALIASES and key.strip() not in KEY_ALIASES]
+    if not unknown:
+        return []
+    accepted = ", ".join(dict.fromkeys(KEY_ALIASES.values()))
+    return [f"{where.get(key, '--metadata')} {key}: unknown metadata key, ignored (accepted: {accepted}; "
+            f"aliases such as 作者, publisher, lang work too)" for key in unknown]
 
 
 # ---------------------------------------------------------------- output
@@ -376,21 +289,34 @@ def _guarded(ctx: click.Context, body: Callable[[], int], *, verbose: bool = Fal
     ctx.exit(code)
 
 
-def _targets(output: str | None, n_inputs: int, n_formats: int) -> tuple[str | None, str | None]:
-    """-o PATH → (output file, output folder)."""
+STDOUT = "-"
+
+
+def _targets(output: str | None, n_inputs: int, formats: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """-o PATH (or the config file's output) → (the book's file, or the folder for the books).
+
+    The rule: a path ending in .epub/.pdf is one book (one input, one format, the matching
+    extension); `-` is standard output (one book too); any other path is a folder."""
     if output is None:
         return None, None
-    as_file = (n_inputs == 1 and n_formats == 1 and not Path(output).is_dir()
-               and not output.endswith(("/", os.sep)))
-    if as_file:
+    books = n_inputs * len(formats)
+    if output == STDOUT or output.lower().endswith(tuple(api.EXTENSIONS.values())):
+        if books != 1:
+            what = "writes one book to standard output" if output == STDOUT else "names one book"
+            raise UsageError(f"-o {output} {what}, but {n_inputs} input(s) × {len(formats)} format(s) "
+                             f"make {books}; give a folder (a path not ending in .epub or .pdf)")
+        wanted = api.EXTENSIONS[formats[0]]
+        if output != STDOUT and not output.lower().endswith(wanted):
+            raise UsageError(f"-o {output}: the {formats[0].upper()} book needs a name ending in {wanted}")
         return output, None
     if Path(output).exists() and not Path(output).is_dir():
-        raise UsageError(f"-o {output}: with several inputs or formats -o must be a folder, and this is a file")
+        raise UsageError(f"-o {output} is a file; a path not ending in .epub or .pdf must be a folder")
     return None, output
 
 
-def setup_logging(verbose: bool) -> None:
-    """Library log records: shown with -v, otherwise silent (what matters is in the warnings)."""
+def setup_logging(verbose: int) -> None:
+    """Library log records: -v shows ours, -vv also the PDF engine's (WeasyPrint); otherwise
+    silent (what matters reaches the user as one warning line each)."""
     import logging
 
     root = logging.getLogger()
@@ -400,23 +326,14 @@ def setup_logging(verbose: bool) -> None:
     if verbose:
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{PROG}: log: %(name)s: %(message)s"))
-        root.setLevel(logging.INFO)
+        if verbose < 2:
+            handler.addFilter(lambda r: r.name.startswith("interview_export") and not r.getMessage().startswith(
+                "WeasyPrint: "))
+        root.setLevel(logging.INFO if verbose < 2 else logging.DEBUG)
     else:
         handler = logging.NullHandler()
     handler._interview_export = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-
-
-def check_pdf_options(options: Options) -> None:
-    """Page size, bleed and PDF variant checked before any work starts (UsageError → exit 2)."""
-    from . import pagesize, pdf
-
-    pagesize.parse_page_size(options.page_size)
-    if options.bleed:
-        pagesize.parse_length(options.bleed, what="bleed")
-    variants = getattr(pdf, "PDF_VARIANTS", ())
-    if options.pdf_variant and variants and options.pdf_variant.strip().lower() not in variants:
-        raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(variants)}")
 
 
 def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str, ...] | None) -> None:
@@ -424,37 +341,45 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
     verbose = bool(ctx.params.get("verbose"))
 
     def body() -> int:
-        setup_logging(verbose)
+        setup_logging(int(ctx.params.get("verbose") or 0))
         settings = build_settings(ctx)
-        fmts = api.check_formats(formats if formats is not None else settings.params.get("formats") or api.FORMATS)
-        if "pdf" in fmts:
-            check_pdf_options(settings.options)
-        names = api.expand_inputs(inputs, skip_variants=bool(settings.skip_variants))
-        if settings.params.get("output_is_folder"):
-            output_file, out_dir = None, settings.output
-        else:
-            output_file, out_dir = _targets(settings.output, len(names), len(fmts))
+        run = settings.run
+        fmts = api.check_formats(formats if formats is not None else run.formats or api.FORMATS)
+        names = api.expand_inputs(inputs, skip_variants=run.skip_variants)
+        output_file, out_dir = _targets(run.output, len(names), fmts)
+        to_stdout = output_file == STDOUT
+        if to_stdout:
+            if sys.stdout.isatty():
+                raise UsageError("-o -: standard output is a terminal; redirect it to a file or a pipe")
+            import tempfile
+
+            scratch = tempfile.TemporaryDirectory(prefix="interview-export-")
+            ctx.call_on_close(scratch.cleanup)
+            output_file = str(Path(scratch.name) / (api.output_stem(names[0]) + api.EXTENSIONS[fmts[0]]))
         plan = api.plan_outputs(names, fmts, out_dir, output=output_file)
         from . import batch
 
-        tasks = [batch.Task(source, targets, settings.options, bool(settings.overwrite))
-                 for source, targets in plan.items()]
+        tasks = [batch.Task(source, targets, settings.options, run.overwrite) for source, targets in plan.items()]
         if _PROGRAM and len(tasks) == 1:
             # one book, then the process ends: its cyclic garbage is bounded, and the cyclic
             # collector's ~90 passes over the freshly imported modules cost ~40 ms
             gc.disable()
-        reporter = Reporter(len(tasks), quiet=bool(settings.quiet), verbose=bool(settings.verbose),
-                            profile=bool(settings.profile))
+        reporter = Reporter(len(tasks), quiet=run.quiet, verbose=verbose, profile=run.profile)
+        if not run.quiet:
+            for warning in settings.warnings:
+                reporter.line(f"{PROG}: warning: {warning}")
         results: list[api.ConversionResult] = []
 
         def on_result(result: api.ConversionResult) -> None:
+            if to_stdout and result.outputs:
+                result = dataclasses.replace(result, outputs={fmts[0]: Path("<stdout>")})
             results.append(result)
             reporter.result(result)
 
         start = time.perf_counter()
         interrupted: KeyboardInterrupt | None = None
         try:
-            batch.run(tasks, jobs=settings.jobs, on_start=reporter.start, on_result=on_result)
+            batch.run(tasks, jobs=run.jobs, on_start=reporter.start, on_result=on_result)
         except KeyboardInterrupt as exc:
             interrupted = exc
         finally:
@@ -462,15 +387,20 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         elapsed = time.perf_counter() - start
         order = {name: i for i, name in enumerate(names)}
         results.sort(key=lambda r: order.get(r.input, len(order)))
-        if settings.report:
+        if run.report:
             try:
-                _write_report(settings.report, settings, names, fmts, results, elapsed,
+                _write_report(run.report, settings, names, fmts, results, elapsed,
                               interrupted=interrupted is not None)
             except ExportError as exc:
                 _fail_line(f"--report: {exc}")
         if interrupted is not None:
             raise interrupted
-        _print_summary(results, elapsed, quiet=bool(settings.quiet), profile=bool(settings.profile))
+        if to_stdout:
+            book = Path(output_file)
+            if book.is_file():
+                sys.stdout.buffer.write(book.read_bytes())
+                sys.stdout.buffer.flush()
+        _print_summary(results, elapsed, quiet=run.quiet, profile=run.profile)
         return EXIT_FAILED if any(r.error is not None for r in results) else EXIT_OK
 
     _guarded(ctx, body, verbose=verbose)
@@ -492,92 +422,100 @@ def _print_summary(results: list[api.ConversionResult], elapsed: float, *, quiet
     if counts["skipped"]:
         parts.append(f"{counts['skipped']} skipped")
     parts += [f"{counts['warnings']} warning(s)", f"{counts['failed']} failed"]
-    _echo(f"{PROG}: {', '.join(parts)} in {_fmt_seconds(elapsed)}")
-    for r in failed:
-        _echo(f"  failed: {_shown(r.input)}: {_one_line(r.error or '')}")
+    _echo(f"{PROG}: {', '.join(parts)} in {_fmt_seconds(elapsed)}")  # each failure had its line
 
 
 # ---------------------------------------------------------------- commands
-@click.group(context_settings=CONTEXT)
+class Cli(SuggestingGroup):
+    """The program: subcommands from the table, every outcome mapped onto the exit-code table,
+    usage errors as one line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, PROG, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            _echo(usage_line(exc, PROG))
+            code = EXIT_USAGE
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            _echo(f"{PROG}: interrupted")
+            code = EXIT_INTERRUPTED
+        except KeyboardInterrupt as exc:
+            _echo(f"{PROG}: interrupted")
+            code = 128 + getattr(exc, "signum", signal.SIGINT)
+        except Exception as exc:  # the last line of defence: one line, never a traceback
+            if any(a in ("--verbose", "-vv") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv):
+                _echo(traceback.format_exc().rstrip())
+            _fail_line(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
+            code = EXIT_FAILED
+        code = code if isinstance(code, int) else EXIT_OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=Cli, context_settings=CONTEXT)
 @click.version_option(package_name="interview-export", prog_name=PROG, message="%(prog)s %(version)s")
 def cli() -> None:
     """Turn Chinese interview articles in Markdown into EPUB 3 books and print-ready PDFs.
 
     INPUT may be files, - (stdin), folders (every *.md inside, recursively) and globs.
     Settings come from ./interview-export.toml (or --config FILE); the command line wins.
-    Existing books are replaced atomically (--force, default) or left alone (--no-clobber).
+    Each subcommand takes only its own options: see 'interview-export COMMAND --help'.
 
     Exit codes: 0 all converted, 1 some input failed, 2 usage error, 130 interrupted (Ctrl-C).
     """
 
 
-@cli.command(context_settings=CONTEXT, short_help="Convert to EPUB 3.")
+@table_command(cli, "epub", context_settings=CONTEXT, short_help="Convert to EPUB 3.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@output_option
-@shared_options
 @click.pass_context
 def epub(ctx: click.Context, inputs: tuple[str, ...], **_: Any) -> None:
     """Convert INPUT... to EPUB 3 books."""
     run_convert(ctx, inputs, ("epub",))
 
 
-@cli.command(context_settings=CONTEXT, short_help="Convert to a print-ready PDF.")
+@table_command(cli, "pdf", context_settings=CONTEXT, short_help="Convert to a print-ready PDF.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@output_option
-@shared_options
 @click.pass_context
 def pdf(ctx: click.Context, inputs: tuple[str, ...], **_: Any) -> None:
-    """Convert INPUT... to a print-ready PDF."""
+    """Convert INPUT... to print-ready PDFs."""
     run_convert(ctx, inputs, ("pdf",))
 
 
-def _split_formats(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
-    if not values:
-        return None
-    items = tuple(f.strip() for v in values for f in v.split(",") if f.strip())
-    try:
-        return api.check_formats(items)
-    except UsageError as exc:
-        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
-
-
-@cli.command(context_settings=CONTEXT, short_help="Convert to EPUB and PDF in one run.")
+@table_command(cli, "build", context_settings=CONTEXT, short_help="Convert to EPUB and PDF in one run.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("-f", "--format", "formats", multiple=True, callback=_split_formats, metavar="epub,pdf",
-              help="Formats to write, comma-separated or repeated. [default: epub,pdf]")
-@output_option
-@shared_options
 @click.pass_context
-def build(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str, ...] | None, **_: Any) -> None:
+def build(ctx: click.Context, inputs: tuple[str, ...], **_: Any) -> None:
     """Convert INPUT... to several formats in one run (media and fonts prepared once per file)."""
-    run_convert(ctx, inputs, formats)
+    run_convert(ctx, inputs, None)
 
 
-@cli.command("inspect", context_settings=CONTEXT, short_help="Show what the model made of INPUT.")
+@table_command(cli, "inspect", context_settings=CONTEXT, short_help="Show what the model made of INPUT.")
 @click.argument("input_", metavar="INPUT")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option("--images", "images", is_flag=True,
-              help="Resolve every image (fetch/cache) and show its status, size and format.")
-@shared_options
 @click.pass_context
-def inspect_command(ctx: click.Context, input_: str, as_json: bool, images: bool, **_: Any) -> None:
+def inspect_command(ctx: click.Context, input_: str, **_: Any) -> None:
     """Show what the model made of INPUT: metadata, sections, speakers, images, quotes, warnings."""
 
     def body() -> int:
-        setup_logging(bool(ctx.params.get("verbose")))
+        setup_logging(int(ctx.params.get("verbose") or 0))
         settings = build_settings(ctx)
+        for warning in settings.warnings:
+            _echo(f"{PROG}: warning: {warning}")
         from . import inspect as inspect_mod
 
-        options = settings.options
+        options, images = settings.options, settings.run.images
         doc = api.load(input_, options)
         media = None
         if images:
-            import dataclasses
-
             media = api.collect_media(doc, dataclasses.replace(options, strict=False),
                                       base_dir=api.base_dir_of(input_))
         data = inspect_mod.inspect_document(doc, media)
-        if as_json:
+        if settings.run.as_json:
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         else:
             click.echo(inspect_mod.format_report(data))
@@ -605,27 +543,11 @@ def main(argv: list[str] | None = None) -> None:
     _PROGRAM = argv is None
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        _echo(f"{PROG}: interrupted")
-        code = EXIT_INTERRUPTED
-    except KeyboardInterrupt as exc:
-        _echo(f"{PROG}: interrupted")
-        code = 128 + getattr(exc, "signum", signal.SIGINT)
-    except Exception as exc:  # the last line of defence: one line, never a traceback
-        if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
-            _echo(traceback.format_exc().rstrip())
-        _fail_line(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
-        code = EXIT_FAILED
+    code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `inspect … | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    code = code if isinstance(code, int) else EXIT_OK
     if argv is None:
         _leave(code)
     sys.exit(code)

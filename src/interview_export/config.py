@@ -2,11 +2,13 @@
 
 The file is found as `--config FILE`, else `interview-export.toml` in the current folder.
 Keys are the long option names without the dashes in front (`page-size`, `no-cache`, …;
-underscores work too). Relative paths are relative to the config file's folder.
+underscores work too): the keys and their checks come from the option table (options.py).
+Relative paths are relative to the config file's folder, and `output` follows -o's rule
+(ending in .epub/.pdf: the book itself; anything else: a folder).
 Example::
 
     format = ["epub", "pdf"]        # or "epub,pdf"
-    output = "books"                # a folder, like -o with several inputs
+    output = "books"                # a folder (no .epub/.pdf ending), like -o books
     jobs = 2
     mirror = ["https://cdn.jsdelivr.net/=http://127.0.0.1:8000/"]   # or a [mirror] table
     offline = false
@@ -22,91 +24,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import UsageError
+from .options import CONFIG_KEYS, PATH_KINDS
 
 CONFIG_NAME = "interview-export.toml"
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ValueError("expected true or false")
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError("expected a string")
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise ValueError("expected a whole number")
-
-
-def _str_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ValueError("expected a string or a list of strings")
-
-
-def _formats(value: Any) -> list[str]:
-    return [f.strip() for item in _str_list(value) for f in item.split(",") if f.strip()]
-
-
-def _pairs(value: Any) -> list[str]:
-    """A table {key = value} or a list of "KEY=VALUE" strings → list of "KEY=VALUE"."""
-    if isinstance(value, dict):
-        return [f"{k}={_str(v) if not isinstance(v, list) else ','.join(map(str, v))}" for k, v in value.items()]
-    items = _str_list(value)
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"{item!r} is not KEY=VALUE")
-    return items
-
-
-# config key → (option name, converter, is_path)
-_KEYS: dict[str, tuple[str, Callable[[Any], Any], bool]] = {
-    "format": ("formats", _formats, False),
-    "formats": ("formats", _formats, False),
-    "output": ("output", _str, True),
-    "jobs": ("jobs", _int, False),
-    "metadata": ("metadata", _pairs, False),
-    "css": ("css", _str_list, True),
-    "cover": ("cover", _str, True),
-    "no-cover": ("no_cover", _bool, False),
-    "mirror": ("mirror", _pairs, False),
-    "mirrors": ("mirror", _pairs, False),
-    "offline": ("offline", _bool, False),
-    "strict": ("strict", _bool, False),
-    "cache-dir": ("cache_dir", _str, True),
-    "no-cache": ("no_cache", _bool, False),
-    "resource-dir": ("resource_dir", _str_list, True),
-    "resource-dirs": ("resource_dir", _str_list, True),
-    "font-serif": ("font_serif", _str, True),
-    "font-sans": ("font_sans", _str, True),
-    "no-embed-fonts": ("no_embed_fonts", _bool, False),
-    "vertical": ("vertical", _bool, False),
-    "grayscale": ("grayscale", _bool, False),
-    "page-size": ("page_size", _str, False),
-    "bleed": ("bleed", _str, False),
-    "crop-marks": ("crop_marks", _bool, False),
-    "simplex": ("simplex", _bool, False),
-    "pdf-variant": ("pdf_variant", _str, False),
-    "skip-variants": ("skip_variants", _bool, False),
-    "no-clobber": ("no_clobber", _bool, False),
-    "allow-html": ("allow_html", _bool, False),
-}
-
-
 @dataclass(frozen=True)
 class Config:
-    """Option defaults read from a config file: {option name: value}; `path` None = no file."""
+    """Option defaults read from a config file: {field name: value}; `path` None = no file."""
 
     path: Path | None = None
     values: dict[str, Any] = field(default_factory=dict)
@@ -116,7 +44,10 @@ class Config:
 
 
 def _resolve_path(value: str, folder: Path) -> str:
-    """Make a relative path absolute against the config folder; keeps a `#INDEX` font suffix."""
+    """Make a relative path absolute against the config folder; keeps a `#INDEX` font suffix
+    (and `-`, standard output, as it is)."""
+    if value == "-":
+        return value
     base, sep, index = value.partition("#") if not Path(value).exists() else (value, "", "")
     path = Path(base).expanduser()
     if not path.is_absolute():
@@ -125,21 +56,23 @@ def _resolve_path(value: str, folder: Path) -> str:
 
 
 def parse_config(data: dict[str, Any], folder: Path, *, source: str = CONFIG_NAME) -> Config:
-    """Validate a parsed TOML table → Config; UsageError names the file and key on a bad entry."""
+    """Validate a parsed TOML table → Config; UsageError names the file and key on a bad entry.
+    Each value goes through its option's own parser and check (options.py), as on the command line."""
     values: dict[str, Any] = {}
     for raw_key, raw_value in data.items():
         key = raw_key.replace("_", "-").lower()
-        if key not in _KEYS:
-            known = ", ".join(sorted(k for k in _KEYS))
-            raise UsageError(f"unknown setting {raw_key!r} (known: {known})", path=source)
-        name, convert, is_path = _KEYS[key]
+        row = CONFIG_KEYS.get(key)
+        if row is None:
+            raise UsageError(f"unknown setting {raw_key!r} (known: {', '.join(sorted(CONFIG_KEYS))})", path=source)
+        if row.kind in PATH_KINDS:
+            if isinstance(raw_value, str):
+                raw_value = _resolve_path(raw_value, folder)
+            elif isinstance(raw_value, list):
+                raw_value = [_resolve_path(v, folder) if isinstance(v, str) else v for v in raw_value]
         try:
-            value = convert(raw_value)
-        except ValueError as exc:
-            raise UsageError(f"setting {raw_key!r}: {exc}", path=source) from None
-        if is_path:
-            value = [_resolve_path(v, folder) for v in value] if isinstance(value, list) else _resolve_path(value, folder)
-        values[name] = value
+            values[row.name] = row.from_config(raw_value)
+        except (ValueError, UsageError) as exc:
+            raise UsageError(f"setting {raw_key!r}: {getattr(exc, 'message', exc)}", path=source) from None
     return Config(Path(source), values)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import model, render
 from .errors import RenderError, UsageError
-from .options import Options
+from .options import PDF_VARIANTS, Options
 from .pagesize import PageGeometry, geometry
 from .resources import fonts_dir, styles_dir
 
@@ -30,8 +30,6 @@ log = logging.getLogger("interview_export.pdf")
 BASE_URL = "https://interview-export.invalid/"
 DOCUMENT_URL = BASE_URL + "book.html"
 FIXED_EPOCH = 946684800            # 2000-01-01T00:00:00Z: the date when nothing else is given
-PDF_VARIANTS = ("pdf/a-1b", "pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "pdf/a-4u",
-                "pdf/a-1a", "pdf/a-2a", "pdf/a-3a", "pdf/ua-1", "pdf/ua-2")
 OUTLINE_KINDS = ("lead", "section", "quotes")   # = the entries of the TOC
 OWN_SHEETS = ("fonts", "base.css", "print.css", "page")
 HEAD_MAX_CHARS = 24                              # running heads longer than this are shortened
