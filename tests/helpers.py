@@ -1,4 +1,4 @@
-"""Shared test helpers: the CLI command of this interpreter and child processes read from /proc."""
+"""Shared test helpers: the CLI command of this interpreter, child processes read from /proc, fonts made on the fly."""
 
 from __future__ import annotations
 
@@ -31,3 +31,35 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return False
+
+
+def latin_font(path: Path, family: str = "IE Test Latin") -> Path:
+    """Write a TrueType font covering printable ASCII only (every glyph a box) and return its path:
+    a Latin-only font that does not depend on what the machine has installed."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    codes = range(0x20, 0x7F)
+    names = [".notdef", *(f"uni{cp:04X}" for cp in codes)]
+
+    def box(name: str):
+        pen = TTGlyphPen(None)
+        if name != "uni0020":
+            pen.moveTo((80, 0))
+            pen.lineTo((80, 700))
+            pen.lineTo((520, 700))
+            pen.lineTo((520, 0))
+            pen.closePath()
+        return pen.glyph()
+
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder(names)
+    builder.setupCharacterMap({cp: f"uni{cp:04X}" for cp in codes})
+    builder.setupGlyf({name: box(name) for name in names})
+    builder.setupHorizontalMetrics({name: (600, 80) for name in names})
+    builder.setupHorizontalHeader(ascent=800, descent=-200)
+    builder.setupNameTable({"familyName": family, "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=800, sTypoDescender=-200, usWinAscent=800, usWinDescent=200)
+    builder.setupPost()
+    builder.save(str(path))
+    return path

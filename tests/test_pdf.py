@@ -225,9 +225,11 @@ def test_environment_source_date_epoch_and_fixed_default(tmp_path, monkeypatch):
     other = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], check=True,
                            capture_output=True, env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout
     assert other == b
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
-        pdf.build(doc, None, Options())
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")      # ignored with a warning, as in the EPUB
+    d, warnings = pdf.build_with_warnings(doc, None, Options())
+    assert d == b and [w for w in warnings if "SOURCE_DATE_EPOCH" in w] == [
+        "small.md: SOURCE_DATE_EPOCH='yesterday' is not a whole number of seconds since 1970;"
+        " ignored, the book is dated 2000-01-01"]
 
 
 @pytest.mark.parametrize("variant, marker", [("pdf/a-3b", b"pdfaid:part"), ("pdf/ua-1", b"pdfuaid:part")])
@@ -318,7 +320,7 @@ def test_chinese_latin_spaces_stay_a_quarter_em_in_justified_lines(tmp_path):
     was a 2-em hole) and costs no extra inline box (it was a <span>)."""
     sentence = "我们训练了世界上最早的一批代码模型，推动了 LLM 编程革命；在 Chinchilla 之前就发现了它，参与了 GPT 的工作。"
     doc = read_text(f"# 标题\n\n## 一\n\n{sentence * 4}\n", name="gap.md")
-    html = pdf.assemble_html(doc, None, Options(page_size="A5"), pdf.source_date(Options()))
+    html = pdf.assemble_html(doc, None, Options(page_size="A5"), pdf.source_date(doc, Options())[0])
     assert "推动了\u2005LLM\u2005编程" in html and "cjk-gap" not in html
     path = write(tmp_path, pdf.build(doc, None, Options(page_size="A5")))
     bbox = run("pdftotext", "-bbox", str(path), "-")

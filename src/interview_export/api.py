@@ -376,11 +376,12 @@ def missing_images(bag: Any) -> list[str]:
 
 
 def resolve_fonts(doc: "Document", options: Options = Options()):
-    """Pick the font faces for this document's text once (shared by both backends)."""
+    """Pick the font faces once for both backends, over the document's text and every label the
+    renderer adds (目录, quote marks, section numbers …), so their gaps are warned about here."""
     from . import fonts as fonts_mod
-    from .model import document_text
+    from .render import book_text
 
-    return fonts_mod.resolve_fonts(document_text(doc), options)
+    return fonts_mod.resolve_fonts(book_text(doc), options)
 
 
 def to_epub(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
@@ -464,6 +465,7 @@ def convert_file(source: str, targets: dict[str, Path], options: Options = Optio
             with clock.stage("write"):
                 outputs[fmt] = write_atomic(path, data)
             del data
+        warnings.extend(getattr(fontset, "warnings", ()))   # anything a backend added to the font set
     except ExportError as exc:
         return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
                                 clock.timings, skipped, type(exc).__name__)

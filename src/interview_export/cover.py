@@ -53,7 +53,7 @@ def choose_cover(doc: Document, media, options: Options = Options(), *,
     if options.no_cover:
         return None
     if options.cover is not None:
-        return _from_file(Path(options.cover))
+        return read_cover_file(Path(options.cover))
     asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None
     if asset is not None and asset.ok and asset.width and asset.height \
             and asset.height / asset.width >= PORTRAIT_RATIO and asset.media_type in ("image/jpeg", "image/png"):
@@ -64,7 +64,9 @@ def choose_cover(doc: Document, media, options: Options = Options(), *,
     return CoverImage(data, "image/jpeg", "images/cover.jpg", WIDTH, HEIGHT, generated=True)
 
 
-def _from_file(path: Path) -> CoverImage:
+def read_cover_file(path: Path) -> CoverImage:
+    """--cover PATH → a checked JPEG or PNG (other raster formats re-encoded as JPEG); ImageError if
+    the file is unreadable or not an image. Both backends read the user's cover only through this."""
     try:
         raw = path.read_bytes()
         with Image.open(io.BytesIO(raw), formats=("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")) as im:

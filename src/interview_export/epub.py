@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
 import uuid
 import zipfile
@@ -28,10 +27,10 @@ from .errors import ExportError, RenderError, UsageError
 from .model import Document
 from .options import Options
 from .resources import read_style
+from .util import book_epoch
 
 log = logging.getLogger("interview_export.epub")
 
-FALLBACK_EPOCH = 946684800            # 2000-01-01T00:00:00Z: no SOURCE_DATE_EPOCH and no document date
 ZIP_MIN_EPOCH = 315532800             # 1980-01-01: the earliest time a zip entry can hold
 CONTENT_NS = uuid.UUID("6f1c2a8e-41b7-5d3e-9a0c-7e2f4b9d1c55")   # uuid5 namespace for book ids
 STYLES = ("styles/fonts.css", "styles/base.css", "styles/epub.css")
@@ -41,33 +40,11 @@ A11Y_SUMMARY = ("结构化的电子书：目录与阅读顺序与原文一致，
 
 
 # ---------------------------------------------------------------- small helpers
-def build_epoch(doc: Document, options: Options) -> int:
-    """SOURCE_DATE_EPOCH from the options, the environment, else the document's own date."""
-    if options.source_date_epoch is not None:
-        return int(options.source_date_epoch)
-    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if env.isdigit():
-        return int(env)
-    match = re.match(r"^(\d{4})-(\d{2})-(\d{2})", doc.meta.date or "")
-    if match:
-        try:
-            day = dt.datetime(*map(int, match.groups()), tzinfo=dt.timezone.utc)
-            return int(day.timestamp())
-        except ValueError:
-            pass
-    return FALLBACK_EPOCH
-
-
 def content_identifier(doc: Document) -> str:
     """urn:uuid: derived from the document's content (same text and metadata → same id)."""
     data = model.to_dict(doc.replace(warnings=(), name=""))
     digest = hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
     return f"urn:uuid:{uuid.uuid5(CONTENT_NS, digest)}"
-
-
-def book_text(doc: Document) -> str:
-    """Everything a reader can see: the document text plus every generated label (for subsets)."""
-    return model.document_text(doc) + "\n" + render.generated_text(doc)
 
 
 class _Collector:
@@ -131,7 +108,7 @@ def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, 
         return [], "", fonts
     try:
         from . import fonts as fontmod
-        text = book_text(doc)
+        text = render.book_text(doc)
         fontset = fonts if fonts is not None else fontmod.resolve_fonts(text, options)
         embedded = fontmod.subset_fonts(fontset, text, fontmod.faces_in_use(options))
         css = fontmod.font_face_css(embedded, lambda filename: "../" + filename)
@@ -158,18 +135,27 @@ def _cover_fonts(fontset) -> tuple:
 # ---------------------------------------------------------------- build
 def build(doc: Document, media, options: Options = Options(), fonts=None) -> bytes:
     """The EPUB 3 file for ``doc`` as bytes (nothing is written to disk)."""
+    return build_with_warnings(doc, media, options, fonts)[0]
+
+
+def build_with_warnings(doc: Document, media, options: Options = Options(),
+                        fonts=None) -> tuple[bytes, list[str]]:
+    """The EPUB bytes and the warnings of this build (a SOURCE_DATE_EPOCH that was ignored)."""
+    epoch, warning = book_epoch(doc.meta.date, options.source_date_epoch)
+    warnings = [f"{doc.name or '<document>'}: {warning}"] if warning else []
+    for w in warnings:
+        log.warning("%s", w)
     try:
-        return _build(doc, media, options, fonts)
+        return _build(doc, media, options, fonts, epoch), warnings
     except ExportError:
         raise
     except (ValueError, TypeError, KeyError, OSError) as exc:
         raise RenderError(f"EPUB build failed: {exc}", path=getattr(doc, "name", None) or None) from exc
 
 
-def _build(doc: Document, media, options: Options, fonts) -> bytes:
+def _build(doc: Document, media, options: Options, fonts, epoch: int) -> bytes:
     meta = doc.meta
     lang = render.document_language(doc)
-    epoch = build_epoch(doc, options)
     title = meta.title or getattr(doc, "name", "") or "Untitled"
 
     embedded, font_css, fontset = _embedded_fonts(doc, options, fonts)
@@ -328,14 +314,8 @@ def _landmarks(parts: list[render.Part]) -> str:
 
 def _add_metadata(book: eb.EpubBook, doc: Document, media, epoch: int) -> None:
     m = doc.meta
-    n = 0
-    # reading systems (Kindle, calibre) show only role "aut" as the author: without a named
-    # author the publication (来源) is the author, the compiler/translator (编译) stays "trl"
-    creators = [(m.author or m.source, "aut"), (m.translator, "trl")]
-    for name, role in creators:
-        for person in _split_names(name):
-            n += 1
-            book.add_author(person, role=role, uid=f"creator-{n}")
+    for n, (person, role) in enumerate(model.creators(m), start=1):
+        book.add_author(person, role=role, uid=f"creator-{n}")
     if m.source:
         book.add_metadata("DC", "publisher", m.source)
     if m.date:
@@ -363,7 +343,3 @@ def _add_metadata(book: eb.EpubBook, doc: Document, media, epoch: int) -> None:
     book.add_metadata(None, "meta", "none", {"property": "schema:accessibilityHazard"})
     book.add_metadata(None, "meta", A11Y_SUMMARY, {"property": "schema:accessibilitySummary"})
     book.add_metadata(None, "meta", "", {"name": "generator", "content": "interview-export"})
-
-
-def _split_names(value: str) -> list[str]:
-    return [p.strip() for p in re.split(r"[、,，/;；]|\s+&\s+", value or "") if p.strip()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Union
 
@@ -344,6 +345,19 @@ def document_text(doc: Document) -> str:
     for quote in doc.quotes:
         parts.append(plain_text(quote.children) + quote.attribution)
     return "\n".join(parts)
+
+
+def split_names(value: str) -> list[str]:
+    """The people one metadata field names: "甲、乙 / C & D" → ["甲", "乙", "C", "D"]."""
+    return [p.strip() for p in re.split(r"[、,，/;；]|\s+&\s+", value or "") if p.strip()]
+
+
+def creators(meta: Meta) -> list[tuple[str, str]]:
+    """The book's people as (name, MARC role), one rule for every backend: "aut" = the named author,
+    else the source publication (reading systems show only "aut" as the author); "trl" = the
+    translator/compiler (编译), never an author."""
+    return [(name, role) for value, role in ((meta.author or meta.source, "aut"), (meta.translator, "trl"))
+            for name in split_names(value)]
 
 
 def turns(doc: Document) -> list[DialogueTurn]:

@@ -233,7 +233,7 @@ class Options:
     pdf_variant: str = opt("", "--pdf-variant", kind="choice", choices=PDF_VARIANTS, group="Page (PDF)",
                            commands=PDF_CMDS, help="Write a PDF/A or PDF/UA file.")
     # reproducibility
-    source_date_epoch: int | None = internal(None, "None → $SOURCE_DATE_EPOCH or a fixed date")
+    source_date_epoch: int | None = internal(None, "None → $SOURCE_DATE_EPOCH, else the document date (util.book_epoch)")
 
 
 @dataclass(frozen=True)

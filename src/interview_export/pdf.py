@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import os
 import re
 import threading
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from .errors import RenderError, UsageError
 from .options import PDF_VARIANTS, Options
 from .pagesize import PageGeometry, geometry
 from .resources import fonts_dir, styles_dir
+from .util import book_epoch
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -29,7 +29,6 @@ log = logging.getLogger("interview_export.pdf")
 #: fetcher below never touches the network anyway: it answers from memory or refuses.
 BASE_URL = "https://interview-export.invalid/"
 DOCUMENT_URL = BASE_URL + "book.html"
-FIXED_EPOCH = 946684800            # 2000-01-01T00:00:00Z: the date when nothing else is given
 OUTLINE_KINDS = ("lead", "section", "quotes")   # = the entries of the TOC
 OWN_SHEETS = ("fonts", "base.css", "print.css", "page")
 HEAD_MAX_CHARS = 24                              # running heads longer than this are shortened
@@ -118,26 +117,18 @@ def _short(url: str, limit: int = 120) -> str:
 
 
 # ---------------------------------------------------------------- dates, metadata
-def source_date(options: Options) -> datetime:
-    """Options.source_date_epoch, else $SOURCE_DATE_EPOCH, else a fixed date (reproducible)."""
-    epoch = options.source_date_epoch
-    if epoch is None:
-        env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-        if env:
-            try:
-                epoch = int(env)
-            except ValueError:
-                raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds") from None
-    if epoch is None:
-        epoch = FIXED_EPOCH
-    return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+def source_date(doc: model.Document, options: Options) -> tuple[datetime, str]:
+    """The book's date (util.book_epoch: the same rule as the EPUB's) and a warning ("" if none)."""
+    epoch, warning = book_epoch(doc.meta.date, options.source_date_epoch)
+    return datetime.fromtimestamp(epoch, tz=timezone.utc), warning
 
 
 def _head(doc: model.Document, lang: str, date: datetime) -> str:
     m = doc.meta
     esc = render.escape
     stamp = date.strftime("%Y-%m-%dT%H:%M:%SZ")
-    people = [p for p in (m.author, m.translator) if p.strip()]
+    # PDF Author = the EPUB's dc:creator role "aut" (model.creators); the translator is no author
+    people = [name for name, role in model.creators(m) if role == "aut"]
     subject = m.description or m.subtitle or m.source
     metas = [f'<meta name="author" content="{esc(p)}"/>' for p in people]
     if subject:
@@ -163,19 +154,29 @@ def _shorten(text: str, limit: int = HEAD_MAX_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _cover_html(doc: model.Document, media, options: Options, title_body: str = "") -> str:
-    """The cover image under the title block, unless the body already shows it."""
-    src = doc.meta.cover
-    if not src or options.no_cover or media is None:
+def _cover_html(doc: model.Document, media, options: Options, fetcher, title_body: str = "") -> str:
+    """The cover image under the title block: --cover PATH (read as the EPUB reads it), else the
+    article's cover unless the body already shows it; nothing with --no-cover."""
+    if options.no_cover:
         return ""
-    asset = media.get(src)
-    if asset is None or not asset.ok:
+    if options.cover is not None:
+        from .cover import read_cover_file
+
+        cover = read_cover_file(Path(options.cover))
+        filename = cover.filename
+        if fetcher is not None:
+            fetcher.add(filename, cover.media_type, cover.data)
+    else:
+        src = doc.meta.cover
+        asset = media.get(src) if (src and media is not None) else None
+        if asset is None or not asset.ok:
+            return ""
+        if any(isinstance(b, model.Figure) and b.src == src for b in model.all_blocks(doc)):
+            return ""
+        filename = asset.filename
+    if f'src="{render.escape(filename)}"' in title_body:   # the renderer drew it already
         return ""
-    if any(isinstance(b, model.Figure) and b.src == src for b in model.all_blocks(doc)):
-        return ""
-    if f'src="{render.escape(asset.filename)}"' in title_body:   # the renderer drew it already
-        return ""
-    return (f'<figure class="title-cover"><img src="{render.escape(asset.filename)}"'
+    return (f'<figure class="title-cover"><img src="{render.escape(filename)}"'
             f' alt="{render.escape(render.LABELS["cover"])}"/></figure>')
 
 
@@ -194,9 +195,10 @@ def _run_in_speakers(body: str) -> str:
     return _TURN_START.sub(r'<div class="utterance"><p class="turn-first"><span class="speaker">\1：</span>', body)
 
 
-def assemble_html(doc: model.Document, media, options: Options, date: datetime) -> str:
+def assemble_html(doc: model.Document, media, options: Options, date: datetime, fetcher=None) -> str:
     """One HTML document: every part in reading order, each in a wrapper that carries the id the
-    TOC links to and the title the bookmarks and running heads use."""
+    TOC links to and the title the bookmarks and running heads use. The --cover image is added to
+    `fetcher` (the book's own resources) when one is given."""
     lang = render.document_language(doc)
     parts = render.render_parts(doc, media, options, target="pdf")
     chunks = []
@@ -207,7 +209,7 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime) 
         own_id = f' id="{render.escape(part.id)}"' if f'id="{part.id}"' not in part.body else ""
         body = _run_in_speakers(part.body)
         if part.kind == "titlepage":
-            body += _cover_html(doc, media, options, body)
+            body += _cover_html(doc, media, options, fetcher, body)
         chunks.append(f'<div class="pdf-part part-{part.kind}"{own_id}'
                       f' data-title="{render.escape(part.title)}"'
                       f' data-head="{render.escape(_shorten(part.title))}">{body}</div>')
@@ -297,12 +299,12 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
         raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(PDF_VARIANTS)}")
     geo = geometry(options.page_size, options.bleed, options.crop_marks,
                    duplex=options.duplex)
-    date = source_date(options)
+    date, date_warning = source_date(doc, options)
     _install_log_router()
 
     fetcher = make_fetcher(media)
     font_css = _font_css(doc, options, fonts, fetcher)
-    html = assemble_html(doc, media, options, date)
+    html = assemble_html(doc, media, options, date, fetcher)
     sheets = [(font_css, "fonts"), (_style("base.css"), "base.css"),
               (_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
               *_user_css(options.css)]
@@ -334,6 +336,8 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
     finally:
         _WeasyLogRouter.local.messages = None
     warnings = [_describe(m, doc) for m in _dedupe(messages)]
+    if date_warning:   # worded as the EPUB's, so that a two-format build reports it once
+        warnings.insert(0, f"{doc.name or '<document>'}: {date_warning}")
     if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
         warnings.insert(0, _describe("vertical writing is not supported by the PDF engine "
                                      "(WeasyPrint has no writing-mode); the PDF is set horizontally", doc))
@@ -364,7 +368,7 @@ def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
         return ""
     extra = render.generated_text(doc)
     if fonts is None:
-        fonts = fonts_mod.resolve_fonts(model.document_text(doc) + "\n" + extra, options)
+        fonts = fonts_mod.resolve_fonts(render.book_text(doc), options)
 
     def url_for(filename: str) -> str:
         media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"

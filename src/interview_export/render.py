@@ -472,6 +472,13 @@ def generated_text(doc: Document) -> str:
                      document_language(doc)])
 
 
+def book_text(doc: Document) -> str:
+    """Everything a reader can see: the document's text and every generated label. Fonts are
+    resolved over this, so that no uncovered label character is found only after the warnings
+    were handed out."""
+    return model.document_text(doc) + "\n" + generated_text(doc)
+
+
 def xhtml_document(body: str, *, title: str, lang: str, stylesheets: tuple[str, ...] = (),
                    html_class: str = "", body_class: str = "") -> str:
     """A complete XHTML5 document (XML declaration, lang and xml:lang) around a body fragment."""
