@@ -316,20 +316,21 @@ def _targets(output: str | None, n_inputs: int, formats: tuple[str, ...]) -> tup
 
 def setup_logging(verbose: int) -> None:
     """Library log records: -v shows ours, -vv also the PDF engine's (WeasyPrint); otherwise
-    silent (what matters reaches the user as one warning line each)."""
+    silent. Warnings are never shown as log records: each already has its one warning line."""
     import logging
 
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_interview_export", False):
             root.removeHandler(handler)
+    names = ("interview_export", "weasyprint") if verbose >= 2 else ("interview_export",)
+    # WeasyPrint's records reach us through pdf.py's router as our debug records
+    logging.getLogger("interview_export").setLevel(logging.DEBUG if verbose >= 2 else logging.NOTSET)
     if verbose:
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{PROG}: log: %(name)s: %(message)s"))
-        if verbose < 2:
-            handler.addFilter(lambda r: r.name.startswith("interview_export") and not r.getMessage().startswith(
-                "WeasyPrint: "))
-        root.setLevel(logging.INFO if verbose < 2 else logging.DEBUG)
+        handler.addFilter(lambda r: r.name.startswith(names) and r.levelno < logging.WARNING)
+        root.setLevel(logging.INFO)
     else:
         handler = logging.NullHandler()
     handler._interview_export = True  # type: ignore[attr-defined]

@@ -335,7 +335,7 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
         raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", path=doc.name or None) from exc
     finally:
         _WeasyLogRouter.local.messages = None
-    warnings = [_describe(m, doc) for m in _dedupe(messages)]
+    warnings = [_describe(m, doc) for m in _in_our_words(_dedupe(messages), fonts)]
     if date_warning:   # worded as the EPUB's, so that a two-format build reports it once
         warnings.insert(0, f"{doc.name or '<document>'}: {date_warning}")
     if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
@@ -393,6 +393,28 @@ def _dedupe(messages: list[str]) -> list[str]:
     for m in messages:
         seen.setdefault(m, None)
     return list(seen)
+
+
+_NOTDEF = re.compile(r'\.notdef glyph rendered for Unicode string unsupported by fonts: ".*" \(U\+([0-9A-F]+)\)',
+                     re.S)
+
+
+def _in_our_words(messages: list[str], fonts) -> list[str]:
+    """WeasyPrint's ".notdef glyph rendered …" lines: dropped for characters the font check already
+    named (one problem, one line), the others said once, in our words."""
+    from .fonts import describe_chars
+
+    named = set(getattr(fonts, "missing", None) or ())
+    kept, boxes = [], []
+    for message in messages:
+        match = _NOTDEF.fullmatch(message)
+        if match is None:
+            kept.append(message)
+        elif int(match[1], 16) not in named:
+            boxes.append(int(match[1], 16))
+    if boxes:
+        kept.append(f"no font has {describe_chars(set(boxes))}: printed as an empty box")
+    return kept
 
 
 def _describe(message: str, doc: model.Document) -> str:
