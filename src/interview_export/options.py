@@ -215,7 +215,7 @@ class Options:
     # look
     css: tuple[Path, ...] = opt((), "--css", kind="file", metavar="FILE", group="Book", commands=CONVERT_CMDS,
                                 check=_existing_files, help="Extra stylesheet applied after ours. Repeatable.")
-    cover: Path | None = opt(None, "--cover", kind="file", metavar="IMAGE", group="Book", commands=EPUB_CMDS,
+    cover: Path | None = opt(None, "--cover", kind="file", metavar="IMAGE", group="Book", commands=CONVERT_CMDS,
                              check=_existing_files, help="Use this image as the cover.")
     no_cover: bool = opt(False, "--no-cover", group="Book", commands=CONVERT_CMDS, help="No cover page.")
     vertical: bool = opt(False, "--vertical", group="Book", commands=EPUB_CMDS,
