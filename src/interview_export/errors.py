@@ -32,6 +32,16 @@ class ImageError(ExportError):
         super().__init__(f"image {src}: {reason}", path=path, line=line)
 
 
+class ImageRefused(ImageError):
+    """Image bytes we will not use (not an image, corrupt, truncated, a bomb): only the reason, as
+    images.py knows no source; media.py turns it into a placeholder and a warning naming the image."""
+
+    def __init__(self, reason: str):
+        self.src = ""
+        self.reason = reason
+        ExportError.__init__(self, reason)
+
+
 class FontError(ExportError):
     """A font file is missing or unusable."""
 

@@ -189,17 +189,6 @@ def subset_face(source: str | Path | bytes, index: int, unicodes: Iterable[int],
         raise FontError(f"subsetting face {index} failed: {exc}", path=str(path)) from exc
 
 
-@cache
-def extract_face(path: str, index: int) -> bytes:
-    """One face of a TTC/OTC as a stand-alone font, nothing dropped (about 2 s for a Noto CJK face)."""
-    inp = hb.SubsetInput()
-    inp.keep_everything()
-    try:
-        return hb.subset(hb.Face(_blob(path), index), inp).blob.data
-    except RuntimeError as exc:
-        raise FontError(f"cannot extract face {index}: {exc}", path=path) from exc
-
-
 # ---------------------------------------------------------------- faces
 @dataclass(frozen=True)
 class FontFace:

@@ -24,6 +24,8 @@ from io import BytesIO
 from struct import error as struct_error  # Pillow raises it on some broken headers
 from typing import TYPE_CHECKING
 
+from .errors import ImageRefused
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -39,10 +41,6 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 ALLOWED_FORMATS: tuple[str, ...] = ()
 # formats an EPUB (and Kindle) shows as they are → (media type, extension)
 KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
-
-
-class ImageRefused(Exception):
-    """The reason an image cannot be used (becomes a placeholder and a warning)."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +68,6 @@ class Normalised:
     source_format: str      # what the bytes really were (e.g. "WEBP"; "JPEG" for a .png name)
     source_width: int
     source_height: int
-
-
-def check_image(data: bytes) -> None:
-    """Raise ImageRefused unless ``data`` is a complete, allowed, non-bomb image."""
-    load_checked(data).close()
 
 
 # ---------------------------------------------------------------- Pillow, loaded on first use

@@ -35,9 +35,8 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from . import images
 from .cache import Cache, StoredRendition
-from .errors import ImageError
+from .errors import ImageError, ImageRefused
 from .fetcher import Fetcher
-from .images import ImageRefused
 from .model import Document, image_refs
 from .options import Options
 
@@ -67,7 +66,6 @@ class ImageAsset:
     line: int = 0                # first Markdown line that uses this src (0: the cover)
     # additions beyond the contract, for the PDF backend and `inspect --images`
     pdf_media_type: str = ""
-    pdf_filename: str = ""
     source_format: str = ""      # what the bytes really were (e.g. "WEBP", "JPEG" for a .png name)
     source_size: int = 0         # bytes before normalisation
     source_width: int = 0
@@ -379,7 +377,7 @@ class Renditions:
             src="", status="ok", filename=_filename(epub.sha256, e["format"]),
             media_type=images.KEPT_FORMATS[e["format"]][0], data=epub.data, pdf_data=pdf.data,
             width=e["width"], height=e["height"], format=e["format"],
-            pdf_media_type=images.KEPT_FORMATS[p["format"]][0], pdf_filename=_filename(pdf.sha256, p["format"]),
+            pdf_media_type=images.KEPT_FORMATS[p["format"]][0],
             source_format=e["source_format"], source_size=len(data),
             source_width=e["source_width"], source_height=e["source_height"])
 

@@ -77,7 +77,6 @@ class InlineImage:
 
 
 Inline = Union[Text, Strong, Emphasis, Link, Code, LineBreak, InlineImage]
-INLINE_TYPES = (Text, Strong, Emphasis, Link, Code, LineBreak, InlineImage)
 
 
 # ---------------------------------------------------------------- blocks
@@ -167,7 +166,6 @@ class ThematicBreak:
 
 
 Block = Union[Paragraph, Heading, DialogueTurn, BlockQuote, Figure, ListBlock, CodeBlock, Table, ThematicBreak]
-BLOCK_TYPES = (Paragraph, Heading, DialogueTurn, BlockQuote, Figure, ListBlock, CodeBlock, Table, ThematicBreak)
 
 
 # ---------------------------------------------------------------- document

@@ -29,7 +29,6 @@ log = logging.getLogger("interview_export.pdf")
 #: fetcher below never touches the network anyway: it answers from memory or refuses.
 BASE_URL = "https://interview-export.invalid/"
 DOCUMENT_URL = BASE_URL + "book.html"
-OUTLINE_KINDS = ("lead", "section", "quotes")   # = the entries of the TOC
 OWN_SHEETS = ("fonts", "base.css", "print.css", "page")
 HEAD_MAX_CHARS = 24                              # running heads longer than this are shortened
 
