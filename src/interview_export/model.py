@@ -175,6 +175,7 @@ class Meta:
 
     title: str = ""
     subtitle: str = ""
+    short_title: str = ""     # front matter: for running heads (else the title cut at a phrase)
     source: str = ""          # publication / platform, e.g. "InfoQ 公众号"
     author: str = ""
     translator: str = ""      # 编译 / 翻译 / 整理 (compiler or translator)

@@ -12,14 +12,16 @@ import functools
 import io
 import logging
 import re
+import math
 import threading
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import model, render
+from . import linebreak, model, render, weasy_cjk
 from .errors import RenderError, UsageError
 from .options import PDF_VARIANTS, Options
-from .pagesize import PageGeometry, geometry
+from .pagesize import PT_PER_MM, PageGeometry, geometry
 from .resources import fonts_dir, styles_dir
 from .util import book_epoch
 
@@ -149,8 +151,7 @@ def _css_string(text: str) -> str:
 
 
 def _shorten(text: str, limit: int = HEAD_MAX_CHARS) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return linebreak.running_head(text, limit)
 
 
 def _cover_html(doc: model.Document, media, options: Options, fetcher, title_body: str = "") -> str:
@@ -199,7 +200,7 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime, 
     TOC links to and the title the bookmarks and running heads use. The --cover image is added to
     `fetcher` (the book's own resources) when one is given."""
     lang = render.document_language(doc)
-    parts = render.render_parts(doc, media, options, target="pdf")
+    parts = render.render_parts(linebreak.prepare(doc), media, options, target="pdf")
     chunks = []
     for part in parts:
         if part.kind == "cover":
@@ -209,9 +210,10 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime, 
         body = _run_in_speakers(part.body)
         if part.kind == "titlepage":
             body += _cover_html(doc, media, options, fetcher, body)
+        title = linebreak.plain(part.title)
         chunks.append(f'<div class="pdf-part part-{part.kind}"{own_id}'
-                      f' data-title="{render.escape(part.title)}"'
-                      f' data-head="{render.escape(_shorten(part.title))}">{body}</div>')
+                      f' data-title="{render.escape(title)}"'
+                      f' data-head="{render.escape(_shorten(title))}">{body}</div>')
     esc = render.escape(lang)
     return (f'<!DOCTYPE html>\n<html lang="{esc}" xml:lang="{esc}">{_head(doc, lang, date)}'
             f'<body class="pdf">{"".join(chunks)}</body></html>')
@@ -219,7 +221,8 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime, 
 
 def page_css(geo: PageGeometry, doc: model.Document) -> str:
     """The geometry's @page rules, the running heads and folios, and print sizes that depend on it."""
-    title = _css_string(_shorten(doc.meta.title or render.LABELS["title_page"]))
+    title = _css_string(doc.meta.short_title.strip()
+                        or _shorten(doc.meta.title or render.LABELS["title_page"]))
     content_height = geo.height - geo.top - geo.bottom
     heads = [geo.css()]
     # a margin box of width auto makes WeasyPrint measure its min- and max-content width on every
@@ -237,7 +240,64 @@ def page_css(geo: PageGeometry, doc: model.Document) -> str:
     # empty page behind it
     heads.append(f"figure.figure img {{ max-height: {content_height * 0.45:.1f}mm; }}")
     heads.append(f"figure.title-cover img {{ max-height: {content_height * 0.35:.1f}mm; }}")
+    heads.append(quotes_css(geo, doc))
     return "\n".join(heads) + "\n"
+
+
+# the quotes page, in body ems (print.css): title block, text size range, gaps, side padding
+QUOTES_TITLE_EMS = 7.0
+QUOTES_SIZES = (1.4, 1.35, 1.3, 1.25, 1.2)
+QUOTES_LINE_HEIGHT = 1.6
+QUOTES_GAP, QUOTES_MAX_GAP = 1.2, 3.2
+QUOTES_PADDING_EMS = 2.6
+QUOTES_FILL = 0.95         # of the text block: room for what the estimate cannot see
+
+
+def _quote_ems(quote: model.Quote, size: float, line_chars: float) -> float:
+    """Estimated height of one quote in body ems at text size `size`."""
+    text = model.plain_text(quote.children)
+    units = sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.55 for ch in text)
+    lines = max(1, math.ceil(units / max(1.0, (line_chars - QUOTES_PADDING_EMS) / size)))
+    return lines * size * QUOTES_LINE_HEIGHT + QUOTES_GAP + (2.0 if quote.attribution else 0.0)
+
+
+def _split(heights: list[float], pages: int) -> list[int]:
+    """1-based index of the first quote of each page, the pages' heights (title on the first)
+    as even as the quotes allow."""
+    share = (QUOTES_TITLE_EMS + sum(heights)) / pages
+    starts, filled = [1], QUOTES_TITLE_EMS
+    for i, height in enumerate(heights, start=1):
+        if filled + height / 2 > share * len(starts) and len(starts) < pages and i > starts[-1]:
+            starts.append(i)
+        filled += height
+    return starts
+
+
+def quotes_css(geo: PageGeometry, doc: model.Document) -> str:
+    """The quotes page fitted to this paper: on as few pages as hold the quotes at the smallest
+    text size, the largest size at which they still fit there, split evenly between the pages
+    (never one or two left-over quotes on a page of their own), the spare room shared out
+    between the quotes so that each page is filled."""
+    if not doc.quotes:
+        return ""
+    room = (geo.height - geo.top - geo.bottom) / (geo.font_size / PT_PER_MM) * QUOTES_FILL
+    for pages in range(1, len(doc.quotes) + 1):
+        for size in QUOTES_SIZES:
+            heights = [_quote_ems(q, size, geo.chars_per_line) for q in doc.quotes]
+            starts = _split(heights, pages)
+            ends = starts[1:] + [len(heights) + 1]
+            used = [QUOTES_TITLE_EMS * (a == 1) + sum(heights[a - 1:b - 1]) for a, b in zip(starts, ends)]
+            if max(used) <= room:
+                break
+        else:
+            continue
+        break
+    spare = min((room - u) / (b - a) for u, a, b in zip(used, starts, ends))
+    gap = min(QUOTES_MAX_GAP, QUOTES_GAP + max(0.0, spare))
+    rules = "".join(f"section.quotes-page blockquote.quote:nth-of-type({i}) {{ break-before: page; }}\n"
+                    for i in starts[1:])
+    return (f"p.quote-text {{ font-size: {size}em; }}\n{rules}"
+            f"blockquote.quote {{ margin-bottom: {gap:.2f}em; }}")
 
 
 def _style(name: str) -> str:
@@ -300,6 +360,7 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
                    duplex=options.duplex)
     date, date_warning = source_date(doc, options)
     _install_log_router()
+    weasy_cjk.install()
 
     fetcher = make_fetcher(media)
     font_css = _font_css(doc, options, fonts, fetcher)

@@ -58,7 +58,8 @@ _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 # WeasyPrint lay out and paint the line in more pieces (measured: the seed's 265 gaps as spans
 # cost ~0.5 s of its ~2.5 s of layout).
 _CJK_CLASS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff"
-_CJK_SPACE = re.compile(f" (?=[{_CJK_CLASS}])|(?<=[{_CJK_CLASS}]) ")
+# (the PDF's line-breaking hints U+200B/U+2060, linebreak.py, may stand between space and Chinese)
+_CJK_SPACE = re.compile(f" (?=[\u200b\u2060]?[{_CJK_CLASS}])|(?<=[{_CJK_CLASS}]) |(?<=[{_CJK_CLASS}][\u200b\u2060]) ")
 _PRINT_GAP = "\u2005"
 
 

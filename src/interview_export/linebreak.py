@@ -1,0 +1,172 @@
+"""Document → the same document with Chinese line-breaking hints for print (PDF only).
+
+Pango breaks lines by UAX #14, which glues “ and ” to both neighbours (class QU), breaks inside
+"Q-Star" after the hyphen and between a number and its unit, and knows nothing of a paragraph's
+last line. These rules add invisible characters that only steer line breaking (they have no
+glyph, so neither the page nor ``pdftotext`` shows them):
+
+- U+200B ZERO WIDTH SPACE, a break opportunity, before an opening mark that follows Chinese text
+  and after a closing mark that Chinese text follows (clreq: those are where Chinese lines break);
+- U+2060 WORD JOINER, no break, inside Latin hyphenated compounds, between a number and the
+  Chinese unit after it, and before the last character of every paragraph, quote and table cell,
+  so that a last line never holds one lone character. Headings and the title keep their last
+  phrase together (up to ``PHRASE_MAX`` characters), else their last two characters.
+
+``plain`` removes the hints again (bookmarks, running heads and PDF metadata are plain text).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from . import model
+
+ZWSP, WJ = "\u200b", "\u2060"
+HINTS = ZWSP + WJ
+_SEP = "\x00"             # joins text nodes while their tail is glued (XML text never holds it)
+PHRASE_MAX = 8            # a heading's last phrase up to this long stays on one line
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_OPENING = "“‘（《「『【〔〈"
+_CLOSING = "”’）》」』】〕〉"
+_STOPS = "，。、；：？！…—"
+_CJK_TEXT = f"{_HAN}{_STOPS}{_OPENING}{_CLOSING}\u3000-\u303f\uff00-\uffef"
+_BEFORE_OPENING = re.compile(f"(?<=[{_HAN}{_STOPS}{_CLOSING}])(?=[{_OPENING}])")
+_AFTER_CLOSING = re.compile(f"(?<=[{_CLOSING}])(?=[{_HAN}{_OPENING}])")
+_COMPOUND = re.compile(r"(?<=[A-Za-z0-9])-(?=[A-Za-z0-9])")
+_NUMBER_UNIT = re.compile(f"(?<=[0-9%])( ?)(?=[{_HAN}])")
+_CORE = re.compile(f"[{_HAN}A-Za-z0-9]")
+_PHRASE_END = re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]")
+
+
+def plain(text: str) -> str:
+    """Text without the hints."""
+    return text.translate({ord(c): None for c in HINTS}) if text else text
+
+
+def hint(text: str) -> str:
+    """Break opportunities around quotation marks and brackets; compounds and numbers glued."""
+    text = _BEFORE_OPENING.sub(ZWSP, text)
+    text = _AFTER_CLOSING.sub(ZWSP, text)
+    text = _COMPOUND.sub("-" + WJ, text)
+    return _NUMBER_UNIT.sub(lambda m: m.group(1) + WJ, text)
+
+
+def glue_tail(text: str, keep: int = 2) -> str:
+    """Join the last `keep` core characters (Chinese, Latin letters, digits) of `text` so that a
+    line break cannot separate them; the marks after them stay with them anyway (kinsoku)."""
+    cores = [m.start() for m in _CORE.finditer(text)]
+    if len(cores) < 2:
+        return text
+    first = cores[-min(keep, len(cores))]
+    head, tail = text[:first + 1], text[first + 1:]
+    glued = "".join(ch if ch in HINTS or ch == _SEP else WJ + ch for ch in tail)
+    return head + glued.replace(WJ + WJ, WJ)
+
+
+def heading_tail(text: str) -> str:
+    """A heading or title: its last phrase together when short, else its last two characters."""
+    body = plain(text).rstrip(_STOPS + _CLOSING + " ")
+    ends = [m.end() for m in _PHRASE_END.finditer(body)]
+    last_phrase = body[ends[-1]:] if ends else body
+    count = len(_CORE.findall(last_phrase))
+    keep = count if 2 <= count <= PHRASE_MAX and ends else 2
+    return glue_tail(text, keep)
+
+
+def running_head(text: str, limit: int) -> str:
+    """`text` for a running head: whole when it fits `limit` characters, else cut at its last phrase
+    boundary within the limit (a mark, else a space), else cut with "…"."""
+    text = re.sub(r"\s+", " ", plain(text)).strip()
+    if len(text) <= limit:
+        return text
+    head = text[:limit + 1]
+    cuts = ([m.end() for m in _PHRASE_END.finditer(head) if m.end() >= limit // 3 and m[0] != " "]
+            or [m.end() for m in _PHRASE_END.finditer(head) if m.end() >= limit // 3])
+    if not cuts:
+        return text[:limit - 1].rstrip() + "…"
+    return text[:cuts[-1]].rstrip(" ，、；：—…" + _OPENING)
+
+
+# ---------------------------------------------------------------- over inlines and the document
+def _map_text(inlines: tuple, fn) -> tuple:
+    out = []
+    for node in inlines:
+        if isinstance(node, model.Text):
+            node = replace(node, text=fn(node.text))
+        elif isinstance(node, (model.Strong, model.Emphasis, model.Link)):
+            node = replace(node, children=_map_text(node.children, fn))
+        out.append(node)
+    return tuple(out)
+
+
+def _glue_inlines(inlines: tuple, tail=glue_tail) -> tuple:
+    """`tail` applied across the last text nodes of a run of inlines (the last characters may sit
+    in different nodes: "……**重要**。")."""
+    leaves: list[list] = []
+
+    def collect(nodes, path):
+        for i, node in enumerate(nodes):
+            if isinstance(node, model.Text):
+                leaves.append([path + (i,), node.text])
+            elif isinstance(node, (model.Strong, model.Emphasis, model.Link)):
+                collect(node.children, path + (i,))
+            elif not isinstance(node, model.LineBreak):
+                leaves.append([path + (i,), None])   # code, images: a boundary
+    collect(inlines, ())
+    # the trailing run of text leaves, joined with a separator that cannot occur in text
+    run = []
+    for leaf in reversed(leaves):
+        if leaf[1] is None:
+            break
+        run.insert(0, leaf)
+    if not run:
+        return inlines
+    glued = tail(_SEP.join(t for _, t in run)).split(_SEP)
+    if len(glued) != len(run):
+        return inlines
+    new = {tuple(p): t for (p, _), t in zip(run, glued)}
+
+    def rebuild(nodes, path):
+        out = []
+        for i, node in enumerate(nodes):
+            key = path + (i,)
+            if key in new:
+                node = replace(node, text=new[key])
+            elif isinstance(node, (model.Strong, model.Emphasis, model.Link)):
+                node = replace(node, children=tuple(rebuild(node.children, key)))
+            out.append(node)
+        return out
+    return tuple(rebuild(inlines, ()))
+
+
+def _inlines(inlines: tuple, tail=glue_tail) -> tuple:
+    return _glue_inlines(_map_text(inlines, hint), tail)
+
+
+def _block(block):
+    if isinstance(block, model.Paragraph):
+        return replace(block, children=_inlines(block.children))
+    if isinstance(block, model.Heading):
+        return replace(block, children=_inlines(block.children, heading_tail))
+    if isinstance(block, (model.DialogueTurn, model.BlockQuote)):
+        return replace(block, blocks=tuple(_block(b) for b in block.blocks))
+    if isinstance(block, model.ListBlock):
+        return replace(block, items=tuple(tuple(_block(b) for b in item) for item in block.items))
+    if isinstance(block, model.Table):
+        return replace(block, header=tuple(_inlines(c) for c in block.header),
+                       rows=tuple(tuple(_inlines(c) for c in row) for row in block.rows))
+    return block
+
+
+def prepare(doc: model.Document) -> model.Document:
+    """The document with line-breaking hints in every text the PDF sets as running text."""
+    def blocks(bs):
+        return tuple(_block(b) for b in bs)
+    sections = tuple(replace(s, title=heading_tail(hint(s.title)), blocks=blocks(s.blocks))
+                     for s in doc.sections)
+    quotes = tuple(replace(q, children=_inlines(q.children)) for q in doc.quotes)
+    meta = replace(doc.meta, title=heading_tail(hint(doc.meta.title)))
+    return doc.replace(meta=meta, lead=blocks(doc.lead), sections=sections, quotes=quotes,
+                       quotes_title=heading_tail(doc.quotes_title))

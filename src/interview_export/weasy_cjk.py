@@ -1,0 +1,209 @@
+"""Justified lines of WeasyPrint 70 → Chinese justification: slack between characters, not in spaces.
+
+WeasyPrint 70 justifies a line only by widening U+0020 (``layout.inline.justify_line``), so a
+line of Chinese with no space stays ragged and a line with one Latin phrase puts all its slack
+into that phrase's spaces. This wrapper replaces that one step: a line holding CJK text gets its
+slack spread evenly over every CJK character, CJK mark and space (Latin letters, digits, dashes
+and ellipses keep their natural spacing), as browsers do for ``text-justify: inter-character``.
+The slack is Pango letter-spacing on those characters, so nothing is inserted into the text: what
+a reader copies or ``pdftotext`` extracts is the source text.
+
+Pango puts half of a character's letter-spacing before its glyph and half after, and drops the
+outer half at both ends of a layout (WeasyPrint lays out each text box as one line), so a box
+whose characters carry weights w₀…wₙ grows by s·(Σw − w₀/2 − wₙ/2) for a spacing of s.
+
+The patch is installed only on the WeasyPrint version it was written against (``SUPPORTED``);
+``tests/test_weasy_cjk.py`` fails when WeasyPrint's patched functions change, so an upgrade is
+checked by hand instead of silently mis-setting text. On any other version WeasyPrint's own
+justification stays in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import re
+import threading
+
+log = logging.getLogger("interview_export.pdf")
+
+SUPPORTED = "70.0"
+#: sha256 of the source of the WeasyPrint functions this module replaces or relies on, at SUPPORTED
+SOURCE_DIGESTS = {
+    "text_align": "e953d41b87ccfc30405f83f6cc3c73918ef4638662794db4f834b1d788d6ed67",
+    "justify_line": "f83b21ff8793ba6b6dfc5fe8e10e4ab6cd6e02b17de02da97200902166148a81",
+    "add_word_spacing": "879516e71f1b80fa1833aee877e1a34c851248c5fd871d6c855c58f07358d418",
+    "Layout.set_text": "fe23ca9937dbf5205bda422f9c01103f301ef2c511228842632ea86e853274f7",
+    "Layout.reactivate": "0b89ee097104b71376c179f48a98858708b07169dc0212c393263a1a831607c9",
+}
+#: in a line holding CJK text a Latin space widens at most this much (the rest goes between the
+#: Chinese characters), so that "Claude Code" never opens a hole
+MAX_SPACE_STRETCH_EM = 0.12
+#: a line that would need more than this between each two characters is left ragged
+MAX_CHAR_STRETCH_EM = 0.3
+
+NONE, CHAR, SPACE = 0, 1, 2
+_SPACES = " \u00a0"
+# Characters that take a share of the slack: CJK ideographs, kana, hangul, CJK and full-width
+# punctuation, the curly quotes Chinese text uses, the U+2005 Chinese–Latin gap and U+3000.
+_STRETCH = re.compile("[\u2005\u2018-\u201d\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf"
+                      "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+                      "\U00020000-\U0002ffff]")
+_CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+                  "\uff00-\uffef\U00020000-\U0002ffff]")
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+
+_installed = False
+_originals: dict[str, object] = {}     # WeasyPrint's own functions, once replaced
+_lock = threading.Lock()
+
+
+def classes(text: str, every_char: bool = False) -> list[int]:
+    """Per character: CHAR (takes slack), SPACE (takes slack up to a cap) or NONE (Latin letters,
+    digits, — … and zero-width characters). `every_char`: a line with neither CJK nor spaces
+    (a long URL) spreads its slack over all its visible characters."""
+    if every_char:
+        return [NONE if ch in _ZERO_WIDTH else CHAR for ch in text]
+    return [SPACE if ch in _SPACES else CHAR if _STRETCH.match(ch) else NONE for ch in text]
+
+
+def growth(cls: list[int], kind: int) -> float:
+    """How many spacings of `kind` a Pango line of characters of classes `cls` grows by (Pango
+    puts half of each character's letter-spacing on either side and drops the two outer halves)."""
+    if not cls:
+        return 0.0
+    return sum(c == kind for c in cls) - (cls[0] == kind) / 2 - (cls[-1] == kind) / 2
+
+
+def spacings(extra: float, chars: float, spaces: float, em: float) -> tuple[float, float] | None:
+    """(per CJK character, per space) so that the line grows by `extra`; None: leave it ragged."""
+    if extra <= 0 or chars + spaces <= 0:
+        return None
+    even = extra / (chars + spaces)
+    cap = MAX_SPACE_STRETCH_EM * em
+    if even <= cap or chars <= 0:
+        per_char, per_space = even, even
+    else:
+        per_char, per_space = (extra - cap * spaces) / chars, cap
+    if chars and per_char > MAX_CHAR_STRETCH_EM * em:
+        return None
+    return per_char, per_space
+
+
+def source_digest(obj) -> str:
+    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
+
+
+def check_version() -> str | None:
+    """None when the installed WeasyPrint is the one this module was written for, else why not."""
+    import weasyprint
+    from weasyprint.layout import inline
+    from weasyprint.text.line_break import Layout
+
+    if weasyprint.__version__ != SUPPORTED:
+        return f"WeasyPrint {weasyprint.__version__} (written for {SUPPORTED})"
+    current = {"text_align": inline.text_align, "justify_line": inline.justify_line,
+               "add_word_spacing": inline.add_word_spacing, "Layout.set_text": Layout.set_text,
+               "Layout.reactivate": Layout.reactivate}
+    found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
+    changed = [name for name, digest in found.items() if digest != SOURCE_DIGESTS[name]]
+    return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
+
+
+def install() -> bool:
+    """Replace WeasyPrint's justification step (once per process); False when not supported."""
+    global _installed
+    with _lock:
+        if _installed:
+            return True
+        problem = check_version()
+        if problem:
+            log.debug("Chinese justification off: %s", problem)
+            return False
+        _patch()
+        _installed = True
+        return True
+
+
+def _patch() -> None:
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.layout import inline
+    from weasyprint.text.ffi import TO_UNITS, ffi, pango
+    from weasyprint.text.line_break import Layout, create_layout
+
+    stock_justify = inline.justify_line
+    stock_set_text = Layout.set_text
+
+    def text_boxes(box):
+        if isinstance(box, boxes.TextBox):
+            yield box
+        elif isinstance(box, (boxes.LineBox, boxes.InlineBox)):
+            for child in box.children:
+                if child.is_in_normal_flow():
+                    yield from text_boxes(child)
+
+    def justify_line(context, line, extra_width):
+        texts = list(text_boxes(line))
+        has_cjk = any(_CJK.search(b.text) for b in texts)
+        every_char = not has_cjk and not any(c in b.text for b in texts for c in _SPACES)
+        if not has_cjk and not every_char:
+            return stock_justify(context, line, extra_width)
+        plan = {id(b): classes(b.text, every_char) for b in texts}
+        chars = sum(growth(c, CHAR) for c in plan.values())
+        spaces = sum(growth(c, SPACE) for c in plan.values())
+        found = spacings(extra_width, chars, spaces, line.style["font_size"])
+        if found is not None:
+            spread(context, line, found, plan, 0.0)
+        return None
+
+    def spread(context, box, spacing, plan, x_advance):
+        """Like WeasyPrint's add_word_spacing, with per-character spacing (Pango letter-spacing)."""
+        if isinstance(box, boxes.TextBox):
+            box.position_x += x_advance
+            cls = plan.get(id(box))
+            extra = (spacing[0] * growth(cls, CHAR) + spacing[1] * growth(cls, SPACE)) if cls else 0.0
+            if extra:
+                layout = create_layout(box.text, box.style, context, max_width=None,
+                                       justification_spacing=0)
+                layout.cjk_spacing = ((0.0, *spacing), cls)
+                layout.deactivate()
+                box.pango_layout = layout
+                box.width += extra
+                x_advance += extra
+        elif isinstance(box, (boxes.LineBox, boxes.InlineBox)):
+            box.position_x += x_advance
+            before = x_advance
+            children = box.children[::-1] if box.style["direction"] == "rtl" else box.children
+            for child in children:
+                if child.is_in_normal_flow():
+                    x_advance = spread(context, child, spacing, plan, x_advance)
+            box.width += x_advance - before
+        else:   # an atomic inline (image, inline-block) moves with the text
+            box.translate(x_advance, 0)
+        return x_advance
+
+    def set_text(self, text, justify=False):
+        stock_set_text(self, text, justify)
+        plan = getattr(self, "cjk_spacing", None)
+        if not (justify and plan) or self.text != text:
+            return
+        amounts, cls = plan
+        base = self.style["letter_spacing"]
+        base = 0 if base == "normal" else base
+        attr_list = pango.pango_layout_get_attributes(self.layout)
+        if attr_list == ffi.NULL:
+            attr_list = ffi.gc(pango.pango_attr_list_new(), pango.pango_attr_list_unref)
+        start = 0
+        for ch, kind in zip(text, cls):
+            end = start + len(ch.encode())
+            if kind:
+                attr = pango.pango_attr_letter_spacing_new(int((base + amounts[kind]) * TO_UNITS))
+                attr.start_index, attr.end_index = start, end
+                pango.pango_attr_list_change(attr_list, attr)
+            start = end
+        pango.pango_layout_set_attributes(self.layout, attr_list)
+
+    _originals.update({"justify_line": stock_justify, "Layout.set_text": stock_set_text})
+    inline.justify_line = justify_line
+    Layout.set_text = set_text

@@ -1,0 +1,239 @@
+"""Chinese typesetting of the PDF: weasy_cjk (justification), linebreak (break hints), the quotes page.
+
+The fast tests set a small fixture of our own (tests/fixtures/typeset/sample.md) and read the lines
+back with poppler; one test checks the seed when the corpus is there; SLOW=1 sweeps the seed at
+every preset size and every corpus article with ../shared/tools/pdflines.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CDN_PREFIX, CORPUS, SEED
+from interview_export import linebreak, model, pdf, weasy_cjk
+from interview_export.options import Options
+from interview_export.pagesize import geometry
+from interview_export.reader import read_path
+
+FIXTURE = Path(__file__).parent / "fixtures" / "typeset" / "sample.md"
+PDFLINES = CORPUS.parent / "tools" / "pdflines.py"
+CLOSING = "，。、；：？！）」』》”’"
+OPENING = "（「『《“‘"
+
+needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
+
+
+# ---------------------------------------------------------------- the WeasyPrint patch
+def test_weasyprint_is_the_version_the_justification_patch_was_written_for():
+    """Fails when WeasyPrint (or one of the functions weasy_cjk replaces) changes: re-read
+    weasy_cjk.py against the new source, then update SUPPORTED and SOURCE_DIGESTS."""
+    assert weasy_cjk.check_version() is None
+    assert weasy_cjk.install() is True
+
+
+def test_growth_and_spacings():
+    cls = weasy_cjk.classes("中文 Claude，")
+    assert cls == [1, 1, 2, 0, 0, 0, 0, 0, 0, 1]
+    # Pango drops the outer half of the first and last character's spacing
+    assert weasy_cjk.growth(cls, weasy_cjk.CHAR) == 2.0
+    assert weasy_cjk.growth(cls, weasy_cjk.SPACE) == 1.0
+    assert weasy_cjk.spacings(10.0, 20.0, 2.0, em=10.0) == pytest.approx((10 / 22, 10 / 22))
+    per_char, per_space = weasy_cjk.spacings(40.0, 20.0, 2.0, em=10.0)   # spaces capped at 0.12 em
+    assert per_space == pytest.approx(1.2) and per_char * 20 + per_space * 2 == pytest.approx(40.0)
+    assert weasy_cjk.spacings(60.0, 10.0, 0.0, em=10.0) is None      # > 0.5 em a gap: ragged
+    assert weasy_cjk.classes("https://a.b/c", every_char=True) == [1] * 13
+
+
+# ---------------------------------------------------------------- break hints
+def test_break_hints_around_marks_compounds_and_numbers():
+    ZW, WJ = linebreak.ZWSP, linebreak.WJ
+    assert linebreak.hint("发声：“我真的崩溃了”“这太难受了”。") == \
+        f"发声：{ZW}“我真的崩溃了”{ZW}“这太难受了”。"
+    assert linebreak.hint("被称为 Q-Star 和") == f"被称为 Q-{WJ}Star 和"
+    assert linebreak.hint("约 30 名员工，70%的人") == f"约 30 {WJ}名员工，70%{WJ}的人"
+    assert linebreak.plain(linebreak.hint("“好”的（例子）")) == "“好”的（例子）"
+
+
+def test_last_characters_are_glued():
+    WJ = linebreak.WJ
+    assert linebreak.glue_tail("非常困难。") == f"非常困{WJ}难{WJ}。"
+    assert linebreak.glue_tail("一") == "一"
+    # a heading keeps its last short phrase together
+    assert linebreak.heading_tail("当整个行业只剩一套配方，有些人宁愿离场") == \
+        "当整个行业只剩一套配方，有" + "".join(WJ + c for c in "些人宁愿离场")
+    para = model.Paragraph((model.Text("我们需要"), model.Strong((model.Text("重要"),)), model.Text("。")))
+    glued = linebreak._block(para)
+    assert linebreak.plain(model.plain_text(glued.children)) == "我们需要重要。"
+    assert model.plain_text(glued.children).endswith(f"重{WJ}要{WJ}。")
+
+
+def test_running_heads_cut_at_a_phrase():
+    head = linebreak.running_head
+    assert head("大模型圈娱乐化逼疯人！OpenAI 七年元老离职首发声：谷歌赢麻？", 24) == "大模型圈娱乐化逼疯人！"
+    assert head("1 当整个大模型行业只剩下一套“配方”，有些人宁愿离场", 24) == "1 当整个大模型行业只剩下一套“配方”"
+    assert head("短标题", 24) == "短标题"
+    assert head("一" * 40, 24) == "一" * 23 + "…"
+
+
+# ---------------------------------------------------------------- the fixture, set and read back
+def _lines(path: Path, em: float) -> list[list[dict]]:
+    """Per flow block (poppler's paragraph guess), its lines: x0, x1, text, words [(x0, x1, t)]."""
+    xml = subprocess.run(["pdftotext", "-bbox-layout", str(path), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    blocks = []
+    for block in re.findall(r"<block [^>]*>(.*?)</block>", xml, re.S):
+        lines = []
+        for x0, x1, body in re.findall(r'<line xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" '
+                                       r'yMax="[\d.]+">(.*?)</line>', block, re.S):
+            words = [(float(a), float(b), t) for a, b, t in
+                     re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', body)]
+            lines.append({"x0": float(x0), "x1": float(x1), "words": words,
+                          "text": "".join(w[2] for w in words)})
+        blocks.append(lines)
+    return blocks
+
+
+def line_faults(path: Path, em: float) -> dict[str, list[str]]:
+    """holes (a gap over 0.5 em), ragged (a line short of the right edge within a block of lines
+    that starts at the same left edge), lone (a last line of one character)."""
+    faults: dict[str, list[str]] = {"holes": [], "ragged": [], "lone": [], "bad": []}
+    for lines in _lines(path, em):
+        body = [ln for ln in lines if len(ln["text"]) >= 4 and "…" not in ln["text"]]
+        if len(body) < 2:
+            continue
+        right = max(ln["x1"] for ln in body)
+        for ln, nxt in zip(body, body[1:]):
+            if abs(nxt["x0"] - ln["x0"]) < 0.3 * em and right - ln["x1"] > 0.5 * em:
+                faults["ragged"].append(ln["text"])
+        for ln in body:
+            for (_, a1, at), (b0, _, bt) in zip(ln["words"], ln["words"][1:]):
+                if b0 - a1 > 0.5 * em:
+                    faults["holes"].append(f"{at}␣{bt}")
+            if ln["text"][0] in CLOSING or ln["text"][-1] in OPENING:
+                faults["bad"].append(ln["text"])
+        last = re.sub(f"[\\s{CLOSING}.,!?;:]", "", lines[-1]["text"])
+        if len(last) == 1:
+            faults["lone"].append(lines[-2]["text"][-4:] + "/" + lines[-1]["text"])
+    return faults
+
+
+def body_text_matches(path: Path, doc: model.Document, geo) -> list[str]:
+    """Every paragraph of the source, whitespace aside, in the PDF text of the text block (running
+    heads and folios cropped away), in order; returns the paragraphs that are not."""
+    pt = 72 / 25.4
+    top, height = geo.top * pt, (geo.height - geo.top - geo.bottom) * pt
+    text = subprocess.run(["pdftotext", "-x", "0", "-y", str(int(top)), "-W", str(int(geo.width * pt) + 1),
+                           "-H", str(int(height) + 1), str(path), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    squashed = re.sub(r"\s+", "", text)
+    assert not set(linebreak.HINTS) & set(squashed)            # no hint characters come back
+    missing, at = [], 0
+    for block in model.all_blocks(doc):
+        if isinstance(block, model.Paragraph):
+            want = re.sub(r"\s+", "", model.plain_text(block.children))
+            found = squashed.find(want, at)
+            if want and found < 0:
+                missing.append(want[:30])
+            elif want:
+                at = found + len(want)
+    return missing
+
+
+@pytest.fixture(scope="module")
+def fixture_pdfs(tmp_path_factory):
+    doc = read_path(FIXTURE, Options())
+    folder = tmp_path_factory.mktemp("typeset")
+    out = {}
+    for size in ("A5", "32开"):
+        data, warnings = pdf.build_with_warnings(doc, None, Options(page_size=size))
+        assert warnings == []
+        out[size] = folder / f"sample-{size}.pdf"
+        out[size].write_bytes(data)
+    return doc, out
+
+
+@needs_poppler
+@pytest.mark.parametrize("size", ("A5", "32开"))
+def test_fixture_lines_are_even_and_text_is_the_source(fixture_pdfs, size):
+    doc, paths = fixture_pdfs
+    geo = geometry(size)
+    faults = line_faults(paths[size], geo.font_size)
+    assert faults == {"holes": [], "ragged": [], "lone": [], "bad": []}
+    assert body_text_matches(paths[size], doc, geo) == []
+
+
+@needs_poppler
+def test_quotes_page_is_one_face_and_larger_than_the_body(fixture_pdfs):
+    _, paths = fixture_pdfs
+    fonts = subprocess.run(["pdffonts", str(paths["A5"])], capture_output=True, text=True).stdout
+    assert "Bold" in fonts                     # labels are bold sans …
+    css = pdf.quotes_css(geometry("A5"), read_path(FIXTURE, Options()))
+    size = float(re.search(r"p\.quote-text \{ font-size: ([\d.]+)em", css)[1])
+    assert size >= 1.2 and "break-before" not in css     # two short quotes: one page, large text
+
+
+def test_quotes_are_split_evenly_when_one_page_cannot_hold_them():
+    quote = model.Quote((model.Text("这是一句相当长的金句，" * 6),))
+    doc = model.Document(quotes=(quote,) * 9)
+    css = pdf.quotes_css(geometry("32开"), doc)
+    starts = [int(i) for i in re.findall(r"nth-of-type\((\d+)\)", css)]
+    assert starts and all(3 <= b - a for a, b in zip([1, *starts], [*starts, 10]))   # ≥ 3 a page
+
+
+# ---------------------------------------------------------------- the seed (corpus)
+@pytest.fixture(scope="module")
+def seed_a5(seed, cdn_session_server, tmp_path_factory):
+    from interview_export.media import collect_media
+
+    options = Options(mirrors=((CDN_PREFIX, cdn_session_server.url),), use_cache=False, page_size="A5")
+    doc = read_path(SEED, options)
+    path = tmp_path_factory.mktemp("seed-typeset") / "seed-A5.pdf"
+    path.write_bytes(pdf.build(doc, collect_media(doc, SEED.parent, options), options))
+    return doc, path
+
+
+def pdflines(path: Path) -> dict:
+    out = subprocess.run([sys.executable, str(PDFLINES), str(path), "--json", "--show", "50"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+@needs_poppler
+@pytest.mark.corpus
+def test_seed_a5_lines_and_text(seed_a5):
+    doc, path = seed_a5
+    assert body_text_matches(path, doc, geometry("A5")) == []
+    if not PDFLINES.is_file():
+        pytest.skip("../shared/tools/pdflines.py is absent")
+    counts = pdflines(path)["counts"]
+    assert counts["holes"] == counts["lone"] == counts["bad_start"] == counts["bad_end"] == 0, counts
+    assert counts["ragged"] <= 0.015 * counts["lines"], counts
+
+
+@pytest.mark.skipif(os.environ.get("SLOW") != "1", reason="SLOW=1: every size and article")
+@pytest.mark.corpus
+@needs_poppler
+def test_sweep_seed_sizes_and_articles(corpus, cdn_session_server, tmp_path):
+    from interview_export.media import collect_media
+
+    if not PDFLINES.is_file():
+        pytest.skip("../shared/tools/pdflines.py is absent")
+    cases = [(SEED, size) for size in ("A4", "A5", "B5", "32开")]
+    cases += [(p / f"{p.name}.md", "A5") for p in sorted((corpus / "articles").iterdir())]
+    report = {}
+    for source, size in cases:
+        options = Options(mirrors=((CDN_PREFIX, cdn_session_server.url),), use_cache=False, page_size=size)
+        doc = read_path(source, options)
+        path = tmp_path / f"{source.stem}-{size}.pdf"
+        path.write_bytes(pdf.build(doc, collect_media(doc, source.parent, options), options))
+        report[f"{source.stem} {size}"] = pdflines(path)["counts"]
+    for name, c in report.items():
+        assert c["lone"] == c["bad_start"] == c["bad_end"] == 0, (name, c)
