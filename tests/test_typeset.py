@@ -60,6 +60,7 @@ def test_break_hints_around_marks_compounds_and_numbers():
     assert linebreak.hint("被称为 Q-Star 和") == f"被称为 Q-{WJ}Star 和"
     assert linebreak.hint("约 30 名员工，70%的人") == f"约 30 {WJ}名员工，70%{WJ}的人"
     assert linebreak.plain(linebreak.hint("“好”的（例子）")) == "“好”的（例子）"
+    assert linebreak.plain(linebreak.hint("训练模型。” 这番言论，  “好”")) == "训练模型。”这番言论，“好”"
 
 
 def test_last_characters_are_glued():

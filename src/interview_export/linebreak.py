@@ -7,6 +7,7 @@ glyph, so neither the page nor ``pdftotext`` shows them):
 
 - U+200B ZERO WIDTH SPACE, a break opportunity, before an opening mark that follows Chinese text
   and after a closing mark that Chinese text follows (clreq: those are where Chinese lines break);
+- a space that WeChat left next to a full-width mark ("。” 这番言论") is dropped;
 - U+2060 WORD JOINER, no break, inside Latin hyphenated compounds, between a number and the
   Chinese unit after it, and before the last character of every paragraph, quote and table cell,
   so that a last line never holds one lone character. Headings and the title keep their last
@@ -34,6 +35,9 @@ _STOPS = "，。、；：？！…—"
 _CJK_TEXT = f"{_HAN}{_STOPS}{_OPENING}{_CLOSING}\u3000-\u303f\uff00-\uffef"
 _BEFORE_OPENING = re.compile(f"(?<=[{_HAN}{_STOPS}{_CLOSING}])(?=[{_OPENING}])")
 _AFTER_CLOSING = re.compile(f"(?<=[{_CLOSING}])(?=[{_HAN}{_OPENING}])")
+# WeChat artefacts: a space kept after a full-width mark or before one ("。” 这番言论")
+_SPACE_AT_MARK = re.compile(f"(?<=[{_STOPS}{_CLOSING}{_OPENING}])[ \u00a0]+(?=[{_HAN}{_OPENING}])"
+                            f"|(?<=[{_HAN}])[ \u00a0]+(?=[{_STOPS}{_CLOSING}])")
 _COMPOUND = re.compile(r"(?<=[A-Za-z0-9])-(?=[A-Za-z0-9])")
 _NUMBER_UNIT = re.compile(f"(?<=[0-9%])( ?)(?=[{_HAN}])")
 _CORE = re.compile(f"[{_HAN}A-Za-z0-9]")
@@ -46,7 +50,9 @@ def plain(text: str) -> str:
 
 
 def hint(text: str) -> str:
-    """Break opportunities around quotation marks and brackets; compounds and numbers glued."""
+    """Break opportunities around quotation marks and brackets; compounds and numbers glued; a
+    space next to a full-width mark dropped."""
+    text = _SPACE_AT_MARK.sub("", text)
     text = _BEFORE_OPENING.sub(ZWSP, text)
     text = _AFTER_CLOSING.sub(ZWSP, text)
     text = _COMPOUND.sub("-" + WJ, text)
