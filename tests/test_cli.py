@@ -48,8 +48,8 @@ class Recorder:
         self.jobs = None
         self.fail, self.raise_exc = fail, raise_exc
 
-    def __call__(self, tasks, *, jobs=None, on_start=None, on_result=None):
-        self.tasks, self.jobs = list(tasks), jobs
+    def __call__(self, tasks, *, jobs=None, on_start=None, on_result=None, dask=None):
+        self.tasks, self.jobs, self.dask = list(tasks), jobs, dask
         if self.raise_exc is not None:
             raise self.raise_exc
         results = []

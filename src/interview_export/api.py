@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -30,6 +31,8 @@ from .options import Options
 
 if TYPE_CHECKING:  # only for type checkers: the real imports stay lazy
     from .model import Document
+
+    LocalImages = dict[str, "bytes | str"]   # src → bytes read on the client, or why it was refused
 
 FORMATS: tuple[str, ...] = ("epub", "pdf")
 EXTENSIONS: dict[str, str] = {"epub": ".epub", "pdf": ".pdf"}
@@ -65,6 +68,7 @@ class ConversionResult:
     skipped: dict[str, Path] = field(default_factory=dict)     # format → existing file left alone
     error_type: str | None = None                              # e.g. "InputError", "internal"
     traceback: str | None = None                               # only for internal errors
+    worker: str | None = None                                  # the Dask worker that built it (--dask)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +94,7 @@ class ConversionResult:
             "error": self.error,
             "error_type": self.error_type,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            **({"worker": self.worker} if self.worker is not None else {}),
         }
 
 
@@ -310,25 +315,53 @@ def load(path: str | os.PathLike[str], options: Options = Options(), *,
 
     Raises InputError for a missing, unreadable or undecodable file.
     """
-    clock = _clock or _Clock()
     name = str(path)
     if name != STDIN:
-        p = Path(name)
-        if p.is_dir():
-            has_markdown = next(p.rglob("*.md"), None) is not None
-            raise InputError("is a folder, not a Markdown file (convert() takes folders)" if has_markdown
-                             else "is a folder with no *.md files in it", path=name)
-        if not p.exists():
-            raise InputError("no such file", path=name)
+        _check_input(name)
+    return _load_with(lambda reader, opts: reader.read_path(name, opts), options, _clock)
+
+
+def load_bytes(data: bytes, name: str, options: Options = Options(), *,
+               sidecar: tuple[dict, list[str]] | None = None, fallback_title: str = "",
+               _clock: _Clock | None = None) -> "Document":
+    """`load` for an input already read (a Dask work unit): the same document as from the file."""
+    return _load_with(lambda reader, opts: reader.read_bytes(data, name, opts, sidecar=sidecar,
+                                                             fallback_title=fallback_title),
+                      options, _clock)
+
+
+def read_input(source: str) -> tuple[bytes, str, tuple[dict, list[str]] | None, str]:
+    """An input's bytes, its name, its sidecar (read) and its fallback title: what `load_bytes` takes."""
+    from . import reader
+
+    if source == STDIN:
+        return sys.stdin.buffer.read(), "<stdin>", None, ""
+    _check_input(source)
+    p = Path(source)
+    return reader.read_file(p), str(p), reader.sidecar_of(p), p.stem
+
+
+def _check_input(name: str) -> None:
+    p = Path(name)
+    if p.is_dir():
+        has_markdown = next(p.rglob("*.md"), None) is not None
+        raise InputError("is a folder, not a Markdown file (convert() takes folders)" if has_markdown
+                         else "is a folder with no *.md files in it", path=name)
+    if not p.exists():
+        raise InputError("no such file", path=name)
+
+
+def _load_with(read: Callable[[Any, Options], "Document"], options: Options, clock: _Clock | None) -> "Document":
+    clock = clock or _Clock()
     with clock.stage("read"):  # importing the parser and the model (~0.1 s cold) is part of reading
         from . import reader
 
         try:
             from .transforms import TRANSFORM_NAMES, apply_transforms
         except ImportError:  # no separate transforms stage: the reader does everything
-            return reader.read_path(name, options)
+            return read(reader, options)
         # Read with every transform switched off, then run them here: two timings, same result.
-        doc = reader.read_path(name, dataclasses.replace(options, disabled_transforms=TRANSFORM_NAMES))
+        doc = read(reader, dataclasses.replace(options, disabled_transforms=TRANSFORM_NAMES))
     with clock.stage("transforms"):
         return apply_transforms(doc, options)
 
@@ -339,15 +372,17 @@ def base_dir_of(source: str) -> Path:
 
 
 def collect_media(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
-                  targets: tuple[str, ...] = ("epub", "pdf")):
+                  targets: tuple[str, ...] = ("epub", "pdf"), local: "LocalImages | None" = None):
     """Fetch, check and normalise every image once → MediaBag (strict: MissingImagesError).
 
-    `targets` names the backends that will read the bag: only their renditions are made."""
+    `targets` names the backends that will read the bag: only their renditions are made.
+    `local` (a Dask worker) holds the local images already read on the client, by src."""
     from . import media as media_mod
 
     # Ask the media stage for placeholders, then fail here listing *every* missing image.
     bag = media_mod.collect_media(doc, Path(base_dir) if base_dir is not None else None,
-                                  dataclasses.replace(options, strict=False), targets=targets)
+                                  dataclasses.replace(options, strict=False), targets=targets,
+                                  **({"local": local} if local is not None else {}))
     if options.strict:
         missing = missing_images(bag)
         if missing:
@@ -434,38 +469,35 @@ def error_reason(exc: BaseException, source: str) -> str:
     return f"internal error: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
-def convert_file(source: str, targets: dict[str, Path], options: Options = Options(), *,
-                 overwrite: bool = True) -> ConversionResult:
-    """Convert one input to every target {format: path}; never raises an ExportError.
+def build_books(doc: "Document", formats: Sequence[str], options: Options, *, clock: _Clock,
+                warnings: list[str], base_dir: str | os.PathLike[str] | None = None,
+                local: "LocalImages | None" = None) -> Iterator[tuple[str, bytes]]:
+    """A loaded document → (format, book bytes), one format at a time; warnings collected as it goes.
 
-    Media are collected once and fonts resolved once, then shared by the backends.
-    Each book is written as soon as it is built. Any failure ends up in the result's
-    `error`; KeyboardInterrupt and SystemExit still propagate.
-    """
-    clock = _Clock()
-    warnings: list[str] = []
-    outputs: dict[str, Path] = {}
-    skipped = {fmt: p for fmt, p in targets.items() if not overwrite and p.exists()}
-    todo = {fmt: p for fmt, p in targets.items() if fmt not in skipped}
-    if not todo:
-        return ConversionResult(source, skipped=skipped)
+    Media are collected once and fonts resolved once, then shared by the backends."""
+    with clock.stage("media"):
+        bag = collect_media(doc, options, base_dir=base_dir, targets=tuple(formats), local=local)
+    warnings.extend(getattr(bag, "warnings", ()))
+    with clock.stage("fonts"):
+        fontset = resolve_fonts(doc, options)
+    warnings.extend(getattr(fontset, "warnings", ()))
+    for fmt in formats:
+        with clock.stage(fmt):
+            data, more = _build(fmt, doc, options, bag, fontset)
+        warnings.extend(more)
+        yield fmt, data
+        del data  # one book in memory at a time
+    warnings.extend(getattr(fontset, "warnings", ()))   # anything a backend added to the font set
+
+
+def guarded_result(source: str, body: Callable[[], None], *, clock: _Clock, warnings: list[str],
+                   outputs: dict[str, Path] | None = None,
+                   skipped: dict[str, Path] | None = None) -> ConversionResult:
+    """Run `body` → the input's result: an ExportError or any other error becomes its `error`."""
+    outputs = {} if outputs is None else outputs
+    skipped = {} if skipped is None else skipped
     try:
-        doc = load(source, options, _clock=clock)
-        warnings.extend(doc.warnings)
-        with clock.stage("media"):
-            bag = collect_media(doc, options, base_dir=base_dir_of(source), targets=tuple(todo))
-        warnings.extend(getattr(bag, "warnings", ()))
-        with clock.stage("fonts"):
-            fontset = resolve_fonts(doc, options)
-        warnings.extend(getattr(fontset, "warnings", ()))
-        for fmt, path in todo.items():
-            with clock.stage(fmt):
-                data, more = _build(fmt, doc, options, bag, fontset)
-            warnings.extend(more)
-            with clock.stage("write"):
-                outputs[fmt] = write_atomic(path, data)
-            del data
-        warnings.extend(getattr(fontset, "warnings", ()))   # anything a backend added to the font set
+        body()
     except ExportError as exc:
         return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
                                 clock.timings, skipped, type(exc).__name__)
@@ -473,6 +505,38 @@ def convert_file(source: str, targets: dict[str, Path], options: Options = Optio
         return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
                                 clock.timings, skipped, "internal", traceback.format_exc())
     return ConversionResult(source, outputs, _unique(warnings), None, clock.timings, skipped)
+
+
+def pending_targets(targets: dict[str, Path], overwrite: bool) -> tuple[dict[str, Path], dict[str, Path]]:
+    """{format: path} → (to build, already there and left alone because overwrite is off)."""
+    skipped = {fmt: p for fmt, p in targets.items() if not overwrite and p.exists()}
+    return {fmt: p for fmt, p in targets.items() if fmt not in skipped}, skipped
+
+
+def convert_file(source: str, targets: dict[str, Path], options: Options = Options(), *,
+                 overwrite: bool = True) -> ConversionResult:
+    """Convert one input to every target {format: path}; never raises an ExportError.
+
+    Each book is written as soon as it is built. Any failure ends up in the result's
+    `error`; KeyboardInterrupt and SystemExit still propagate.
+    """
+    clock = _Clock()
+    warnings: list[str] = []
+    outputs: dict[str, Path] = {}
+    todo, skipped = pending_targets(targets, overwrite)
+    if not todo:
+        return ConversionResult(source, skipped=skipped)
+
+    def body() -> None:
+        doc = load(source, options, _clock=clock)
+        warnings.extend(doc.warnings)
+        for fmt, data in build_books(doc, tuple(todo), options, clock=clock, warnings=warnings,
+                                     base_dir=base_dir_of(source)):
+            with clock.stage("write"):
+                outputs[fmt] = write_atomic(todo[fmt], data)
+            del data
+
+    return guarded_result(source, body, clock=clock, warnings=warnings, outputs=outputs, skipped=skipped)
 
 
 def convert(
@@ -487,6 +551,7 @@ def convert(
     overwrite: bool = True,
     output: str | os.PathLike[str] | None = None,
     skip_variants: bool = False,
+    dask: Any = None,
 ) -> list[ConversionResult]:
     """Convert many inputs (files, `-`, folders, globs) to EPUB and/or PDF; one result per input.
 
@@ -496,6 +561,9 @@ def convert(
     `overwrite=False` leaves existing books alone (reported in `skipped`).
     `on_start(input)` / `on_result(result)` are called in this process as files start
     and finish (start is only reported for in-process runs and pool workers).
+    `dask` sends the work to a Dask cluster instead of local processes: a scheduler address
+    ("tcp://host:8786"), "local[:N]" for a LocalCluster of N processes, or a
+    `distributed.Client` (needs the `interview-export[dask]` extra).
     Results come back in input order. Raises UsageError for bad formats or clashing
     output names; KeyboardInterrupt after cleaning up (no temp files, no workers left).
     """
@@ -504,7 +572,7 @@ def convert(
     names = expand_inputs([os.fspath(i) for i in inputs], skip_variants=skip_variants)
     plan = plan_outputs(names, formats, out_dir, output=output)
     tasks = [batch.Task(source, targets, options, overwrite) for source, targets in plan.items()]
-    return batch.run(tasks, jobs=jobs, on_start=on_start, on_result=on_result)
+    return batch.run(tasks, jobs=jobs, on_start=on_start, on_result=on_result, dask=dask)
 
 
 def default_jobs() -> int:

@@ -116,12 +116,18 @@ def run(
     jobs: int | None = None,
     on_start: Callable[[str], None] | None = None,
     on_result: Callable[[api.ConversionResult], None] | None = None,
+    dask: Any = None,
 ) -> list[api.ConversionResult]:
     """Run every task; results in task order. `jobs` None → CPU count; 1 → in this process.
 
     Stdin (`-`) is always read in this process. A pool is only started for two or more
-    files. KeyboardInterrupt (Ctrl-C, or Terminated) propagates after cleanup.
+    files. `dask` (an address, "local[:N]" or a Client) sends them to a Dask cluster instead
+    (dask_batch.py). KeyboardInterrupt (Ctrl-C, or Terminated) propagates after cleanup.
     """
+    if dask is not None:
+        from . import dask_batch
+
+        return dask_batch.run(tasks, dask, jobs=jobs, on_start=on_start, on_result=on_result)
     jobs = api.default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")

@@ -239,6 +239,7 @@ def _write_report(path: str, settings: Settings, inputs: list[str], formats: tup
         "version": _version(),
         "formats": list(formats),
         "jobs": settings.jobs or api.default_jobs(),
+        **({"dask": settings.dask} if settings.dask else {}),
         "config": str(settings.config_path) if settings.config_path else None,
         "summary": _summary(results, elapsed, interrupted=interrupted),
         "failures": [{"input": r.input, "error": r.error} for r in results if r.error is not None],
@@ -380,7 +381,7 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         start = time.perf_counter()
         interrupted: KeyboardInterrupt | None = None
         try:
-            batch.run(tasks, jobs=run.jobs, on_start=reporter.start, on_result=on_result)
+            batch.run(tasks, jobs=run.jobs, on_start=reporter.start, on_result=on_result, dask=run.dask)
         except KeyboardInterrupt as exc:
             interrupted = exc
         finally:

@@ -10,6 +10,7 @@ Example::
     format = ["epub", "pdf"]        # or "epub,pdf"
     output = "books"                # a folder (no .epub/.pdf ending), like -o books
     jobs = 2
+    dask = "tcp://scheduler:8786"   # or "local:4": convert on a Dask cluster (interview-export[dask])
     mirror = ["https://cdn.jsdelivr.net/=http://127.0.0.1:8000/"]   # or a [mirror] table
     offline = false
     page-size = "A5"

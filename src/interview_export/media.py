@@ -31,6 +31,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from . import images
@@ -101,14 +102,17 @@ class MediaBag:
 
 # ---------------------------------------------------------------- entry point
 def collect_media(doc: Document, base_dir: Path | None, options: Options = Options(), *,
-                  fetcher: Fetcher | None = None, targets: tuple[str, ...] = ("epub", "pdf")) -> MediaBag:
+                  fetcher: Fetcher | None = None, targets: tuple[str, ...] = ("epub", "pdf"),
+                  local: dict[str, bytes | str] | None = None) -> MediaBag:
     """Resolve every image of ``doc``; the same src is fetched, processed and warned about once.
 
     ``base_dir`` is the input file's folder (None: the current folder, e.g. for stdin). ``fetcher``
     (tests, or a batch sharing one client and cache) brings its own policy; otherwise one is built
     from ``options`` and closed again. Never raises for a bad image: ``--strict`` is the caller's
     business (``MediaBag.missing()``). ``targets`` names the backends that will read the bag: with
-    only one of them the other rendition is not computed and ``data``/``pdf_data`` are the same."""
+    only one of them the other rendition is not computed and ``data``/``pdf_data`` are the same.
+    ``local`` (on a Dask worker) replaces the disk for local images: src → the bytes the client
+    read under the same folder rules (``read_local_images``), or the reason it refused them."""
     refs = image_refs(doc)
     first: dict[str, tuple[str, int]] = {}
     for src, alt, line in refs:
@@ -127,6 +131,11 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
                 remote[src] = value
             elif kind == "data":
                 raw[src] = (_decode_data_uri(value, options.max_image_bytes), False)
+            elif kind == "local" and local is not None:
+                found = local.get(src, "local image not sent to the worker")
+                if isinstance(found, str):
+                    raise ImageRefused(found)
+                raw[src] = (found, False)
             elif kind == "local":
                 raw[src] = (_read_local(value, base, options), False)
             else:
@@ -177,6 +186,25 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         else:
             bag.assets[src] = dataclasses.replace(result, src=src, alt=alt, line=line)
     return bag
+
+
+def local_srcs(doc: Document) -> list[str]:
+    """The distinct srcs of ``doc`` that name local files (what a Dask work unit must carry)."""
+    return list(dict.fromkeys(src for src, _alt, _line in image_refs(doc) if _classify(src)[0] == "local"))
+
+
+def read_local_srcs(srcs: Iterable[str], base_dir: Path | None, options: Options = Options()) -> dict[str, bytes | str]:
+    """Local image srcs → their bytes, or why they are refused, by the rules of a local run."""
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    found: dict[str, bytes | str] = {}
+    for src in srcs:
+        kind, value = _classify(src)
+        if kind == "local" and src not in found:
+            try:
+                found[src] = _read_local(value, base, options)
+            except ImageRefused as exc:
+                found[src] = str(exc)
+    return found
 
 
 def describe_src(src: str) -> str:

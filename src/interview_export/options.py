@@ -165,6 +165,12 @@ def _existing_files(paths: Path | tuple[Path, ...]) -> None:
             raise UsageError(f"file not found: {path}")
 
 
+def _dask_target(value: str) -> None:
+    from .dask_cluster import parse_target   # no dask import: only the address is checked here
+
+    parse_target(value)
+
+
 def _positive(value: int) -> None:
     if value < 1:
         raise ValueError(f"{value} is not a positive whole number")
@@ -258,6 +264,11 @@ class RunOptions:
     jobs: int | None = opt(None, "-j", "--jobs", kind="int", metavar="N", group="Batch", commands=CONVERT_CMDS,
                            check=_positive, example="3",
                            help="Worker processes (default: the number of CPUs; 1 = no pool).")
+    dask: str | None = opt(None, "--dask", metavar="ADDRESS", group="Batch", commands=CONVERT_CMDS,
+                           check=_dask_target, example="local:2",
+                           help="Convert on a Dask cluster instead of local processes: its scheduler's "
+                                "tcp://HOST:PORT, or local[:N] for N worker processes here. Needs "
+                                "interview-export[dask] here and on every worker.")
     skip_variants: bool = opt(False, "--skip-variants", group="Batch", commands=CONVERT_CMDS,
                               help="In folders and globs, skip NAME-remote.md / NAME-standalone.md "
                                    "when NAME.md is there.")

@@ -58,26 +58,40 @@ _TAG = re.compile(r"<[^>]*>")
 def read_path(path: str | Path, options: Options = Options()) -> Document:
     """Read a Markdown file (or ``"-"`` for stdin), its sidecar metadata, and run the transforms."""
     if str(path) == "-":
-        text, warnings = decode(sys.stdin.buffer.read(), "<stdin>")
-        return _read(text, "<stdin>", options, None, warnings)
+        return read_bytes(sys.stdin.buffer.read(), "<stdin>", options)
     p = Path(path)
+    return read_bytes(read_file(p), str(p), options, sidecar=sidecar_of(p), fallback_title=p.stem)
+
+
+def read_file(p: Path) -> bytes:
+    """The bytes of an input file; InputError (missing, a folder, unreadable) names it."""
     if p.is_dir():
         raise InputError("is a directory, not a Markdown file", path=str(p))
     try:
-        data = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise InputError("no such file", path=str(p)) from None
     except PermissionError:
         raise InputError("permission denied", path=str(p)) from None
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(p)) from None
-    text, warnings = decode(data, str(p))
-    sidecar = None
+
+
+def sidecar_of(p: Path) -> tuple[dict, list[str]] | None:
+    """The ``NAME.metadata.yaml`` beside an input, read → (mapping, warnings); None when there is none."""
     sidecar_path = metadata.find_sidecar(p)
-    if sidecar_path is not None:
-        sidecar, more = metadata.load_sidecar(sidecar_path)
+    return None if sidecar_path is None else metadata.load_sidecar(sidecar_path)
+
+
+def read_bytes(data: bytes, name: str, options: Options = Options(), *,
+               sidecar: tuple[dict, list[str]] | None = None, fallback_title: str = "") -> Document:
+    """Markdown file bytes (+ its sidecar, already read) → Document with the transforms run."""
+    text, warnings = decode(data, name)
+    mapping = None
+    if sidecar is not None:
+        mapping, more = sidecar
         warnings += more
-    return _read(text, str(p), options, sidecar, warnings, fallback_title=p.stem)
+    return _read(text, name, options, mapping, warnings, fallback_title=fallback_title)
 
 
 def read_text(text: str, *, name: str = "<string>", options: Options = Options(),

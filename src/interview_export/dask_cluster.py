@@ -1,0 +1,203 @@
+"""A `--dask` value → a connected, checked `distributed.Client` (and a LocalCluster for `local[:N]`).
+
+Every worker must run the same interview-export as the client: the same version, code and
+styles/fonts, and the libraries that shape the books' bytes. `check_workers` compares their
+fingerprints before the run and refuses it with one line naming the first worker that differs;
+each work unit carries the client's fingerprint too, for workers that join later.
+Needs the optional `distributed` package (`pip install 'interview-export[dask]'`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from contextlib import contextmanager, suppress
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import ExportError, UsageError
+
+CONNECT_TIMEOUT = 15.0        # seconds to reach the scheduler
+WORKERS_TIMEOUT = 60.0        # seconds to wait for the first worker to join
+ALLOWED_FAILURES = 1          # a task whose worker dies is retried once (LocalCluster; see README)
+LOCAL = "local"
+EXTRA_HINT = "pip install 'interview-export[dask]'"
+# Libraries whose versions change the bytes of a book (the rest only change speed).
+BOOK_LIBRARIES = ("weasyprint", "pillow", "ebooklib", "markdown-it-py", "uharfbuzz", "pydyf")
+
+
+class ClusterError(ExportError):
+    """The Dask cluster cannot be used: unreachable, no workers, or workers that differ from us."""
+
+
+def distributed_module() -> Any:
+    """`distributed`, or a UsageError that says how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(f"--dask needs the Dask extra: {EXTRA_HINT}") from None
+    return distributed
+
+
+def parse_target(value: str) -> tuple[str, int | None]:
+    """"local", "local:N" → ("local", N or None); "host:port" / "tcp://host:port" → (address, None)."""
+    text = value.strip()
+    if text == LOCAL or text.startswith(LOCAL + ":"):
+        count = text[len(LOCAL) + 1:]
+        if not count:
+            return LOCAL, None
+        if not count.isdigit() or int(count) < 1:
+            raise UsageError(f"--dask {value}: expected local or local:N with N ≥ 1")
+        return LOCAL, int(count)
+    if not text:
+        raise UsageError("--dask: expected a scheduler address (tcp://HOST:PORT) or local[:N]")
+    return (text if "://" in text else f"tcp://{text}"), None
+
+
+@contextmanager
+def connect(target: Any, *, jobs: int | None = None, verbose: bool = False) -> Iterator[Any]:
+    """A Client for `target` (an address, "local[:N]" or a Client the caller keeps), closed afterwards."""
+    distributed = distributed_module()
+    if isinstance(target, distributed.Client):
+        yield target
+        return
+    address, count = parse_target(str(target))
+    with _quiet_logs(verbose):
+        if address == LOCAL:
+            with _local_cluster(count or jobs) as cluster:
+                client = distributed.Client(cluster, set_as_default=False)
+                try:
+                    yield client
+                finally:
+                    _close(client)
+            return
+        try:
+            client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {_first_line(exc)}") from None
+        try:
+            yield client
+        finally:
+            _close(client)
+
+
+@contextmanager
+def _local_cluster(workers: int | None) -> Iterator[Any]:
+    """A LocalCluster of `workers` single-threaded processes that ignore Ctrl-C (we clean up)."""
+    import dask
+
+    from . import api
+    from .batch import _sigint_ignored
+
+    distributed = distributed_module()
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), _sigint_ignored():
+        cluster = distributed.LocalCluster(n_workers=workers or api.default_jobs(), threads_per_worker=1,
+                                           processes=True, dashboard_address=None,
+                                           silence_logs=logging.CRITICAL)
+    try:
+        yield cluster
+    finally:
+        with suppress(Exception):
+            cluster.close(timeout=10)
+
+
+def _close(client: Any) -> None:
+    with suppress(Exception):
+        client.close(timeout=5)
+
+
+@contextmanager
+def _quiet_logs(verbose: bool) -> Iterator[None]:
+    """Dask's own log lines (reconnect attempts, worker deaths) stay off stderr unless -v."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------- fingerprints
+def _tree_digest(folder: Path, pattern: str) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob(pattern)):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+@cache
+def fingerprint() -> dict[str, str]:
+    """What this installation would put into a book: versions, code, styles, fonts, libraries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__, resources
+
+    info = {
+        "interview-export": __version__,
+        "code": _tree_digest(Path(__file__).resolve().parent, "*.py"),
+        "styles": _tree_digest(resources.styles_dir(), "*"),
+        "fonts": _tree_digest(resources.fonts_dir(), "*"),
+        "python": "%d.%d" % sys.version_info[:2],
+    }
+    for name in BOOK_LIBRARIES:
+        try:
+            info[name] = version(name)
+        except PackageNotFoundError:
+            info[name] = "absent"
+    info["id"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+    return info
+
+
+def describe_difference(theirs: dict[str, str], ours: dict[str, str]) -> str:
+    """"code 1a2b… here, 3c4d… there; weasyprint 70.0 here, 69.1 there"."""
+    parts = [f"{key} {ours.get(key)} here, {theirs.get(key)} there"
+             for key in ours if key != "id" and theirs.get(key) != ours.get(key)]
+    return "; ".join(parts) or "fingerprint differs"
+
+
+def worker_hello() -> dict[str, str]:
+    """Runs on each worker before the run: import the heavy modules once, report the fingerprint."""
+    from .batch import PRELOAD
+
+    import importlib
+
+    for name in PRELOAD:
+        with suppress(Exception):
+            importlib.import_module(name)
+    return fingerprint()
+
+
+def check_workers(client: Any, address: str) -> int:
+    """Wait for at least one worker, refuse workers that differ from us; → total worker threads."""
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except (TimeoutError, OSError) as exc:
+        raise ClusterError(f"no Dask worker joined the scheduler at {address} within "
+                           f"{WORKERS_TIMEOUT:.0f} s ({_first_line(exc)})") from None
+    ours = fingerprint()
+    try:
+        answers = client.run(worker_hello, on_error="return")
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"lost the Dask scheduler at {address}: {_first_line(exc)}") from None
+    for worker, theirs in sorted(answers.items()):
+        if isinstance(theirs, BaseException):
+            raise ClusterError(f"Dask worker {worker} cannot run interview-export "
+                               f"({type(theirs).__name__}: {_first_line(theirs)}); install the same "
+                               f"interview-export {ours['interview-export']} on every worker") from None
+        if theirs.get("id") != ours["id"]:
+            raise ClusterError(f"Dask worker {worker} runs a different interview-export "
+                               f"({describe_difference(theirs, ours)}); install the same version on the "
+                               "client and every worker") from None
+    return max(1, sum(client.nthreads().values()))
