@@ -238,3 +238,23 @@ def test_sweep_seed_sizes_and_articles(corpus, cdn_session_server, tmp_path):
         report[f"{source.stem} {size}"] = pdflines(path)["counts"]
     for name, c in report.items():
         assert c["lone"] == c["bad_start"] == c["bad_end"] == 0, (name, c)
+
+
+@needs_poppler
+def test_a_mark_before_an_opening_mark_is_set_half_width(tmp_path):
+    """“”“” squeezed with the fonts' halt: 甲”“乙 is 3.5 em wide, not 4 (the text is unchanged)."""
+    from interview_export.reader import read_text
+
+    doc = read_text("# 标题\n\n## 一\n\n甲”“乙\n\n甲乙丙丁\n", name="halt.md")
+    path = tmp_path / "halt.pdf"
+    path.write_bytes(pdf.build(doc, None, Options(page_size="A5")))
+    xml = subprocess.run(["pdftotext", "-bbox-layout", str(path), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    widths = {}
+    for x0, x1, body in re.findall(r'<line xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">(.*?)</line>',
+                                   xml, re.S):
+        text = "".join(re.findall(r">([^<]*)</word>", body))
+        widths[text] = float(x1) - float(x0)
+    em = geometry("A5").font_size
+    assert widths["甲乙丙丁"] == pytest.approx(4 * em, abs=0.2)
+    assert widths["甲”“乙"] == pytest.approx(3.5 * em, abs=0.2)

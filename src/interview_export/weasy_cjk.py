@@ -6,7 +6,9 @@ into that phrase's spaces. This wrapper replaces that one step: a line holding C
 slack spread evenly over every CJK character, CJK mark and space (Latin letters, digits, dashes
 and ellipses keep their natural spacing), as browsers do for ``text-justify: inter-character``.
 The slack is Pango letter-spacing on those characters, so nothing is inserted into the text: what
-a reader copies or ``pdftotext`` extracts is the source text.
+a reader copies or ``pdftotext`` extracts is the source text. The same hook sets a full-width
+mark that an opening mark follows ("”“", "：“") half-width with the fonts' ``halt`` feature, in
+layout and drawing alike (clreq's punctuation squeezing).
 
 Pango puts half of a character's letter-spacing before its glyph and half after, and drops the
 outer half at both ends of a layout (WeasyPrint lays out each text box as one line), so a box
@@ -53,6 +55,10 @@ _STRETCH = re.compile("[\u2005\u2018-\u201d\u3000-\u303f\u3040-\u30ff\u3400-\u4d
 _CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
                   "\uff00-\uffef\U00020000-\U0002ffff]")
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+
+# Punctuation squeezing (clreq): a full-width mark directly followed by an opening mark ("”“",
+# "。“") is set half-width with the fonts' OpenType `halt` (kept in our subsets)
+_SQUEEZE = re.compile("[，。、；：？！”’）》」』】〕〉](?=[\u200b\u2060]*[“‘（《「『【〔〈])")   # hints may sit between
 
 _installed = False
 _originals: dict[str, object] = {}     # WeasyPrint's own functions, once replaced
@@ -130,6 +136,7 @@ def _patch() -> None:
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout import inline
     from weasyprint.text.ffi import TO_UNITS, ffi, pango
+    from weasyprint.text.fonts import font_features
     from weasyprint.text.line_break import Layout, create_layout
 
     stock_justify = inline.justify_line
@@ -183,25 +190,45 @@ def _patch() -> None:
             box.translate(x_advance, 0)
         return x_advance
 
+    def halt_features(style) -> bytes:
+        """The element's own font features (what WeasyPrint set for the whole text) plus halt."""
+        features = font_features(
+            style["font_kerning"], style["font_variant_ligatures"], style["font_variant_position"],
+            style["font_variant_caps"], style["font_variant_numeric"],
+            style["font_variant_alternates"], style["font_variant_east_asian"],
+            style["font_feature_settings"])
+        features["halt"] = 1
+        return ",".join(f"{key} {value}" for key, value in features.items()).encode()
+
     def set_text(self, text, justify=False):
         stock_set_text(self, text, justify)
+        squeeze = list(_SQUEEZE.finditer(self.text))
         plan = getattr(self, "cjk_spacing", None)
-        if not (justify and plan) or self.text != text:
+        spacing = bool(justify and plan and self.text == text)
+        if not (squeeze or spacing):
             return
-        amounts, cls = plan
-        base = self.style["letter_spacing"]
-        base = 0 if base == "normal" else base
         attr_list = pango.pango_layout_get_attributes(self.layout)
         if attr_list == ffi.NULL:
             attr_list = ffi.gc(pango.pango_attr_list_new(), pango.pango_attr_list_unref)
-        start = 0
-        for ch, kind in zip(text, cls):
-            end = start + len(ch.encode())
-            if kind:
-                attr = pango.pango_attr_letter_spacing_new(int((base + amounts[kind]) * TO_UNITS))
-                attr.start_index, attr.end_index = start, end
+        if squeeze:   # in layout and in drawing alike, so that the widths agree
+            features = halt_features(self.style)
+            for m in squeeze:
+                start = len(self.text[:m.start()].encode())
+                attr = pango.pango_attr_font_features_new(features)
+                attr.start_index, attr.end_index = start, start + len(m[0].encode())
                 pango.pango_attr_list_change(attr_list, attr)
-            start = end
+        if spacing:
+            amounts, cls = plan
+            base = self.style["letter_spacing"]
+            base = 0 if base == "normal" else base
+            start = 0
+            for ch, kind in zip(text, cls):
+                end = start + len(ch.encode())
+                if kind:
+                    attr = pango.pango_attr_letter_spacing_new(int((base + amounts[kind]) * TO_UNITS))
+                    attr.start_index, attr.end_index = start, end
+                    pango.pango_attr_list_change(attr_list, attr)
+                start = end
         pango.pango_layout_set_attributes(self.layout, attr_list)
 
     _originals.update({"justify_line": stock_justify, "Layout.set_text": stock_set_text})
