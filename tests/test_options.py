@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from interview_export import api, batch, cli
-from interview_export.options import CONFIG_KEYS, ROWS, Options, RunOptions, rows_of
+from interview_export.options import CONFIG_KEYS, ROWS, Options, rows_of
 
 COMMANDS = ("epub", "pdf", "build", "inspect")
 OPTION_FIELDS = {f.name for f in dataclasses.fields(Options)}

@@ -75,7 +75,7 @@ def build_settings(ctx: click.Context) -> Settings:
         given.add(row.name)
         value = ctx.params[row.name]
         values[row.name] = _merge(row, config.values[row.name], value) if (
-            row.many and row.name in config.values) else value
+            row.many and row.extend and row.name in config.values) else value
     if values["cover"] and values["no_cover"]:
         if len({"cover", "no_cover"} & given) != 1:
             raise UsageError("--cover and --no-cover cannot be used together")

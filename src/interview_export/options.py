@@ -48,6 +48,8 @@ class Opt:
     example: str | None = None                       # a valid non-default value (tests, help)
     config: bool = True                              # also a key of the config file
     aliases: tuple[str, ...] = ()                    # more config keys for it
+    extend: bool = True                              # repeatable: the command line adds to the config
+                                                     # file's list (False: replaces it)
     name: str = ""
 
     @property
