@@ -18,7 +18,6 @@ import dataclasses
 import glob
 import os
 import sys
-import tempfile
 import time
 import traceback
 from contextlib import contextmanager, suppress
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import ExportError, ImageError, InputError, OutputError, UsageError
 from .options import Options
+from .util import replace_atomically
 
 if TYPE_CHECKING:  # only for type checkers: the real imports stay lazy
     from .model import Document
@@ -128,26 +128,11 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         raise OutputError(f"cannot create folder {folder}: {exc.strerror or exc}", path=str(target)) from exc
     if target.is_dir():
         raise OutputError("is a directory, not a file", path=str(target))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=folder)
+    try:   # mkstemp makes 0600; books get ordinary permissions
+        replace_atomically(target, data, prefix=f".{target.name}.", suffix=TEMP_SUFFIX, durable=True,
+                           mode=0o666 & ~_UMASK, active=ACTIVE_TEMP_FILES)
     except OSError as exc:
         raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}", path=str(target)) from exc
-    ACTIVE_TEMP_FILES.add(tmp)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; books get ordinary permissions
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write: {exc.strerror or exc}", path=str(target)) from exc
-        raise
-    finally:
-        ACTIVE_TEMP_FILES.discard(tmp)
     with suppress(OSError):  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)
         try:

@@ -32,11 +32,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .util import replace_atomically
 
 log = logging.getLogger("interview_export.cache")
 
@@ -184,7 +184,7 @@ class Cache:
         the disk refuses."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, header.encode("ascii") + b"\n" + body)
+            replace_atomically(path, header.encode("ascii") + b"\n" + body, prefix=".tmp-", suffix=path.suffix)
         except OSError as exc:
             log.warning("could not write the image cache in %s: %s", self.root, exc)
             return False
@@ -195,18 +195,3 @@ def _header_check(head: dict) -> str:
     """A hash of a rendition header (its metadata must be as intact as its body)."""
     text = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:32]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder + ``os.replace`` (never a half file)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

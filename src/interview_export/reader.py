@@ -46,10 +46,10 @@ from .model import (BlockQuote, CodeBlock, Document, Emphasis, Figure, Heading, 
                     ListBlock, Meta, Paragraph, Section, Strong, Table, Text, ThematicBreak, Code, document_text,
                     plain_text)
 from .options import Options
+from .util import XML_FORBIDDEN, is_wide
 
 MAX_NESTING = 100
 MAX_INLINE_DEPTH = 50
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _BR = re.compile(r"^<br\s*/?>$", re.I)
 _TAG = re.compile(r"<[^>]*>")
 
@@ -173,17 +173,17 @@ def _reads_as_chinese(text: str) -> bool:
 def clean_text(text: str, name: str) -> tuple[str, list[str]]:
     """Normalise line ends, drop a BOM and the characters XML forbids (with a warning per line)."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    if not _FORBIDDEN.search(text):
+    if not XML_FORBIDDEN.search(text):
         return text, []
     warnings: list[str] = []
     lines = text.split("\n")
     for number, line in enumerate(lines, 1):
-        bad = _FORBIDDEN.findall(line)
+        bad = XML_FORBIDDEN.findall(line)
         if bad:
             if len(warnings) < 20:
                 codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in bad}))
                 warnings.append(f"{name}:{number}: removed {len(bad)} character(s) XML forbids ({codes})")
-            lines[number - 1] = _FORBIDDEN.sub("", line)
+            lines[number - 1] = XML_FORBIDDEN.sub("", line)
     if len(warnings) == 20:
         warnings.append(f"{name}: more lines had characters XML forbids (removed)")
     return "\n".join(lines), warnings
@@ -194,10 +194,10 @@ def clean_meta(meta: Meta, name: str) -> tuple[Meta, list[str]]:
     changes: dict[str, object] = {}
     for f in dataclasses.fields(meta):
         value = getattr(meta, f.name)
-        if isinstance(value, str) and _FORBIDDEN.search(value):
-            changes[f.name] = _FORBIDDEN.sub("", value)
-        elif isinstance(value, tuple) and any(isinstance(v, str) and _FORBIDDEN.search(v) for v in value):
-            changes[f.name] = tuple(_FORBIDDEN.sub("", v) if isinstance(v, str) else v for v in value)
+        if isinstance(value, str) and XML_FORBIDDEN.search(value):
+            changes[f.name] = XML_FORBIDDEN.sub("", value)
+        elif isinstance(value, tuple) and any(isinstance(v, str) and XML_FORBIDDEN.search(v) for v in value):
+            changes[f.name] = tuple(XML_FORBIDDEN.sub("", v) if isinstance(v, str) else v for v in value)
     if not changes:
         return meta, []
     return dataclasses.replace(meta, **changes), [f"{name}: metadata {', '.join(changes)}: removed characters XML forbids"]
@@ -216,8 +216,8 @@ class _CJKStateInline(StateInline):
         last_punct = isMdAsciiPunct(ord(last)) or isPunctChar(last)
         next_punct = isMdAsciiPunct(ord(following)) or isPunctChar(following)
         last_space, next_space = isWhiteSpace(ord(last)), isWhiteSpace(ord(following))
-        left = not (next_space or (next_punct and not (last_space or last_punct or _wide(last))))
-        right = not (last_space or (last_punct and not (next_space or next_punct or _wide(following))))
+        left = not (next_space or (next_punct and not (last_space or last_punct or is_wide(last))))
+        right = not (last_space or (last_punct and not (next_space or next_punct or is_wide(following))))
         can_open = left and (canSplitWord or not right or last_punct)
         can_close = right and (canSplitWord or not left or next_punct)
         return Scanned(can_open, can_close, pos - start)
@@ -327,7 +327,7 @@ class _Builder:
                 continue
             elif kind == "html_block":
                 # tags dropped, entities decoded (&amp; is "&" in the book, as in a paragraph)
-                text = _FORBIDDEN.sub("", html.unescape(_TAG.sub("", tok.content))).strip()
+                text = XML_FORBIDDEN.sub("", html.unescape(_TAG.sub("", tok.content))).strip()
                 if text:
                     out.append(Paragraph((Text(text, self.line(tok)),), self.line(tok)))
             i += 1
@@ -454,17 +454,13 @@ def _alt_text(image: Token) -> str:
     return "".join(parts).strip()
 
 
-def _wide(ch: str) -> bool:
-    return bool(ch) and unicodedata.east_asian_width(ch) in "WF"
-
-
 def _cjk_punct(ch: str) -> bool:
-    return _wide(ch) and unicodedata.category(ch)[0] == "P"
+    return is_wide(ch) and unicodedata.category(ch)[0] == "P"
 
 
 def _soft_joiner(before: str, after: str) -> str:
     a, b = before[-1:], after[:1]
-    if not a or not b or (_wide(a) and _wide(b)) or _cjk_punct(a) or _cjk_punct(b):
+    if not a or not b or (is_wide(a) and is_wide(b)) or _cjk_punct(a) or _cjk_punct(b):
         return ""
     return " "
 

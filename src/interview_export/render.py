@@ -23,6 +23,7 @@ from .model import (
     LineBreak, Link, ListBlock, Paragraph, Quote, Section, Strong, Table, Text, ThematicBreak,
 )
 from .options import Options
+from .util import XML_FORBIDDEN
 
 Target = Literal["epub", "pdf"]
 PartKind = Literal["cover", "titlepage", "toc", "lead", "section", "quotes", "colophon"]
@@ -50,7 +51,6 @@ QUOTE_MARKS = ("\u201c", "\u201d")          # decorative “ ” on the quotes p
 ATTRIBUTION_DASH = "\u2014\u2014"            # ——
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 # A space between Chinese and Latin text. WeasyPrint justifies only by stretching U+0020, so in
 # print these spaces become U+2005, a fixed quarter-em gap that never stretches (set from the
@@ -65,7 +65,7 @@ _PRINT_GAP = "\u2005"
 
 def escape(text: str) -> str:
     """Text or attribute value → XML-safe text (also drops characters XML 1.0 forbids)."""
-    text = _XML_INVALID.sub("", text)
+    text = XML_FORBIDDEN.sub("", text)
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;"))
 

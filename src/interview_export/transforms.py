@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from collections import Counter
 from typing import Callable
 
@@ -18,6 +17,7 @@ from .errors import UsageError
 from .model import (BlockQuote, DialogueTurn, Document, Emphasis, Figure, Heading, InlineImage, LineBreak, Link,
                     ListBlock, Paragraph, Quote, Section, Strong, Table, Text, ThematicBreak, plain_text)
 from .options import Options
+from .util import is_wide
 
 Transform = Callable[[Document, Options], Document]
 
@@ -385,10 +385,6 @@ def single_section(doc: Document, options: Options) -> Document:
 _SEP = "\x00"  # never in the text: the reader removes NUL
 
 
-def _cjk(ch: str) -> bool:
-    return bool(ch) and unicodedata.east_asian_width(ch) in "WF"
-
-
 def _neighbour(text: str, at: int, step: int) -> str:
     """The nearest character before (step -1) or after (step 1) ``at``, across piece separators."""
     i = at + step
@@ -414,7 +410,7 @@ def pair_strings(texts: list[str], mark: str, opening: str, closing: str) -> tup
     chars = list(joined)
     for a, b in zip(at[::2], at[1::2]):
         before, after = _neighbour(joined, a, -1), _neighbour(joined, b, 1)
-        if any(_cjk(ch) for ch in joined[a + 1:b]) or _cjk(before) or _cjk(after):
+        if any(is_wide(ch) for ch in joined[a + 1:b]) or is_wide(before) or is_wide(after):
             chars[a], chars[b] = opening, closing
     return "".join(chars).split(_SEP), False
 
@@ -459,7 +455,7 @@ def pair_quote_marks(doc: Document, options: Options) -> Document:
 
     def run(inlines, line):
         new, odd = pair_inlines(inlines)
-        if odd and any(_cjk(ch) for ch in plain_text(inlines)):
+        if odd and any(is_wide(ch) for ch in plain_text(inlines)):
             warnings.append(f"{doc.name}:{line}: odd number of straight quotation marks; left unchanged")
         return new
 

@@ -1,14 +1,57 @@
-"""Small rules more than one stage needs → one place: the book's date (SOURCE_DATE_EPOCH)."""
+"""Small rules several stages share → one place: XML-safe text, CJK width, atomic file replacement,
+the book's date (SOURCE_DATE_EPOCH)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
+import tempfile
+import unicodedata
+from contextlib import suppress
+from pathlib import Path
+
+#: Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF): the
+#: reader drops them from the text (with a warning), the renderer from anything it escapes.
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 FALLBACK_EPOCH = 946684800          # 2000-01-01T00:00:00Z: no SOURCE_DATE_EPOCH and no document date
 _MAX_EPOCH = 253402300799           # 9999-12-31T23:59:59Z: the last second a date can show
 _ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+def is_wide(ch: str) -> bool:
+    """True for a full-width character (East Asian Width W or F: CJK ideographs, kana, hangul,
+    full-width punctuation); False for "" and everything else."""
+    return bool(ch) and unicodedata.east_asian_width(ch) in "WF"
+
+
+def replace_atomically(path: Path, data: bytes, *, prefix: str, suffix: str, durable: bool = False,
+                       mode: int | None = None, active: set[str] | None = None) -> None:
+    """Write `data` to a temp file beside `path`, then ``os.replace`` it over `path`: readers see
+    the old file or the new one, never half of one. The temp file is removed on any failure
+    (KeyboardInterrupt too) and the error re-raised. `durable` fsyncs the data before the rename;
+    `mode` is chmod-ed on the temp file; `active` holds the temp file's name while it exists (so a
+    signal handler can remove it)."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    if active is not None:
+        active.add(tmp)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        if active is not None:
+            active.discard(tmp)
 
 
 def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, str]:

@@ -1,0 +1,58 @@
+"""util.py: the shared small rules (XML-forbidden characters, CJK width, atomic replacement, the date)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from interview_export import util
+
+
+def test_xml_forbidden_characters():
+    assert util.XML_FORBIDDEN.findall("a\x00b\x1fc\td\ne\rf\ufffeg\ud800") == ["\x00", "\x1f", "\ufffe", "\ud800"]
+
+
+@pytest.mark.parametrize("ch, wide", [("中", True), ("，", True), ("ア", True), ("한", True), ("Ａ", True),
+                                      ("a", False), ("·", False), ("", False), (" ", False)])
+def test_is_wide(ch, wide):
+    assert util.is_wide(ch) is wide
+
+
+def test_replace_atomically_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "entry.bin"
+    target.write_bytes(b"old")
+    active: set[str] = set()
+
+    def broken_replace(src, dst):
+        assert active == {src} and os.path.exists(src)      # the temp file is known while it exists
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        util.replace_atomically(target, b"new", prefix=".tmp-", suffix=".bin", active=active)
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["entry.bin"]
+    assert active == set()
+
+
+def test_replace_atomically_writes_with_the_mode_asked(tmp_path):
+    target = tmp_path / "book.epub"
+    util.replace_atomically(target, b"data", prefix=".book.", suffix=".tmp", durable=True, mode=0o640)
+    assert target.read_bytes() == b"data" and target.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("env, option, expected, undated, warned", [
+    (None, None, 1714953600, util.FALLBACK_EPOCH, False),     # the document's date, 2024-05-06
+    ("1700000000", None, 1700000000, 1700000000, False),
+    ("1700000000", 5, 5, 5, False),                           # the option wins
+    ("17e8", None, 1714953600, util.FALLBACK_EPOCH, True),
+    (" 1700000000 ", None, 1700000000, 1700000000, False),
+])
+def test_book_epoch(monkeypatch, env, option, expected, undated, warned):
+    if env is None:
+        monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    else:
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", env)
+    epoch, warning = util.book_epoch("2024-05-06", option)
+    assert epoch == expected and bool(warning) is warned
+    assert util.book_epoch("", option)[0] == undated
