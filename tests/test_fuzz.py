@@ -36,7 +36,7 @@ from interview_export import api, model, reader
 from interview_export.errors import ExportError
 from interview_export.options import Options
 
-from test_hostile import assert_epub_inert, png_bytes, qpdf_check, run_epubcheck
+from helpers import assert_epub_inert, epubcheck_errors, png_bytes, qpdf_check
 
 FUZZ = os.environ.get("FUZZ") == "1"
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, database=None,
@@ -327,7 +327,7 @@ def check_book(md: str, folder: Path, out: Path, *, allow_html: bool = False) ->
     result = api.convert_file(str(source), targets, options)
     assert result.ok, f"{result.error}\n{result.traceback or ''}"
     assert_epub_inert(targets["epub"].read_bytes())
-    errors, messages = run_epubcheck(targets["epub"])
+    errors, messages = epubcheck_errors(targets["epub"])
     assert errors == 0, messages
     qpdf_check(targets["pdf"])
 

@@ -1,46 +1,32 @@
 """Hostile content: scripts, frames, event handlers, javascript:/data:/file: links and images, local
 files and remote hosts in Markdown, raw HTML and the user's --css — checked on the output bytes of
 both backends, with a 127.0.0.1 server that records every request (it must get none).
-
-Also home of the helpers the other hostile/fuzz/limits/files tests share (output checkers,
-EPUBCheck, qpdf, the recording server).
+The EPUB checkers and EPUBCheck runner the fuzz tests share live in tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import http.server
 import io
-import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 import xml.etree.ElementTree as ET
-import zipfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from helpers import CLI
+from helpers import (CLI, DANGEROUS_ELEMENTS, PASSWD_MARKER, assert_epub_inert, epub_members, epubcheck_errors,
+                     png_bytes, qpdf_check, xml_members)
 from interview_export import api, render
 from interview_export.options import Options
 
-PASSWD_MARKER = b"root:x:0:0"
 SECRET_TEXT = "IE-SECRET-7f3a9c-不该出现"
-SAFE_SCHEMES = ("http:", "https:", "mailto:")
-DANGEROUS_ELEMENTS = {"script", "iframe", "object", "embed", "applet", "form", "input", "button", "base",
-                      "frame", "frameset", "style", "audio", "video", "source", "track", "portal"}
 
 
-# ---------------------------------------------------------------- shared helpers
-def png_bytes(size=(8, 6), colour=(200, 30, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "PNG")
-    return buf.getvalue()
-
-
+# ---------------------------------------------------------------- a recording server, PDF checks
 class RecordingServer:
     """127.0.0.1 HTTP server answering every method with something usable, recording each request."""
 
@@ -53,7 +39,7 @@ class RecordingServer:
 
             def _answer(self):
                 requests.append(f"{self.command} {self.path}")
-                body = b"body { color: red }" if self.path.endswith(".css") else png_bytes()
+                body = b"body { color: red }" if self.path.endswith(".css") else png_bytes((8, 6))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/css" if self.path.endswith(".css") else "image/png")
                 self.send_header("Content-Length", str(len(body)))
@@ -83,68 +69,6 @@ def recorder():
     server.stop()
 
 
-def epub_members(data: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return {name: zf.read(name) for name in zf.namelist()}
-
-
-def xml_members(members: dict[str, bytes]) -> dict[str, ET.Element]:
-    """Every XML member parsed (raises on the first one that is not well-formed)."""
-    out = {}
-    for name, data in members.items():
-        if name.endswith((".xhtml", ".opf", ".ncx", ".xml")):
-            try:
-                out[name] = ET.fromstring(data)
-            except ET.ParseError as exc:
-                raise AssertionError(f"{name} is not well-formed XML: {exc}") from None
-    return out
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1].lower()
-
-
-def assert_epub_inert(data: bytes, *, secrets: tuple[bytes, ...] = ()) -> dict[str, bytes]:
-    """No script, frame, object, style element or event handler; links only http/https/mailto or
-    inside the book; no resource outside the book; no secret bytes in any member."""
-    members = epub_members(data)
-    names = set(members)
-    for name, root in xml_members(members).items():
-        for el in root.iter():
-            tag = _local(el.tag) if isinstance(el.tag, str) else ""
-            assert tag not in DANGEROUS_ELEMENTS or not name.endswith(".xhtml"), f"{name}: <{tag}> element"
-            if tag == "link":
-                href = el.get("href", "")
-                assert href.startswith("styles/") and href.endswith(".css"), f"{name}: <link href={href!r}>"
-            for attr, value in el.attrib.items():
-                a = _local(attr)
-                assert not a.startswith("on"), f"{name}: event handler attribute {a}={value!r}"
-                if a in ("href", "src", "data", "poster", "action", "formaction", "xlink:href", "srcset"):
-                    v = re.sub(r"[\s\x00-\x1f]", "", value).lower()
-                    if re.match(r"^[a-z][a-z0-9+.-]*:", v):
-                        assert v.startswith(SAFE_SCHEMES) and name.endswith(".xhtml") and a == "href", \
-                            f"{name}: {a}={value!r}"
-                    elif a in ("src", "data") and not name.endswith(".opf"):
-                        folder = name.rsplit("/", 1)[0]
-                        assert f"{folder}/{value}" in names, f"{name}: {a}={value!r} is not in the book"
-    for name, blob in members.items():
-        low = blob.lower()
-        assert b"<script" not in low, name
-        assert b"javascript:" not in low or name.endswith(".xhtml"), name  # visible text only (checked above)
-        assert PASSWD_MARKER not in blob, f"{name} holds /etc/passwd"
-        for secret in secrets:
-            assert secret not in blob, f"{name} holds a file from outside the allowed folders"
-        if name.endswith(".css"):
-            for url in re.findall(rb"url\(\s*['\"]?([^'\")\s]*)", blob) + re.findall(rb"@import\s+['\"]([^'\"]*)", blob):
-                u = url.decode("utf-8", "replace")
-                assert not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", u) or u.startswith("data:"), f"{name}: url({u})"
-                assert not u.startswith("/") and ".." not in u.replace("../fonts/", ""), f"{name}: url({u})"
-    for name, blob in members.items():  # visible "javascript:" text must never be a link target
-        if name.endswith(".xhtml"):
-            assert not re.search(rb"""(href|src)\s*=\s*["'][^"']*javascript:""", blob, re.I), name
-    return members
-
-
 def pdf_uncompressed(path: Path, tmp: Path) -> bytes:
     """The PDF with streams decompressed (qpdf --qdf), to grep its dictionaries and content."""
     out = tmp / (path.stem + ".qdf.pdf")
@@ -152,13 +76,6 @@ def pdf_uncompressed(path: Path, tmp: Path) -> bytes:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 3), proc.stderr
     return out.read_bytes()
-
-
-def qpdf_check(path: Path) -> None:
-    if shutil.which("qpdf") is None:
-        pytest.skip("qpdf is missing")
-    proc = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"qpdf --check {path.name}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
 
 
 def pdf_text(path: Path) -> str:
@@ -179,14 +96,6 @@ def assert_pdf_inert(path: Path, tmp: Path, *, secrets: tuple[str, ...] = ()) ->
     for secret in secrets:
         assert secret not in text
     return text
-
-
-def run_epubcheck(path: Path) -> tuple[int, list[str]]:
-    """(errors incl. fatal, their messages): test_epub's EPUBCheck runner, errors only."""
-    from test_epub import run_epubcheck as full_report
-
-    errors, _warnings, messages = full_report(path)
-    return errors, [m for m in messages if m.startswith(("ERROR", "FATAL"))]
 
 
 # ---------------------------------------------------------------- the hostile article
@@ -312,7 +221,7 @@ def test_hostile_article_is_inert_in_both_backends(tmp_path, recorder, hostile, 
 def test_hostile_article_passes_epubcheck(tmp_path, recorder, hostile):
     md, css, _ = hostile
     result = _convert(md, css, tmp_path / "out", tmp_path, allow_html=True)
-    errors, messages = run_epubcheck(result.outputs["epub"])
+    errors, messages = epubcheck_errors(result.outputs["epub"])
     assert errors == 0, messages
     assert recorder.requests == []
 
@@ -445,7 +354,7 @@ def test_forbidden_characters_from_bytes_and_metadata(tmp_path):
     path = tmp_path / "meta.epub"
     path.write_bytes(epub.build(doc3, None))
     xml_members(epub_members(path.read_bytes()))
-    errors, messages = run_epubcheck(path)
+    errors, messages = epubcheck_errors(path)
     assert errors == 0, messages
 
 
@@ -510,7 +419,7 @@ def test_bidi_controls_are_kept_but_cannot_reorder_our_labels(tmp_path):
     assert "\u202e" in all_text and "\u2066" in all_text  # kept, not stripped
     path = tmp_path / "bidi.epub"
     path.write_bytes(data)
-    errors, messages = run_epubcheck(path)
+    errors, messages = epubcheck_errors(path)
     assert errors == 0, messages
 
 

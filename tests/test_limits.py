@@ -24,7 +24,7 @@ from interview_export import api, model, reader
 from interview_export.errors import ExportError
 from interview_export.options import Options
 
-from test_hostile import png_bytes
+from helpers import png_bytes
 
 HEAVY_ON = os.environ.get("SLOW") == "1" or os.environ.get("FUZZ") == "1"
 heavy = pytest.mark.skipif(not HEAVY_ON, reason="heavy size case: set SLOW=1 (or FUZZ=1)")

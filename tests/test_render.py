@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -17,32 +16,9 @@ from interview_export.model import (
 from interview_export.options import Options
 from interview_export.resources import read_style
 
+from helpers import FakeAsset, FakeMedia
+
 XHTML = "{http://www.w3.org/1999/xhtml}"
-
-
-@dataclass
-class FakeAsset:
-    src: str
-    filename: str = ""
-    status: str = "ok"
-    media_type: str = "image/jpeg"
-    data: bytes = b""
-    width: int = 800
-    height: int = 600
-    alt: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "placeholder"
-
-
-@dataclass
-class FakeMedia:
-    assets: dict = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
-
-    def get(self, src):
-        return self.assets.get(src)
 
 
 def sample_doc() -> Document:
