@@ -424,19 +424,26 @@ def to_pdf(doc: "Document", options: Options = Options(), *, base_dir: str | os.
     return pdf.build(doc, media, options, fonts=fonts)
 
 
-BACKENDS: dict[str, Callable[..., bytes]] = {"epub": to_epub, "pdf": to_pdf}
+def _epub_backend(doc: "Document", media: Any, options: Options, fonts: Any) -> tuple[bytes, list[str]]:
+    from . import epub     # here, not at the top: importing api stays cheap (ebooklib, lxml)
+
+    return epub.build_with_warnings(doc, media, options, fonts)
+
+
+def _pdf_backend(doc: "Document", media: Any, options: Options, fonts: Any) -> tuple[bytes, list[str]]:
+    from . import pdf
+
+    return pdf.build_with_warnings(doc, media, options, fonts)
+
+
+#: format → backend: (document, media bag, options, font set) → (book bytes, the backend's warnings)
+BACKENDS: dict[str, Callable[..., tuple[bytes, list[str]]]] = {"epub": _epub_backend, "pdf": _pdf_backend}
 
 
 def _build(fmt: str, doc: "Document", options: Options, media: Any, fonts: Any) -> tuple[bytes, list[str]]:
-    """One backend → (bytes, the backend's own warnings when it reports them)."""
-    import importlib
-
-    module = importlib.import_module(f".{fmt}", __package__)
-    with_warnings = getattr(module, "build_with_warnings", None)
-    if with_warnings is not None:
-        data, warnings = with_warnings(doc, media, options, fonts)
-        return data, list(warnings)
-    return BACKENDS[fmt](doc, options, media=media, fonts=fonts), []
+    """One backend → (bytes, the backend's own warnings)."""
+    data, warnings = BACKENDS[fmt](doc, media, options, fonts)
+    return data, list(warnings)
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
