@@ -38,9 +38,8 @@ def test_imports_and_declared_dependencies_match():
     owners = packages_distributions()
     used = {}
     for module in imported_modules():
-        dists = owners.get(module)
-        assert dists, f"src/ imports {module!r}, which no installed distribution provides"
-        used[module] = {_name(d) for d in dists}
+        # an optional package that is not installed here is known by its own name (dask → dask)
+        used[module] = {_name(d) for d in owners.get(module, [module])}
     undeclared = {m: d for m, d in used.items() if not d & (required | optional)}
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
     unused = required - set().union(*used.values())
