@@ -145,8 +145,8 @@ class Stages:
         self.backend_args: list[tuple[object, object]] = []
         self.missing, self.fail, self.crash = list(missing), fail, crash
         monkeypatch.setattr(api, "load", self.load)
-        import interview_export.media as media_mod
         import interview_export.fonts as fonts_mod
+        import interview_export.media as media_mod
         monkeypatch.setattr(media_mod, "collect_media", self.collect_media)
         monkeypatch.setattr(fonts_mod, "resolve_fonts", self.resolve_fonts)
         monkeypatch.setattr(api, "_build", self.build)
@@ -178,7 +178,7 @@ class Stages:
 
 
 def test_convert_returns_per_file_results_without_printing(tmp_path, monkeypatch, capsys):
-    stages = Stages(monkeypatch, fail="bad")
+    Stages(monkeypatch, fail="bad")
     monkeypatch.setattr("interview_export.render.book_text", lambda doc: "text")
     good = _touch(tmp_path / "good.md")
     bad = _touch(tmp_path / "bad.md")

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import latin_font
 from interview_export import api, fonts
 from interview_export.errors import ImageError
 from interview_export.options import Options
+
+from helpers import latin_font
 
 needs_poppler = pytest.mark.skipif(shutil.which("pdfinfo") is None or shutil.which("pdfimages") is None,
                                    reason="poppler-utils is needed to read the PDF")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import children_of
 from interview_export import api, batch
 from interview_export.options import Options
+
+from helpers import children_of
 
 pytestmark = pytest.mark.skipif(batch._mp_context().get_start_method() != "fork",
                                 reason="the fakes are patched in this process and reach workers only by fork")

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import children_of, running
 from interview_export import api, batch, cli
+
+from helpers import children_of, running
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "sample-interview.md"

@@ -22,6 +22,7 @@ from interview_export import api, cli, dask_batch, dask_cluster
 from interview_export.batch import Task
 from interview_export.errors import UsageError
 from interview_export.options import Options
+
 from test_cli import Proc, _md
 
 distributed = pytest.importorskip("distributed")

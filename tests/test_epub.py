@@ -12,10 +12,17 @@ from xml.etree import ElementTree as ET
 import pytest
 from PIL import Image
 
-from interview_export import cover as cover_mod
-from interview_export import epub, model
+from interview_export import cover as cover_mod, epub, model
 from interview_export.model import (
-    DialogueTurn, Document, Figure, Link, Meta, Paragraph, Quote, Section, Text,
+    DialogueTurn,
+    Document,
+    Figure,
+    Link,
+    Meta,
+    Paragraph,
+    Quote,
+    Section,
+    Text,
 )
 from interview_export.options import Options
 

@@ -8,12 +8,13 @@ import time
 import httpx
 import pytest
 
-from fault_server import FaultServer, dead_port
-from helpers import png_bytes
 from interview_export.cache import Cache
 from interview_export.errors import ImageError
 from interview_export.fetcher import Fetcher, apply_mirrors, user_agent
 from interview_export.options import Options
+
+from fault_server import FaultServer, dead_port
+from helpers import png_bytes
 
 PNG = png_bytes()
 

@@ -18,13 +18,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import CLI
 from interview_export import api
 from interview_export.errors import OutputError
 from interview_export.options import Options
 
-from helpers import png_bytes
 from conftest import StaticServer
+from helpers import CLI, png_bytes
 
 ARTICLE = "# 标题\n\n## 一\n\n**主持人**：你好。\n\n**嘉宾**：你好，GPT。\n"
 

@@ -11,15 +11,22 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 import uharfbuzz as hb
 from fontTools.ttLib import TTFont
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from interview_export import fonts
 from interview_export.errors import FontError
-from interview_export.fonts import (EmbeddedFont, FontFace, FontSet, encodable_chars, font_face_css,
-                                    resolve_fonts, subset_fonts, visible_chars)
+from interview_export.fonts import (
+    EmbeddedFont,
+    FontFace,
+    FontSet,
+    encodable_chars,
+    font_face_css,
+    resolve_fonts,
+    subset_fonts,
+    visible_chars,
+)
 from interview_export.options import Options
 from interview_export.resources import fonts_dir
 

@@ -29,8 +29,7 @@ import pytest
 
 # Hypothesis keeps its example database, patches and caches in ./.hypothesis: keep them out of the repo
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "ie-hypothesis"))
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 from interview_export import api, model, reader
 from interview_export.errors import ExportError

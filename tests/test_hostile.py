@@ -18,10 +18,20 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import (CLI, DANGEROUS_ELEMENTS, PASSWD_MARKER, assert_epub_inert, epub_members, epubcheck_errors,
-                     png_bytes, qpdf_check, xml_members)
 from interview_export import api, render
 from interview_export.options import Options
+
+from helpers import (
+    CLI,
+    DANGEROUS_ELEMENTS,
+    PASSWD_MARKER,
+    assert_epub_inert,
+    epub_members,
+    epubcheck_errors,
+    png_bytes,
+    qpdf_check,
+    xml_members,
+)
 
 SECRET_TEXT = "IE-SECRET-7f3a9c-不该出现"
 

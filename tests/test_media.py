@@ -12,16 +12,16 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image, features
 
-from fault_server import FaultServer, dead_port, noisy_png, png_header_bomb
 from interview_export.cache import Cache
 from interview_export.fetcher import Fetcher
 from interview_export.media import ImageAsset, MediaBag, collect_media
 from interview_export.model import Document, Figure, InlineImage, Meta, Paragraph, Section, Text, image_refs
 from interview_export.options import Options
+
+from fault_server import FaultServer, dead_port, noisy_png, png_header_bomb
 
 FILENAME = re.compile(r"^images/[0-9a-f]{16}\.(jpg|png|gif)$")
 

@@ -6,8 +6,17 @@ import datetime as dt
 
 import pytest
 
-from interview_export.meta import (cli_fields, detect_language, find_sidecar, load_sidecar, merge, meta_fields,
-                                   normalize_date, parse_header, split_front_matter)
+from interview_export.meta import (
+    cli_fields,
+    detect_language,
+    find_sidecar,
+    load_sidecar,
+    merge,
+    meta_fields,
+    normalize_date,
+    parse_header,
+    split_front_matter,
+)
 from interview_export.model import Meta, turns
 from interview_export.options import Options
 from interview_export.reader import read_path, read_text

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CDN_PREFIX, SEED, StaticServer
 from interview_export import model, pdf
 from interview_export.errors import UsageError
 from interview_export.fonts import GAP_FONT
 from interview_export.options import Options
 from interview_export.pagesize import geometry
+
+from conftest import CDN_PREFIX, SEED, StaticServer
 
 ROOT = Path(__file__).resolve().parents[1]
 from interview_export.reader import read_path, read_text

@@ -12,12 +12,39 @@ from pathlib import Path
 import pytest
 
 from interview_export.errors import InputError
-from interview_export.model import (BlockQuote, CodeBlock, DialogueTurn, Emphasis, Figure, Heading, InlineImage,
-                                    LineBreak, ListBlock, Paragraph, Quote, Strong, Table, Text, ThematicBreak,
-                                    all_blocks, image_refs, plain_text, to_dict, turns, walk_blocks)
+from interview_export.model import (
+    BlockQuote,
+    CodeBlock,
+    Emphasis,
+    Figure,
+    Heading,
+    InlineImage,
+    LineBreak,
+    ListBlock,
+    Paragraph,
+    Strong,
+    Table,
+    Text,
+    ThematicBreak,
+    all_blocks,
+    image_refs,
+    plain_text,
+    to_dict,
+    turns,
+    walk_blocks,
+)
 from interview_export.options import Options
-from interview_export.reader import (MAX_INLINE_DEPTH, MAX_NESTING, caption_for, decode, parse_text, read_path, read_text,
-                                     split_number, stash_data_uris)
+from interview_export.reader import (
+    MAX_INLINE_DEPTH,
+    MAX_NESTING,
+    caption_for,
+    decode,
+    parse_text,
+    read_path,
+    read_text,
+    split_number,
+    stash_data_uris,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reader"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -397,8 +424,11 @@ def test_every_corpus_file_reads(corpus):
 
 
 # ---------------------------------------------------------------- robustness
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 PIECES = list("#>*_-[]()!`|:：“”\"' 甲乙abc1.\x07") + ["**甲**：", "**乙**：", "\n", "\n\n", "## ", "---\n", "> ",
                                                    "![x](y.png)", "\r\n", "2026-01-23", "——", "来源："]

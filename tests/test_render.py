@@ -10,8 +10,26 @@ from hypothesis import given, settings, strategies as st
 
 from interview_export import render
 from interview_export.model import (
-    BlockQuote, Code, CodeBlock, DialogueTurn, Document, Emphasis, Figure, Heading, InlineImage,
-    LineBreak, Link, ListBlock, Meta, Paragraph, Quote, Section, Strong, Table, Text, ThematicBreak,
+    BlockQuote,
+    Code,
+    CodeBlock,
+    DialogueTurn,
+    Document,
+    Emphasis,
+    Figure,
+    Heading,
+    InlineImage,
+    LineBreak,
+    Link,
+    ListBlock,
+    Meta,
+    Paragraph,
+    Quote,
+    Section,
+    Strong,
+    Table,
+    Text,
+    ThematicBreak,
 )
 from interview_export.options import Options
 from interview_export.resources import read_style

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fault_server import FaultServer
 from interview_export import images, media
 from interview_export.cache import Cache
 from interview_export.media import Renditions, collect_media
 from interview_export.model import Document, Figure, Meta, Section
 from interview_export.options import Options
+
+from fault_server import FaultServer
 
 REPO = Path(__file__).resolve().parents[1]
 

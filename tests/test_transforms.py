@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from interview_export.errors import UsageError
-from interview_export.model import (BlockQuote, Code, DialogueTurn, Emphasis, Figure, Heading, Paragraph, Strong,
-                                    Text, ThematicBreak, all_blocks, plain_text, turns)
+from interview_export.model import (
+    BlockQuote,
+    Code,
+    Figure,
+    Paragraph,
+    Strong,
+    Text,
+    ThematicBreak,
+    plain_text,
+    turns,
+)
 from interview_export.options import Options
 from interview_export.reader import parse_text, read_text
-from interview_export.transforms import (TRANSFORM_NAMES, TRANSFORMS, apply_transforms, cut_colophon,
-                                         detect_dialogue, find_speakers, lift_header, make_quotes_page, pair_inlines,
-                                         pair_quote_marks, pair_strings, pick_cover, role_of, split_attribution, trim_rules)
+from interview_export.transforms import (
+    TRANSFORM_NAMES,
+    TRANSFORMS,
+    apply_transforms,
+    cut_colophon,
+    detect_dialogue,
+    find_speakers,
+    lift_header,
+    make_quotes_page,
+    pair_inlines,
+    pair_quote_marks,
+    pair_strings,
+    pick_cover,
+    role_of,
+    split_attribution,
+    trim_rules,
+)
 
 OPTS = Options()
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CDN_PREFIX, CORPUS, SEED
 from interview_export import linebreak, model, pdf, weasy_cjk
 from interview_export.options import Options
 from interview_export.pagesize import geometry
 from interview_export.reader import read_path
+
+from conftest import CDN_PREFIX, CORPUS, SEED
 
 FIXTURE = Path(__file__).parent / "fixtures" / "typeset" / "sample.md"
 PDFLINES = CORPUS.parent / "tools" / "pdflines.py"

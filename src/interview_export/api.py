@@ -425,7 +425,7 @@ def to_pdf(doc: "Document", options: Options = Options(), *, base_dir: str | os.
 
 
 def _epub_backend(doc: "Document", media: Any, options: Options, fonts: Any) -> tuple[bytes, list[str]]:
-    from . import epub     # here, not at the top: importing api stays cheap (ebooklib, lxml)
+    from . import epub  # here, not at the top: importing api stays cheap (ebooklib, lxml)
 
     return epub.build_with_warnings(doc, media, options, fonts)
 

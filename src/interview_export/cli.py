@@ -132,8 +132,14 @@ class Reporter:
     def _live(self) -> Any:
         if self.tty and self._progress is None and self.total > 0:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                                       TextColumn, TimeElapsedColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
             from rich.table import Column
 
             names = TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis",

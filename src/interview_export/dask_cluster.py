@@ -169,9 +169,9 @@ def describe_difference(theirs: dict[str, str], ours: dict[str, str]) -> str:
 
 def worker_hello() -> dict[str, str]:
     """Runs on each worker before the run: import the heavy modules once, report the fingerprint."""
-    from .batch import PRELOAD
-
     import importlib
+
+    from .batch import PRELOAD
 
     for name in PRELOAD:
         with suppress(Exception):

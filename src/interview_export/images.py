@@ -88,8 +88,13 @@ def _pillow() -> None:
             return
         import importlib
 
-        from PIL import Image as image_mod, ImageFile as imagefile_mod, ImageOps as imageops_mod
-        from PIL import UnidentifiedImageError as unidentified, features
+        from PIL import (
+            Image as image_mod,
+            ImageFile as imagefile_mod,
+            ImageOps as imageops_mod,
+            UnidentifiedImageError as unidentified,
+            features,
+        )
 
         for name in _PLUGINS.values():
             try:

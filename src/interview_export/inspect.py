@@ -7,8 +7,7 @@ standalone article with MBs of inline images stays readable.
 
 from __future__ import annotations
 
-from .model import (DialogueTurn, Document, Figure, Paragraph, block_inlines, image_refs, plain_text, turns,
-                    walk_blocks)
+from .model import DialogueTurn, Document, Figure, Paragraph, block_inlines, image_refs, plain_text, turns, walk_blocks
 
 DATA_URI_KEEP = 64
 

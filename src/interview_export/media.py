@@ -348,7 +348,7 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
     if workers == 1:
         done = [work(d) for d in digests]
     else:
-        from concurrent.futures import ThreadPoolExecutor     # not needed when the cache has it all
+        from concurrent.futures import ThreadPoolExecutor  # not needed when the cache has it all
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ie-image") as pool:
             done = list(pool.map(work, digests))

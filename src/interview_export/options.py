@@ -168,7 +168,7 @@ def _existing_files(paths: Path | tuple[Path, ...]) -> None:
 
 
 def _dask_target(value: str) -> None:
-    from .dask_cluster import parse_target   # no dask import: only the address is checked here
+    from .dask_cluster import parse_target  # no dask import: only the address is checked here
 
     parse_target(value)
 

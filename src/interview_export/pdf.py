@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import re
 import math
+import re
 import threading
 import unicodedata
 from datetime import datetime, timezone

@@ -42,9 +42,28 @@ from markdown_it.token import Token
 
 from . import meta as metadata
 from .errors import InputError
-from .model import (BlockQuote, CodeBlock, Document, Emphasis, Figure, Heading, InlineImage, LineBreak, Link,
-                    ListBlock, Meta, Paragraph, Section, Strong, Table, Text, ThematicBreak, Code, document_text,
-                    plain_text)
+from .model import (
+    BlockQuote,
+    Code,
+    CodeBlock,
+    Document,
+    Emphasis,
+    Figure,
+    Heading,
+    InlineImage,
+    LineBreak,
+    Link,
+    ListBlock,
+    Meta,
+    Paragraph,
+    Section,
+    Strong,
+    Table,
+    Text,
+    ThematicBreak,
+    document_text,
+    plain_text,
+)
 from .options import Options
 from .util import XML_FORBIDDEN, is_wide
 

@@ -19,8 +19,25 @@ from typing import Callable, Literal
 
 from . import model
 from .model import (
-    BlockQuote, Code, CodeBlock, DialogueTurn, Document, Emphasis, Figure, Heading, InlineImage,
-    LineBreak, Link, ListBlock, Paragraph, Quote, Section, Strong, Table, Text, ThematicBreak,
+    BlockQuote,
+    Code,
+    CodeBlock,
+    DialogueTurn,
+    Document,
+    Emphasis,
+    Figure,
+    Heading,
+    InlineImage,
+    LineBreak,
+    Link,
+    ListBlock,
+    Paragraph,
+    Quote,
+    Section,
+    Strong,
+    Table,
+    Text,
+    ThematicBreak,
 )
 from .options import Options
 from .util import XML_FORBIDDEN

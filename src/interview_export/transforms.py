@@ -14,8 +14,26 @@ from typing import Callable
 
 from . import meta as metadata
 from .errors import UsageError
-from .model import (BlockQuote, DialogueTurn, Document, Emphasis, Figure, Heading, InlineImage, LineBreak, Link,
-                    ListBlock, Paragraph, Quote, Section, Strong, Table, Text, ThematicBreak, plain_text)
+from .model import (
+    BlockQuote,
+    DialogueTurn,
+    Document,
+    Emphasis,
+    Figure,
+    Heading,
+    InlineImage,
+    LineBreak,
+    Link,
+    ListBlock,
+    Paragraph,
+    Quote,
+    Section,
+    Strong,
+    Table,
+    Text,
+    ThematicBreak,
+    plain_text,
+)
 from .options import Options
 from .util import is_wide
 
