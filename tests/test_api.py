@@ -13,6 +13,7 @@ import pytest
 
 from interview_export import api
 from interview_export.errors import InputError, OutputError, UsageError
+from interview_export.model import Meta
 from interview_export.options import Options
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,6 +136,7 @@ class _Placeholder:
 class FakeDoc:
     name: str
     warnings: tuple[str, ...] = ()
+    meta: Meta = field(default_factory=lambda: Meta(language="zh-CN"))   # the book language the fonts need
 
 
 class Stages:
@@ -165,7 +167,7 @@ class Stages:
         assert options.strict is False, "api asks for placeholders and decides --strict itself"
         return FakeBag(self.missing, [f"{doc.name}: image warning"])
 
-    def resolve_fonts(self, text, options=Options()):
+    def resolve_fonts(self, text, options=Options(), *, language=""):
         self.calls.append(("fonts", text))
         return object()
 
@@ -179,7 +181,7 @@ class Stages:
 
 def test_convert_returns_per_file_results_without_printing(tmp_path, monkeypatch, capsys):
     Stages(monkeypatch, fail="bad")
-    monkeypatch.setattr("interview_export.render.book_text", lambda doc: "text")
+    monkeypatch.setattr("interview_export.render.book_text", lambda doc, options=None: "text")
     good = _touch(tmp_path / "good.md")
     bad = _touch(tmp_path / "bad.md")
     missing = tmp_path / "missing.md"
@@ -203,7 +205,7 @@ def test_convert_returns_per_file_results_without_printing(tmp_path, monkeypatch
 
 def test_media_and_fonts_are_prepared_once_and_shared_by_both_backends(tmp_path, monkeypatch):
     stages = Stages(monkeypatch)
-    monkeypatch.setattr("interview_export.render.book_text", lambda doc: "text")
+    monkeypatch.setattr("interview_export.render.book_text", lambda doc, options=None: "text")
     src = _touch(tmp_path / "a.md")
     [result] = api.convert([src], ("epub", "pdf"), jobs=1)
     assert result.ok
@@ -215,7 +217,7 @@ def test_media_and_fonts_are_prepared_once_and_shared_by_both_backends(tmp_path,
 
 def test_strict_lists_every_missing_image_and_writes_nothing(tmp_path, monkeypatch):
     Stages(monkeypatch, missing=["https://x.test/1.png", "images/2.jpg"])
-    monkeypatch.setattr("interview_export.render.book_text", lambda doc: "text")
+    monkeypatch.setattr("interview_export.render.book_text", lambda doc, options=None: "text")
     src = _touch(tmp_path / "a.md")
     [result] = api.convert([src], options=Options(strict=True), jobs=1)
     assert result.status == "failed"
@@ -229,7 +231,7 @@ def test_strict_lists_every_missing_image_and_writes_nothing(tmp_path, monkeypat
 
 def test_internal_error_is_a_result_not_an_exception(tmp_path, monkeypatch):
     Stages(monkeypatch, crash="boom")
-    monkeypatch.setattr("interview_export.render.book_text", lambda doc: "text")
+    monkeypatch.setattr("interview_export.render.book_text", lambda doc, options=None: "text")
     first, second = _touch(tmp_path / "boom.md"), _touch(tmp_path / "fine.md")
     r1, r2 = api.convert([first, second], ("epub",), jobs=1)
     assert r1.error == "internal error: RuntimeError: boom" and r1.error_type == "internal"
@@ -239,7 +241,7 @@ def test_internal_error_is_a_result_not_an_exception(tmp_path, monkeypatch):
 
 def test_no_overwrite_skips_existing_outputs(tmp_path, monkeypatch):
     stages = Stages(monkeypatch)
-    monkeypatch.setattr("interview_export.render.book_text", lambda doc: "text")
+    monkeypatch.setattr("interview_export.render.book_text", lambda doc, options=None: "text")
     src = _touch(tmp_path / "a.md")
     (tmp_path / "a.epub").write_bytes(b"keep me")
     [result] = api.convert([src], ("epub",), overwrite=False, jobs=1)

@@ -328,6 +328,8 @@ def test_transform_names_are_unique_and_ordered():
     order = list(TRANSFORM_NAMES)
     assert order.index("colophon") < order.index("quotes") < order.index("quote-marks")
     assert order.index("cover") < order.index("single-section")
+    assert order.index("dialogue") < order.index("convert") < order.index("quote-style")
+    assert order.index("quote-marks") < order.index("quote-style")
 
 
 @pytest.mark.parametrize("name", TRANSFORM_NAMES)
@@ -336,8 +338,10 @@ def test_each_transform_can_be_switched_off(name):
            '**主持人**：问"好"？\n\n**甲**：答\n\n**主持人**：再问\n\n**甲**：再答\n\n## 金句\n\n> 话——甲\n\n---\n\n*图片来源：某处*\n')
     if name == "single-section":
         src = "# 题\n\n只有正文，没有二级标题。\n"
-    on = read_text(src)
-    off = read_text(src, options=Options(disabled_transforms=(name,)))
+    # the script and quote-style transforms act when asked to (--convert, --quotes)
+    asked = {"convert": {"convert": "s2t"}, "quote-style": {"quotes": "corner"}}.get(name, {})
+    on = read_text(src, options=Options(**asked))
+    off = read_text(src, options=Options(disabled_transforms=(name,), **asked))
     assert on != off
     assert read_text(src, options=Options(disabled_transforms=TRANSFORM_NAMES)) == parse_text(src)
 

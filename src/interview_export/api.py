@@ -399,9 +399,9 @@ def resolve_fonts(doc: "Document", options: Options = Options()):
     """Pick the font faces once for both backends, over the document's text and every label the
     renderer adds (目录, quote marks, section numbers …), so their gaps are warned about here."""
     from . import fonts as fonts_mod
-    from .render import book_text
+    from .render import book_text, document_language
 
-    return fonts_mod.resolve_fonts(book_text(doc), options)
+    return fonts_mod.resolve_fonts(book_text(doc, options), options, language=document_language(doc))
 
 
 def to_epub(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,

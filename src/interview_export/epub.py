@@ -108,8 +108,9 @@ def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, 
         return [], "", fonts
     try:
         from . import fonts as fontmod
-        text = render.book_text(doc)
-        fontset = fonts if fonts is not None else fontmod.resolve_fonts(text, options)
+        text = render.book_text(doc, options)
+        fontset = fonts if fonts is not None else fontmod.resolve_fonts(
+            text, options, language=render.document_language(doc))
         embedded = fontmod.subset_fonts(fontset, text, fontmod.faces_in_use(options))
         css = fontmod.font_face_css(embedded, lambda filename: "../" + filename)
         return embedded, css, fontset

@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 import uharfbuzz as hb
 
 from .errors import FontError
+from .langsys import font_for_langsys, langsys_tag
 from .options import Options
 from .resources import fonts_dir
 
@@ -169,11 +170,18 @@ def _face_info(path: str, index: int) -> tuple[str, bool, int]:
 
 
 def subset_face(source: str | Path | bytes, index: int, unicodes: Iterable[int], *,
-                name_ids: Iterable[int] | None = KEEP_NAME_IDS) -> bytes:
+                name_ids: Iterable[int] | None = KEEP_NAME_IDS, language: str = "") -> bytes:
     """One face of a font (file path or bytes; TTF/OTF/TTC/OTC) → a single-face font with only
     `unicodes` plus their layout closure (HarfBuzz's default features + LAYOUT_FEATURES) and the
-    name records `name_ids` (by default the copyright, trademark and licence ones too: OFL)."""
-    blob = hb.Blob(source) if isinstance(source, bytes) else _blob(str(source))
+    name records `name_ids` (by default the copyright, trademark and licence ones too: OFL).
+    With a `language` (a file path only), only that language's regional glyph forms are kept
+    (langsys.py): a Simplified book does not carry the Taiwan and Hong Kong forms."""
+    if isinstance(source, bytes):
+        blob = hb.Blob(source)
+    elif language:
+        blob = hb.Blob(font_for_langsys(str(source), langsys_tag(language), index))
+    else:
+        blob = _blob(str(source))
     face = hb.Face(blob, index)
     path = "<memory>" if isinstance(source, bytes) else source
     inp = hb.SubsetInput()
@@ -255,6 +263,7 @@ class FontSet:
     warnings: list[str] = field(default_factory=list)
     text: str = ""                                         # the text coverage was checked for
     embed: bool = True                                     # False: subset_fonts returns []
+    language: str = ""                                     # BCP 47 of the book: its regional forms
     fallback_ranges: dict[FontFace, frozenset[int]] = field(default_factory=dict)
     _bytes: dict = field(default_factory=dict, repr=False)
 
@@ -294,7 +303,8 @@ class FontSet:
         but milliseconds on a ~1k-glyph one; a TTC face comes out as a single-face file."""
         key = (face, extra_text)
         if key not in self._bytes:
-            self._bytes[key] = subset_face(face.path, face.index, self._subset_chars(face, self.text + extra_text))
+            self._bytes[key] = subset_face(face.path, face.index, self._subset_chars(face, self.text + extra_text),
+                                           language=self.language)
         return self._bytes[key]
 
     def file_bytes(self, filename: str, extra_text: str = "") -> bytes | None:
@@ -513,14 +523,14 @@ def _choose_fallback(needed: set[int], primaries: list[FontFace]) -> tuple[list[
     return faces, ranges
 
 
-def resolve_fonts(text: str, options: Options = Options()) -> FontSet:
-    """Choose the faces for a book whose visible text is `text`, with fallbacks and one warning
-    listing the characters no installed font covers."""
+def resolve_fonts(text: str, options: Options = Options(), *, language: str = "") -> FontSet:
+    """Choose the faces for a book whose visible text is `text` (in `language`, BCP 47), with
+    fallbacks and one warning listing the characters no installed font covers."""
     warnings: list[str] = []
     faces = _faces_for_role("serif", options.font_serif, warnings) + \
         _faces_for_role("sans", options.font_sans, warnings)
     needed = visible_chars(text)
-    fontset = FontSet(faces=faces, warnings=warnings, text=text, embed=options.embed_fonts)
+    fontset = FontSet(faces=faces, warnings=warnings, text=text, embed=options.embed_fonts, language=language)
     gaps = fontset.uncovered_by_some(needed) if faces else needed
     if gaps:
         fontset.fallback, fontset.fallback_ranges = _choose_fallback(gaps, faces)
@@ -567,7 +577,7 @@ def subset_fonts(fontset: FontSet, text: str,
         chars = fontset._subset_chars(face, full)
         if face.role == "fallback" and not chars:
             continue
-        data = subset_face(face.path, face.index, chars)
+        data = subset_face(face.path, face.index, chars, language=fontset.language)
         out.append(EmbeddedFont(filename, face.media_type, data, face.family, face.weight, face.style,
                                 fallback_ranges.get(face, "")))
     return out

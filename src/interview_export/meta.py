@@ -14,6 +14,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from .hanzi import is_traditional_text
 from .model import Meta
 
 # Keys accepted in front matter, sidecars and --metadata, mapped onto Meta field names.
@@ -236,7 +237,8 @@ def is_header_text(text: str) -> bool:
 
 # ---------------------------------------------------------------- language
 def detect_language(text: str) -> str:
-    """Dominant script of the text → BCP 47 tag: zh-CN for Han, ja for kana, ko for Hangul, else en."""
+    """Dominant script of the text → BCP 47 tag: zh-CN for Han (zh-Hant when written in Traditional
+    characters), ja for kana, ko for Hangul, else en."""
     han = kana = hangul = latin = 0
     for ch in text[:200_000]:
         o = ord(ch)
@@ -253,5 +255,5 @@ def detect_language(text: str) -> str:
     if hangul and hangul >= han:
         return "ko"
     if han and han * 16 >= latin:  # one Han character carries several letters' worth of text
-        return "zh-CN"
+        return "zh-Hant" if is_traditional_text(text[:200_000]) else "zh-CN"
     return "en" if latin else ""

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import UsageError
+from .hanzi import CONVERSIONS
+from .labels import QUOTE_STYLE_NAMES
 
 # ---------------------------------------------------------------- subcommands and groups
 EPUB_CMDS = frozenset({"epub", "build"})
@@ -228,6 +230,14 @@ class Options:
     no_cover: bool = opt(False, "--no-cover", group="Book", commands=CONVERT_CMDS, help="No cover page.")
     vertical: bool = opt(False, "--vertical", group="Book", commands=EPUB_CMDS,
                          help="Vertical (top-to-bottom, right-to-left) writing.")
+    # Chinese script and conventions (hanzi.py)
+    convert: str = opt("", "--convert", kind="choice", choices=tuple(CONVERSIONS), group="Book",
+                       commands=READ_CMDS, example="s2twp",
+                       help="Convert Simplified ↔ Traditional Chinese with OpenCC (s2twp: Taiwan characters "
+                            "and phrases, s2hk: Hong Kong, t2s: back to Simplified); the book's language follows.")
+    quotes: str = opt("", "--quotes", kind="choice", choices=QUOTE_STYLE_NAMES, group="Book", commands=READ_CMDS,
+                      example="corner",
+                      help="Quotation marks: corner 「」『』 (default for Traditional Chinese) or curly “”‘’.")
     # pdf
     page_size: str = opt("A4", "--page-size", metavar="SIZE", group="Page (PDF)", commands=PDF_CMDS,
                          check=_page_size, example="A5",

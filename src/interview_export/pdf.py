@@ -139,7 +139,7 @@ def _head(doc: model.Document, lang: str, date: datetime) -> str:
     metas.append('<meta name="generator" content="interview-export"/>')
     metas.append(f'<meta name="dcterms.created" content="{stamp}"/>')
     metas.append(f'<meta name="dcterms.modified" content="{stamp}"/>')
-    title = m.title or render.LABELS["title_page"]
+    title = m.title or render.labels_of(doc)["title_page"]
     return f'<head><meta charset="utf-8"/><title>{esc(title)}</title>{"".join(metas)}</head>'
 
 
@@ -177,13 +177,13 @@ def _cover_html(doc: model.Document, media, options: Options, fetcher, title_bod
     if f'src="{render.escape(filename)}"' in title_body:   # the renderer drew it already
         return ""
     return (f'<figure class="title-cover"><img src="{render.escape(filename)}"'
-            f' alt="{render.escape(render.LABELS["cover"])}"/></figure>')
+            f' alt="{render.escape(render.labels_of(doc)["cover"])}"/></figure>')
 
 
 _TURN_START = re.compile(r'<p class="speaker">([^<]*)</p><div class="utterance"><p>')
 
 
-def _run_in_speakers(body: str) -> str:
+def _run_in_speakers(body: str, colon: str = "：") -> str:
     """Paper sets the speaker label run-in: "主持人：今天……" on the turn's first line.
 
     The renderer gives the label its own block (right for EPUB reflow); here it moves into the
@@ -192,7 +192,8 @@ def _run_in_speakers(body: str) -> str:
     ``break-after: avoid`` in WeasyPrint: headings were left alone at the foot of a page.)
     """
     # the colon is text, not a ::after: one box less per turn for WeasyPrint to lay out and paint
-    return _TURN_START.sub(r'<div class="utterance"><p class="turn-first"><span class="speaker">\1：</span>', body)
+    return _TURN_START.sub(lambda m: f'<div class="utterance"><p class="turn-first"><span class="speaker">'
+                                     f'{m[1]}{colon}</span>', body)
 
 
 def assemble_html(doc: model.Document, media, options: Options, date: datetime, fetcher=None) -> str:
@@ -207,7 +208,7 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime, 
             continue
         # the id goes on the wrapper only when the renderer did not already put it in the body
         own_id = f' id="{render.escape(part.id)}"' if f'id="{part.id}"' not in part.body else ""
-        body = _run_in_speakers(part.body)
+        body = _run_in_speakers(part.body, render.labels_for(lang)["speaker_colon"])
         if part.kind == "titlepage":
             body += _cover_html(doc, media, options, fetcher, body)
         title = linebreak.plain(part.title)
@@ -222,7 +223,7 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime, 
 def page_css(geo: PageGeometry, doc: model.Document) -> str:
     """The geometry's @page rules, the running heads and folios, and print sizes that depend on it."""
     title = _css_string(doc.meta.short_title.strip()
-                        or _shorten(doc.meta.title or render.LABELS["title_page"]))
+                        or _shorten(doc.meta.title or render.labels_of(doc)["title_page"]))
     content_height = geo.height - geo.top - geo.bottom
     heads = [geo.css()]
     # a margin box of width auto makes WeasyPrint measure its min- and max-content width on every
@@ -426,9 +427,10 @@ def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
         from . import fonts as fonts_mod
     except ImportError:  # pragma: no cover - fonts stage missing: system fonts via fontconfig
         return ""
-    extra = render.generated_text(doc)
+    extra = render.generated_text(doc, options)
     if fonts is None:
-        fonts = fonts_mod.resolve_fonts(render.book_text(doc), options)
+        fonts = fonts_mod.resolve_fonts(render.book_text(doc, options), options,
+                                        language=render.document_language(doc))
 
     def url_for(filename: str) -> str:
         media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"

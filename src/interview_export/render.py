@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from . import model
+from .labels import QUOTE_STYLES, labels_for, quote_style
 from .model import (
     BlockQuote,
     Code,
@@ -45,26 +46,10 @@ from .util import XML_FORBIDDEN
 Target = Literal["epub", "pdf"]
 PartKind = Literal["cover", "titlepage", "toc", "lead", "section", "quotes", "colophon"]
 
-# Every label the renderer generates itself (font subsets must cover these too).
-LABELS = {
-    "toc": "目录",
-    "source": "来源",
-    "author": "作者",
-    "translator": "编译",
-    "date": "日期",
-    "url": "原文链接",
-    "cover": "封面",
-    "lead": "导语",
-    "quotes": "金句",
-    "colophon": "出处",
-    "title_page": "扉页",
-    "tags": "标签",
-    "missing_image": "图片缺失",
-    "embedded_image": "内嵌图片",
-    "made_with": "本电子书由 interview-export 生成",
-    "body": "正文",
-}
-QUOTE_MARKS = ("\u201c", "\u201d")          # decorative “ ” on the quotes page
+# The generated labels of a Simplified Chinese book (labels.py has every language's table; the
+# renderer uses the book's own).
+LABELS = labels_for("zh-Hans")
+QUOTE_MARKS = QUOTE_STYLES["curly"][:2]      # decorative “ ” on a Simplified book's quotes page
 ATTRIBUTION_DASH = "\u2014\u2014"            # ——
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
@@ -136,11 +121,21 @@ def document_language(doc: Document) -> str:
     return "en" if letters else "zh-CN"
 
 
-def short_url(url: str, limit: int = 96) -> str:
+def labels_of(doc: Document):
+    """The generated labels in the book's language (目录 / 目錄 / Contents …)."""
+    return labels_for(document_language(doc))
+
+
+def quote_marks(doc: Document, options: Options) -> tuple[str, str]:
+    """The decorative opening and closing marks of the quotes page: “ ” or 「 」."""
+    return QUOTE_STYLES[quote_style(document_language(doc), options.quotes)][:2]
+
+
+def short_url(url: str, limit: int = 96, labels=LABELS) -> str:
     """A URL for small print: data: URIs are summarised, very long URLs shortened in the middle."""
     if url.lower().startswith("data:"):
         head = url.split(",", 1)[0]
-        return f"{head[:48]},… ({LABELS['embedded_image']})"
+        return f"{head[:48]},… ({labels['embedded_image']})"
     if len(url) <= limit:
         return url
     return url[: limit - 20] + "…" + url[-19:]
@@ -167,10 +162,12 @@ class HTMLRenderer:
     """Model nodes → XHTML strings, one method per node type."""
 
     def __init__(self, media=None, options: Options = Options(), *, target: Target = "epub",
-                 href_for: Callable[[str], str] | None = None):
+                 href_for: Callable[[str], str] | None = None, lang: str = "zh-CN"):
         self.media = media
         self.options = options
         self.target = target
+        self.labels = labels_for(lang)
+        self.quote_marks = QUOTE_STYLES[quote_style(lang, options.quotes)][:2]
         # maps a part id to the href that reaches it (EPUB: file name, PDF: #anchor)
         self.href_for = href_for or (lambda part_id: f"#{part_id}")
         self._dispatch = {
@@ -230,9 +227,9 @@ class HTMLRenderer:
         asset = self.asset(node.src)
         if asset is not None and asset.ok:
             return f'<img class="inline-image" src="{escape(asset.filename)}" alt="{escape(node.alt)}"/>'
-        alt = node.alt or LABELS["missing_image"]
+        alt = node.alt or self.labels["missing_image"]
         return (f'<span class="placeholder inline-placeholder">[{escape(alt)}]'
-                f' <small class="placeholder-url">{escape(short_url(node.src))}</small></span>')
+                f' <small class="placeholder-url">{escape(short_url(node.src, labels=self.labels))}</small></span>')
 
     # ------------------------------------------------------------ blocks
     def render_paragraph(self, node: Paragraph) -> str:
@@ -262,12 +259,12 @@ class HTMLRenderer:
             shape = "wide" if size and asset.width >= asset.height else "tall"
             return (f'<figure class="figure {shape}"><img src="{escape(asset.filename)}"'
                     f' alt="{escape(node.alt)}"{size}/>{caption}</figure>')
-        alt = node.alt or LABELS["missing_image"]
+        alt = node.alt or self.labels["missing_image"]
         caption = f'<p class="placeholder-caption">{escape(node.caption)}</p>' \
             if node.caption and node.caption != alt else ""
         return (f'<div class="figure placeholder" role="img" aria-label="{escape(alt)}">'
                 f'<p class="placeholder-alt">{escape(alt)}</p>{caption}'
-                f'<p class="placeholder-url">{escape(short_url(node.src))}</p></div>')
+                f'<p class="placeholder-url">{escape(short_url(node.src, labels=self.labels))}</p></div>')
 
     def render_list_block(self, node: ListBlock) -> str:
         tag = "ol" if node.ordered else "ul"
@@ -307,7 +304,7 @@ class HTMLRenderer:
                 f'{escape(close_bidi(section.title))}</span></h2>{self.blocks(section.blocks)}</section>')
 
     def render_quote(self, quote: Quote) -> str:
-        open_mark, close_mark = QUOTE_MARKS
+        open_mark, close_mark = self.quote_marks
         attribution = ""
         if quote.attribution:
             attribution = (f'<p class="quote-attribution">{ATTRIBUTION_DASH}'
@@ -337,14 +334,14 @@ class HTMLRenderer:
             rows.append(("url", f'<a href="{escape(href)}">{escape(short_url(m.url, 200))}</a>'))
         elif m.url:
             rows.append(("url", escape(close_bidi(m.url))))
-        box = "".join(f'<p class="source-row {key}"><span class="source-label">{LABELS[key]}</span>'
+        box = "".join(f'<p class="source-row {key}"><span class="source-label">{self.labels[key]}</span>'
                       f'<span class="source-value">{value}</span></p>' for key, value in rows)
         subtitle = f'<p class="subtitle">{escape(close_bidi(m.subtitle))}</p>' if m.subtitle else ""
         box_html = f'<div class="source-box">{box}</div>' if box else ""
         banner_html = ""
         if banner:
             banner_html = (f'<figure class="figure banner"><img src="{escape(banner)}"'
-                           f' alt="{escape(LABELS["cover"])}"/></figure>')
+                           f' alt="{escape(self.labels["cover"])}"/></figure>')
         return (f'<section class="title-page" epub:type="titlepage">{banner_html}'
                 f'<h1 class="book-title">{escape(close_bidi(m.title))}</h1>{subtitle}{box_html}</section>')
 
@@ -355,7 +352,7 @@ class HTMLRenderer:
             items.append(f'<li class="toc-{part.kind}"><a href="{escape(self.href_for(part.id))}">'
                          f"{self._toc_label(part)}</a></li>")
         return (f'<nav class="toc" epub:type="toc" id="toc" role="doc-toc">'
-                f'<h1 class="toc-title">{LABELS["toc"]}</h1><ol>{"".join(items)}</ol></nav>')
+                f'<h1 class="toc-title">{escape(self.labels["toc"])}</h1><ol>{"".join(items)}</ol></nav>')
 
     def _toc_label(self, part: Part) -> str:
         prefix = f"{part.number} "
@@ -372,29 +369,29 @@ class HTMLRenderer:
         for key, value in (("source", m.source), ("translator", m.translator),
                            ("author", m.author), ("date", m.date)):
             if value:
-                lines.append(f'<p><span class="source-label">{LABELS[key]}</span>{escape(close_bidi(value))}</p>')
+                lines.append(f'<p><span class="source-label">{self.labels[key]}</span>{escape(close_bidi(value))}</p>')
         href = safe_href(m.url) if m.url else None
         if href:
-            lines.append(f'<p><span class="source-label">{LABELS["url"]}</span>'
+            lines.append(f'<p><span class="source-label">{self.labels["url"]}</span>'
                          f'<a href="{escape(href)}">{escape(short_url(m.url, 200))}</a></p>')
         if m.tags:
-            lines.append(f'<p><span class="source-label">{LABELS["tags"]}</span>'
+            lines.append(f'<p><span class="source-label">{self.labels["tags"]}</span>'
                          f'{escape(" · ".join(m.tags))}</p>')
-        lines.append(f'<p class="made-with">{escape(LABELS["made_with"])}</p>')
+        lines.append(f'<p class="made-with">{escape(self.labels["made_with"])}</p>')
         notes = f'<div class="colophon-notes">{self.blocks(doc.colophon)}</div>' if doc.colophon else ""
         return (f'<section class="colophon" epub:type="colophon">'
-                f'<h2 class="colophon-heading">{LABELS["colophon"]}</h2>{notes}'
+                f'<h2 class="colophon-heading">{escape(self.labels["colophon"])}</h2>{notes}'
                 f'<div class="colophon-meta">{"".join(lines)}</div></section>')
 
     def render_cover(self, src: str, title: str) -> str:
         return (f'<section class="cover" epub:type="cover"><img class="cover-image" src="{escape(src)}"'
-                f' alt="{escape(LABELS["cover"])}：{escape(title)}"/></section>')
+                f' alt="{escape(self.labels["cover"])}{self.labels["speaker_colon"]}{escape(title)}"/></section>')
 
     def render_lead(self, doc: Document) -> str:
         return f'<section class="lead" epub:type="preamble">{self.blocks(doc.lead)}</section>'
 
     def render_quotes_page(self, doc: Document) -> str:
-        title = doc.quotes_title or LABELS["quotes"]
+        title = doc.quotes_title or self.labels["quotes"]
         quotes = "".join(self.render_quote(q) for q in doc.quotes)
         return (f'<section class="quotes-page" id="quotes">'
                 f'<h2 class="quotes-title">{escape(title)}</h2>{quotes}</section>')
@@ -450,11 +447,12 @@ def render_parts(doc: Document, media, options: Options = Options(), *, target: 
     def href_for(part_id: str) -> str:
         return ids[part_id] if target == "epub" else f"#{part_id}"
 
-    r = HTMLRenderer(media, options, target=target, href_for=href_for)
+    labels = labels_of(doc)
+    r = HTMLRenderer(media, options, target=target, href_for=href_for, lang=document_language(doc))
     parts: list[Part] = []
-    title = doc.meta.title or LABELS["title_page"]
+    title = doc.meta.title or labels["title_page"]
     if cover_src and not options.no_cover:
-        parts.append(Part("cover", "cover", part_filename("cover"), LABELS["cover"],
+        parts.append(Part("cover", "cover", part_filename("cover"), labels["cover"],
                           r.render_cover(cover_src, title)))
     banner = ""
     cover_asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None
@@ -463,38 +461,38 @@ def render_parts(doc: Document, media, options: Options = Options(), *, target: 
     parts.append(Part("titlepage", "titlepage", part_filename("titlepage"), title, r.render_meta(doc, banner)))
     body_parts: list[Part] = []
     if doc.lead:
-        body_parts.append(Part("lead", "lead", part_filename("lead"), LABELS["lead"], r.render_lead(doc)))
+        body_parts.append(Part("lead", "lead", part_filename("lead"), labels["lead"], r.render_lead(doc)))
     used: set[str] = set()
     for i, section in enumerate(doc.sections, start=1):
         anchor = section.id if _NCNAME.match(section.id or "") and section.id not in used else f"sec-{i:02d}"
         used.add(anchor)
         # an untitled section (a document without ##) still needs text in the nav (EPUBCheck RSC-005)
-        body_parts.append(Part("section", anchor, part_filename("section", i), section_label(section) or LABELS["body"],
+        body_parts.append(Part("section", anchor, part_filename("section", i), section_label(section) or labels["body"],
                                r.render_section(section, anchor), section.number))
     if doc.quotes:
         body_parts.append(Part("quotes", "quotes", part_filename("quotes"),
-                               doc.quotes_title or LABELS["quotes"], r.render_quotes_page(doc)))
-    body_parts.append(Part("colophon", "colophon", part_filename("colophon"), LABELS["colophon"],
+                               doc.quotes_title or labels["quotes"], r.render_quotes_page(doc)))
+    body_parts.append(Part("colophon", "colophon", part_filename("colophon"), labels["colophon"],
                            r.render_colophon(doc)))
     for part in body_parts:
         ids[part.id] = part.filename
-    parts.append(Part("toc", "toc", part_filename("toc"), LABELS["toc"], r.render_toc(body_parts)))
+    parts.append(Part("toc", "toc", part_filename("toc"), labels["toc"], r.render_toc(body_parts)))
     parts.extend(body_parts)
     return parts
 
 
-def generated_text(doc: Document) -> str:
+def generated_text(doc: Document, options: Options = Options()) -> str:
     """Every string the renderer adds on its own (labels, numbers, marks) — for font subsets."""
     numbers = " ".join(str(s.number) for s in doc.sections if s.number is not None)
-    return " ".join([*LABELS.values(), *QUOTE_MARKS, ATTRIBUTION_DASH, "：·…[]()0123456789", numbers,
-                     document_language(doc)])
+    return " ".join([*labels_of(doc).values(), *quote_marks(doc, options), ATTRIBUTION_DASH,
+                     "：·…[]()0123456789", numbers, document_language(doc)])
 
 
-def book_text(doc: Document) -> str:
+def book_text(doc: Document, options: Options = Options()) -> str:
     """Everything a reader can see: the document's text and every generated label. Fonts are
     resolved over this, so that no uncovered label character is found only after the warnings
     were handed out."""
-    return model.document_text(doc) + "\n" + generated_text(doc)
+    return model.document_text(doc) + "\n" + generated_text(doc, options)
 
 
 def xhtml_document(body: str, *, title: str, lang: str, stylesheets: tuple[str, ...] = (),

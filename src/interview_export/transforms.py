@@ -14,6 +14,7 @@ from typing import Callable
 
 from . import meta as metadata
 from .errors import UsageError
+from .hanzi import convert_script, set_quote_style
 from .model import (
     BlockQuote,
     DialogueTurn,
@@ -511,6 +512,8 @@ TRANSFORMS: list[tuple[str, Transform]] = [
     ("trim-rules", trim_rules),
     ("single-section", single_section),
     ("quote-marks", pair_quote_marks),
+    ("convert", convert_script),
+    ("quote-style", set_quote_style),
 ]
 TRANSFORM_NAMES = tuple(name for name, _ in TRANSFORMS)
 

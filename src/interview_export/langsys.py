@@ -1,0 +1,80 @@
+"""Font bytes + a book's language → the same font in which every other CJK language system uses the
+book's own GSUB features, so a per-book subset carries only the book's regional glyph forms.
+
+The shipped Noto CJK faces keep the Taiwan (ZHT) and Hong Kong (ZHH) `locl` forms beside the
+Simplified (ZHS) ones. HarfBuzz's subsetter keeps the glyphs every language system can reach, so a
+Simplified book would also embed the Taiwan and Hong Kong forms of its characters. Pointing the other
+language systems' feature lists at the book's (same length, same order in these fonts) makes those
+forms unreachable; the book renders exactly as before, under its own language tag.
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import cache
+
+from .labels import is_traditional
+
+CJK_LANGSYS = (b"ZHS ", b"ZHT ", b"ZHH ", b"ZHP ", b"ZHTM", b"JAN ", b"KOR ")
+
+
+def langsys_tag(lang: str) -> bytes:
+    """BCP 47 → the OpenType language system HarfBuzz shapes it with (zh-HK → ZHH, zh-TW → ZHT …)."""
+    lang = lang.strip().lower().replace("_", "-")
+    if lang.startswith(("zh-hk", "zh-mo", "zh-hant-hk", "zh-hant-mo", "yue")):
+        return b"ZHH "
+    if is_traditional(lang):
+        return b"ZHT "
+    if lang.startswith("ja"):
+        return b"JAN "
+    if lang.startswith("ko"):
+        return b"KOR "
+    return b"ZHS "
+
+
+def _u16(data, at: int) -> int:
+    return struct.unpack_from(">H", data, at)[0]
+
+
+def _table_offset(data: bytes, tag: bytes, index: int = 0) -> int | None:
+    """Where table `tag` of face `index` starts (OTF/TTF, or a face of a TTC/OTC)."""
+    base = 0
+    if data[:4] == b"ttcf":
+        base = struct.unpack_from(">I", data, 12 + 4 * index)[0]
+    for i in range(_u16(data, base + 4)):
+        record = base + 12 + 16 * i
+        if data[record:record + 4] == tag:
+            return struct.unpack_from(">I", data, record + 8)[0]
+    return None
+
+
+def only_langsys(data: bytes, keep: bytes, index: int = 0) -> bytes:
+    """`data` with the GSUB feature lists of the other CJK language systems replaced by the one of
+    `keep` (scripts without it, or lists of another length, stay as they are)."""
+    gsub = _table_offset(data, b"GSUB", index)
+    if gsub is None:
+        return data
+    out = bytearray(data)
+    script_list = gsub + _u16(data, gsub + 4)
+    for s in range(_u16(data, script_list)):
+        script = script_list + _u16(data, script_list + 2 + 6 * s + 4)
+        systems = {}
+        for r in range(_u16(data, script + 2)):
+            record = script + 4 + 6 * r
+            systems[bytes(data[record:record + 4])] = script + _u16(data, record + 4)
+        if keep not in systems:
+            continue
+        own = systems[keep]
+        count = _u16(data, own + 4)
+        features = data[own + 6:own + 6 + 2 * count]
+        for tag, langsys in systems.items():
+            if tag != keep and tag in CJK_LANGSYS and _u16(data, langsys + 4) == count:
+                out[langsys + 6:langsys + 6 + 2 * count] = features
+    return bytes(out)
+
+
+@cache
+def font_for_langsys(path: str, keep: bytes, index: int = 0) -> bytes:
+    """The font file at `path` with only `keep`'s GSUB features reachable (made once per process)."""
+    with open(path, "rb") as f:
+        return only_langsys(f.read(), keep, index)
