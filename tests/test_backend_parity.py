@@ -115,6 +115,20 @@ def test_a_cover_that_is_not_an_image_fails_both_formats_alike(tmp_path, fmt):
     assert not (tmp_path / f"talk.{fmt}").exists()
 
 
+# ---------------------------------------------------------------- user stylesheets
+@pytest.mark.parametrize("fmt", ["epub", "pdf"])
+@pytest.mark.parametrize("kind", ["missing", "folder", "binary"])
+def test_an_unusable_stylesheet_is_the_same_usage_error_in_both_formats(tmp_path, fmt, kind):
+    css = tmp_path / "user.css"
+    if kind == "folder":
+        css.mkdir()
+    elif kind == "binary":
+        css.write_bytes(b"\xff\xfe\x00garbage\x80")
+    result = convert(tmp_path, Options(offline=True, use_cache=False, css=(css,)), (fmt,))
+    assert result.error_type == "UsageError" and "user.css" in result.error, result
+    assert not (tmp_path / f"talk.{fmt}").exists()
+
+
 # ---------------------------------------------------------------- author
 @needs_poppler
 def test_both_formats_name_the_same_author_and_never_the_translator(tmp_path):

@@ -17,7 +17,6 @@ import re
 import uuid
 import zipfile
 from io import BytesIO
-from pathlib import Path
 
 from ebooklib import epub as eb
 
@@ -27,7 +26,7 @@ from .errors import ExportError, RenderError, UsageError
 from .model import Document
 from .options import Options
 from .resources import read_style
-from .util import book_epoch
+from .util import book_epoch, read_stylesheet
 
 log = logging.getLogger("interview_export.epub")
 
@@ -178,7 +177,7 @@ def _build(doc: Document, media, options: Options, fonts, epoch: int) -> bytes:
     # styles
     user_css = []
     for i, path in enumerate(options.css, start=1):
-        user_css.append((f"styles/user-{i}.css", inert_css(Path(path).read_bytes(), str(path))))
+        user_css.append((f"styles/user-{i}.css", inert_css(read_stylesheet(path).encode("utf-8"), str(path))))
     stylesheets = [*STYLES, *(name for name, _ in user_css)]
     book.add_item(eb.EpubItem(uid="css-fonts", file_name=STYLES[0], media_type="text/css",
                               content=(font_css or "/* no embedded fonts */\n").encode("utf-8")))

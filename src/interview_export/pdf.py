@@ -23,7 +23,7 @@ from .errors import RenderError, UsageError
 from .options import PDF_VARIANTS, Options
 from .pagesize import PT_PER_MM, PageGeometry, geometry
 from .resources import fonts_dir, styles_dir
-from .util import book_epoch
+from .util import book_epoch, read_stylesheet
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -313,14 +313,7 @@ def _read_cached(path: Path, mtime_ns: int) -> str:
 
 
 def _user_css(paths) -> list[tuple[str, str]]:
-    out = []
-    for path in paths:
-        path = Path(path)
-        try:
-            out.append((path.read_text(encoding="utf-8-sig"), path.as_posix()))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"stylesheet {path}: {exc}") from exc
-    return out
+    return [(read_stylesheet(path), Path(path).as_posix()) for path in paths]
 
 
 # ---------------------------------------------------------------- build
