@@ -11,7 +11,7 @@ from interview_export.inspect import DATA_URI_KEEP, format_report, inspect_docum
 from interview_export.reader import read_path, read_text
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-interview.md"
-KEYS = {"meta", "sections", "speakers", "turns", "quotes_title", "quotes", "images", "cover", "warnings"}
+KEYS = {"meta", "sections", "dialogue", "speakers", "turns", "quotes_title", "quotes", "images", "cover", "warnings"}
 
 SRC = """---
 date: 2026年1月2日
@@ -65,8 +65,9 @@ def test_keys_and_values():
         "标题", "某刊", "2026-01-02", "https://e.com/a", "zh-CN")
     assert report["sections"] == [{"id": "sec-1", "number": 1, "title": "第一节", "turns": 4},
                                   {"id": "sec-2", "number": 2, "title": "第二节", "turns": 0}]
-    assert report["speakers"] == [{"name": "主持人", "role": "host", "turns": 2},
-                                  {"name": "嘉宾", "role": "guest", "turns": 2}]
+    assert report["speakers"] == [{"name": "主持人", "role": "host", "title": "", "turns": 2},
+                                  {"name": "嘉宾", "role": "guest", "title": "", "turns": 2}]
+    assert (report["dialogue"]["scheme"], report["dialogue"]["hosts"]) == ("bold-colon-outside", ["主持人"])
     assert report["turns"] == 4
     assert report["quotes_title"] == "金句"
     assert report["quotes"] == [{"text": "一句话", "attribution": "嘉宾"}]

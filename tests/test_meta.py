@@ -17,7 +17,7 @@ from interview_export.meta import (
     parse_header,
     split_front_matter,
 )
-from interview_export.model import Meta, turns
+from interview_export.model import Meta, plain_text, turns
 from interview_export.options import Options
 from interview_export.reader import read_path, read_text
 
@@ -159,3 +159,46 @@ def test_corpus_sidecars_are_read(corpus):
         fields = meta_fields(data)
         assert fields["title"] == data["title"] and fields["date"] == normalize_date(data["source"]["publish_date"])
         assert fields["url"].startswith("https://")
+
+
+# ---------------------------------------------------------------- metadata from the wild
+CHINESE_FRONT_MATTER = """---
+标题: 开源维护者的一天
+作者: 小林
+来源: https://example.org/posts/maintainer-day
+发布日期: 2024年3月5日
+标签: [开源, 访谈]
+摘要: 一次关于维护开源项目的对话。
+封面: cover.jpg
+---
+
+正文。
+"""
+
+
+def test_chinese_front_matter_keys():
+    m = read_text(CHINESE_FRONT_MATTER).meta
+    assert (m.title, m.author, m.date, m.tags, m.description, m.cover) == (
+        "开源维护者的一天", "小林", "2024-03-05", ("开源", "访谈"), "一次关于维护开源项目的对话。", "cover.jpg")
+    assert (m.url, m.source) == ("https://example.org/posts/maintainer-day", "")
+
+
+def test_source_that_is_a_name_stays_the_source():
+    assert meta_fields({"来源": "某某周刊", "原文地址": "https://e.com/x"}) == {
+        "source": "某某周刊", "url": "https://e.com/x"}
+
+
+def test_leading_credit_lines_are_read_and_leave_the_body():
+    doc = read_text("**作者：**小林  \n**发布日期：**2024-03-05\n\n来源：https://e.com/a\n\n正文第一段。\n")
+    assert (doc.meta.author, doc.meta.date, doc.meta.url) == ("小林", "2024-03-05", "https://e.com/a")
+    body = [plain_text(b.children) for s in doc.sections for b in s.blocks]
+    assert body == ["正文第一段。"]
+
+
+def test_broken_sidecar_keeps_the_keys_that_parse_and_names_the_line(tmp_path):
+    path = tmp_path / "a.metadata.yaml"
+    path.write_text("title: 旁注标题\nauthor: 小林\nsummary: [没有闭合\ndate: 2024-03-05\n", encoding="utf-8")
+    data, warnings = load_sidecar(path)
+    assert data == {"title": "旁注标题", "author": "小林", "date": dt.date(2024, 3, 5)}
+    [warning] = warnings
+    assert warning.startswith(f"{path}:4: ") and "kept the 3 key(s) that parse (title, author, date)" in warning

@@ -6,17 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from interview_export.errors import UsageError
-from interview_export.model import (
-    BlockQuote,
-    Code,
-    Figure,
-    Paragraph,
-    Strong,
-    Text,
-    ThematicBreak,
-    plain_text,
-    turns,
-)
+from interview_export.model import Code, Figure, Paragraph, Strong, Text, ThematicBreak, plain_text
 from interview_export.options import Options
 from interview_export.reader import parse_text, read_text
 from interview_export.transforms import (
@@ -24,15 +14,12 @@ from interview_export.transforms import (
     TRANSFORMS,
     apply_transforms,
     cut_colophon,
-    detect_dialogue,
-    find_speakers,
     lift_header,
     make_quotes_page,
     pair_inlines,
     pair_quote_marks,
     pair_strings,
     pick_cover,
-    role_of,
     split_attribution,
     trim_rules,
 )
@@ -70,92 +57,6 @@ INTERVIEW = """# 访谈
 
 **主持人**：第三个问题？
 """
-
-
-# ---------------------------------------------------------------- dialogue
-def test_dialogue_turns_span_paragraphs_quotes_and_images_until_a_rule_or_heading():
-    doc = detect_dialogue(parse_text(INTERVIEW), OPTS)
-    blocks = doc.sections[0].blocks
-    kinds = [type(b).__name__ for b in blocks]
-    assert kinds == ["DialogueTurn"] * 4 + ["ThematicBreak", "Paragraph", "Heading", "DialogueTurn"]
-    answer = blocks[1]
-    assert (answer.speaker, answer.role) == ("嘉宾", "guest")
-    assert [type(b) for b in answer.blocks] == [Paragraph, Paragraph, BlockQuote, Figure]
-    assert texts(answer.blocks) == ["第一段回答。", "第二段回答。"]
-    assert blocks[0].role == "host" and texts(blocks[0].blocks) == ["第一个问题？"]
-    assert answer.line == 7
-
-
-@pytest.mark.parametrize("label", ["**嘉宾**：", "**嘉宾**:", "**嘉宾：**", "**嘉宾:** ", "**嘉宾** ："])
-def test_label_forms(label):
-    src = "\n\n".join(f"{'**主持人**：' if i % 2 == 0 else label}话{i}" for i in range(4))
-    doc = detect_dialogue(parse_text(src), OPTS)
-    assert [(t.speaker, texts(t.blocks)) for t in turns(doc)] == [
-        ("主持人", ["话0"]), ("嘉宾", ["话1"]), ("主持人", ["话2"]), ("嘉宾", ["话3"])]
-
-
-def test_english_labels_and_roles():
-    src = "**Host**: Hi?\n\n**Ada Lovelace**: Hello.\n\n**Host**: And?\n\n**Ada Lovelace**: Bye."
-    doc = detect_dialogue(parse_text(src), OPTS)
-    assert [(t.speaker, t.role) for t in turns(doc)][:2] == [("Host", "host"), ("Ada Lovelace", "guest")]
-
-
-@pytest.mark.parametrize("name, role", [("主持人", "host"), ("记者", "host"), ("采访者", "host"), ("编者", "host"),
-                                        ("Q", "host"), ("问", "host"), ("Host", "host"), ("Interviewer", "host"),
-                                        ("Lex Fridman (host)", "host"), ("Ghost", "guest"), ("答", "guest"),
-                                        ("Jerry", "guest"), ("问题", "guest")])
-def test_roles(name, role):
-    assert role_of(name, parse_text("x")) == role
-
-
-def test_panel_of_three_speakers():
-    src = "\n\n".join(["**记者**：问", "**甲**：答", "**乙**：补充", "**记者**：再问", "**乙**：答", "**甲**：补充"])
-    doc = detect_dialogue(parse_text(src), OPTS)
-    roles = {t.speaker: t.role for t in turns(doc)}
-    assert roles == {"记者": "host", "甲": "guest", "乙": "guest"}
-
-
-@pytest.mark.parametrize("src", [
-    # one recurring label only (the corpus' 目的/指令 pattern)
-    "**目的**：一\n\n**指令 1**：二\n\n**指令 2**：三\n\n**目的**：四\n\n**指令 3**：五\n\n**目的**：六",
-    # two recurring labels that never alternate
-    "**优点**：一\n\n**优点**：二\n\n**优点**：三\n\n**缺点**：四\n\n**缺点**：五\n\n**缺点**：六",
-    # sentences in bold followed by a colon are not names
-    "**这是一个很长的加粗句子，后面有冒号**：一\n\n**这是一个很长的加粗句子，后面有冒号**：二\n\n"
-    "**另一句话，也很长**：三\n\n**另一句话，也很长**：四",
-])
-def test_bold_run_in_labels_are_not_dialogue(src):
-    doc = parse_text(src)
-    assert find_speakers(doc) == set()
-    assert detect_dialogue(doc, OPTS) is doc
-
-
-def test_front_matter_speakers_and_hosts_override_detection():
-    src = "---\nspeakers: [目的]\nhost: 目的\n---\n**目的**：一\n\n正文\n\n**方法**：二\n"
-    doc = detect_dialogue(parse_text(src), OPTS)
-    [turn] = turns(doc)
-    assert (turn.speaker, turn.role) == ("目的", "host")
-    assert texts(turn.blocks) == ["一", "正文", "方法：二"]
-
-
-def test_label_is_removed_from_the_first_paragraph():
-    doc = detect_dialogue(parse_text("**甲**：**重点**在这里\n\n**乙**：好\n\n**甲**：嗯\n\n**乙**：是"), OPTS)
-    first = turns(doc)[0].blocks[0]
-    assert isinstance(first.children[0], Strong) and plain_text(first.children) == "重点在这里"
-
-
-def test_bold_question_with_its_label_inside():
-    src = "**主持人：为什么？**\n\n**嘉宾**：因为。\n\n**主持人：然后呢？**\n\n**嘉宾**：没有然后。"
-    doc = detect_dialogue(parse_text(src), OPTS)
-    first = turns(doc)[0]
-    assert (first.speaker, first.role) == ("主持人", "host")
-    assert isinstance(first.blocks[0].children[0], Strong) and plain_text(first.blocks[0].children) == "为什么？"
-    assert len(turns(doc)) == 4
-
-
-def test_label_only_paragraph_starts_a_turn_with_the_next_paragraph():
-    doc = detect_dialogue(parse_text("**甲**：\n\n问题在下一段\n\n**乙**：答\n\n**甲**：再问\n\n**乙**：再答"), OPTS)
-    assert texts(turns(doc)[0].blocks) == ["问题在下一段"]
 
 
 # ---------------------------------------------------------------- quotes page

@@ -1,13 +1,27 @@
 """Document (+ MediaBag) → the plain dict behind ``interview-export inspect [--json]``, and its text form.
 
-Keys: meta, sections, speakers, turns, quotes_title, quotes, images, cover, colophon, warnings.
+Keys: meta, sections, dialogue, speakers, turns, quotes_title, quotes, images, cover, colophon, warnings.
+``dialogue`` is ``{scheme, hosts, warnings}`` (what the detector decided and its doubts); each of
+``speakers`` is ``{name, role, title, turns}``. ``turns`` counts as a reader does: a speaker going
+on after a heading is one turn.
 ``data:`` URIs are shortened to their first 64 characters plus their length, so the JSON of a
 standalone article with MBs of inline images stays readable.
 """
 
 from __future__ import annotations
 
-from .model import DialogueTurn, Document, Figure, Paragraph, block_inlines, image_refs, plain_text, turns, walk_blocks
+from .model import (
+    DialogueTurn,
+    Document,
+    Figure,
+    Paragraph,
+    block_inlines,
+    image_refs,
+    plain_text,
+    turn_count,
+    turns,
+    walk_blocks,
+)
 
 DATA_URI_KEEP = 64
 
@@ -31,11 +45,19 @@ def _meta(doc: Document) -> dict:
 
 
 def _speakers(doc: Document) -> list[dict]:
+    """Each speaker with role, title and turns: the detector's list, then any name only the turns carry."""
     found: dict[tuple[str, str], int] = {}
     for turn in turns(doc):
         key = (turn.speaker, turn.role)
-        found[key] = found.get(key, 0) + 1
-    return [{"name": name, "role": role, "turns": n} for (name, role), n in found.items()]
+        found[key] = found.get(key, 0) + (not turn.continued)
+    out = [{"name": s.name, "role": s.role, "title": s.title, "turns": found.pop((s.name, s.role), 0)}
+           for s in doc.dialogue.speakers]
+    return out + [{"name": name, "role": role, "title": "", "turns": n} for (name, role), n in found.items()]
+
+
+def _dialogue(doc: Document) -> dict:
+    d = doc.dialogue
+    return {"scheme": d.scheme or None, "hosts": list(d.hosts), "warnings": list(d.warnings)}
 
 
 def _image(src: str, alt: str, line: int, media) -> dict:
@@ -64,13 +86,14 @@ def _block_text(block) -> str:
 def inspect_document(doc: Document, media=None) -> dict:
     """What the model made of the article, as JSON-able data (with image status when ``media`` is given)."""
     sections = [{"id": s.id, "number": s.number, "title": s.title,
-                 "turns": sum(1 for b in walk_blocks(s.blocks) if isinstance(b, DialogueTurn))}
+                 "turns": sum(1 for b in walk_blocks(s.blocks) if isinstance(b, DialogueTurn) and not b.continued)}
                 for s in doc.sections]
     return {
         "meta": _meta(doc),
         "sections": sections,
+        "dialogue": _dialogue(doc),
         "speakers": _speakers(doc),
-        "turns": len(turns(doc)),
+        "turns": turn_count(doc),
         "quotes_title": doc.quotes_title or None,
         "quotes": [{"text": plain_text(q.children), "attribution": q.attribution or None} for q in doc.quotes],
         "images": [_image(src, alt, line, media) for src, alt, line in image_refs(doc)],
@@ -96,9 +119,12 @@ def format_report(report: dict) -> str:
     for s in report["sections"]:
         number = f"{s['number']:>3}" if s["number"] is not None else "  -"
         lines.append(f"  {s['id']:<8} {number}  {s['title'] or '(untitled)'}  [{s['turns']} turns]")
-    lines.append(f"turns:      {report['turns']}")
+    lines.append(f"turns:      {report['turns']}" + (f"  ({report['dialogue']['scheme']})"
+                                                      if report["dialogue"]["scheme"] else ""))
     for sp in report["speakers"]:
-        lines.append(f"  {sp['name']} ({sp['role']}): {sp['turns']}")
+        title = f", {sp['title']}" if sp.get("title") else ""
+        lines.append(f"  {sp['name']} ({sp['role']}{title}): {sp['turns']}")
+    lines += [f"  ? {w}" for w in report["dialogue"]["warnings"]]
     lines.append(f"quotes:     {len(report['quotes'])}" + (f"  ({report['quotes_title']})" if report["quotes_title"] else ""))
     for q in report["quotes"]:
         lines.append(f"  - {q['text']}" + (f"  ——{q['attribution']}" if q["attribution"] else ""))

@@ -19,21 +19,25 @@ from .model import Meta
 
 # Keys accepted in front matter, sidecars and --metadata, mapped onto Meta field names.
 KEY_ALIASES: dict[str, str] = {
-    "title": "title", "标题": "title",
-    "subtitle": "subtitle", "副标题": "subtitle",
+    "title": "title", "标题": "title", "標題": "title",
+    "subtitle": "subtitle", "副标题": "subtitle", "副標題": "subtitle",
     "short_title": "short_title", "running_head": "short_title", "短标题": "short_title",
     "source": "source", "publication": "source", "publisher": "source", "platform": "source", "来源": "source",
+    "來源": "source", "出处": "source", "出處": "source",
     "author": "author", "authors": "author", "作者": "author",
     "translator": "translator", "compiler": "translator", "编译": "translator", "翻译": "translator",
-    "译者": "translator", "整理": "translator",
-    "date": "date", "publish_date": "date", "published": "date", "日期": "date",
-    "url": "url", "original_url": "url", "link": "url", "原文链接": "url",
-    "language": "language", "lang": "language",
-    "tags": "tags", "keywords": "tags",
-    "description": "description", "summary": "description",
-    "cover": "cover", "cover_image": "cover",
-    "speakers": "speakers",
-    "host": "hosts", "hosts": "hosts",
+    "译者": "translator", "整理": "translator", "編譯": "translator", "翻譯": "translator", "譯者": "translator",
+    "date": "date", "publish_date": "date", "published": "date", "日期": "date", "发布日期": "date",
+    "發佈日期": "date", "发布时间": "date", "發佈時間": "date", "发表日期": "date",
+    "url": "url", "original_url": "url", "link": "url", "原文链接": "url", "原文地址": "url", "原文連結": "url",
+    "链接": "url", "連結": "url",
+    "language": "language", "lang": "language", "语言": "language", "語言": "language",
+    "tags": "tags", "keywords": "tags", "标签": "tags", "標籤": "tags", "关键词": "tags", "關鍵詞": "tags",
+    "description": "description", "summary": "description", "摘要": "description", "简介": "description",
+    "簡介": "description",
+    "cover": "cover", "cover_image": "cover", "封面": "cover", "封面图": "cover", "封面圖": "cover",
+    "speakers": "speakers", "嘉宾": "speakers", "嘉賓": "speakers",
+    "host": "hosts", "hosts": "hosts", "主持人": "hosts", "主持": "hosts",
     "quotes_section": "quotes_section",
 }
 TUPLE_FIELDS = {"tags", "speakers", "hosts"}
@@ -111,6 +115,11 @@ def meta_fields(mapping: dict | None) -> dict[str, object]:
         if not field or isinstance(value, dict) or value in (None, ""):
             continue
         out[field] = _field_value(field, value)
+    if _URL.fullmatch(str(out.get("source", "")).strip()):   # 来源: https://… is where it came from
+        url = str(out.pop("source")).strip()
+        out.setdefault("url", url)
+    if out.get("hosts") and "speakers" in out:                # 主持人 + 嘉宾: both are speakers
+        out["speakers"] = tuple(dict.fromkeys((*out["hosts"], *out["speakers"])))
     return {k: v for k, v in out.items() if v not in ("", ())}
 
 
@@ -186,16 +195,52 @@ def load_sidecar(path: Path) -> tuple[dict, list[str]]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
         return {}, [f"{path}: metadata file ignored ({_first_line(exc)})"]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        kept = salvage_mapping(text)
+        if not kept:
+            return {}, [f"{where}: metadata file ignored ({_first_line(exc)})"]
+        return kept, [f"{where}: metadata file is not valid YAML ({_first_line(exc)}); kept the {len(kept)} "
+                      f"key(s) that parse ({', '.join(map(str, kept))})"]
     if not isinstance(data, dict):
         return {}, [f"{path}: metadata file ignored (not a YAML mapping)"]
     return data, []
 
 
+_TOP_KEY = re.compile(r"^[^\s#:-][^:]*:(\s|$)")
+
+
+def salvage_mapping(text: str) -> dict:
+    """A YAML mapping that does not parse as a whole → the top-level entries that parse one by one."""
+    import yaml
+
+    chunks: list[list[str]] = []
+    for line in text.splitlines():
+        if line.strip() in ("---", "..."):
+            continue
+        if _TOP_KEY.match(line) or not chunks:
+            chunks.append([line])
+        else:
+            chunks[-1].append(line)
+    kept: dict = {}
+    for chunk in chunks:
+        try:
+            data = yaml.safe_load("\n".join(chunk))
+        except yaml.YAMLError:
+            continue
+        if isinstance(data, dict):
+            kept.update(data)
+    return kept
+
+
 # ---------------------------------------------------------------- header lines in the document
-_KEYWORDS = r"来源|出处|原文链接|原文地址|原文|编译|翻译|译者|整理|作者|原创|日期|发布时间|发布于"
+_KEYWORDS = r"来源|出处|原文链接|原文地址|原文|编译|翻译|译者|整理|作者|原创|发布日期|日期|发布时间|发布于"
 _SPLIT = re.compile(rf"(?=(?:{_KEYWORDS})\s*[:：|｜])|[，,；;|｜·•\n]")
 _PAIR = re.compile(rf"^\s*({_KEYWORDS})\s*[:：|｜]\s*(.*?)\s*$")
 _URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef<>\"“”（）]+")
@@ -226,6 +271,30 @@ def parse_header(text: str) -> dict[str, object]:
         if field and value and not normalize_date(value) and field not in out:
             out[field] = value
     return out
+
+
+_LINE = re.compile(rf"^\s*({_KEYWORDS})\s*[:：|｜]\s*(\S.*?)\s*$")
+_LINE_FIELD = {**_HEADER_FIELD, "原文链接": "url", "原文地址": "url", "原文": "url", "发布日期": "date", "日期": "date",
+               "发布时间": "date", "发布于": "date"}
+
+
+def header_line(text: str) -> dict[str, object] | None:
+    """One credit line such as ``作者：小周`` / ``发布日期：2024年3月5日`` / ``来源：https://…`` → {field: value}.
+
+    Bold markers left as text (``**发布日期：**2024…`` is not bold in CommonMark: a digit follows) are ignored.
+    """
+    m = _LINE.match(text.replace("**", ""))
+    if not m:
+        return None
+    field, value = _LINE_FIELD[m[1]], m[2].strip(" *")
+    url = _URL.search(value)
+    if field == "date":
+        value = normalize_date(value) or value
+    elif field == "url" or (field == "source" and url and url.group(0) == value):
+        if not url:
+            return None
+        field, value = "url", url.group(0).rstrip(".,;:)")
+    return {field: value} if value else None
 
 
 def is_header_text(text: str) -> bool:

@@ -99,12 +99,20 @@ class Heading:
 
 @dataclass(frozen=True)
 class DialogueTurn:
-    """One speaker's turn: the label's name, host/guest role and every block it spans."""
+    """One speaker's turn: the label's name, host/guest role and every block it spans.
+
+    ``title`` is a bracketed title written with this label (``**名字**（CTO）：``), ``timestamp`` a
+    time written before or after the label (``[04:12]``, ``00:00:08``); ``continued`` marks the same
+    speaker going on after a heading that interrupted the turn (one turn, two blocks).
+    """
 
     speaker: str
     role: Role
     blocks: tuple["Block", ...]
     line: int = 0
+    title: str = ""
+    timestamp: str = ""
+    continued: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,29 @@ class Meta:
 
 
 @dataclass(frozen=True)
+class Speaker:
+    """One speaker of the conversation: the name turns carry, role, title and the other labels used."""
+
+    name: str
+    role: Role
+    title: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """What the dialogue detector decided: the labelling scheme, the speakers, and its doubts."""
+
+    scheme: str = ""                    # e.g. "bold-colon-outside", "question-heading+bold-colon-inside"
+    speakers: tuple[Speaker, ...] = ()
+    warnings: tuple[str, ...] = ()      # "evidence is thin", "two labelling schemes compete", …
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.speakers if s.role == "host")
+
+
+@dataclass(frozen=True)
 class Section:
     """A top-level (##) part of the article: stable id, number if the heading is numbered."""
 
@@ -222,6 +253,7 @@ class Document:
     colophon: tuple[Block, ...] = ()
     warnings: tuple[str, ...] = ()
     name: str = ""                    # the input as named in warnings: a path, "<stdin>" or "<string>"
+    dialogue: Dialogue = field(default_factory=Dialogue)
 
     def replace(self, **changes) -> "Document":
         return dataclasses.replace(self, **changes)
@@ -333,7 +365,7 @@ def document_text(doc: Document) -> str:
              " ".join(m.tags), doc.quotes_title]
     for block in all_blocks(doc):
         if isinstance(block, DialogueTurn):
-            parts.append(block.speaker)
+            parts.append(block.speaker + block.title + block.timestamp)
         elif isinstance(block, Figure):
             parts.append(block.alt + block.caption)
         elif isinstance(block, CodeBlock):
@@ -360,4 +392,10 @@ def creators(meta: Meta) -> list[tuple[str, str]]:
 
 
 def turns(doc: Document) -> list[DialogueTurn]:
+    """Every DialogueTurn block (a turn continued after a heading is two blocks)."""
     return [b for b in all_blocks(doc) if isinstance(b, DialogueTurn)]
+
+
+def turn_count(doc: Document) -> int:
+    """Turns as a reader counts them: a speaker going on after a heading is still one turn."""
+    return sum(1 for t in turns(doc) if not t.continued)

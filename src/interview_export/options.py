@@ -194,6 +194,10 @@ class Options:
     allow_html: bool = opt(False, "--allow-html", group="Book", commands=READ_CMDS,
                            help="Keep a safe subset of raw HTML (default: shown as text).")
     disabled_transforms: tuple[str, ...] = internal((), "transform names to switch off")
+    hosts: tuple[str, ...] = opt(
+        (), "--host", metavar="NAME", group="Book", commands=READ_CMDS, aliases=("hosts",), example=("Ada",),
+        help="This speaker hosts (asks the questions); the others are guests. Beats front matter and "
+             "detection. Repeatable.")
     # media
     mirrors: tuple[tuple[str, str], ...] = opt(
         (), "--mirror", kind="pair", metavar="PREFIX=REPLACEMENT", group="Images", commands=READ_CMDS,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from typing import Callable
 
 from . import meta as metadata
+from .dialogue import detect_dialogue
 from .errors import UsageError
 from .hanzi import convert_script, set_quote_style
 from .model import (
@@ -22,7 +22,6 @@ from .model import (
     Emphasis,
     Figure,
     Heading,
-    InlineImage,
     LineBreak,
     Link,
     ListBlock,
@@ -42,11 +41,25 @@ Transform = Callable[[Document, Options], Document]
 
 
 # ---------------------------------------------------------------- header → meta
-_CREDIT_LINE = re.compile(r"^\s*(编译|翻译|译者|整理|作者|原创)\s*[|｜:：]\s*(\S.{0,40})$")
+def _credit_lines(block) -> dict[str, object] | None:
+    """A paragraph made only of credit lines (``**作者：**小周``, ``发布日期：…``, ``编译 | X``) → its fields."""
+    if not isinstance(block, Paragraph):
+        return None
+    found: dict[str, object] = {}
+    for line in plain_text(block.children).split("\n"):
+        fields = metadata.header_line(line) if len(line) <= 120 else None
+        if fields is None:
+            return None
+        for key, value in fields.items():
+            found.setdefault(key, value)
+    return found or None
 
 
 def lift_header(doc: Document, options: Options) -> Document:
-    """The source box at the top of the lead (来源/原文链接/编译/date) and a lone ``编译 | X`` line → Meta.
+    """The source box at the top of the lead (来源/原文链接/编译/date) and leading credit lines → Meta.
+
+    Credit lines are paragraphs of ``作者：`` / ``发布日期：`` / ``编译 | X`` lines (bold or not);
+    they are read and leave the body.
 
     Only blocks before the first ordinary paragraph are looked at; lifted values fill fields that
     the sidecar, front matter and --metadata left empty (the document has the lowest priority).
@@ -62,10 +75,10 @@ def lift_header(doc: Document, options: Options) -> Document:
                 found.update(metadata.parse_header(text))
                 continue
         if not body_started and isinstance(block, Paragraph):
-            m = _CREDIT_LINE.match(plain_text(block.children))
-            if m:
-                key = "author" if m[1] in ("作者", "原创") else "translator"
-                found.setdefault(key, m[2].strip(" *"))
+            fields = _credit_lines(block)
+            if fields:
+                for key, value in fields.items():
+                    found.setdefault(key, value)
                 continue
             body_started = True
         keep.append(block)
@@ -268,112 +281,6 @@ def _flatten(blocks):
             stack.extend(reversed([b for item in block.items for b in item]))
         else:
             yield block
-
-
-# ---------------------------------------------------------------- dialogue
-_HOST = re.compile(r"主持|记者|采访者|采访人|编者|提问|^问$|^Q$|\b(?:host|interviewer|moderator|anchor)\b", re.I)
-_NOT_NAME = re.compile(r"[，。！？；、,!?;“”\"《》]|\.\s|\s{2}")
-
-
-def speaker_label(para: Paragraph) -> tuple[str, tuple] | None:
-    """``**名字**：…`` / ``**名字：**…`` / ``**Name**: …`` at the start of a paragraph → (name, rest).
-
-    A bold question that starts with its label (``**主持人：为什么？**``) keeps the rest in bold.
-    """
-    children = para.children
-    if not children or not isinstance(children[0], Strong):
-        return None
-    strong = children[0]
-    label = plain_text(strong.children)
-    rest = list(children[1:])
-    first = strong.children[0] if strong.children else None
-    colon = min((i for i in (label.find("："), label.find(":")) if i > 0), default=-1)
-    if label.rstrip().endswith(("：", ":")):
-        name = label.rstrip()[:-1].strip()
-    elif rest and isinstance(rest[0], Text) and rest[0].text.lstrip().startswith(("：", ":")):
-        name = label.strip()
-        text = rest[0].text.lstrip()[1:]
-        rest[0] = Text(text, rest[0].line)
-    elif colon > 0 and isinstance(first, Text) and colon < len(first.text) - 1:
-        name = first.text[:colon].strip()
-        remainder = Text(first.text[colon + 1:].lstrip(), first.line)
-        rest = [Strong((remainder,) + strong.children[1:], strong.line)] + rest
-    else:
-        return None
-    if not name or len(name) > 24 or _NOT_NAME.search(name) or any(isinstance(c, InlineImage) for c in children[0].children):
-        return None
-    if rest and isinstance(rest[0], Text):
-        rest[0] = Text(rest[0].text.lstrip(), rest[0].line)
-        if not rest[0].text:
-            rest.pop(0)
-    return name, tuple(rest)
-
-
-def _labels(doc: Document) -> list[str]:
-    containers = [doc.lead] + [s.blocks for s in doc.sections]
-    return [found[0] for blocks in containers for b in blocks
-            if isinstance(b, Paragraph) and (found := speaker_label(b))]
-
-
-def find_speakers(doc: Document) -> set[str]:
-    """Names that are speakers: declared in front matter, else labels of a real conversation.
-
-    A conversation needs at least two labels that each occur twice or more, taking at least half
-    of all label uses, and changing speaker at least at every other label.
-    """
-    if doc.meta.speakers:
-        return set(doc.meta.speakers)
-    labels = _labels(doc)
-    counts = Counter(labels)
-    recurring = {name for name, n in counts.items() if n >= 2}
-    if len(recurring) < 2:
-        return set()
-    sequence = [name for name in labels if name in recurring]
-    changes = sum(1 for a, b in zip(sequence, sequence[1:]) if a != b)
-    if len(sequence) * 2 < len(labels) or changes * 2 < len(sequence) - 1:
-        return set()
-    return recurring | {name for name in counts if _HOST.search(name)}
-
-
-def role_of(name: str, doc: Document) -> str:
-    if doc.meta.hosts:
-        return "host" if name in doc.meta.hosts else "guest"
-    return "host" if _HOST.search(name) else "guest"
-
-
-def _turns(blocks, speakers: set[str], doc: Document) -> tuple:
-    out: list = []
-    turn: list | None = None  # [name, line, blocks]
-
-    def close():
-        if turn is not None:
-            out.append(DialogueTurn(turn[0], role_of(turn[0], doc), tuple(turn[2]), turn[1]))
-
-    for block in blocks:
-        found = speaker_label(block) if isinstance(block, Paragraph) else None
-        if found and found[0] in speakers:
-            close()
-            turn = [found[0], block.line, [Paragraph(found[1], block.line)] if found[1] else []]
-        elif isinstance(block, (Heading, ThematicBreak)):
-            close()
-            turn = None
-            out.append(block)
-        elif turn is not None:
-            turn[2].append(block)
-        else:
-            out.append(block)
-    close()
-    return tuple(out)
-
-
-def detect_dialogue(doc: Document, options: Options) -> Document:
-    """Paragraphs opening with a speaker label start a DialogueTurn that runs to the next label,
-    heading or rule; the label leaves the paragraph (the name is on the turn)."""
-    speakers = find_speakers(doc)
-    if not speakers:
-        return doc
-    sections = tuple(Section(s.id, s.title, _turns(s.blocks, speakers, doc), s.number, s.line) for s in doc.sections)
-    return doc.replace(lead=_turns(doc.lead, speakers, doc), sections=sections)
 
 
 # ---------------------------------------------------------------- tidy-ups
