@@ -43,7 +43,7 @@ def detect(src: str, options: Options = OPTS):
     ("[00:12:01] Kai Brandt: Hello.", "Kai Brandt", "plain", "", "[00:12:01]", "Hello."),
     ("Adam Jonas (AJ): Welcome Matt", "Adam Jonas", "plain", "AJ", "", "Welcome Matt"),
     ("###问：你最喜欢哪个发行版？", "问", "plain", "", "", "你最喜欢哪个发行版？"),
-    ("#### 问：第一个问题？", "问", "heading", "", "", "第一个问题？"),
+    ("#### 问：第一个问题？####", "问", "heading", "", "", "第一个问题？"),
     ("### 陈默：", "陈默", "heading", "", "", ""),
     ("> **@river**: Will it drop?", "@river", "quoted", "", "", "Will it drop?"),
 ])

@@ -95,6 +95,24 @@ def test_dialogue_turn_markup():
     assert body.get("class") == "utterance" and len(body.findall(f"{XHTML}p")) == 2
 
 
+def test_turn_label_carries_timestamp_title_and_continuation():
+    turns = (DialogueTurn("王芳", "guest", (Paragraph((Text("好。"),)),), title="产品总监"),
+             DialogueTurn("Dana Reyes", "host", (Paragraph((Text("Hi."),)),), timestamp="[00:00:05]", title="host"),
+             DialogueTurn("王芳", "guest", (Paragraph((Text("接着说。"),)),), continued=True))
+    doc = sample_doc().replace(sections=(Section("s1", "一", turns, 1),))
+    sec = next(p for p in render.render_parts(doc, sample_media(), target="epub") if p.kind == "section")
+    root = parse(sec.body)
+    labels = [e for e in root.iter(f"{XHTML}p") if e.get("class") == "speaker"]
+    assert ["".join(e.itertext()) for e in labels] == ["王芳（产品总监）", "00:00:05 Dana Reyes (host)", "王芳"]
+    assert [s.get("class") for s in labels[1]] == ["timestamp", "speaker-title"]
+    assert [e.get("class") for e in root.iter(f"{XHTML}section") if "turn" in e.get("class", "")][2] == \
+        "turn guest continued"
+    from interview_export.pdf import _run_in_speakers
+    printed = _run_in_speakers(sec.body)
+    assert '<span class="speaker"><span class="timestamp">00:00:05</span> Dana Reyes' in printed
+    assert printed.count('class="turn-first"') == 3
+
+
 def test_section_heading_has_number_and_toc_lists_sections_and_quotes():
     parts = render.render_parts(sample_doc(), sample_media(), target="epub")
     sec = parts[2] if parts[0].kind == "cover" else next(p for p in parts if p.kind == "section")
@@ -238,6 +256,16 @@ def test_base_css_lists_contract_and_has_no_colours():
     rules = css.split("*/", 1)[1]
     assert not re.search(r"(?<![-\w])(color|background(-color)?)\s*:(?!\s*(inherit|transparent|currentColor))", rules), \
         "base.css must not hard-code colours (night mode, e-ink)"
+    for cls in ("span.timestamp", "span.speaker-title", "section.turn.continued"):
+        assert cls in head
+
+
+@pytest.mark.parametrize("name", ["base.css", "epub.css"])
+def test_reader_stylesheets_set_no_colour_anywhere(name):
+    """No colour, grey or background in what e-readers get (timestamps are small, not grey)."""
+    css = re.sub(r"/\*.*?\*/", "", read_style(name), flags=re.S)
+    found = re.findall(r"(?<![-\w])((?:color|background(?:-color)?|opacity)\s*:[^;}]*)", css)
+    assert [d for d in found if not re.search(r":\s*(inherit|transparent|currentColor)\s*$", d)] == [], name
 
 
 text_st = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)

@@ -180,7 +180,7 @@ def _cover_html(doc: model.Document, media, options: Options, fetcher, title_bod
             f' alt="{render.escape(render.labels_of(doc)["cover"])}"/></figure>')
 
 
-_TURN_START = re.compile(r'<p class="speaker">([^<]*)</p><div class="utterance"><p>')
+_TURN_START = re.compile(r'<p class="speaker">((?:(?!</p>).)*)</p><div class="utterance"><p>')
 
 
 def _run_in_speakers(body: str, colon: str = "：") -> str:

@@ -77,6 +77,19 @@ _BIDI_CLOSER = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u2
 _BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
+def speaker_label_html(turn: DialogueTurn) -> str:
+    """The label's inside: a small timestamp, the name, the title in brackets (full-width beside Chinese)."""
+    html_ = escape(close_bidi(turn.speaker))
+    if turn.title:
+        wide = any(is_cjk(ch) for ch in turn.speaker + turn.title)
+        open_, close = ("（", "）") if wide else (" (", ")")
+        html_ += f'<span class="speaker-title">{open_}{escape(close_bidi(turn.title))}{close}</span>'
+    if turn.timestamp:
+        stamp = turn.timestamp.strip("[]()（） ")
+        html_ = f'<span class="timestamp">{escape(stamp)}</span> ' + html_
+    return html_
+
+
 def close_bidi(text: str) -> str:
     """User text with its unclosed bidi embeddings, overrides and isolates closed at its end (its own
     controls are kept), so that an RLO in a name or title cannot reorder the labels that follow."""
@@ -242,8 +255,9 @@ class HTMLRenderer:
     def render_dialogue_turn(self, node: DialogueTurn) -> str:
         role = "host" if node.role == "host" else "guest"
         speaker = escape(close_bidi(node.speaker))
-        return (f'<section class="turn {role}" data-speaker="{speaker}">'
-                f'<p class="speaker">{speaker}</p>'
+        continued = " continued" if node.continued else ""
+        return (f'<section class="turn {role}{continued}" data-speaker="{speaker}">'
+                f'<p class="speaker">{speaker_label_html(node)}</p>'
                 f'<div class="utterance">{self.blocks(node.blocks)}</div></section>')
 
     def render_block_quote(self, node: BlockQuote) -> str:

@@ -184,6 +184,8 @@ def read_label(block) -> Label | None:
     after, rest = _take_time(_strip_start(list(rest)))
     if isinstance(block, Heading):
         form = "heading"
+        if rest and isinstance(rest[-1], Text):   # "#### 问：…？####": a closing run CommonMark kept as text
+            rest[-1] = Text(re.sub(r"\s*#+\s*$", "", rest[-1].text), rest[-1].line)
     return Label(name, form, _strip_start(list(rest)), title, alias, before or after, written, block.line)
 
 
