@@ -255,3 +255,19 @@ def test_seed_and_articles_keep_their_turns(corpus):
         ("主持人", "host", 24), ("Jerry", "guest", 24)]
     for name in ("claude-in-excel-vs-openai", "claude-code-efficiency-ask-user-question-tool"):
         assert turn_count(read_path(corpus / "articles" / name / f"{name}.md")) == 0
+
+
+def _inspect(*args: str, cwd: Path | None = None) -> dict:
+    result = subprocess.run([sys.executable, "-m", "interview_export", "inspect", "--json", *args],
+                            capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_host_option_and_config_key(tmp_path):
+    article = str(FIXTURES / "plain-en.md")
+    assert _inspect(article)["dialogue"]["hosts"] == ["Alexander"]
+    assert _inspect("--host", "Maria", article)["dialogue"]["hosts"] == ["Maria"]
+    assert _inspect("--host", "Maria", "--host", "Alexander", article)["dialogue"]["hosts"] == ["Alexander", "Maria"]
+    (tmp_path / "s.toml").write_text('host = ["Maria"]\n', encoding="utf-8")
+    assert _inspect("--config", str(tmp_path / "s.toml"), article)["dialogue"]["hosts"] == ["Maria"]

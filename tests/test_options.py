@@ -64,7 +64,7 @@ def sample(row, workdir: Path) -> tuple[list[str], object, object]:
         "text": lambda: ([flag, row.example or "x"], row.example or "x", row.example or "x"),
     }
     words, config_value, expected = by_kind[row.kind]()
-    if row.many and row.kind in ("file", "dir"):
+    if row.many and row.kind in ("file", "dir", "text"):
         expected = (expected,)
     return words, config_value, expected
 
