@@ -271,3 +271,18 @@ def test_host_option_and_config_key(tmp_path):
     assert _inspect("--host", "Maria", "--host", "Alexander", article)["dialogue"]["hosts"] == ["Alexander", "Maria"]
     (tmp_path / "s.toml").write_text('host = ["Maria"]\n', encoding="utf-8")
     assert _inspect("--config", str(tmp_path / "s.toml"), article)["dialogue"]["hosts"] == ["Maria"]
+
+
+def test_many_distinct_labels_and_headings_stay_linear():
+    """20,000 one-time names and 10,000 headings: a name-against-name or scan-ahead loop took minutes."""
+    import time
+
+    names = [chr(0x4E00 + i // 60) + chr(0x4E00 + i % 60) + "某" for i in range(20000)]
+    many_names = parse_text("\n\n".join(f"{n}：第{i}句？" for i, n in enumerate(names)))
+    headings = parse_text("A: 00:00:01\n\nHello?\n\nB: 00:00:02\n\nHi.\n\n"
+                          + "".join(f"### h{i}\n\ntext {i}\n\n" for i in range(10000))
+                          + "A: 00:10:00\n\nBye?\n\nB: 00:10:01\n\nBye.\n")
+    start = time.process_time()
+    assert turn_count(detect_dialogue(many_names, OPTS)) == 0
+    assert turn_count(detect_dialogue(headings, OPTS)) == 4
+    assert time.process_time() - start < 10   # about 0.5 s here; the quadratic loops took over 60 s

@@ -86,26 +86,25 @@ def split_double_turns(blocks: tuple, known: set[str]) -> tuple:
     """A paragraph holding two turns split by a hard break (``記者：…？<br>林鄭：…``) → two paragraphs."""
     out: list = []
     for block in blocks:
-        if not isinstance(block, Paragraph) or not any(isinstance(c, LineBreak) for c in block.children):
-            out.append(block)
-            continue
         pieces: list[list] = [[]]
-        for child in block.children:
+        for child in block.children if isinstance(block, Paragraph) else ():
             if isinstance(child, LineBreak):
                 pieces.append([])
             else:
                 pieces[-1].append(child)
-        current: list = []
-        for i, piece in enumerate(pieces):
-            label = read_label(Paragraph(tuple(piece), block.line)) if i and piece else None
-            if label is not None and label.name in known and current:
+        if len(pieces) == 1:
+            out.append(block)
+            continue
+        current, split = pieces[0], False
+        for piece in pieces[1:]:
+            label = read_label(Paragraph(tuple(piece), block.line)) if piece and current else None
+            if label is not None and label.name in known:
                 out.append(Paragraph(tuple(current), block.line))
-                current = list(piece)
+                current, split = list(piece), True
             else:
-                current += ([LineBreak(block.line)] if i else []) + piece
-        out.append(Paragraph(tuple(current), block.line) if len(out) and current != list(block.children)
-                   else block)
-    return tuple(out)
+                current = current + [LineBreak(block.line)] + piece
+        out.append(Paragraph(tuple(current), block.line) if split else block)
+    return tuple(out) if len(out) != len(blocks) else blocks
 
 
 def _text_after(label: Label, blocks: tuple, index: int) -> str:
@@ -189,6 +188,9 @@ def _initials(name: str) -> str:
     return "".join(ch for ch in name if ch.isupper())
 
 
+MAX_NAMES = 300   # more distinct label names than any conversation has: skip the name-matching guesses
+
+
 def resolve_aliases(uses: list[Use]) -> dict[str, str]:
     """{label name: canonical speaker name} from explicit ``(AJ)``, initials and contained names."""
     labels = [u for u in uses if u.kind == "label"]
@@ -198,17 +200,19 @@ def resolve_aliases(uses: list[Use]) -> dict[str, str]:
         if u.label.alias and u.label.alias in counts:    # "Adam Jonas (AJ)" … "AJ:": initials, not a title
             canon[u.label.alias] = u.label.name
     names = list(counts)
+    if len(names) > MAX_NAMES:
+        return canon
     for short in names:
         if short in canon or not re.fullmatch(r"[A-Z]{2,4}", short):
             continue
         longer = [n for n in names if n != short and len(n) > len(short) and _initials(n) == short]
         if len(longer) == 1:
             canon[short] = longer[0]
+    recurring = [n for n in names if counts[n] > 1 and len(n) >= 2]
     for name in names:
         if counts[name] > 1 or name in canon:
             continue
-        inside = [n for n in names if n != name and counts[n] > 1 and len(n) >= 2 and name.endswith(n)
-                  and not name[: -len(n)][-1:].isalnum()]
+        inside = [n for n in recurring if n != name and name.endswith(n) and not name[: -len(n)][-1:].isalnum()]
         if len(inside) == 1:
             canon[name] = inside[0]
     return canon
@@ -351,7 +355,7 @@ def assign_roles(speakers: list[str], titles: dict[str, str], aliases: dict[str,
 
 
 # ---------------------------------------------------------------- turns
-def _narrator(block, names: set[str]) -> bool:
+def _narrator(block, names: set[str], lengths: set[int]) -> bool:
     """``陸禧沒有回答。`` / ``（LCTT 译注：…）``: a reporter's or translator's note between turns."""
     if not isinstance(block, Paragraph):
         return False
@@ -360,8 +364,8 @@ def _narrator(block, names: set[str]) -> bool:
         return True
     if len(text) > 60:
         return False
-    return any(text.startswith(n) and len(text) > len(n) and ord(text[len(n)]) > 0x2E7F
-               and text[len(n)] not in "：:，,（(" for n in names if len(n) >= 2)
+    return any(text[:k] in names and len(text) > k and ord(text[k]) > 0x2E7F and text[k] not in "：:，,（("
+               for k in lengths if k >= 2)
 
 
 def _speech(block) -> bool:
@@ -387,6 +391,11 @@ class _Builder:
     interrupted: bool = False        # a heading came since the last speaker's words
     crossed: bool = False            # … and it was a section (##) heading
     out: list = field(default_factory=list)
+    lengths: set[int] = field(default_factory=set)
+    next_label: list = field(default_factory=list)    # per block of the current container: the next label's Use
+
+    def __post_init__(self):
+        self.lengths = {len(n) for n in self.names}
 
     def close(self):
         if self.open is not None:
@@ -406,13 +415,17 @@ class _Builder:
 
     def container(self, c: int, blocks: tuple, new_section: bool) -> tuple:
         self.out = []
+        self.next_label, following = [None] * len(blocks), None
+        for i in range(len(blocks) - 1, -1, -1):
+            self.next_label[i] = following
+            following = self.accepted.get((c, i), following)
         if new_section:
             self.interrupted = self.crossed = True
         for i, block in enumerate(blocks):
             use = self.accepted.get((c, i))
             if use is not None and use.kind == "label":
                 self.label(use, block)
-            elif use is not None or isinstance(block, ThematicBreak) or _narrator(block, self.names):
+            elif use is not None or isinstance(block, ThematicBreak) or _narrator(block, self.names, self.lengths):
                 self.stop()                     # a marker, a rule or a reporter's note ends the speaker
                 self.out.append(block)
             elif isinstance(block, Heading):
@@ -428,7 +441,7 @@ class _Builder:
             elif self.open is not None:
                 self.open[2].append(block)
             elif self.can_resume(c, i, block):
-                self.resume(c, i, blocks, block)
+                self.resume(i, block)
             else:
                 self.out.append(block)
         self.close()
@@ -446,10 +459,10 @@ class _Builder:
         continued = use.name == self.last and self.interrupted
         self.start(use.name, block.line, first, use.title, label.timestamp, continued, label.form)
 
-    def resume(self, c: int, i: int, blocks: tuple, block):
+    def resume(self, i: int, block):
         """Words after a heading without a label: the last speaker goes on — unless the next label
         is that same speaker again, in a two-voice conversation: then the other one speaks."""
-        nxt = next((self.accepted[(c, j)] for j in range(i + 1, len(blocks)) if (c, j) in self.accepted), None)
+        nxt = self.next_label[i]
         if self.two_voices and nxt is not None and nxt.name == self.last:
             other = next(n for n in self.names if n != self.last)
             self.start(other, block.line, [block])
@@ -460,10 +473,11 @@ class _Builder:
 def detect_dialogue(doc: Document, options: Options) -> Document:
     """Find the document's speakers and cut its blocks into DialogueTurns (see the module docstring)."""
     containers = _containers(doc)
-    first = collect(containers)
-    known = {u.label.name for u in first if u.kind == "label"}
-    containers = [split_double_turns(blocks, known) for blocks in containers]
     uses = collect(containers)
+    known = {u.label.name for u in uses if u.kind == "label"}
+    split = [split_double_turns(blocks, known) for blocks in containers]
+    if any(a is not b for a, b in zip(split, containers)):
+        containers, uses = split, collect(split)
     canon = resolve_aliases(uses)
     for u in uses:
         u.name = canon.get(u.label.name, u.label.name)
@@ -477,7 +491,8 @@ def detect_dialogue(doc: Document, options: Options) -> Document:
     speakers = decision.speakers
     accepted = {u.where: u for u in uses if (u.kind == "label" and u.name in speakers) or u.kind == "marker"}
     spoken = [u for u in uses if u.kind == "label" and u.name in speakers]
-    order = list(dict.fromkeys(u.name for u in spoken)) + sorted(n for n in speakers if n not in {u.name for u in spoken})
+    order = list(dict.fromkeys(u.name for u in spoken))
+    order += sorted(speakers - set(order))
     titles = _titles(uses, speakers)
     aliases: dict[str, list[str]] = {}
     for short, full in canon.items():

@@ -71,7 +71,7 @@ def is_name(name: str) -> bool:
     wide = sum(1 for ch in name if ord(ch) > 0x2E7F)
     if wide:
         return len(name) <= 16
-    return len(name) <= 32 and len(name.split()) <= 4 and not any(ch.isdigit() for ch in name.lstrip("@"))
+    return len(name) <= 32 and len(name.split()) <= 4 and (name.startswith("@") or not any(ch.isdigit() for ch in name))
 
 
 def split_name(core: str) -> tuple[str, str, str, str] | None:
