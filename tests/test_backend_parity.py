@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from interview_export import api, fonts
+from interview_export import api, fonts, render
 from interview_export.errors import ImageError
 from interview_export.options import Options
+from interview_export.reader import read_text
 
 from helpers import latin_font
 
@@ -75,18 +76,22 @@ def epub_creators(path: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- fonts
 @pytest.mark.parametrize("fmt", ["epub", "pdf"])
 def test_generated_labels_no_font_covers_are_in_the_result_warnings(tmp_path, monkeypatch, fmt):
-    """An English book set in a Latin-only font: its text is covered, but 目录 and the other labels
-    the renderer adds are not. Those characters must be reported (they were lost: the fonts were
-    resolved over the text alone and the EPUB found the gaps after the warnings were copied)."""
+    """An English book set in a Latin-only font: its text is covered, but some characters the
+    renderer adds itself (labels, quote marks, ：·…) are not. Those must be reported (they were
+    lost: the fonts were resolved over the text alone, and the EPUB found the gaps only after the
+    warnings had been copied into the result)."""
     font = latin_font(tmp_path / "latin.ttf")
     monkeypatch.setattr(fonts, "_system_candidates", lambda: ())   # no system fallback face
     options = Options(offline=True, use_cache=False, font_serif=str(font), font_sans=str(font))
     result = convert(tmp_path, options, (fmt,))
     assert result.ok, result.error
-    uncovered = [w for w in result.warnings if "no font covers" in w]
-    assert len(uncovered) == 1, result.warnings
-    assert "目 U+76EE" in uncovered[0] and "录 U+5F55" in uncovered[0]     # the table of contents' title
-    assert "P U+0050" not in uncovered[0]                                  # the text itself is covered
+    doc = read_text(BOOK, name="talk.md")
+    uncovered = sorted(fonts.visible_chars(render.generated_text(doc, options)) - fonts.face_unicodes(str(font)))
+    assert uncovered, "the test needs generated characters outside ASCII"
+    reported = [w for w in result.warnings if "no font covers" in w]
+    assert len(reported) == 1, result.warnings
+    assert all(f"U+{cp:04X}" in reported[0] for cp in uncovered[:10]), (uncovered, reported)
+    assert "U+0050" not in reported[0]                      # P: the text itself is covered
 
 
 # ---------------------------------------------------------------- cover
