@@ -17,10 +17,12 @@ from fault_server import FaultServer, dead_port
 from helpers import png_bytes
 
 PNG = png_bytes()
+LOCAL = ("127.0.0.1",)   # the fault server's host: trusted explicitly, as --allow-host does
 
 
 def mock(handler, **kw) -> Fetcher:
     kw.setdefault("backoff", 0.001)
+    kw.setdefault("allow_hosts", LOCAL)
     return Fetcher(transport=httpx.MockTransport(handler), **kw)
 
 
@@ -268,7 +270,7 @@ def test_from_options_takes_the_policy(tmp_path):
 
 # ------------------------------------------------------------ real sockets on 127.0.0.1
 def test_real_server_slower_than_the_timeout_fails_fast():
-    with FaultServer(slow_seconds=5) as srv, Fetcher(timeout=0.3, retries=1, backoff=0.01) as f:
+    with FaultServer(slow_seconds=5) as srv, Fetcher(timeout=0.3, retries=1, backoff=0.01, allow_hosts=LOCAL) as f:
         t0 = time.monotonic()
         with pytest.raises(ImageError, match="timed out"):
             f.fetch(srv.url + "slow.png")
@@ -276,7 +278,7 @@ def test_real_server_slower_than_the_timeout_fails_fast():
 
 
 def test_real_server_dripping_bytes_hits_the_overall_deadline():
-    with FaultServer() as srv, Fetcher(timeout=1.0, total_timeout=0.5, retries=0) as f:
+    with FaultServer() as srv, Fetcher(timeout=1.0, total_timeout=0.5, retries=0, allow_hosts=LOCAL) as f:
         t0 = time.monotonic()
         with pytest.raises(ImageError, match="longer than"):
             f.fetch(srv.url + "drip.png")
@@ -284,14 +286,14 @@ def test_real_server_dripping_bytes_hits_the_overall_deadline():
 
 
 def test_real_server_chunked_body_over_the_cap_is_aborted():
-    with FaultServer(big_body_size=2_000_000) as srv, Fetcher(max_bytes=100_000, retries=0) as f:
+    with FaultServer(big_body_size=2_000_000) as srv, Fetcher(max_bytes=100_000, retries=0, allow_hosts=LOCAL) as f:
         with pytest.raises(ImageError, match="too large"):
             f.fetch(srv.url + "big-chunked.png")
 
 
 def test_dead_port_fails_after_retries_quickly():
     url = f"http://127.0.0.1:{dead_port()}/x.png"
-    with Fetcher(timeout=1.0, retries=2, backoff=0.01) as f:
+    with Fetcher(timeout=1.0, retries=2, backoff=0.01, allow_hosts=LOCAL) as f:
         t0 = time.monotonic()
         with pytest.raises(ImageError, match="connection failed.*3 attempts"):
             f.fetch(url)
@@ -300,7 +302,7 @@ def test_dead_port_fails_after_retries_quickly():
 
 
 def test_real_server_sees_our_user_agent():
-    with FaultServer() as srv, Fetcher(retries=0) as f:
+    with FaultServer() as srv, Fetcher(retries=0, allow_hosts=LOCAL) as f:
         assert f.fetch(srv.url + "ok.png").data == srv.ok_png
         assert srv.httpd.user_agents == [user_agent()]
 
@@ -331,10 +333,10 @@ def test_unresolvable_host_fails_at_once_without_backoff(tmp_path):
 
 
 def test_plain_http_downloads_never_build_the_tls_pool():
-    with FaultServer() as srv, Fetcher(retries=0) as f:
+    with FaultServer() as srv, Fetcher(retries=0, allow_hosts=LOCAL) as f:
         assert f.fetch(srv.url + "ok.png").data == srv.ok_png
         pools = f._client._transport._pools
-        assert set(pools) == {"http"}  # no CA bundle loaded for a plain-HTTP mirror
+        assert {scheme for scheme, _proxy in pools} == {"http"}  # no CA bundle for a plain-HTTP mirror
 
 
 def test_a_download_in_a_fresh_process_loads_httpx_without_its_cli():
@@ -346,7 +348,7 @@ def test_a_download_in_a_fresh_process_loads_httpx_without_its_cli():
             "import sys\n"
             "from interview_export.fetcher import Fetcher\n"
             "assert 'httpx' not in sys.modules and 'importlib.metadata' not in sys.modules\n"
-            "with Fetcher(retries=0) as f:\n"
+            "with Fetcher(retries=0, allow_hosts=('127.0.0.1',)) as f:\n"
             f"    assert f.fetch({srv.url + 'ok.png'!r}).data[:4] == b'\\x89PNG'\n"
             "print(sorted(m for m in ('rich', 'pygments', 'click') if m in sys.modules))\n"
             "import httpx._main  # still importable on demand\n")

@@ -269,7 +269,7 @@ def test_two_processes_share_one_cache(tmp_path):
             (work / f"{name}.md").write_text(f"# {name} 访谈\n\n## 一\n\n{body}", encoding="utf-8")
         cache = tmp_path / "shared-cache"
         procs = [subprocess.Popen([*CLI, "build", str(work / f"{n}.md"), "-o", str(tmp_path / f"out-{n}"),
-                                   "--cache-dir", str(cache), "-j", "1"], cwd=tmp_path,
+                                   "--cache-dir", str(cache), "-j", "1", "--allow-host", "127.0.0.1"], cwd=tmp_path,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for n in wanted]
         outs = [p.communicate(timeout=600) for p in procs]

@@ -36,6 +36,7 @@ def doc_of(*srcs: str, name: str = "article.md", cover: str = "") -> Document:
 
 def opts(tmp_path: Path, **kw) -> Options:
     kw.setdefault("cache_dir", tmp_path / "cache")  # never the user's real cache
+    kw.setdefault("allow_hosts", ("127.0.0.1",))     # the local test servers
     return Options(**kw)
 
 
@@ -75,6 +76,7 @@ def fast_fetcher(tmp_path, **kw) -> Fetcher:
     kw.setdefault("timeout", 1.0)
     kw.setdefault("retries", 2)
     kw.setdefault("backoff", 0.01)
+    kw.setdefault("allow_hosts", ("127.0.0.1",))
     return Fetcher(**kw)
 
 

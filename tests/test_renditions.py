@@ -64,6 +64,7 @@ SRCS = ("big.png", "small.jpg")
 
 def opts(tmp_path: Path, **kw) -> Options:
     kw.setdefault("cache_dir", tmp_path / "cache")
+    kw.setdefault("allow_hosts", ("127.0.0.1",))     # the local test servers
     return Options(**kw)
 
 

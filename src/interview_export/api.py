@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import itertools
+import logging
 import os
 import sys
 import time
@@ -113,6 +115,24 @@ class MissingImagesError(ImageError):
 
 
 # ---------------------------------------------------------------- files
+def special_file(path: str | os.PathLike[str]) -> str:
+    """What ``path`` is when it exists and is not a regular file ("a symbolic link", "a device
+    node", …), else "": a book never replaces such a thing (``-o /dev/null`` as root would
+    destroy the node; a symlink would be swapped for a file)."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return ""
+    for test, kind in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a device node"),
+                       (stat.S_ISBLK, "a device node"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return kind
+    return "" if stat.S_ISREG(mode) else "not a regular file"
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write bytes to path via a temp file in the same folder + fsync + os.replace.
 
@@ -128,6 +148,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         raise OutputError(f"cannot create folder {folder}: {exc.strerror or exc}", path=str(target)) from exc
     if target.is_dir():
         raise OutputError("is a directory, not a file", path=str(target))
+    kind = special_file(target)
+    if kind:
+        raise OutputError(f"is {kind}; refusing to replace it", path=str(target))
     try:   # mkstemp makes 0600; books get ordinary permissions
         replace_atomically(target, data, prefix=f".{target.name}.", suffix=TEMP_SUFFIX, durable=True,
                            mode=0o666 & ~_UMASK, active=ACTIVE_TEMP_FILES)
@@ -175,13 +198,29 @@ def is_variant(path: Path) -> bool:
     return False
 
 
-def expand_inputs(specs: Iterable[str], *, skip_variants: bool = False) -> list[str]:
+def _glob_root(spec: str) -> Path:
+    """The folder a glob searches: its leading path components without wildcards."""
+    parts = Path(os.path.expanduser(spec)).parts
+    plain = list(itertools.takewhile(lambda q: not glob.has_magic(q), parts))
+    return Path(*plain) if plain else Path(".")
+
+
+def _escapes(found: Path, root: Path) -> str:
+    """Where a file found in ``root`` really is when a symlink takes it outside ``root``, else ""."""
+    real = Path(os.path.realpath(found))
+    return "" if real.is_relative_to(os.path.realpath(root)) else str(real)
+
+
+def expand_inputs(specs: Iterable[str], *, skip_variants: bool = False,
+                  skipped: list[str] | None = None) -> list[str]:
     """Files, `-`, folders (every `*.md` inside, recursively) and globs → the list of inputs.
 
     A name that matches nothing is kept as it is, so that converting it reports
     "no such file" for that input instead of silently dropping it. Duplicates go.
     `skip_variants` drops the `-remote`/`-standalone` twins found in folders and globs
-    (a twin named explicitly is kept).
+    (a twin named explicitly is kept). A file found in a folder or by a glob that is a
+    symlink to somewhere outside that folder is left out, with one line in `skipped`
+    (a folder unpacked from an archive must not turn `p.md → /etc/passwd` into a book).
     """
     out: list[str] = []
     seen: set[str] = set()
@@ -191,6 +230,12 @@ def expand_inputs(specs: Iterable[str], *, skip_variants: bool = False) -> list[
         if key not in seen:
             seen.add(key)
             out.append(name)
+
+    def inside(found: Path, root: Path) -> bool:
+        target = _escapes(found, root)
+        if target and skipped is not None:
+            skipped.append(f"{found}: skipped: a symlink to a file outside {root} ({target})")
+        return not target
 
     for spec in specs:
         if spec == STDIN:
@@ -205,7 +250,7 @@ def expand_inputs(specs: Iterable[str], *, skip_variants: bool = False) -> list[
             if not found:
                 add(str(path))  # converting it reports "a folder without *.md files"
             for p in found:
-                if not (skip_variants and is_variant(p)):
+                if not (skip_variants and is_variant(p)) and inside(p, path):
                     add(str(p))
         elif not path.exists() and glob.has_magic(spec):
             matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
@@ -213,7 +258,7 @@ def expand_inputs(specs: Iterable[str], *, skip_variants: bool = False) -> list[
             if not files:
                 add(spec)
             for m in files:
-                if not (skip_variants and is_variant(Path(m))):
+                if not (skip_variants and is_variant(Path(m))) and inside(Path(m), _glob_root(spec)):
                     add(m)
         else:
             add(str(path))
@@ -561,7 +606,10 @@ def convert(
     """
     from . import batch
 
-    names = expand_inputs([os.fspath(i) for i in inputs], skip_variants=skip_variants)
+    skipped: list[str] = []
+    names = expand_inputs([os.fspath(i) for i in inputs], skip_variants=skip_variants, skipped=skipped)
+    for line in skipped:
+        logging.getLogger("interview_export").warning("%s", line)
     plan = plan_outputs(names, formats, out_dir, output=output)
     tasks = [batch.Task(source, targets, options, overwrite) for source, targets in plan.items()]
     return batch.run(tasks, jobs=jobs, on_start=on_start, on_result=on_result, dask=dask)

@@ -42,6 +42,7 @@ PRELOAD: tuple[str, ...] = (
 )
 POLL_SECONDS = 0.1
 TERMINATE_GRACE_SECONDS = 5.0
+FILE_TIME_BUDGET = 300.0   # seconds one input may take in a pool before its worker is stopped
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ class Terminated(KeyboardInterrupt):
 _events: Any = None
 
 
-def _init_worker(events: Any, parent_pid: int, preload: Sequence[str]) -> None:
-    """Runs once in each worker: signals, parent-death link, heavy imports."""
+def _init_worker(events: Any, parent_pid: int, preload: Sequence[str], workers: int = 1) -> None:
+    """Runs once in each worker: signals, parent-death link, heavy imports, its share of the
+    image memory budget."""
     global _events
     _events = events
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -82,6 +84,9 @@ def _init_worker(events: Any, parent_pid: int, preload: Sequence[str]) -> None:
             importlib.import_module(name)
         except Exception:  # a missing or broken stage reports itself when a file needs it
             pass
+    from .media import share_memory_budget
+
+    share_memory_budget(workers)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -117,11 +122,14 @@ def run(
     on_start: Callable[[str], None] | None = None,
     on_result: Callable[[api.ConversionResult], None] | None = None,
     dask: Any = None,
+    file_budget: float = FILE_TIME_BUDGET,
 ) -> list[api.ConversionResult]:
     """Run every task; results in task order. `jobs` None → CPU count; 1 → in this process.
 
     Stdin (`-`) is always read in this process. A pool is only started for two or more
-    files. `dask` (an address, "local[:N]" or a Client) sends them to a Dask cluster instead
+    files; there an input running longer than `file_budget` seconds fails ("took longer
+    than …") and the pool's workers are replaced, so one bad file cannot hold a batch.
+    `dask` (an address, "local[:N]" or a Client) sends them to a Dask cluster instead
     (dask_batch.py). KeyboardInterrupt (Ctrl-C, or Terminated) propagates after cleanup.
     """
     if dask is not None:
@@ -146,7 +154,7 @@ def run(
     for i in sorted(here):
         _run_here(tasks[i], i, on_start, finish)
     if pooled:
-        _run_pool(tasks, pooled, min(jobs, len(pooled)), on_start, finish, retries=2)
+        _run_pool(tasks, pooled, min(jobs, len(pooled)), on_start, finish, retries=2, budget=file_budget)
     return [r for r in results if r is not None]
 
 
@@ -214,9 +222,11 @@ def _sigint_ignored() -> Iterator[None]:
 
 def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
               on_start: Callable[[str], None] | None,
-              finish: Callable[[int, api.ConversionResult], None], *, retries: int) -> None:
+              finish: Callable[[int, api.ConversionResult], None], *, retries: int,
+              budget: float = FILE_TIME_BUDGET) -> None:
     """Run tasks[indices] on a pool. If a worker dies, the unfinished files get a fresh pool,
-    then (if it dies again) one single-worker pool each, so only the culprit fails."""
+    then (if it dies again) one single-worker pool each, so only the culprit fails. A file over
+    its time `budget` fails and every worker is stopped (the others are then run again)."""
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -225,7 +235,7 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
     indices = sorted(indices, key=lambda i: estimated_cost(tasks[i]), reverse=True)
     with _sigint_ignored():  # workers are started here and inherit "ignore SIGINT"
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(events, os.getpid(), PRELOAD))
+                                   initargs=(events, os.getpid(), PRELOAD, workers))
         try:
             futures: dict[Future, int] = {pool.submit(_work, i, tasks[i]): i for i in indices}
         except BaseException:  # e.g. fork failed: stop whatever did start
@@ -233,6 +243,8 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
             raise
         procs = list(getattr(pool, "_processes", {}).values())
     broken: list[int] = []
+    started: dict[int, float] = {}
+    over: set[int] = set()
 
     def drain() -> None:
         while True:
@@ -240,8 +252,23 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
                 index = events.get_nowait()
             except (queue.Empty, OSError, ValueError):
                 return
+            started[index] = time.monotonic()
             if on_start is not None:
                 on_start(tasks[index].source)
+
+    def stop_overdue() -> None:
+        now = time.monotonic()
+        late = [i for i, t in started.items() if i not in over and now - t > budget]
+        if not late:
+            return
+        for proc in procs:
+            with suppress(Exception):
+                proc.terminate()   # their SIGTERM handler removes their temp files
+        for index in late:
+            over.add(index)
+            finish(index, api.ConversionResult(
+                tasks[index].source, error=f"took longer than {budget:g} s (the per-file time budget); stopped",
+                error_type="timeout"))
 
     try:
         pending = set(futures)
@@ -250,6 +277,9 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
             drain()
             for future in sorted(done, key=futures.__getitem__):
                 index = futures[future]
+                started.pop(index, None)
+                if index in over:
+                    continue
                 try:
                     result = future.result()
                 except BrokenProcessPool:
@@ -259,6 +289,7 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
                     result = api.ConversionResult(tasks[index].source, error=api.error_reason(exc, tasks[index].source),
                                                   error_type="internal")
                 finish(index, result)
+            stop_overdue()
         drain()
     except BaseException:
         _abort(pool, procs, [tasks[i] for i in indices])
@@ -268,13 +299,17 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
             events.close()
             events.cancel_join_thread()
     pool.shutdown(wait=True)
+    api.remove_temp_files(p for i in over for p in tasks[i].targets.values())
     if broken:
         api.remove_temp_files(p for i in broken for p in tasks[i].targets.values())
-        if retries >= 2 and len(broken) > 1:
-            _run_pool(tasks, sorted(broken), min(workers, len(broken)), on_start, finish, retries=1)
+        if over:  # the others only lost their worker: they start again, with the same retries
+            _run_pool(tasks, sorted(broken), min(workers, len(broken)), on_start, finish,
+                      retries=retries, budget=budget)
+        elif retries >= 2 and len(broken) > 1:
+            _run_pool(tasks, sorted(broken), min(workers, len(broken)), on_start, finish, retries=1, budget=budget)
         elif retries >= 1:
             for index in sorted(broken):
-                _run_pool(tasks, [index], 1, on_start, finish, retries=0)
+                _run_pool(tasks, [index], 1, on_start, finish, retries=0, budget=budget)
         else:
             for index in sorted(broken):
                 finish(index, api.ConversionResult(

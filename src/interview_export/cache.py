@@ -16,8 +16,11 @@ Renditions: the prepared images (``images.normalise`` output: EPUB or PDF bytes,
 beside the downloads in ``<root>/renditions/<first two hex>/<key>.rendition``, keyed by the caller
 (``media`` hashes the source bytes, the options that shape the rendition and a format version),
 so a warm conversion neither decodes nor re-encodes anything. Same layout (JSON header line, then
-the body), same atomic writes, same checks on read (key, a hash of the header, size and SHA-256 of
-the body); a rendition
+the body), same atomic writes, same checks on read (key, size and SHA-256 of the body) plus an
+HMAC of the header under a per-cache secret kept *outside* the cache folder (in the user's own
+cache folder, ``keys/``): a rendition is served without being decoded again, so one forged by
+whoever can write a shared or CI cache (an SVG with a script stored as ``.jpg``) must be a miss,
+not a picture in every later book. A cache moved to another machine or user re-renders. A rendition
 whose bytes are the source's own stores no body, only the source's hash, and is served from the
 source bytes the caller already holds.
 
@@ -29,9 +32,12 @@ is built with ``revalidate=True``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,8 +158,9 @@ class Cache:
         if record is None:
             return None
         head, body = record
-        if (head is None or head.get("key") != key or not isinstance(head.get("meta"), dict)
-                or head.pop("check", None) != _header_check(head)):
+        secret = _secret(self.root)
+        if (head is None or secret is None or head.get("key") != key or not isinstance(head.get("meta"), dict)
+                or not hmac.compare_digest(str(head.pop("mac", "")), _header_mac(secret, head))):
             log.debug("rendition %s is damaged; ignored", key)
             return None
         if head.get("same_as_source"):
@@ -172,10 +179,13 @@ class Cache:
         """Store one rendition atomically: ``sha256`` is the caller's hash of ``data`` (computed
         here when empty); no body when ``data`` is the source's own bytes. False (and a log line)
         when the disk refuses."""
+        secret = _secret(self.root)
+        if secret is None:
+            return False
         digest = sha256 or hashlib.sha256(data).hexdigest()
         head = {"key": key, "size": len(data), "sha256": digest, "same_as_source": same_as_source,
                 "meta": meta}
-        head["check"] = _header_check(head)
+        head["mac"] = _header_mac(secret, head)
         header = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
         return self._write(self.rendition_path(key), header, b"" if same_as_source else data)
 
@@ -191,7 +201,49 @@ class Cache:
         return True
 
 
-def _header_check(head: dict) -> str:
-    """A hash of a rendition header (its metadata must be as intact as its body)."""
+def _header_mac(secret: bytes, head: dict) -> str:
+    """The HMAC-SHA256 of a rendition header (its metadata and, through ``sha256``, its body)."""
     text = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:32]
+    return hmac.new(secret, text.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _secret(root: Path) -> bytes | None:
+    """This user's secret for the cache at ``root`` (made on first use, mode 0600), kept in the
+    user's cache folder, not in ``root``; None (renditions off) when it cannot be read or made."""
+    import platformdirs
+
+    name = hashlib.sha256(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    path = platformdirs.user_cache_path(APP_NAME, appauthor=False) / "keys" / name
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("image cache key %s unreadable (%s): cached renditions are not used", path, exc)
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(os.urandom(32))
+    except FileExistsError:  # another process made it first: use theirs
+        pass
+    except OSError as exc:
+        log.warning("cannot make an image cache key in %s (%s): cached renditions are not used", path.parent, exc)
+        return None
+    try:
+        return _read_secret(path)
+    except OSError as exc:
+        log.warning("image cache key %s unreadable (%s): cached renditions are not used", path, exc)
+        return None
+
+
+def _read_secret(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        secret = fh.read(64)
+    if len(secret) != 32:
+        raise OSError(f"{len(secret)} bytes instead of 32 (being written?)")
+    return secret
+

@@ -233,13 +233,28 @@ def _summary(results: list[api.ConversionResult], elapsed: float, *, interrupted
     }
 
 
-def _write_report(path: str, settings: Settings, inputs: list[str], formats: tuple[str, ...],
-                  results: list[api.ConversionResult], elapsed: float, *, interrupted: bool) -> None:
+def _unfinished(source: str, targets: dict[str, Path], since: float, started: bool) -> dict[str, Any]:
+    """The report entry of an input cut short: the books it had already written (replaced after
+    ``since``, this run's start) are listed, and it is "interrupted" once it had started."""
+    written = {}
+    for fmt, target in targets.items():
+        try:
+            if os.stat(target).st_mtime >= since:
+                written[fmt] = str(target)
+        except OSError:
+            pass
+    return {"input": source, "status": "interrupted" if written or started else "not started",
+            "outputs": written, "skipped": {}, "warnings": [], "error": "interrupted before it finished",
+            "error_type": "interrupted", "timings": {}}
+
+
+def _write_report(path: str, settings: Settings, plan: dict[str, dict[str, Path]], formats: tuple[str, ...],
+                  results: list[api.ConversionResult], elapsed: float, *, interrupted: bool,
+                  since: float = 0.0, started: tuple[str, ...] = ()) -> None:
     done = {r.input for r in results}
     files = [r.to_dict() for r in results]
-    files += [{"input": i, "status": "not started", "outputs": {}, "skipped": {}, "warnings": [],
-               "error": "interrupted before it finished", "error_type": "interrupted", "timings": {}}
-              for i in inputs if i not in done] if interrupted else []
+    files += [_unfinished(i, targets, since, i in started)
+              for i, targets in plan.items() if i not in done] if interrupted else []
     report = {
         "program": PROG,
         "version": _version(),
@@ -315,6 +330,9 @@ def _targets(output: str | None, n_inputs: int, formats: tuple[str, ...]) -> tup
         wanted = api.EXTENSIONS[formats[0]]
         if output != STDOUT and not output.lower().endswith(wanted):
             raise UsageError(f"-o {output}: the {formats[0].upper()} book needs a name ending in {wanted}")
+        kind = api.special_file(output) if output != STDOUT else ""
+        if kind:
+            raise UsageError(f"-o {output}: is {kind}; refusing to replace it (give a new path or a regular file)")
         return output, None
     if Path(output).exists() and not Path(output).is_dir():
         raise UsageError(f"-o {output} is a file; a path not ending in .epub or .pdf must be a folder")
@@ -353,7 +371,10 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         settings = build_settings(ctx)
         run = settings.run
         fmts = api.check_formats(formats if formats is not None else run.formats or api.FORMATS)
-        names = api.expand_inputs(inputs, skip_variants=run.skip_variants)
+        skipped: list[str] = []
+        names = api.expand_inputs(inputs, skip_variants=run.skip_variants, skipped=skipped)
+        for line in skipped if not run.quiet else ():
+            _echo(f"{PROG}: warning: {line}")
         output_file, out_dir = _targets(run.output, len(names), fmts)
         to_stdout = output_file == STDOUT
         if to_stdout:
@@ -384,7 +405,7 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
             results.append(result)
             reporter.result(result)
 
-        start = time.perf_counter()
+        start, since = time.perf_counter(), time.time() - 1.0   # mtimes may be a little coarse
         interrupted: KeyboardInterrupt | None = None
         try:
             batch.run(tasks, jobs=run.jobs, on_start=reporter.start, on_result=on_result, dask=run.dask)
@@ -397,8 +418,8 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         results.sort(key=lambda r: order.get(r.input, len(order)))
         if run.report:
             try:
-                _write_report(run.report, settings, names, fmts, results, elapsed,
-                              interrupted=interrupted is not None)
+                _write_report(run.report, settings, plan, fmts, results, elapsed,
+                              interrupted=interrupted is not None, since=since, started=tuple(reporter.running))
             except ExportError as exc:
                 _fail_line(f"--report: {exc}")
         if interrupted is not None:

@@ -5,6 +5,11 @@ Keys are the long option names without the dashes in front (`page-size`, `no-cac
 underscores work too): the keys and their checks come from the option table (options.py).
 Relative paths are relative to the config file's folder, and `output` follows -o's rule
 (ending in .epub/.pdf: the book itself; anything else: a folder).
+
+A file that was only *found* in the current folder (it may have arrived with a downloaded
+folder) cannot widen access: its `css`, `cover`, fonts, `resource-dir` and `cache-dir` must stay
+inside its own folder, and `mirror` and `allow-host` are refused; name it with `--config` (or
+give the option on the command line) to use them. See SECURITY.md.
 Example::
 
     format = ["epub", "pdf"]        # or "epub,pdf"
@@ -56,9 +61,33 @@ def _resolve_path(value: str, folder: Path) -> str:
     return f"{path}{sep}{index}"
 
 
-def parse_config(data: dict[str, Any], folder: Path, *, source: str = CONFIG_NAME) -> Config:
+# options that read or send data outside the config file's folder (see the module docstring)
+_PATHS_KEPT_INSIDE = {"css", "cover", "font_serif", "font_sans", "resource_dirs", "cache_dir"}
+_NEVER_FROM_FOUND = {"mirrors", "allow_hosts"}
+_WHY = ("a config file found in the current folder may not widen access; give the option on the "
+        "command line or name the file with --config")
+
+
+def _check_found(raw_key: str, name: str, value: Any, folder: Path, source: str) -> None:
+    """UsageError when a found (not named) config file's setting reaches outside its folder."""
+    if name in _NEVER_FROM_FOUND:
+        raise UsageError(f"setting {raw_key!r} refused ({_WHY})", path=source)
+    if name not in _PATHS_KEPT_INSIDE or value is None:
+        return
+    root = folder.resolve()
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        path = Path(str(item))
+        if name.startswith("font_") and not path.exists():
+            path = Path(str(item).rpartition("#")[0] or str(item))
+        if not path.resolve().is_relative_to(root):
+            raise UsageError(f"setting {raw_key!r} refused: {path} is outside {root} ({_WHY})", path=source)
+
+
+def parse_config(data: dict[str, Any], folder: Path, *, source: str = CONFIG_NAME,
+                 found: bool = False) -> Config:
     """Validate a parsed TOML table → Config; UsageError names the file and key on a bad entry.
-    Each value goes through its option's own parser and check (options.py), as on the command line."""
+    Each value goes through its option's own parser and check (options.py), as on the command line.
+    ``found``: the file was found in the current folder, not named: it may not widen access."""
     values: dict[str, Any] = {}
     for raw_key, raw_value in data.items():
         key = raw_key.replace("_", "-").lower()
@@ -70,6 +99,8 @@ def parse_config(data: dict[str, Any], folder: Path, *, source: str = CONFIG_NAM
                 raw_value = _resolve_path(raw_value, folder)
             elif isinstance(raw_value, list):
                 raw_value = [_resolve_path(v, folder) if isinstance(v, str) else v for v in raw_value]
+        if found:   # before the option's own checks: "file not found" would tell what exists
+            _check_found(raw_key, row.name, raw_value, folder, source)
         try:
             values[row.name] = row.from_config(raw_value)
         except (ValueError, UsageError) as exc:
@@ -82,6 +113,7 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
 
     A named file that is missing is an error; a missing default file is simply no config.
     """
+    found = path is None
     if path is None:
         candidate = Path(cwd or Path.cwd()) / CONFIG_NAME
         if not candidate.is_file():
@@ -98,4 +130,4 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"not a valid TOML config file: {exc}", path=str(path)) from None
-    return parse_config(data, path.resolve().parent, source=str(path))
+    return parse_config(data, path.resolve().parent, source=str(path), found=found)

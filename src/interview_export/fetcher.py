@@ -6,7 +6,12 @@ as it is exceeded, before a declared ``Content-Length`` is even read); at most `
 redirects, followed by hand so loops are named as loops and every hop is checked again; retries
 with exponential backoff on connection errors, 429 and 5xx, never on other 4xx; a
 ``interview-export/<version>`` User-Agent; ``fetch_many`` downloads in parallel (8 at a time by
-default). The disk cache (``cache.Cache``) is consulted first and written only with bodies that
+default). No request goes to a loopback, private or link-local address (``netpolicy``: the URL's
+host before connecting, the address really connected to when connecting, every redirect hop)
+unless its host is trusted (``allow_hosts``, mirror targets). ``HTTP(S)_PROXY``/``ALL_PROXY``/
+``NO_PROXY`` are honoured (the proxy then connects; literal private addresses are still refused
+here). Per book (per fetcher): a download budget in seconds and bytes; a host that timed out once
+is dead for the rest of the book. The disk cache (``cache.Cache``) is consulted first and written only with bodies that
 pass the caller's ``check``; ``offline`` serves the cache and nothing else.
 
 Tests inject ``transport=httpx.MockTransport(...)`` or point a mirror at a local server.
@@ -25,6 +30,7 @@ from urllib.parse import urlsplit
 
 from .cache import Cache
 from .errors import ImageError
+from .netpolicy import AddressRefused, Policy, guard_transport
 
 if TYPE_CHECKING:  # httpx (with rich and pygments behind it) loads only when a download happens
     import httpx
@@ -34,6 +40,8 @@ log = logging.getLogger("interview_export.fetcher")
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_RETRY_AFTER = 10.0  # seconds: a server asking for longer is not worth waiting for
+BUDGET_SECONDS = 40.0   # all downloads of one book: a slow host cannot hold a conversion for long
+BUDGET_BYTES = 200 * 1024 * 1024
 
 
 def _version(dist: str) -> str:
@@ -130,12 +138,20 @@ class Fetcher:
         revalidate: bool = False,
         transport: httpx.BaseTransport | None = None,
         user_agent: str | None = None,   # None: user_agent()
+        allow_hosts: Iterable[str] = (),
+        budget_seconds: float = BUDGET_SECONDS,
+        budget_bytes: int = BUDGET_BYTES,
     ):
         self.mirrors = tuple(mirrors)
+        self.policy = Policy(allow_hosts, self.mirrors)
+        self.budget_seconds = budget_seconds
+        self.budget_bytes = budget_bytes
+        self._budget_end: float | None = None   # set by the first download
+        self._bytes_read = 0
         self.offline = offline
         self.cache = cache
         self.timeout = timeout
-        self.total_timeout = total_timeout if total_timeout is not None else max(timeout * 6, 1.0)
+        self.total_timeout = total_timeout if total_timeout is not None else max(min(timeout * 6, budget_seconds), 1.0)
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.retries = max(0, retries)
@@ -163,13 +179,13 @@ class Fetcher:
                                       max_keepalive_connections=self.max_workers)
                 transport = self._transport
                 if transport is None:
-                    transport = _transport_per_scheme(httpx)(limits)
+                    transport = _transport_per_scheme(httpx)(limits, self.policy)
                 self._client_obj = httpx.Client(
                     timeout=httpx.Timeout(self.timeout, connect=connect),
                     follow_redirects=False,
                     headers={"User-Agent": self._user_agent or user_agent(), "Accept": "image/*,*/*;q=0.5"},
                     transport=transport,
-                    trust_env=self._transport is None,
+                    trust_env=False,   # proxies from the environment: TransportPerScheme reads them
                 )
             return self._client_obj
 
@@ -186,6 +202,7 @@ class Fetcher:
             timeout=options.timeout,
             max_bytes=options.max_image_bytes,
             max_workers=options.max_downloads,
+            allow_hosts=getattr(options, "allow_hosts", ()),
         )
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -279,9 +296,14 @@ class Fetcher:
     def _download(self, url: str, cached) -> Fetched:
         target = apply_mirrors(url, self.mirrors)
         self._check_scheme(url, target)
+        self._check_address(url, target)
         host = urlsplit(target).netloc.lower()
+        with self._count_lock:
+            if self._budget_end is None:
+                self._budget_end = time.monotonic() + self.budget_seconds
         last_reason, unreachable = "failed", False
         for attempt in range(self.retries + 1):
+            self._check_budget(url)
             if host in self._dead_hosts:
                 raise ImageError(url, f"host {host} unreachable ({self._dead_hosts[host]})")
             try:
@@ -301,6 +323,22 @@ class Fetcher:
             with self._count_lock:
                 self._dead_hosts.setdefault(host, reason)
         raise ImageError(url, reason)
+
+    def _check_address(self, url: str, target: str) -> None:
+        try:
+            self.policy.check_url(target)
+        except AddressRefused as exc:
+            raise ImageError(url, exc.reason) from None
+
+    def _check_budget(self, url: str) -> None:
+        if self._budget_end is not None and time.monotonic() > self._budget_end:
+            raise ImageError(url, f"download budget of this book used up ({self.budget_seconds:g} s)")
+        if self._bytes_read > self.budget_bytes:
+            raise ImageError(url, f"download budget of this book used up ({self.budget_bytes} bytes)")
+
+    def _mark_dead(self, url: str, reason: str) -> None:
+        with self._count_lock:
+            self._dead_hosts.setdefault(urlsplit(url).netloc.lower(), reason)
 
     def _check_scheme(self, url: str, target: str) -> None:
         scheme = target.split(":", 1)[0].lower() if ":" in target else ""
@@ -333,6 +371,7 @@ class Fetcher:
                             raise ImageError(url, f"HTTP {status} redirect without a Location")
                         nxt = apply_mirrors(str(response.url.join(location)), self.mirrors)
                         self._check_scheme(url, nxt)
+                        self._check_address(url, nxt)
                         if nxt in seen:
                             raise ImageError(url, f"redirect loop ({current} → {nxt})")
                         current = nxt
@@ -344,7 +383,7 @@ class Fetcher:
                                      _retry_after(response.headers.get("retry-after")))
                     if status != 200:
                         raise ImageError(url, f"HTTP {status} {response.reason_phrase}".strip())
-                    data = self._read_capped(url, response, deadline)
+                    data = self._read_capped(url, current, response, deadline)
                     return Fetched(url, str(response.url), data,
                                    response.headers.get("content-type", ""),
                                    etag=response.headers.get("etag", ""),
@@ -354,13 +393,16 @@ class Fetcher:
                 if isinstance(exc, httpx.ConnectError) and _is_dns_failure(exc):
                     # a name that does not resolve will not resolve in 2 s: no retries, host dead
                     reason = f"host name not found ({exc})"
-                    with self._count_lock:
-                        self._dead_hosts.setdefault(urlsplit(current).netloc.lower(), reason)
+                    self._mark_dead(current, reason)
                     raise ImageError(url, reason)
                 raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})",
                              connection=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)))
+            except AddressRefused as exc:
+                raise ImageError(url, exc.reason) from None
             except httpx.TimeoutException as exc:
-                raise ImageError(url, f"timed out (no data within {self.timeout:g}s: {type(exc).__name__})")
+                reason = f"timed out (no data within {self.timeout:g}s: {type(exc).__name__})"
+                self._mark_dead(current, reason)
+                raise ImageError(url, reason)
             except httpx.InvalidURL as exc:
                 raise ImageError(url, f"invalid URL ({exc})")
             except httpx.UnsupportedProtocol as exc:
@@ -369,17 +411,22 @@ class Fetcher:
                 raise ImageError(url, f"download failed ({type(exc).__name__}: {exc})")
         raise ImageError(url, f"too many redirects (more than {self.max_redirects})")
 
-    def _read_capped(self, url: str, response: httpx.Response, deadline: float) -> bytes:
+    def _read_capped(self, url: str, current: str, response: httpx.Response, deadline: float) -> bytes:
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise ImageError(url, f"too large ({int(declared)} bytes declared, limit {self.max_bytes})")
         buf = bytearray()
         for chunk in response.iter_bytes():
             buf += chunk
+            with self._count_lock:
+                self._bytes_read += len(chunk)
             if len(buf) > self.max_bytes:
                 raise ImageError(url, f"too large (more than {self.max_bytes} bytes; download aborted)")
             if time.monotonic() > deadline:
-                raise ImageError(url, f"download took longer than {self.total_timeout:g}s; aborted")
+                reason = f"download took longer than {self.total_timeout:g}s; aborted"
+                self._mark_dead(current, "too slow: " + reason)
+                raise ImageError(url, reason)
+            self._check_budget(url)
         return bytes(buf)
 
 
@@ -388,26 +435,45 @@ def _transport_per_scheme(httpx):
     """The class of our default transport (defined once httpx is loaded)."""
 
     class TransportPerScheme(httpx.BaseTransport):
-        """One connection pool per URL scheme, each made on first use: downloads over plain
-        HTTP (a local mirror) never build the TLS context (loading the CA bundle takes ~0.1 s).
-        Environment proxies still apply: httpx.Client mounts them in front of this transport."""
+        """One connection pool per URL scheme (and proxy), each made on first use: downloads over
+        plain HTTP (a local mirror) never build the TLS context (loading the CA bundle takes
+        ~0.1 s). Direct connections go through the policy's guarded backend; a proxy from the
+        environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``) connects
+        for us, so there only the URL's own host is checked (by the fetcher)."""
 
-        def __init__(self, limits):
+        def __init__(self, limits, policy: Policy):
+            import urllib.request
+
             self._limits = limits
-            self._pools: dict[str, httpx.HTTPTransport] = {}
+            self._policy = policy
+            self._proxies = urllib.request.getproxies_environment()
+            self._bypass = urllib.request.proxy_bypass_environment
+            self._pools: dict[tuple[str, str], httpx.HTTPTransport] = {}
             self._lock = threading.Lock()
+
+        def _proxy_for(self, url) -> str:
+            proxy = self._proxies.get(url.scheme) or self._proxies.get("all") or ""
+            if proxy and self._bypass(url.host, self._proxies):
+                return ""
+            return proxy
 
         def handle_request(self, request):
             scheme = request.url.scheme
-            pool = self._pools.get(scheme)
+            key = (scheme, self._proxy_for(request.url))
+            pool = self._pools.get(key)
             if pool is None:
                 with self._lock:
-                    pool = self._pools.get(scheme)
+                    pool = self._pools.get(key)
                     if pool is None:
                         # verify=False only skips building a CA store for a pool that never
                         # speaks TLS (it serves http:// URLs only); https gets the default.
-                        pool = httpx.HTTPTransport(limits=self._limits, verify=scheme == "https")
-                        self._pools[scheme] = pool
+                        if key[1]:
+                            pool = httpx.HTTPTransport(limits=self._limits, verify=scheme == "https",
+                                                       proxy=key[1])
+                        else:
+                            pool = guard_transport(httpx.HTTPTransport(limits=self._limits,
+                                                                       verify=scheme == "https"), self._policy)
+                        self._pools[key] = pool
             return pool.handle_request(request)
 
         def close(self):

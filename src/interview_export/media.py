@@ -46,6 +46,41 @@ log = logging.getLogger("interview_export.media")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 RENDITION_VERSION = 1   # bump when what a cached rendition holds or means changes
 TARGETS = ("epub", "pdf")
+IMAGE_MEMORY_BUDGET = 384 * 1024 * 1024   # bytes of decoded images in flight, per process
+
+
+class MemoryBudget:
+    """Image work waits until its estimated memory fits (one job always runs, however large): a
+    172 KB 16-bit PNG decodes to ~400 MB, so "one thread per CPU" alone could need gigabytes."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def __call__(self, cost: int):
+        budget = self
+
+        class _Held:
+            def __enter__(self):
+                with budget._cond:
+                    budget._cond.wait_for(lambda: budget.used == 0 or budget.used + cost <= budget.limit)
+                    budget.used += cost
+
+            def __exit__(self, *exc):
+                with budget._cond:
+                    budget.used -= cost
+                    budget._cond.notify_all()
+
+        return _Held()
+
+
+MEMORY = MemoryBudget(IMAGE_MEMORY_BUDGET)
+
+
+def share_memory_budget(processes: int) -> None:
+    """Split the image memory budget between ``processes`` worker processes (``--jobs``)."""
+    MEMORY.limit = max(IMAGE_MEMORY_BUDGET // max(1, processes), 32 * 1024 * 1024)
 
 
 # ---------------------------------------------------------------- results
@@ -299,20 +334,43 @@ def _read_local(src: str, base: Path, options: Options) -> bytes:
                 break
         if chosen is None:
             raise ImageRefused("file not found")
-        if not chosen.is_file():
-            raise ImageRefused("not a regular file")
-        size = chosen.stat().st_size
     except (OSError, ValueError) as exc:  # NUL bytes, names too long, loops of symlinks
         raise ImageRefused(f"unusable path ({exc})") from None
-    if size > options.max_image_bytes:
-        raise ImageRefused(f"too large ({size} bytes, limit {options.max_image_bytes})")
+    return _read_inside(chosen, roots, options.max_image_bytes)
+
+
+def _read_inside(path: Path, roots: list[Path], max_bytes: int) -> bytes:
+    """Open first, then check what was opened: a regular file (no FIFO to block on), and a real
+    path under one of ``roots`` as the kernel sees the open file — so swapping a folder for a
+    symlink between the checks above and the open cannot leak a file from elsewhere."""
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(chosen, "rb") as fh:
-            data = fh.read(options.max_image_bytes + 1)
+        fd = os.open(path, flags)
     except OSError as exc:
         raise ImageRefused(f"cannot read the file ({exc.strerror or exc})") from None
-    if len(data) > options.max_image_bytes:
-        raise ImageRefused(f"too large (limit {options.max_image_bytes} bytes)")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageRefused("not a regular file")
+        try:
+            real = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # no /proc: the path must still name the very file that is open
+            now = os.stat(path, follow_symlinks=False)
+            real = path.resolve() if (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino) else Path("/")
+        if not any(real.is_relative_to(root) for root in roots):
+            raise ImageRefused("path is outside the input folder (it changed while being opened)")
+        if info.st_size > max_bytes:
+            raise ImageRefused(f"too large ({info.st_size} bytes, limit {max_bytes})")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise ImageRefused(f"cannot read the file ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ImageRefused(f"too large (limit {max_bytes} bytes)")
     return data
 
 
@@ -412,8 +470,9 @@ class Renditions:
     def _make(self, data: bytes, digest: str, targets: tuple[str, ...]) -> dict[str, StoredRendition]:
         """Normalise ``data`` for ``targets`` and store each rendition in the cache."""
         self._ready()
-        n = images.normalise(data, epub_long_side=self.options.epub_image_long_side,
-                             grayscale=self.options.grayscale, targets=targets)
+        with MEMORY(images.decode_cost(data)):
+            n = images.normalise(data, epub_long_side=self.options.epub_image_long_side,
+                                 grayscale=self.options.grayscale, targets=targets)
         made = {}
         for target in targets:
             r = n.epub if target == "epub" else n.pdf

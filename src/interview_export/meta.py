@@ -143,6 +143,72 @@ def fill_missing(meta: Meta, fields: dict[str, object]) -> Meta:
 
 
 # ---------------------------------------------------------------- front matter and sidecar
+MAX_YAML_DEPTH = 40          # nesting levels of a front matter or sidecar
+MAX_YAML_NODES = 20_000      # values after aliases are expanded (an alias bomb has billions)
+
+
+class YAMLTooComplex(ValueError):
+    """YAML past the bounds: nested too deep, or too many values once aliases are expanded."""
+
+    def __init__(self, reason: str, line: int):
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line     # 0-based, in the YAML text
+
+
+def _yaml_loader():
+    """PyYAML's safe loader with bounds: depth and expanded size (aliases counted in full) raise
+    YAMLTooComplex; an impossible date or time (2026-02-30, hour 25) is kept as text with a note."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def __init__(self, stream):
+            super().__init__(stream)
+            self.notes: list[tuple[int, str]] = []
+            self._depth = 0
+            self._sizes: dict[int, int] = {}
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if self._depth >= MAX_YAML_DEPTH:
+                raise YAMLTooComplex(f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark.line)
+            self._depth += 1
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            if id(node) not in self._sizes:
+                children = node.value if isinstance(node, yaml.SequenceNode) else (
+                    [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+                size = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+                if size > MAX_YAML_NODES:
+                    raise YAMLTooComplex(f"more than {MAX_YAML_NODES:,} values once aliases are "
+                                         "expanded (an alias bomb?)", event.start_mark.line)
+                self._sizes[id(node)] = size
+            return node
+
+        def construct_timestamp_or_text(self, node):
+            try:
+                return self.construct_yaml_timestamp(node)
+            except ValueError as exc:
+                self.notes.append((node.start_mark.line, f"{node.value!r} is not a valid date or time "
+                                   f"({exc}); kept as text"))
+                return node.value
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.construct_timestamp_or_text)
+    return Loader
+
+
+def load_yaml(text: str, where: str, first_line: int) -> tuple[object, list[str]]:
+    """YAML text → (data, warnings ``where:LINE: …``); raises yaml.YAMLError or YAMLTooComplex."""
+    loader = _yaml_loader()(text)
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    return data, [f"{where}:{line + first_line}: {note}" for line, note in loader.notes]
+
+
 _FENCE_END = re.compile(r"^(---|\.\.\.)[ \t]*$")
 
 
@@ -161,15 +227,19 @@ def split_front_matter(text: str, name: str = "<string>") -> tuple[dict, str, li
     body = "\n".join(lines[1:end])
     import yaml  # only documents with front matter or a sidecar pay for it
 
+    notes: list[str] = []
+    blanked = "\n" * end + "\n" + "\n".join(lines[end + 1:])
     try:
-        data = yaml.safe_load(body) if body.strip() else {}
+        data, notes = load_yaml(body, name, 2) if body.strip() else ({}, [])
+    except YAMLTooComplex as exc:  # it is front matter, only too much of it: leave it out
+        return {}, blanked, [f"{name}:{exc.line + 2}: front matter ignored ({exc.reason})"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 1
         return {}, text, [f"{name}:{line}: front matter is not valid YAML, read as Markdown ({_first_line(exc)})"]
     if not isinstance(data, dict):
         return {}, text, []
-    return data, "\n" * end + "\n" + "\n".join(lines[end + 1:]), []
+    return data, blanked, notes
 
 
 def _first_line(exc: Exception) -> str:
@@ -199,7 +269,9 @@ def load_sidecar(path: Path) -> tuple[dict, list[str]]:
     except (OSError, UnicodeDecodeError) as exc:
         return {}, [f"{path}: metadata file ignored ({_first_line(exc)})"]
     try:
-        data = yaml.safe_load(text)
+        data, notes = load_yaml(text, str(path), 1)
+    except YAMLTooComplex as exc:
+        return {}, [f"{path}:{exc.line + 1}: metadata file ignored ({exc.reason})"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -210,7 +282,7 @@ def load_sidecar(path: Path) -> tuple[dict, list[str]]:
                       f"key(s) that parse ({', '.join(map(str, kept))})"]
     if not isinstance(data, dict):
         return {}, [f"{path}: metadata file ignored (not a YAML mapping)"]
-    return data, []
+    return data, notes
 
 
 _TOP_KEY = re.compile(r"^[^\s#:-][^:]*:(\s|$)")
@@ -231,8 +303,8 @@ def salvage_mapping(text: str) -> dict:
     kept: dict = {}
     for chunk in chunks:
         try:
-            data = yaml.safe_load("\n".join(chunk))
-        except yaml.YAMLError:
+            data, _notes = load_yaml("\n".join(chunk), "", 1)   # bounded like the whole file
+        except (yaml.YAMLError, YAMLTooComplex):
             continue
         if isinstance(data, dict):
             kept.update(data)

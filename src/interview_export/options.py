@@ -202,6 +202,11 @@ class Options:
     mirrors: tuple[tuple[str, str], ...] = opt(
         (), "--mirror", kind="pair", metavar="PREFIX=REPLACEMENT", group="Images", commands=READ_CMDS,
         aliases=("mirrors",), help="Rewrite image URLs starting with PREFIX before fetching. Repeatable.")
+    allow_hosts: tuple[str, ...] = opt(
+        (), "--allow-host", metavar="HOST[:PORT]", group="Images", commands=READ_CMDS, aliases=("allow-hosts",),
+        example="lan.example",
+        help="Let image URLs reach this host even when it is loopback or private (refused by default; "
+             "--mirror targets are allowed already). Repeatable.")
     offline: bool = opt(False, "--offline", group="Images", commands=READ_CMDS,
                         help="Use only cached and local images; no network.")
     strict: bool = opt(False, "--strict", group="Images", commands=READ_CMDS,

@@ -322,10 +322,64 @@ def _user_css(paths) -> list[tuple[str, str]]:
 # instead; the EPUB backend has no such limit. Article-sized books are 100× below them.
 MAX_PDF_CHARACTERS = 1_500_000
 MAX_PDF_SECTIONS = 2_000
+# Characters are not the whole cost: an empty 300×3000 table (907 KB) grew to 11.9 GB, 200k hard
+# breaks or empty list items ran for minutes. ``layout_cost`` counts what WeasyPrint makes boxes
+# of; past this many the PDF is refused before WeasyPrint starts. Calibrated on the hostile probes
+# (tests/hostile_corpus.py): one unit is 0.5–2 ms of WeasyPrint on a loaded 2-core machine, so the
+# limit keeps any input well under a minute; the largest real article in the corpus costs ~1,100.
+MAX_LAYOUT_COST = 10_000
+
+
+def _unbroken(inlines) -> int:
+    """Σ n² over runs of n inline elements with no break opportunity between them (``**a**a**a…``):
+    WeasyPrint tries to split such a run at every element, so their cost grows with the square."""
+    total = run = 0
+    for node in inlines:
+        text = node.text if isinstance(node, (model.Text, model.Code)) else (
+            "\n" if isinstance(node, model.LineBreak) else model.plain_text(getattr(node, "children", ())))
+        if any(ch.isspace() or ch >= "\u2e80" for ch in text):
+            total, run = total + run * run, 0
+        else:
+            run += 1
+    return total + run * run
+
+
+def layout_cost(doc: model.Document) -> int:
+    """About how many layout boxes the PDF needs: blocks, list items (item + marker), table cells
+    and rows, inline elements (links: anchor + box), hard breaks (each starts a line), lines of
+    text (one per ~80 characters), headings (bookmarks, TOC entries) and unbreakable runs of
+    inline elements (quadratic)."""
+    cost = 0
+    for block in model.all_blocks(doc):
+        cost += 1 + 2 * isinstance(block, model.Heading)
+        cells = [c for row in (block.header, *block.rows) for c in row] if isinstance(block, model.Table) \
+            else [model.block_inlines(block)]
+        cost += sum(_unbroken(cell) for cell in cells) // 500
+        if isinstance(block, model.ListBlock):
+            cost += 3 * len(block.items)
+        elif isinstance(block, model.Table):
+            width = max([len(block.header), *(len(r) for r in block.rows)] or [0])
+            cost += (len(block.rows) + 1) * (2 * width + 1)
+        elif isinstance(block, model.CodeBlock):
+            cost += block.code.count("\n") + len(block.code) // 40
+        chars = 0
+        for inline in model.walk_inlines(model.block_inlines(block)):
+            if isinstance(inline, (model.Text, model.Code)):
+                chars += len(inline.text)
+                cost += 1
+            else:
+                cost += 2
+        cost += chars // 80
+    return cost + 3 * len(doc.sections)
 
 
 def check_size(doc: model.Document) -> None:
     """Raise RenderError when the document is too large for a bounded WeasyPrint run."""
+    cost = layout_cost(doc)
+    if cost > MAX_LAYOUT_COST:
+        raise RenderError(f"too complex for PDF: about {cost:,} layout boxes (limit {MAX_LAYOUT_COST:,}: "
+                          "tables, list items, links, line breaks and headings count); make an EPUB or "
+                          "split the article", path=doc.name or None)
     if len(doc.sections) > MAX_PDF_SECTIONS:
         raise RenderError(f"too large for PDF: {len(doc.sections):,} sections (limit "
                           f"{MAX_PDF_SECTIONS:,}); make an EPUB or split the article", path=doc.name or None)

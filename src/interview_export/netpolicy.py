@@ -1,0 +1,167 @@
+"""URL hosts and the addresses actually connected to → allowed or refused (no requests to private addresses).
+
+A document's image URLs may not reach loopback, private (RFC 1918, 100.64/10, fc00::/7), link-local
+(169.254/16, fe80::/10), unspecified, multicast, broadcast or reserved addresses, in any spelling:
+``127.1``, ``0x7f000001``, ``2130706433``, ``017700000001``, ``[::ffff:127.0.0.1]``, ``::127.0.0.1``,
+NAT64 (``64:ff9b::…``), 6to4 (``2002:…``) and Teredo addresses that embed one, ``localhost`` and
+``*.localhost``. The URL's host is checked before any connection (so a literal address is never
+contacted), and :class:`GuardedBackend` checks the address each connection really goes to: one DNS
+lookup, every address it returns checked, then a connection to that very address (no second lookup
+to rebind). Hosts the user names (``--allow-host``, the targets of ``--mirror``) are trusted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Iterable
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NUMERIC = set("0123456789abcdefx.")
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+_LABELS = (("is_loopback", "loopback"), ("is_unspecified", "unspecified"), ("is_link_local", "link-local"),
+           ("is_multicast", "multicast"), ("is_private", "private"), ("is_reserved", "reserved"))
+
+
+class AddressRefused(Exception):
+    """A connection the fetch policy does not allow (the reason names host and address)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def normal_host(host: str) -> str:
+    """``[::1]`` → ``::1``, ``Example.COM.`` → ``example.com`` (how hosts are compared)."""
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def parse_address(host: str) -> IPAddress | None:
+    """The address a host spells, in any form the C library or a browser would accept, else None."""
+    h = normal_host(host).split("%", 1)[0]
+    if not h:
+        return None
+    try:
+        return ipaddress.ip_address(h)
+    except ValueError:
+        pass
+    if set(h) <= _NUMERIC and all(part for part in h.split(".")):
+        try:  # 127.1, 0x7f000001, 2130706433, 017700000001: inet_aton reads them all
+            return ipaddress.IPv4Address(socket.inet_aton(h))
+        except OSError:
+            return None
+    return None
+
+
+def refusal(ip: IPAddress) -> str | None:
+    """Why connecting to ``ip`` is refused, or None for a public address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded, how = None, ""
+        if ip.ipv4_mapped is not None:
+            embedded, how = ip.ipv4_mapped, "IPv4-mapped"
+        elif any(ip in net for net in _NAT64):
+            embedded, how = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "NAT64"
+        elif ip.sixtofour is not None:
+            embedded, how = ip.sixtofour, "6to4"
+        elif ip.teredo is not None:
+            embedded, how = ip.teredo[1], "Teredo"
+        elif ip in _V4_COMPATIBLE:
+            return "an IPv4-compatible IPv6 address"
+        if embedded is not None:
+            inner = refusal(embedded)
+            return f"the {how} form of {embedded}, {inner}" if inner else None
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
+        return "a private (shared, 100.64/10) address"
+    for attribute, label in _LABELS:
+        if getattr(ip, attribute):
+            return f"a {label} address"
+    if not ip.is_global:
+        return "not a public address"
+    return None
+
+
+class Policy:
+    """Which hosts a fetcher may connect to: public addresses, plus the trusted hosts."""
+
+    def __init__(self, allow_hosts: Iterable[str] = (), mirrors: Iterable[tuple[str, str]] = ()):
+        trusted = {normal_host(h) for h in allow_hosts if h.strip()}
+        for _prefix, replacement in mirrors:
+            parts = urlsplit(replacement)
+            if parts.hostname:
+                trusted.add(f"{normal_host(parts.hostname)}:{_port(parts)}")
+        self.trusted = frozenset(trusted)
+
+    def trusts(self, host: str, port: int | None) -> bool:
+        h = normal_host(host)
+        return h in self.trusted or f"{h}:{port}" in self.trusted
+
+    def check_url(self, url: str) -> None:
+        """Raise AddressRefused when the URL's host is a refused address or a loopback name."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            port = _port(parts)
+        except ValueError:
+            return  # the fetch itself reports the bad port
+        if not host or self.trusts(host, port):
+            return
+        name = normal_host(host)
+        if name == "localhost" or name.endswith(".localhost"):
+            raise AddressRefused(f"host {host} is a loopback name (refused: use --allow-host {name} to allow it)")
+        ip = parse_address(host)
+        if ip is not None:
+            reason = refusal(ip)
+            if reason:
+                raise AddressRefused(f"host {host} is {reason} (refused: use --allow-host to allow it)")
+
+    def resolve(self, host: str, port: int) -> str:
+        """The one address to connect to: one DNS lookup, every answer checked."""
+        if self.trusts(host, port):
+            return host
+        try:
+            infos = socket.getaddrinfo(normal_host(host), port, type=socket.SOCK_STREAM)
+        except UnicodeError as exc:
+            raise OSError(f"invalid host name {host!r} ({exc})") from None
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        if not addresses:
+            raise OSError(f"no address for {host}")
+        for address in addresses:
+            reason = refusal(ipaddress.ip_address(address.split("%", 1)[0]))
+            if reason:
+                raise AddressRefused(f"host {host} resolves to {address}, {reason} "
+                                     "(refused: use --allow-host to allow it)")
+        return addresses[0]
+
+
+def _port(parts) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def guarded_backend(httpcore, policy: Policy):
+    """An httpcore network backend that connects only where ``policy`` allows."""
+
+    class GuardedBackend(httpcore.SyncBackend):
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            try:
+                address = policy.resolve(host, port)
+            except OSError as exc:  # DNS failures look like httpcore's own (the fetcher reads them)
+                raise httpcore.ConnectError(str(exc)) from None
+            return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+    return GuardedBackend()
+
+
+def guard_transport(transport, policy: Policy):
+    """Put the guarded backend into an ``httpx.HTTPTransport`` (its one private attribute, ``_pool.
+    _network_backend``: ``tests/test_netpolicy.py`` fails the day httpx or httpcore moves it)."""
+    import httpcore
+
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("httpx.HTTPTransport no longer has _pool._network_backend: cannot guard connections")
+    pool._network_backend = guarded_backend(httpcore, policy)
+    return transport
