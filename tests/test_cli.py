@@ -207,7 +207,8 @@ def test_config_gives_defaults_and_command_line_wins(runner, workdir, recorder):
     (workdir / "interview-export.toml").write_text(CONFIG, encoding="utf-8")
     (workdir / "extra.css").write_text("p{}", encoding="utf-8")
     src = _md(workdir / "a.md")
-    result = runner.invoke(cli.cli, ["build", str(src)])
+    named = ["--config", str(workdir / "interview-export.toml")]   # named: its mirrors are allowed
+    result = runner.invoke(cli.cli, ["build", str(src), *named])
     assert result.exit_code == 0, result.stderr
     [task] = recorder.tasks
     assert task.options.page_size == "A5" and task.options.offline
@@ -217,7 +218,7 @@ def test_config_gives_defaults_and_command_line_wins(runner, workdir, recorder):
     assert task.options.css == (workdir / "extra.css",)
 
     result = runner.invoke(cli.cli, [
-        "build", str(src), "--page-size", "B5", "--jobs", "1", "-f", "pdf", "-o", "elsewhere/", "--force",
+        "build", str(src), *named, "--page-size", "B5", "--jobs", "1", "-f", "pdf", "-o", "elsewhere/", "--force",
         "--metadata", "author=命令行", "--mirror", "https://cdn.jsdelivr.net/=http://cli/"])
     assert result.exit_code == 0, result.stderr
     [task] = recorder.tasks

@@ -375,11 +375,6 @@ def layout_cost(doc: model.Document) -> int:
 
 def check_size(doc: model.Document) -> None:
     """Raise RenderError when the document is too large for a bounded WeasyPrint run."""
-    cost = layout_cost(doc)
-    if cost > MAX_LAYOUT_COST:
-        raise RenderError(f"too complex for PDF: about {cost:,} layout boxes (limit {MAX_LAYOUT_COST:,}: "
-                          "tables, list items, links, line breaks and headings count); make an EPUB or "
-                          "split the article", path=doc.name or None)
     if len(doc.sections) > MAX_PDF_SECTIONS:
         raise RenderError(f"too large for PDF: {len(doc.sections):,} sections (limit "
                           f"{MAX_PDF_SECTIONS:,}); make an EPUB or split the article", path=doc.name or None)
@@ -387,6 +382,11 @@ def check_size(doc: model.Document) -> None:
     if chars > MAX_PDF_CHARACTERS:
         raise RenderError(f"too large for PDF: {chars:,} characters (limit {MAX_PDF_CHARACTERS:,}); "
                           "make an EPUB or split the article", path=doc.name or None)
+    cost = layout_cost(doc)
+    if cost > MAX_LAYOUT_COST:
+        raise RenderError(f"too complex for PDF: about {cost:,} layout boxes (limit {MAX_LAYOUT_COST:,}: "
+                          "tables, list items, links, line breaks and headings count); make an EPUB or "
+                          "split the article", path=doc.name or None)
 
 
 def build(doc: model.Document, media, options: Options = Options(), fonts=None) -> bytes:
