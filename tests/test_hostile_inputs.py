@@ -77,12 +77,14 @@ def test_a_found_config_cannot_widen_access(tmp_path, line, key):
 
 
 def test_a_found_config_may_use_its_own_folder_and_a_named_one_anything(tmp_path):
+    (tmp_path / "dl").mkdir()
+    (tmp_path / "dl" / "style.css").write_text("p {}")
     cfg = _found(tmp_path, 'css = ["style.css"]\npage-size = "A5"\n')
-    assert cfg.values["css"] == [str(tmp_path / "dl" / "style.css")]
+    assert cfg.values["css"] == (tmp_path / "dl" / "style.css",)
     named = config.load_config(tmp_path / "dl" / config.CONFIG_NAME)
     assert named.values["page_size"] == "A5"
     (tmp_path / "dl" / config.CONFIG_NAME).write_text('resource-dir = ["/"]\nallow-host = ["lan.example"]\n')
-    assert config.load_config(tmp_path / "dl" / config.CONFIG_NAME).values["allow_host"] == ["lan.example"]
+    assert config.load_config(tmp_path / "dl" / config.CONFIG_NAME).values["allow_hosts"] == ("lan.example",)
 
 
 # ---------------------------------------------------------------- inputs and outputs
