@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import hostile_corpus as hc
-from interview_export import api, batch, cache as cache_mod, config, images, media, meta, pdf
+from interview_export import api, batch, config, images, media, meta, pdf
 from interview_export.errors import OutputError, UsageError
 from interview_export.options import Options
 

@@ -9,11 +9,12 @@ import time
 import httpx
 import pytest
 
-from fault_server import FaultServer, png_bytes
 from hostile_corpus import ProbeServer
 from interview_export.errors import ImageError
 from interview_export.fetcher import Fetcher
 from interview_export.netpolicy import AddressRefused, Policy, guard_transport, parse_address, refusal
+
+from fault_server import FaultServer, png_bytes
 
 PNG = png_bytes()
 
