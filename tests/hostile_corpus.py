@@ -95,6 +95,7 @@ def measure(argv: list[str], *, cwd: Path, env: dict | None = None, timeout: flo
         time.sleep(0.05)
     seconds = time.monotonic() - start
     reader.join(5)
+    proc.stderr.close()
     return Measured(None if killed else proc.returncode, seconds, peak / 1024, killed,
                     b"".join(err).decode("utf-8", "replace"))
 
@@ -251,7 +252,7 @@ def _books(folder: Path) -> list[Path]:
 def make_cases(tmp: Path, server: ProbeServer, *, full: bool) -> dict[str, Case]:
     """Every case, its files written under ``tmp`` (bounded sizes unless ``full``)."""
     cases: dict[str, Case] = {}
-    base = ["--no-cache", "-q"]
+    base = ["--no-cache"]
 
     def add(name: str, argv: list[str], cwd: Path, leaked=lambda: False, **kw) -> None:
         cases[name] = Case(name, argv, cwd, leaked, **kw)
