@@ -39,7 +39,8 @@ def test_deep_nesting_is_a_warning_not_a_crash(tmp_path):
     assert data == {} and "nested deeper than 40 levels" in warnings[0]
     side = tmp_path / "a.metadata.yaml"
     side.write_text("x:\n" + "".join("  " * i + "- \n" for i in range(1, 60)))
-    assert meta.load_sidecar(side)[1][0].startswith(f"{side}: metadata file ignored")
+    note = meta.load_sidecar(side)[1][0]
+    assert note.startswith(f"{side}:") and "metadata file ignored (nested deeper than 40 levels)" in note
 
 
 def test_impossible_dates_become_text_with_a_warning(tmp_path):
