@@ -286,3 +286,10 @@ def test_many_distinct_labels_and_headings_stay_linear():
     assert turn_count(detect_dialogue(many_names, OPTS)) == 0
     assert turn_count(detect_dialogue(headings, OPTS)) == 4
     assert time.process_time() - start < 10   # about 0.5 s here; the quadratic loops took over 60 s
+
+
+def test_converted_book_keeps_speakers_and_turns_together():
+    report = inspect_document(read_path(FIXTURES / "bold-outside.md", Options(convert="s2t")))
+    assert [(s["name"], s["title"], s["turns"]) for s in report["speakers"]][:3] == [
+        ("主持人", "", 4), ("王芳", "產品總監", 2), ("趙磊", "SRE", 2)]
+    assert sum(s["turns"] for s in report["speakers"]) == report["turns"] == 10

@@ -108,12 +108,14 @@ def map_text(doc: Document, f: Callable[[str], str], *, keep_speakers: frozenset
     def inlines(nodes) -> tuple:
         return tuple(inline(n) for n in nodes)
 
+    def name(speaker: str) -> str:
+        return speaker if speaker in keep_speakers else f(speaker)
+
     def block(node):
         if isinstance(node, (Paragraph, Heading)):
             return dataclasses.replace(node, children=inlines(node.children))
         if isinstance(node, DialogueTurn):
-            speaker = node.speaker if node.speaker in keep_speakers else f(node.speaker)
-            return dataclasses.replace(node, speaker=speaker, blocks=blocks(node.blocks))
+            return dataclasses.replace(node, speaker=name(node.speaker), title=f(node.title), blocks=blocks(node.blocks))
         if isinstance(node, BlockQuote):
             return dataclasses.replace(node, blocks=blocks(node.blocks))
         if isinstance(node, ListBlock):
@@ -136,8 +138,10 @@ def map_text(doc: Document, f: Callable[[str], str], *, keep_speakers: frozenset
     sections = tuple(dataclasses.replace(s, title=f(s.title), blocks=blocks(s.blocks)) for s in doc.sections)
     quotes = tuple(dataclasses.replace(q, children=inlines(q.children), attribution=f(q.attribution))
                    for q in doc.quotes)
+    speakers = tuple(dataclasses.replace(sp, name=name(sp.name), title=f(sp.title)) for sp in doc.dialogue.speakers)
     return doc.replace(meta=m, lead=blocks(doc.lead), sections=sections, quotes=quotes,
-                       quotes_title=f(doc.quotes_title), colophon=blocks(doc.colophon))
+                       quotes_title=f(doc.quotes_title), colophon=blocks(doc.colophon),
+                       dialogue=dataclasses.replace(doc.dialogue, speakers=speakers))
 
 
 # ---------------------------------------------------------------- the two transforms
