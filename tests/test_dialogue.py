@@ -212,6 +212,9 @@ def test_inspect_reports_scheme_hosts_titles_and_doubts():
     assert report["speakers"][1] == {"name": "王芳", "role": "guest", "title": "产品总监", "turns": 2}
     thin = inspect_document(read_path(FIXTURES / "label-alone.md"))
     assert any("evidence for dialogue is thin" in w for w in thin["dialogue"]["warnings"])
+    rivals = inspect_document(read_path(FIXTURES / "competing-schemes.md"))["dialogue"]["warnings"]
+    assert any("two labelling schemes compete" in w and w.endswith("not taken as speakers: 总览, 甲框架")
+               for w in rivals)
 
 
 # ---------------------------------------------------------------- one fixture per scheme

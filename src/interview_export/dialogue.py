@@ -8,9 +8,11 @@ The labels themselves are read by ``speaker_labels.read_label``. Here the whole 
    (``**問：主持人**`` / ``**陳：陳美齡**`` in a row: they give the speakers' titles), link lines
    (``FAQ: https://…``) and credits (``译者：``, ``via:``).
 2. **Aliases.** ``Adam Jonas (AJ)`` then ``AJ``; ``Eben Upton`` then ``EU``; ``「开源之道」·适兕`` for ``适兕``.
-3. **Evidence.** A conversation needs two speakers who recur (or one who answers several one-time
-   askers), labels that change speaker at least every other time, most label uses by those speakers,
-   and questions (a ``?``/``？`` or a host word such as 主持人/问/Q). Declared speakers (front
+3. **Evidence.** Names that follow each other inside one section form a candidate conversation;
+   each is judged alone, so field labels in a later section do not join a real interview (and are
+   reported as a competing scheme). A conversation needs two speakers who recur (or one who answers
+   several one-time askers), labels that change speaker at least every other time, most label uses
+   by those speakers, and questions (a ``?``/``？`` or a host word such as 主持人/问/Q). Declared speakers (front
    matter ``speakers:``, ``host:``, ``--host``) are speakers without evidence. Once it is a
    conversation, a name that speaks once in the same label form is a speaker too.
 4. **Roles.** ``--host`` > front matter ``host:``/``speakers:`` roles > host words > who asks.
@@ -243,24 +245,61 @@ def _is_host_word(name: str, title: str = "") -> bool:
     return bool(HOST_WORDS.search(name) or (title and HOST_WORDS.search(title)))
 
 
+def conversations(labels: list[Use]) -> list[list[Use]]:
+    """Labels grouped into candidate conversations: names that follow each other inside one section
+    belong together (a comparison table's 总览/React Native labels in later sections stay apart)."""
+    parent: dict[str, str] = {u.name: u.name for u in labels}
+
+    def root(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for a, b in zip(labels, labels[1:]):
+        if a.where[0] == b.where[0]:
+            parent[root(a.name)] = root(b.name)
+    groups: dict[str, list[Use]] = {}
+    for u in labels:
+        groups.setdefault(root(u.name), []).append(u)
+    return list(groups.values())
+
+
 def decide(uses: list[Use], declared: set[str], name: str) -> Decision:
     """Which names are speakers in this document, and the doubts worth reporting."""
     labels = [u for u in uses if u.kind == "label"]
     counts = Counter(u.name for u in labels)
     present_declared = {n for n in declared if n in counts}
     recurring = {n for n, k in counts.items() if k >= 2}
-    core = recurring | present_declared
+    if declared and present_declared and not recurring - present_declared:
+        return Decision(present_declared)
+    decision, rejected = Decision(), []
+    for group in conversations(labels):
+        found = judge(group, present_declared, name)
+        if found.speakers:
+            decision.speakers |= found.speakers
+            decision.warnings += found.warnings
+            decision.answerer = decision.answerer or found.answerer
+        else:
+            rejected += sorted({u.name for u in group if u.name in recurring})
+    if decision.speakers and rejected:
+        decision.warnings.append(f"{name}: two labelling schemes compete: speakers "
+                                 f"{', '.join(sorted(decision.speakers))}; not taken as speakers: {', '.join(rejected)}")
+    return decision
+
+
+def judge(labels: list[Use], declared: set[str], name: str) -> Decision:
+    """The evidence for one candidate conversation (see the module docstring, step 3)."""
+    counts = Counter(u.name for u in labels)
+    core = {n for n, k in counts.items() if k >= 2} | (declared & set(counts))
     decision = Decision()
-    if declared and present_declared and len(core - present_declared) == 0:
-        decision.speakers = present_declared
-        return decision
     if not core:
         return decision
     if len(core) == 1 and (found := _question_headings(labels)).speakers:
         return found
     sequence = [u for u in labels if u.name in core]
     changes = sum(1 for a, b in zip(sequence, sequence[1:]) if a.name != b.name)
-    once = [u for u in labels if counts[u.name] == 1 and u.name not in core]
+    once = [u for u in labels if u.name not in core]
     asked = sum(1 for u in sequence if u.question or _is_host_word(u.name, u.title))
     if len(core) == 1:
         # one recurring voice answering several one-time askers (an AMA, a press Q&A)
@@ -271,7 +310,7 @@ def decide(uses: list[Use], declared: set[str], name: str) -> Decision:
         return decision
     if len(sequence) < 4 or changes * 2 < len(sequence) - 1 or len(sequence) * 2 < len(labels):
         return decision
-    if not asked and not present_declared:
+    if not asked and not declared & core:
         return decision
     speakers = set(core)
     forms = Counter(u.label.form for u in sequence)
@@ -284,11 +323,6 @@ def decide(uses: list[Use], declared: set[str], name: str) -> Decision:
     if asked * 5 < len(sequence) or len(sequence) < 6:
         decision.warnings.append(f"{name}: evidence for dialogue is thin ({len(sequence)} labels, "
                                  f"{asked} with a question or a host word)")
-    others = Counter(u.name for u in labels if u.name not in speakers)
-    rival = [n for n, k in others.items() if k >= 2]
-    if len(rival) >= 2:
-        decision.warnings.append(f"{name}: two labelling schemes compete: speakers {', '.join(sorted(speakers))}; "
-                                 f"not taken as speakers: {', '.join(sorted(rival))}")
     return decision
 
 
