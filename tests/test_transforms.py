@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -31,32 +33,8 @@ def texts(blocks):
     return [plain_text(b.children) for b in blocks if isinstance(b, Paragraph)]
 
 
-INTERVIEW = """# 访谈
-
-## 一
-
-**主持人**：第一个问题？
-
-**嘉宾**：第一段回答。
-
-第二段回答。
-
-> 回答里的引用。
-
-![配图](a.png)
-
-**主持人**：第二个问题？
-
-**嘉宾**：简短回答。
-
----
-
-结尾的话。
-
-### 小标题
-
-**主持人**：第三个问题？
-"""
+# an interview with rules, a heading and an image (its dialogue rules are tested in test_dialogue.py)
+INTERVIEW = (Path(__file__).parent / "fixtures" / "dialogue" / "transcript-chapters.md").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------- quotes page
