@@ -21,7 +21,6 @@ from .model import Meta
 KEY_ALIASES: dict[str, str] = {
     "title": "title", "标题": "title", "標題": "title",
     "subtitle": "subtitle", "副标题": "subtitle", "副標題": "subtitle",
-    "short_title": "short_title", "running_head": "short_title", "短标题": "short_title",
     "source": "source", "publication": "source", "publisher": "source", "platform": "source", "来源": "source",
     "來源": "source", "出处": "source", "出處": "source",
     "author": "author", "authors": "author", "作者": "author",
@@ -39,6 +38,7 @@ KEY_ALIASES: dict[str, str] = {
     "speakers": "speakers", "嘉宾": "speakers", "嘉賓": "speakers",
     "host": "hosts", "hosts": "hosts", "主持人": "hosts", "主持": "hosts",
     "quotes_section": "quotes_section",
+    "short_title": "short_title", "running_head": "short_title", "短标题": "short_title",
 }
 TUPLE_FIELDS = {"tags", "speakers", "hosts"}
 
