@@ -292,6 +292,12 @@ def test_image_paragraph_becomes_figure_and_inline_image_stays_inline():
     assert any(isinstance(c, InlineImage) for c in doc.lead[1].children)
 
 
+def test_image_ending_a_paragraph_is_a_figure():
+    doc = parse_text("看下面这张截图。![安装截图](a.png)\n\n文字 ![小图](b.png) 文字\n")
+    assert [type(b) for b in doc.lead] == [Paragraph, Figure, Paragraph]
+    assert doc.lead[1].src == "a.png" and doc.lead[0].children[-1].text.rstrip() == "看下面这张截图。"
+
+
 def test_image_alone_on_a_line_is_split_from_the_paragraph():
     doc = parse_text("![甲](a.png)\n**主持人**：你好\n")
     assert [type(b) for b in doc.lead] == [Figure, Paragraph]

@@ -259,3 +259,56 @@ def test_a_mark_before_an_opening_mark_is_set_half_width(tmp_path):
     em = geometry("A5").font_size
     assert widths["甲乙丙丁"] == pytest.approx(4 * em, abs=0.2)
     assert widths["甲”“乙"] == pytest.approx(3.5 * em, abs=0.2)
+
+
+@needs_poppler
+def test_images_sized_by_what_they_are(tmp_path):
+    """A small picture is drawn at ≥ 200 dpi (never beyond 1.5× its size at 300 dpi); a wide
+    one (a screenshot) at ≥ 55 % of the text block; one ending a paragraph is a figure."""
+    from PIL import Image
+
+    from interview_export.media import collect_media
+
+    Image.new("RGB", (120, 160), "gray").save(tmp_path / "photo.png")
+    Image.new("RGB", (360, 120), "white").save(tmp_path / "shot.png")
+    source = tmp_path / "img.md"
+    source.write_text("# 图\n\n## 一\n\n一张小照片：\n\n![照片](photo.png)\n\n界面截图如下。![截图](shot.png)\n",
+                      encoding="utf-8")
+    options = Options(page_size="A5", use_cache=False)
+    doc = read_path(source, options)
+    path = tmp_path / "img.pdf"
+    path.write_bytes(pdf.build(doc, collect_media(doc, tmp_path, options), options))
+    rows = [r.split() for r in subprocess.run(["pdfimages", "-list", str(path)], capture_output=True,
+                                              text=True, check=True).stdout.splitlines()[2:]]
+    ppi = {int(r[3]): float(r[12]) for r in rows if r[2] == "image"}
+    assert ppi[120] >= 199                                    # the photo: not blown up
+    text_width_in = geometry("A5").text_width / 25.4
+    assert 360 / ppi[360] >= 0.55 * text_width_in - 0.01    # the screenshot: readable width
+
+
+@needs_poppler
+def test_a_quote_rule_split_by_a_page_break_ends_with_its_text(tmp_path):
+    """WeasyPrint stretches a split block to the foot of the page; the rule must stop at the text."""
+    from PIL import Image
+
+    from interview_export.reader import read_text
+
+    paragraph = "这是引文里的一段话，它足够长，可以占据好几行，让整段引文跨过一页的底部继续排到下一页。" * 3
+    quote = "\n>\n".join(f"> {paragraph}" for _ in range(8))
+    doc = read_text(f"# 标题\n\n## 一\n\n{paragraph}\n\n{quote}\n\n{paragraph}\n\n## 二\n\n{paragraph}\n",
+                    name="rule.md")
+    path = tmp_path / "rule.pdf"
+    path.write_bytes(pdf.build(doc, None, Options(page_size="A5")))
+    geo = geometry("A5")
+    page = 3                                          # the body's first page (a right-hand page)
+    subprocess.run(["pdftoppm", "-r", "72", "-gray", "-png", "-f", str(page), "-l", str(page),
+                    str(path), str(tmp_path / "p")], check=True)
+    image = Image.open(next(tmp_path.glob("p*.png"))).convert("L")
+    xml = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), "-bbox", str(path), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    words = [(float(y1), w) for y1, w in re.findall(r'yMax="([\d.]+)">([^<]*)</word>', xml)]
+    text_bottom = max(y for y, w in words if not w.isdigit())      # the folio aside
+    pt = 72 / 25.4
+    x_rule = range(int(geo.inner * pt + 0.6 * geo.font_size), int(geo.inner * pt + 1.4 * geo.font_size))
+    rule_bottom = max(y for x in x_rule for y in range(image.height) if image.getpixel((x, y)) < 128)
+    assert rule_bottom <= text_bottom + 0.6 * geo.font_size, (rule_bottom, text_bottom)

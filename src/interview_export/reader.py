@@ -545,12 +545,19 @@ def caption_for(alt: str, title: str = "") -> str:
 
 def paragraph_blocks(raw: list, line: int) -> list:
     """A paragraph's inlines → [Paragraph] or [Figure], or, when an image sits alone on one of
-    several lines (``![a](b)`` directly above ``**主持人**：…``), Figures and Paragraphs split there."""
+    several lines (``![a](b)`` directly above ``**主持人**：…``) or ends the paragraph, Figures and
+    Paragraphs split there."""
     lines: list[list] = [[]]
     for node in raw:
         if isinstance(node, (_Soft, LineBreak)):
             lines.append([])
         lines[-1].append(node)
+    # an image that ends the paragraph ("…文字。![截图](a.png)") is a figure, not a 1.5-em icon
+    tail = [n for n in lines[-1] if not (isinstance(n, Text) and not n.text.strip())
+            and not isinstance(n, (_Soft, LineBreak))]
+    if len(tail) > 1 and isinstance(tail[-1], InlineImage):
+        cut = lines[-1].index(tail[-1])
+        lines[-1:] = [lines[-1][:cut], [tail[-1]]]
     image_line = [as_figure([n for n in ln if not isinstance(n, (_Soft, LineBreak))], line) for ln in lines]
     if len(lines) == 1 or not any(image_line):
         inlines = tuple(_resolve(raw, top=True))

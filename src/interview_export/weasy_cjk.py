@@ -1,4 +1,4 @@
-"""Justified lines of WeasyPrint 70 → Chinese justification: slack between characters, not in spaces.
+"""WeasyPrint 70's line justification and block splitting → what Chinese print needs.
 
 WeasyPrint 70 justifies a line only by widening U+0020 (``layout.inline.justify_line``), so a
 line of Chinese with no space stays ragged and a line with one Latin phrase puts all its slack
@@ -8,14 +8,17 @@ and ellipses keep their natural spacing), as browsers do for ``text-justify: int
 The slack is Pango letter-spacing on those characters, so nothing is inserted into the text: what
 a reader copies or ``pdftotext`` extracts is the source text. The same hook sets a full-width
 mark that an opening mark follows ("”“", "：“") half-width with the fonts' ``halt`` feature, in
-layout and drawing alike (clreq's punctuation squeezing).
+layout and drawing alike (clreq's punctuation squeezing). And a block with a side rule (a block
+quote) that a page break splits ends with its last line: WeasyPrint stretches every split block
+to the foot of the page (css-break-3 box splitting), which ran the rule on into blank space; here
+a split block ends with its content (our books draw no backgrounds that would show the difference).
 
 Pango puts half of a character's letter-spacing before its glyph and half after, and drops the
 outer half at both ends of a layout (WeasyPrint lays out each text box as one line), so a box
 whose characters carry weights w₀…wₙ grows by s·(Σw − w₀/2 − wₙ/2) for a spacing of s.
 
 The patch is installed only on the WeasyPrint version it was written against (``SUPPORTED``);
-``tests/test_weasy_cjk.py`` fails when WeasyPrint's patched functions change, so an upgrade is
+``tests/test_typeset.py`` fails when WeasyPrint's patched functions change, so an upgrade is
 checked by hand instead of silently mis-setting text. On any other version WeasyPrint's own
 justification stays in place.
 """
@@ -38,6 +41,7 @@ SOURCE_DIGESTS = {
     "add_word_spacing": "879516e71f1b80fa1833aee877e1a34c851248c5fd871d6c855c58f07358d418",
     "Layout.set_text": "fe23ca9937dbf5205bda422f9c01103f301ef2c511228842632ea86e853274f7",
     "Layout.reactivate": "0b89ee097104b71376c179f48a98858708b07169dc0212c393263a1a831607c9",
+    "block_container_layout": "65842ca53a8391ebad539e7ff642eec2f429e981df4396590c37c7b0a0e524dc",
 }
 #: in a line holding CJK text a Latin space widens at most this much (the rest goes between the
 #: Chinese characters), so that "Claude Code" never opens a hole
@@ -109,7 +113,10 @@ def check_version() -> str | None:
 
     if weasyprint.__version__ != SUPPORTED:
         return f"WeasyPrint {weasyprint.__version__} (written for {SUPPORTED})"
-    current = {"text_align": inline.text_align, "justify_line": inline.justify_line,
+    from weasyprint.layout import block
+
+    current = {"block_container_layout": block.block_container_layout,
+               "text_align": inline.text_align, "justify_line": inline.justify_line,
                "add_word_spacing": inline.add_word_spacing, "Layout.set_text": Layout.set_text,
                "Layout.reactivate": Layout.reactivate}
     found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
@@ -134,7 +141,7 @@ def install() -> bool:
 
 def _patch() -> None:
     from weasyprint.formatting_structure import boxes
-    from weasyprint.layout import inline
+    from weasyprint.layout import block, inline
     from weasyprint.text.ffi import TO_UNITS, ffi, pango
     from weasyprint.text.fonts import font_features
     from weasyprint.text.line_break import Layout, create_layout
@@ -231,6 +238,20 @@ def _patch() -> None:
                 start = end
         pango.pango_layout_set_attributes(self.layout, attr_list)
 
-    _originals.update({"justify_line": stock_justify, "Layout.set_text": stock_set_text})
+    stock_block = block.block_container_layout
+
+    def block_container_layout(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs):
+        result = stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
+        new_box, resume_at = result[0], result[1]
+        if new_box is not None and resume_at is not None:
+            flow = [child for child in new_box.children if child.is_in_normal_flow()]
+            if flow:   # end the split box (and its rule) with its last line, not the page
+                bottom = flow[-1].position_y + flow[-1].margin_height()
+                new_box.height = min(new_box.height, max(0, bottom - new_box.content_box_y()))
+        return result
+
+    _originals.update({"justify_line": stock_justify, "Layout.set_text": stock_set_text,
+                       "block_container_layout": stock_block})
+    block.block_container_layout = block_container_layout
     inline.justify_line = justify_line
     Layout.set_text = set_text
