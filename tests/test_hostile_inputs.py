@@ -236,6 +236,23 @@ def test_layout_cost_refuses_structure_that_characters_do_not_count():
     assert isinstance(plain, model.Document)
 
 
+def test_a_huge_table_becomes_a_note_before_any_token_is_made():
+    from interview_export import model, reader
+
+    rows, cols = 3000, 300
+    table = "|" + "|".join(" " for _ in range(cols)) + "|\n|" + "|".join("-" for _ in range(cols)) + "|\n"
+    table += ("|" + "|" * cols + "\n") * rows
+    t0 = time.monotonic()
+    doc = reader.read_text("# t\n\n## 一\n\n前文。\n\n" + table + "\n后文。\n", name="x.md")
+    assert time.monotonic() - t0 < 5
+    blocks = doc.sections[0].blocks
+    assert [type(b).__name__ for b in blocks] == ["Paragraph"] * 3
+    assert "表格过大" in model.plain_text(blocks[1].children) and blocks[2].line == 3010
+    assert doc.warnings == ("x.md:7: a table of about 903,602 cells left out (more than 50,000)",)
+    small = reader.read_text("# t\n\n|a|b|\n|-|-|\n|1|2|\n", name="s.md")
+    assert isinstance(small.lead[0] if small.lead else small.sections[0].blocks[0], model.Table)
+
+
 def test_the_real_articles_cost_far_below_the_limit(corpus):
     for path in sorted(corpus.rglob("*.md"))[:40]:
         try:

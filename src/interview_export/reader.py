@@ -133,8 +133,11 @@ def _read(text: str, name: str, options: Options, sidecar: dict | None, warnings
     warnings += more
     text, stash = stash_data_uris(text)
     builder = _Builder(name, stash)
-    blocks = builder.blocks(parser(options.allow_html).parse(text))
+    env: dict = {}
+    blocks = builder.blocks(parser(options.allow_html).parse(text, env))
     warnings += builder.warnings
+    warnings += [f"{name}:{line}: a table of about {cells:,} cells left out (more than {MAX_TABLE_CELLS:,})"
+                 for line, cells in env.get("tables_left_out", ())]
     title, lead, sections = assemble(blocks)
     if not text.strip():
         warnings.append(f"{name}: empty document")
@@ -261,12 +264,43 @@ def _capped_block_tokenize(self, state, start_line: int, end_line: int) -> None:
     state.line = line
 
 
+MAX_TABLE_CELLS = 50_000   # far past any article; an empty 300×3000 table made 2.7M tokens (~0.9 GB)
+
+
+def _bounded_table(rule):
+    """markdown-it's table rule, except that a table of more than MAX_TABLE_CELLS cells (counted
+    as its ``|`` before any token is made) becomes one paragraph saying so, with a warning."""
+
+    def table(state, start_line: int, end_line: int, silent: bool) -> bool:
+        if not rule(state, start_line, end_line, True):
+            return False
+        line, cells = start_line, 0
+        while line < end_line and not state.isEmpty(line):
+            cells += state.src.count("|", state.bMarks[line] + state.tShift[line], state.eMarks[line])
+            line += 1
+            if cells > MAX_TABLE_CELLS and silent:
+                return True
+        if cells <= MAX_TABLE_CELLS:
+            return rule(state, start_line, end_line, silent)
+        state.env.setdefault("tables_left_out", []).append((start_line + 1, cells))
+        state.push("paragraph_open", "p", 1).map = [start_line, line]
+        note = state.push("inline", "", 0)
+        note.content, note.map, note.children = f"〔表格过大，已省略：约 {cells:,} 个单元格〕", [start_line, line], []
+        state.push("paragraph_close", "p", -1)
+        state.line = line
+        return True
+
+    return table
+
+
 @cache
 def parser(allow_html: bool = False) -> MarkdownIt:
     """The one markdown-it parser: CommonMark + tables, CJK-friendly emphasis; raw HTML is text unless allowed."""
     md = MarkdownIt("commonmark", {"html": allow_html, "maxNesting": MAX_NESTING}).enable("table")
     md.inline.parse = types.MethodType(_cjk_inline_parse, md.inline)
     md.block.tokenize = types.MethodType(_capped_block_tokenize, md.block)
+    table_rule = next(r for r in md.block.ruler.__rules__ if r.name == "table")
+    md.block.ruler.at("table", _bounded_table(table_rule.fn), {"alt": table_rule.alt})
     percent_encode = md.normalizeLink
 
     def normalize_link(url: str) -> str:  # data: URIs of MBs need no percent-encoding (and it is slow)
