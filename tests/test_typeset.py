@@ -312,3 +312,36 @@ def test_a_quote_rule_split_by_a_page_break_ends_with_its_text(tmp_path):
     x_rule = range(int(geo.inner * pt + 0.6 * geo.font_size), int(geo.inner * pt + 1.4 * geo.font_size))
     rule_bottom = max(y for x in x_rule for y in range(image.height) if image.getpixel((x, y)) < 128)
     assert rule_bottom <= text_bottom + 0.6 * geo.font_size, (rule_bottom, text_bottom)
+
+
+@needs_poppler
+def test_lines_end_flush_when_a_squeezed_mark_ends_a_line(tmp_path):
+    """A mark squeezed for the opening mark after it is drawn full width again when the break
+    comes between them: justified lines still end on the margin (poppler sees every glyph box)."""
+    from interview_export.reader import read_text
+
+    text = "".join(f"第{i}位说：“好的。”然后又说了一句话，" for i in range(1, 40))
+    doc = read_text(f"# 标题\n\n## 一\n\n{text}结束。\n", name="flush.md")
+    path = tmp_path / "flush.pdf"
+    path.write_bytes(pdf.build(doc, None, Options(page_size="A5")))
+    em = geometry("A5").font_size
+    lines = [ln for block in _lines(path, em) for ln in block if len(ln["text"]) > 20]
+    # (poppler cuts a line in two where squeezed glyph boxes overlap: those pieces aside)
+    edges = sorted(ln["x1"] for ln in lines[:-1])
+    margin = edges[len(edges) // 2]
+    full = [x for x in edges if x > margin - 2 * em]
+    assert len(full) > 20 and max(full) - min(full) < 0.1 * em, edges
+
+
+@needs_poppler
+def test_a_toc_leader_never_starts_a_line(tmp_path):
+    from interview_export.reader import read_text
+
+    long_title = "当整个大模型行业只剩下一套配方的时候，有些人宁愿离场"
+    doc = read_text(f"# 标题\n\n## 1 {long_title}\n\n正文。\n\n## 2 短标题\n\n正文。\n", name="toc.md")
+    for size in ("32开", "A5"):
+        path = tmp_path / f"toc-{size}.pdf"
+        path.write_bytes(pdf.build(doc, None, Options(page_size=size)))
+        toc = subprocess.run(["pdftotext", "-f", "2", "-l", "2", "-layout", str(path), "-"],
+                             capture_output=True, text=True, check=True).stdout
+        assert not [ln for ln in toc.splitlines() if ln.strip().startswith("…")], toc

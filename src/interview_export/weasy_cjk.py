@@ -62,6 +62,7 @@ _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 
 # Punctuation squeezing (clreq): a full-width mark directly followed by an opening mark ("”“",
 # "。“") is set half-width with the fonts' OpenType `halt` (kept in our subsets)
+_SQUEEZABLE = "，。、；：？！”’）》」』】〕〉"
 _SQUEEZE = re.compile("[，。、；：？！”’）》」』】〕〉](?=[\u200b\u2060]*[“‘（《「『【〔〈])")   # hints may sit between
 
 _installed = False
@@ -144,7 +145,7 @@ def _patch() -> None:
     from weasyprint.layout import block, inline
     from weasyprint.text.ffi import TO_UNITS, ffi, pango
     from weasyprint.text.fonts import font_features
-    from weasyprint.text.line_break import Layout, create_layout
+    from weasyprint.text.line_break import Layout, create_layout, line_size
 
     stock_justify = inline.justify_line
     stock_set_text = Layout.set_text
@@ -157,26 +158,44 @@ def _patch() -> None:
                 if child.is_in_normal_flow():
                     yield from text_boxes(child)
 
+    def regained(context, box) -> float:
+        """A mark squeezed for the opening mark after it that the line break then moved to the
+        next line is drawn full width again (the box's text no longer holds that opening mark):
+        the width it takes back at the end of the line."""
+        text = box.text.rstrip(_ZERO_WIDTH)
+        if not text or text[-1] not in _SQUEEZABLE:
+            return 0.0
+        probe = create_layout(box.text, box.style, context, None, 0)   # keeps its line alive
+        first, _ = probe.get_first_line()
+        width, _ = line_size(first, box.style)
+        return min(max(0.0, width - box.width), 0.6 * box.style["font_size"])
+
     def justify_line(context, line, extra_width):
         texts = list(text_boxes(line))
         has_cjk = any(_CJK.search(b.text) for b in texts)
         every_char = not has_cjk and not any(c in b.text for b in texts for c in _SPACES)
         if not has_cjk and not every_char:
             return stock_justify(context, line, extra_width)
+        fixed = {id(texts[-1]): regained(context, texts[-1])}
+        extra_width -= fixed[id(texts[-1])]
         plan = {id(b): classes(b.text, every_char) for b in texts}
         chars = sum(growth(c, CHAR) for c in plan.values())
         spaces = sum(growth(c, SPACE) for c in plan.values())
         found = spacings(extra_width, chars, spaces, line.style["font_size"])
+        if found is None and fixed[id(texts[-1])]:
+            found = (0.0, 0.0)
         if found is not None:
-            spread(context, line, found, plan, 0.0)
+            spread(context, line, found, plan, 0.0, fixed)
         return None
 
-    def spread(context, box, spacing, plan, x_advance):
-        """Like WeasyPrint's add_word_spacing, with per-character spacing (Pango letter-spacing)."""
+    def spread(context, box, spacing, plan, x_advance, fixed):
+        """Like WeasyPrint's add_word_spacing, with per-character spacing (Pango letter-spacing)
+        and a fixed growth for some boxes (`fixed`: a line-end mark drawn full width again)."""
         if isinstance(box, boxes.TextBox):
             box.position_x += x_advance
             cls = plan.get(id(box))
             extra = (spacing[0] * growth(cls, CHAR) + spacing[1] * growth(cls, SPACE)) if cls else 0.0
+            extra += fixed.get(id(box), 0.0)
             if extra:
                 layout = create_layout(box.text, box.style, context, max_width=None,
                                        justification_spacing=0)
@@ -191,7 +210,7 @@ def _patch() -> None:
             children = box.children[::-1] if box.style["direction"] == "rtl" else box.children
             for child in children:
                 if child.is_in_normal_flow():
-                    x_advance = spread(context, child, spacing, plan, x_advance)
+                    x_advance = spread(context, child, spacing, plan, x_advance, fixed)
             box.width += x_advance - before
         else:   # an atomic inline (image, inline-block) moves with the text
             box.translate(x_advance, 0)
