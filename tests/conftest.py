@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import signal
 import threading
 from functools import partial
 from pathlib import Path
@@ -13,6 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 SEED = CORPUS / "seed" / "tworek-interview.md"
 CDN_PREFIX = "https://cdn.jsdelivr.net/"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _interruptible_children():
+    """Tests send SIGINT to the processes they start. A suite started in the background by a
+    non-interactive shell (`cmd &`, many CI runners) inherits SIGINT *ignored*, and so would every
+    child: Python then never raises KeyboardInterrupt and those tests hang. A handler here is reset
+    to the default in each child at exec, so children are interruptible again."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        yield
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
