@@ -50,10 +50,10 @@ MAX_SPACE_STRETCH_EM = 0.12
 MAX_CHAR_STRETCH_EM = 0.3
 
 NONE, CHAR, SPACE = 0, 1, 2
-_SPACES = " \u00a0"
+_SPACES = " \u00a0\u2005"      # U+2005: the Chinese–Latin gap (render.py), capped like a space
 # Characters that take a share of the slack: CJK ideographs, kana, hangul, CJK and full-width
-# punctuation, the curly quotes Chinese text uses, the U+2005 Chinese–Latin gap and U+3000.
-_STRETCH = re.compile("[\u2005\u2018-\u201d\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf"
+# punctuation, the curly quotes Chinese text uses and U+3000.
+_STRETCH = re.compile("[\u2018-\u201d\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf"
                       "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
                       "\U00020000-\U0002ffff]")
 _CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
