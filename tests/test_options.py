@@ -211,3 +211,25 @@ def test_dash_o_dash_writes_only_the_book_to_stdout(workdir, monkeypatch):
     assert result.stdout_bytes == b"%PDF-book"
     assert "→ <stdout>" in result.stderr
     assert sorted(p.name for p in workdir.iterdir()) == ["a.md", "extra.css", "res", "settings.toml"]
+
+
+def test_repeatable_options_add_to_the_config_list_or_replace_it(workdir, captured):
+    """Pairs merge by key (the command line wins); lists add the command line's items after the
+    config file's, unless the row says extend=False (then the command line's list replaces it)."""
+    checked = 0
+    for row in ROWS:
+        if not (row.many and row.config and "build" in row.commands) or row.kind in ("file", "dir"):
+            continue
+        if row.kind == "pair":
+            config, words, expected = {"a": "1", "b": "2"}, [row.label, "b=3"], (("b", "3"), ("a", "1"))
+        else:
+            config, words = ["from-config"], [row.label, "from-cli"]
+            expected = ("from-cli",) if not row.extend else ("from-config", "from-cli")
+        text = (f"[{row.config_key}]\n" + "".join(f'{k} = "{v}"\n' for k, v in config.items())) \
+            if isinstance(config, dict) else f'{row.config_key} = ["{config[0]}"]\n'
+        (workdir / "named.toml").write_text(text, encoding="utf-8")   # named: may widen access too
+        result = CliRunner().invoke(cli.cli, ["build", "a.md", "--config", "named.toml", *words])
+        assert result.exit_code in (0, 1), (row.name, result.stderr)
+        assert field_of(captured[-1], row.name) == expected, row.name
+        checked += 1
+    assert checked >= 3

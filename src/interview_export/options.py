@@ -195,7 +195,7 @@ class Options:
                            help="Keep a safe subset of raw HTML (default: shown as text).")
     disabled_transforms: tuple[str, ...] = internal((), "transform names to switch off")
     hosts: tuple[str, ...] = opt(
-        (), "--host", metavar="NAME", group="Book", commands=READ_CMDS, aliases=("hosts",),
+        (), "--host", metavar="NAME", group="Book", commands=READ_CMDS, aliases=("hosts",), extend=False,
         help="This speaker hosts (asks the questions); the others are guests. Beats front matter and "
              "detection. Repeatable.")
     # media
