@@ -149,7 +149,7 @@ def client():
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=50)
+                                           dashboard_address=":0", silence_logs=50)
     c = distributed.Client(cluster, set_as_default=False)
     yield c
     c.close()

@@ -95,7 +95,7 @@ def _local_cluster(workers: int | None) -> Iterator[Any]:
     distributed = distributed_module()
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), _sigint_ignored():
         cluster = distributed.LocalCluster(n_workers=workers or api.default_jobs(), threads_per_worker=1,
-                                           processes=True, dashboard_address=None,
+                                           processes=True, dashboard_address=":0",
                                            silence_logs=logging.CRITICAL)
     try:
         yield cluster
