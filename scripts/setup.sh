@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fresh Debian/Ubuntu → everything interview-export needs: system packages and a .venv with the project.
-# Usage: scripts/setup.sh [test]   ("test" also installs the test tools: EPUBCheck's Java, poppler, qpdf)
+# Usage: scripts/setup.sh [test]   ("test" also installs the test tools: EPUBCheck's Java, poppler, qpdf,
+#                                   the reading engines: Chromium, WebKitGTK's WebDriver, epub.js and Ace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,10 @@ if [ "$want_test" = test ]; then
   # fonts-noto-cjk: system fallback tests; poppler-utils/qpdf: PDF checks; Java: EPUBCheck.
   pkgs+=(fonts-noto-cjk poppler-utils qpdf)
   command -v java >/dev/null 2>&1 || pkgs+=(default-jre-headless)
+  # tests/test_readers.py: Debian's Chromium (driven by Playwright, no browser download), WebKitGTK's
+  # WebDriver under Xvfb, and node for epub.js + Ace (tests/readers/package-lock.json).
+  pkgs+=(chromium webkit2gtk-driver xvfb xauth)
+  command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 fi
 
 missing=()
@@ -31,7 +36,13 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want_test" = test ]; then
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # Playwright for Python drives the system Chromium (executable_path): never fetch a browser of its own.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 .venv/bin/python -m pip install -q -e '.[test]'
+  # epub.js, JSZip and Ace, exactly as locked; --ignore-scripts: no install script may download a browser.
+  if ! cmp -s tests/readers/package-lock.json tests/readers/node_modules/.installed-lock.json; then
+    (cd tests/readers && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cp tests/readers/package-lock.json tests/readers/node_modules/.installed-lock.json
+  fi
 else
   .venv/bin/python -m pip install -q -e .
 fi

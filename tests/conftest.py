@@ -91,6 +91,28 @@ class StaticServer:
         self.httpd.server_close()
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The system Chromium's path; the test is skipped (saying why) only when there is none."""
+    from browsers import chromium_path
+
+    path = chromium_path()
+    if path is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; scripts/setup.sh test does it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for the session, driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        engine = pw.chromium.launch(executable_path=chromium)
+        yield engine
+        engine.close()
+
+
 @pytest.fixture
 def cdn_server(corpus):
     """Serves ../shared/corpus/cdn; map CDN_PREFIX onto server.url with the mirror option."""
@@ -105,3 +127,15 @@ def cdn_session_server(corpus):
     server = StaticServer(corpus / "cdn").start()
     yield server
     server.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say where tests/test_readers.py put its screenshots, so a person can look at them."""
+    base = getattr(terminalreporter.config, "_tmp_path_factory", None)
+    import os
+
+    folder = Path(os.environ["READER_SHOTS"]) if os.environ.get("READER_SHOTS") else None
+    if folder is None and base is not None:
+        folder = base.getbasetemp() / "reader-screenshots"
+    if folder is not None and folder.is_dir() and any(folder.glob("*.png")):
+        terminalreporter.write_line(f"reader screenshots and reader-report.json: {folder}")

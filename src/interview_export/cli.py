@@ -556,6 +556,65 @@ def inspect_command(ctx: click.Context, input_: str, **_: Any) -> None:
     _guarded(ctx, body, verbose=bool(ctx.params.get("verbose")))
 
 
+@cli.command("preview", context_settings=CONTEXT, short_help="Show INPUT as a book in the browser, live.")
+@click.argument("input_", metavar="ARTICLE.md")
+@click.option("--port", "port", type=click.IntRange(0, 65535), default=0, metavar="N",
+              help="Port on 127.0.0.1 (default 0: a free one, printed).")
+@click.option("--no-open", "no_open", is_flag=True, help="Do not open the browser.")
+@shared_options
+@click.pass_context
+def preview_command(ctx: click.Context, input_: str, port: int, no_open: bool, **_: Any) -> None:
+    """Build ARTICLE.md's EPUB in memory and show it in the browser as a reader would: chapter list,
+    the book's CSS and fonts, e-ink/phone/tablet widths. Saving the Markdown, its sidecar or an image
+    rebuilds it and the page follows; errors show in the page. Ctrl-C stops."""
+
+    def body() -> int:
+        import threading
+        import webbrowser
+
+        from . import preview
+
+        setup_logging(bool(ctx.params.get("verbose")))
+        settings = build_settings(ctx)
+        source = Path(input_)
+        if input_ == "-":
+            raise UsageError("preview needs a file it can watch, not stdin")
+        if not source.is_file():
+            raise ExportError("no such file" if not source.exists() else "not a file", path=input_)
+        state = preview.Preview(source, settings.options)
+        state.build()
+        try:
+            server = preview.serve(state, port)
+        except OSError as exc:
+            raise UsageError(f"--port {port}: {exc.strerror or exc}") from None
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        click.echo(f"{PROG}: preview of {input_} at {url} (Ctrl-C to stop)")
+        sys.stdout.flush()
+        if state.error:
+            _echo(f"{PROG}: warning: {_one_line(state.error)}")
+        stop = threading.Event()
+        threads = [threading.Thread(target=server.serve_forever, daemon=True),
+                   threading.Thread(target=state.watch, args=(stop,), daemon=True)]
+        for thread in threads:
+            thread.start()
+        if not no_open:
+            webbrowser.open(url)
+        try:
+            while threads[1].is_alive():
+                threads[1].join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            server.stopping = True
+            server.shutdown()
+            server.server_close()
+        _echo(f"{PROG}: preview stopped")
+        return EXIT_OK
+
+    _guarded(ctx, body, verbose=bool(ctx.params.get("verbose")))
+
+
 # ---------------------------------------------------------------- entry point
 def _on_sigterm(signum: int, frame: Any) -> None:
     from .batch import Terminated

@@ -67,6 +67,11 @@ class _Writer(eb.EpubWriter):
     def _get_nav(self, item):
         return self.nav
 
+    def _write_opf_file(self, root):
+        # the package's own language (Ace: "language must be specified (xml:lang in OPF package)")
+        root.set("{http://www.w3.org/XML/1998/namespace}lang", self.book.language)
+        super()._write_opf_file(root)
+
     def write(self):
         self._write_container()
         self._write_opf()
@@ -141,19 +146,29 @@ def build(doc: Document, media, options: Options = Options(), fonts=None) -> byt
 def build_with_warnings(doc: Document, media, options: Options = Options(),
                         fonts=None) -> tuple[bytes, list[str]]:
     """The EPUB bytes and the warnings of this build (a SOURCE_DATE_EPOCH that was ignored)."""
+    entries, epoch, warnings = _entries(doc, media, options, fonts)
+    return deterministic_zip(entries, epoch), warnings
+
+
+def build_files(doc: Document, media, options: Options = Options(), fonts=None) -> dict[str, bytes]:
+    """The files of the same EPUB by path, never zipped (the live preview serves them as they are)."""
+    return dict(_entries(doc, media, options, fonts)[0])
+
+
+def _entries(doc: Document, media, options: Options, fonts) -> tuple[list[tuple[str, bytes]], int, list[str]]:
     epoch, warning = book_epoch(doc.meta.date, options.source_date_epoch)
     warnings = [f"{doc.name or '<document>'}: {warning}"] if warning else []
     for w in warnings:
         log.warning("%s", w)
     try:
-        return _build(doc, media, options, fonts, epoch), warnings
+        return _build(doc, media, options, fonts, epoch), epoch, warnings
     except ExportError:
         raise
     except (ValueError, TypeError, KeyError, OSError) as exc:
         raise RenderError(f"EPUB build failed: {exc}", path=getattr(doc, "name", None) or None) from exc
 
 
-def _build(doc: Document, media, options: Options, fonts, epoch: int) -> bytes:
+def _build(doc: Document, media, options: Options, fonts, epoch: int) -> list[tuple[str, bytes]]:
     meta = doc.meta
     lang = render.document_language(doc)
     title = meta.title or getattr(doc, "name", "") or "Untitled"
@@ -232,8 +247,7 @@ def _build(doc: Document, media, options: Options, fonts, epoch: int) -> bytes:
                                        "play_order": {"enabled": True, "start_from": 1},
                                        "epub3_landmark": False, "epub3_pages": False})
     writer.process()
-    entries = writer.write()
-    return deterministic_zip(entries, epoch)
+    return writer.write()
 
 
 _URL_FUNCTIONS = {"url", "src", "image", "image-set", "-webkit-image-set", "cross-fade", "element"}

@@ -313,7 +313,7 @@ class HTMLRenderer:
         number = ""
         if section.number is not None:
             number = f'<span class="section-number">{int(section.number)}</span> '
-        return (f'<section class="chapter" id="{escape(anchor)}" epub:type="chapter">'
+        return (f'<section class="chapter" id="{escape(anchor)}" epub:type="chapter" role="doc-chapter">'
                 f'<h2 class="section-title">{number}<span class="section-title-text">'
                 f'{escape(close_bidi(section.title))}</span></h2>{self.blocks(section.blocks)}</section>')
 
@@ -393,7 +393,7 @@ class HTMLRenderer:
                          f'{escape(" · ".join(m.tags))}</p>')
         lines.append(f'<p class="made-with">{escape(self.labels["made_with"])}</p>')
         notes = f'<div class="colophon-notes">{self.blocks(doc.colophon)}</div>' if doc.colophon else ""
-        return (f'<section class="colophon" epub:type="colophon">'
+        return (f'<section class="colophon" epub:type="colophon" role="doc-colophon">'
                 f'<h2 class="colophon-heading">{escape(self.labels["colophon"])}</h2>{notes}'
                 f'<div class="colophon-meta">{"".join(lines)}</div></section>')
 
