@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from interview_export import api, batch, cli
 from interview_export.options import CONFIG_KEYS, ROWS, Options, rows_of
 
-COMMANDS = ("epub", "pdf", "build", "inspect")
+COMMANDS = ("epub", "pdf", "build", "inspect", "preview")
 OPTION_FIELDS = {f.name for f in dataclasses.fields(Options)}
 
 
@@ -43,7 +43,28 @@ def captured(monkeypatch):
         raise api.InputError("stand-in: not read")
 
     monkeypatch.setattr(api, "load", no_load)
+    _no_preview_server(monkeypatch)
     return seen
+
+
+class _NoServer:
+    """`preview`'s server, stood in: nothing is bound, served, watched or opened."""
+
+    def __init__(self, preview, port):
+        self.server_address = ("127.0.0.1", port or 1)
+
+    def serve_forever(self):
+        pass
+
+    shutdown = server_close = serve_forever
+
+
+def _no_preview_server(monkeypatch):
+    from interview_export import preview
+
+    monkeypatch.setattr(preview, "serve", _NoServer)
+    monkeypatch.setattr(preview.Preview, "watch", lambda self, stop: None)
+    monkeypatch.setattr("webbrowser.open", lambda url: True)
 
 
 def sample(row, workdir: Path) -> tuple[list[str], object, object]:
@@ -171,7 +192,7 @@ def test_a_mistyped_command_gets_a_suggestion():
     assert result.stderr == ("interview-export: error: no such command 'ebup'; did you mean 'epub'? "
                              "(see 'interview-export --help')\n")
     result = CliRunner().invoke(cli.cli, ["zzzz"])
-    assert result.exit_code == 2 and "the commands are build, epub, inspect, pdf" in result.stderr
+    assert result.exit_code == 2 and "the commands are build, epub, inspect, pdf, preview" in result.stderr
 
 
 def test_the_same_check_for_command_line_and_config(workdir, captured):

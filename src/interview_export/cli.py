@@ -556,14 +556,10 @@ def inspect_command(ctx: click.Context, input_: str, **_: Any) -> None:
     _guarded(ctx, body, verbose=bool(ctx.params.get("verbose")))
 
 
-@cli.command("preview", context_settings=CONTEXT, short_help="Show INPUT as a book in the browser, live.")
+@table_command(cli, "preview", context_settings=CONTEXT, short_help="Show INPUT as a book in the browser, live.")
 @click.argument("input_", metavar="ARTICLE.md")
-@click.option("--port", "port", type=click.IntRange(0, 65535), default=0, metavar="N",
-              help="Port on 127.0.0.1 (default 0: a free one, printed).")
-@click.option("--no-open", "no_open", is_flag=True, help="Do not open the browser.")
-@shared_options
 @click.pass_context
-def preview_command(ctx: click.Context, input_: str, port: int, no_open: bool, **_: Any) -> None:
+def preview_command(ctx: click.Context, input_: str, **_: Any) -> None:
     """Build ARTICLE.md's EPUB in memory and show it in the browser as a reader would: chapter list,
     the book's CSS and fonts, e-ink/phone/tablet widths. Saving the Markdown, its sidecar or an image
     rebuilds it and the page follows; errors show in the page. Ctrl-C stops."""
@@ -574,8 +570,11 @@ def preview_command(ctx: click.Context, input_: str, port: int, no_open: bool, *
 
         from . import preview
 
-        setup_logging(bool(ctx.params.get("verbose")))
+        setup_logging(int(ctx.params.get("verbose") or 0))
         settings = build_settings(ctx)
+        for warning in settings.warnings:
+            _echo(f"{PROG}: warning: {warning}")
+        port = settings.run.port
         source = Path(input_)
         if input_ == "-":
             raise UsageError("preview needs a file it can watch, not stdin")
@@ -597,7 +596,7 @@ def preview_command(ctx: click.Context, input_: str, port: int, no_open: bool, *
                    threading.Thread(target=state.watch, args=(stop,), daemon=True)]
         for thread in threads:
             thread.start()
-        if not no_open:
+        if settings.run.open_browser:
             webbrowser.open(url)
         try:
             while threads[1].is_alive():

@@ -23,11 +23,12 @@ from .hanzi import CONVERSIONS
 from .labels import QUOTE_STYLE_NAMES
 
 # ---------------------------------------------------------------- subcommands and groups
-EPUB_CMDS = frozenset({"epub", "build"})
+EPUB_CMDS = frozenset({"epub", "build", "preview"})  # preview shows the EPUB
 PDF_CMDS = frozenset({"pdf", "build"})
-CONVERT_CMDS = EPUB_CMDS | PDF_CMDS
-READ_CMDS = CONVERT_CMDS | {"inspect"}              # everything that reads and resolves an article
-GROUPS = ("Output", "Book", "Images", "Fonts", "Page (PDF)", "Batch", "Messages", "Settings")
+CONVERT_CMDS = frozenset({"epub", "pdf", "build"})  # the commands that write books
+BOOK_CMDS = CONVERT_CMDS | {"preview"}              # everything that makes a book (written or shown)
+READ_CMDS = BOOK_CMDS | {"inspect"}                 # everything that reads and resolves an article
+GROUPS = ("Output", "Book", "Images", "Fonts", "Page (PDF)", "Batch", "Preview", "Messages", "Settings")
 PATH_KINDS = frozenset({"file", "dir", "font", "output"})
 
 PDF_VARIANTS = ("pdf/a-1b", "pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "pdf/a-4u",
@@ -175,6 +176,11 @@ def _dask_target(value: str) -> None:
     parse_target(value)
 
 
+def _port(value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"{value} is not a port (0-65535; 0 picks a free one)")
+
+
 def _positive(value: int) -> None:
     if value < 1:
         raise ValueError(f"{value} is not a positive whole number")
@@ -226,17 +232,17 @@ class Options:
     epub_image_long_side: int = internal(1600, "EPUB images are scaled down to this long side (px)")
     # fonts
     font_serif: str | None = opt(None, "--font-serif", kind="font", metavar="PATH[#INDEX]", group="Fonts",
-                                 commands=CONVERT_CMDS, help="Body font file (a .ttc: #face index).")
+                                 commands=BOOK_CMDS, help="Body font file (a .ttc: #face index).")
     font_sans: str | None = opt(None, "--font-sans", kind="font", metavar="PATH[#INDEX]", group="Fonts",
-                                commands=CONVERT_CMDS, help="Heading and label font file.")
+                                commands=BOOK_CMDS, help="Heading and label font file.")
     embed_fonts: bool = opt(True, "--no-embed-fonts", group="Fonts", commands=EPUB_CMDS,
                             help="Do not embed fonts in the EPUB (the reader's fonts are used).")
     # look
-    css: tuple[Path, ...] = opt((), "--css", kind="file", metavar="FILE", group="Book", commands=CONVERT_CMDS,
+    css: tuple[Path, ...] = opt((), "--css", kind="file", metavar="FILE", group="Book", commands=BOOK_CMDS,
                                 check=_existing_files, help="Extra stylesheet applied after ours. Repeatable.")
-    cover: Path | None = opt(None, "--cover", kind="file", metavar="IMAGE", group="Book", commands=CONVERT_CMDS,
+    cover: Path | None = opt(None, "--cover", kind="file", metavar="IMAGE", group="Book", commands=BOOK_CMDS,
                              check=_existing_files, help="Use this image as the cover.")
-    no_cover: bool = opt(False, "--no-cover", group="Book", commands=CONVERT_CMDS, help="No cover page.")
+    no_cover: bool = opt(False, "--no-cover", group="Book", commands=BOOK_CMDS, help="No cover page.")
     vertical: bool = opt(False, "--vertical", group="Book", commands=EPUB_CMDS,
                          help="Vertical (top-to-bottom, right-to-left) writing.")
     # Chinese script and conventions (hanzi.py)
@@ -296,6 +302,10 @@ class RunOptions:
     report: str | None = opt(None, "--report", kind="output", metavar="FILE.json", group="Batch",
                              commands=CONVERT_CMDS, config=False,
                              help="Write a JSON report of every input (outputs, warnings, error, timings).")
+    port: int = opt(0, "--port", kind="int", metavar="N", group="Preview", commands={"preview"},
+                    check=_port, example="8123", help="Port on 127.0.0.1 (default 0: a free one, printed).")
+    open_browser: bool = opt(True, "--no-open", group="Preview", commands={"preview"},
+                             help="Do not open the browser (the address is printed).")
     quiet: bool = opt(False, "-q", "--quiet", group="Messages", commands=CONVERT_CMDS, config=False,
                       help="Only errors.")
     verbose: int = opt(0, "-v", "--verbose", kind="count", group="Messages", commands=READ_CMDS, config=False,
