@@ -23,8 +23,8 @@ import pytest
 from interview_export import api
 from interview_export.options import Options
 
-from conftest import CDN_PREFIX, CORPUS, REPO, SEED, StaticServer
 from browsers import WebKit, page_fonts, webkit_available
+from conftest import CDN_PREFIX, CORPUS, REPO, SEED, StaticServer
 
 pytestmark = pytest.mark.readers
 
