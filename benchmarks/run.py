@@ -10,7 +10,7 @@ so the ratios hold on a shared, noisy machine. Images come from a local static s
     python benchmarks/run.py --quick            # 1 run, skip the slow rows (batch, scale 16×)
     python benchmarks/run.py --only epub,pdf --runs 3 --out benchmarks/RESULTS.md
 
-Rows (``--only``): epub, pdf, batch, cache, ralph, scale.
+Rows (``--only``): epub, pdf, batch, cache, ralph, scale, dask.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ CDN_PREFIX = "https://cdn.jsdelivr.net/"
 NOTO = Path("/usr/share/fonts/opentype/noto")
 PANDOC_FONTS = (NOTO / "NotoSerifCJK-Regular.ttc", NOTO / "NotoSerifCJK-Bold.ttc")
 PANDOC_CSS = HERE / "pandoc-cjk.css"
-GROUPS = ("epub", "pdf", "batch", "cache", "ralph", "scale")
-SLOW_GROUPS = ("batch", "scale")          # left out by --quick unless named in --only
+GROUPS = ("epub", "pdf", "batch", "cache", "ralph", "scale", "dask")
+SLOW_GROUPS = ("batch", "scale", "dask")  # left out by --quick unless named in --only
+LINK_BYTES_PER_S = 125e6                  # the client's network link in the Dask projection: 1 Gbit/s
+PROJECTION = (10_000, (16, 64, 256))      # articles, cores
 SCALES = (1, 4, 16)
 MIB = 1024 * 1024
 
@@ -424,6 +426,7 @@ class Bench:
         self.seed = Path(args.seed)
         self.mirror = ["--mirror", f"{CDN_PREFIX}={server.url}"]
         self.skipped: list[str] = []
+        self.sections: list[tuple[str, list[str]]] = []   # extra report sections: (title, lines)
 
     # helpers
     def out(self, *parts) -> Path:
@@ -677,6 +680,72 @@ class Bench:
                     ", ".join(f"{r:.2f}×" for _, r in mem_steps), all(r <= f for f, r in mem_steps))
 
     # formatting helpers
+    def bench_dask(self) -> None:
+        """Corpus ×2 → EPUB+PDF: --jobs 2 against --dask local:2, then the Dask per-task costs."""
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            self.skipped.append("dask: `distributed` is not installed (pip install 'interview-export[dask]')")
+            return
+        inputs = self.doubled_corpus()
+        cores = os.cpu_count() or 1
+        say(f"dask: {len(inputs)} inputs (the corpus twice) → EPUB+PDF, --jobs 2 vs --dask local:2")
+        cache = self.out("dask", "cache")
+        report_path = self.out("dask", "report.json")
+
+        def build(*extra):   # no -o: each copy's books go beside it (the two copies share stems)
+            return [*self.ie, "build", *map(str, inputs), *self.mirror, "-q", "--cache-dir", str(cache), *extra]
+
+        run_process(build("-j", "2"), log=self.logdir / "dask-warmup.log")   # fills the image cache, untimed
+        commands = [Command("jobs2", build("-j", "2")),
+                    Command("dask-local2", build("--dask", "local:2", "--report", str(report_path)))]
+        series = alternate(commands, self.runs_for("dask"), self.logdir)
+        jobs, dask = series["jobs2"], series["dask-local2"]
+        books = sorted(p for p in self.out("dask", "inputs").rglob("*") if p.suffix in (".epub", ".pdf"))
+        n_books = len(books)
+        label = f"{len(inputs)} inputs (corpus ×2) → {n_books} books, warm cache"
+        ratio = paired_ratio(jobs.walls, dask.walls)     # dask throughput ÷ pool throughput
+        for key, s, versus in (("--jobs 2", jobs, ""), ("--dask local:2", dask, f"throughput {ratio:.2f}× --jobs 2")):
+            self.rows.append(Row("dask", f"interview-export build {key}: {label}", s, "EPUB+PDF", None, versus,
+                                 f"{n_books / s.wall:.2f} books/s, {n_books / s.wall / cores:.2f} books/s per core"
+                                 + self.fail_note(s)))
+        self.target("--dask local:2 throughput within 15 % of --jobs 2", f"{ratio:.2f}×", ratio >= 0.85)
+        costs = self.dask_costs(inputs, books, report_path)
+        if costs:
+            self.sections.append(("Dask: per-task overhead and projection",
+                                  dask_projection(costs, jobs, len(inputs), n_books, cores)))
+
+    def doubled_corpus(self) -> list[Path]:
+        """Two copies of every corpus article folder and of the seed (local images travel along)."""
+        inputs = []
+        for copy in ("copy1", "copy2"):
+            root = self.out("dask", "inputs", copy)
+            shutil.copytree(CORPUS / "articles", root / "articles", dirs_exist_ok=True)
+            shutil.copy2(self.seed, root / self.seed.name)
+            inputs += sorted((root / "articles").glob("*/*.md")) + [root / self.seed.name]
+        return inputs
+
+    def dask_costs(self, inputs, books, report_path: Path) -> dict | None:
+        """Per-task costs measured by `_dask_costs` in its own process (a fresh LocalCluster)."""
+        out_bytes = {}
+        for book in books:
+            key = str(book.with_suffix(".md"))
+            out_bytes[key] = out_bytes.get(key, 0) + book.stat().st_size
+        spec = self.out("dask", "costs-in.json")
+        spec.write_text(json.dumps({"inputs": [str(p) for p in inputs], "out_bytes": out_bytes}), encoding="utf-8")
+        result = self.out("dask", "costs.json")
+        sample = run_process([sys.executable, __file__, "_dask_costs", str(spec), str(result)],
+                             log=self.logdir / "dask-costs.log", timeout=900)
+        if sample.returncode != 0 or not result.exists():
+            self.skipped.append(f"dask per-task costs: failed (see {self.logdir / 'dask-costs.log'})")
+            return None
+        costs = json.loads(result.read_text(encoding="utf-8"))
+        if report_path.exists():   # client-side write time per input, from the last --dask run
+            files = json.loads(report_path.read_text(encoding="utf-8"))["files"]
+            costs["write_ms"] = median([f["timings"].get("write", 0.0) for f in files]) * 1000
+            costs["workers"] = sorted({f.get("worker") for f in files if f.get("worker")})
+        return costs
+
     def runs_for(self, group: str) -> int:
         return self.runs if not self.args.slow_runs else min(self.runs, self.args.slow_runs)
 
@@ -692,6 +761,93 @@ class Bench:
     @staticmethod
     def fail_note(series: Series) -> str:
         return f" **exit {series.failed[0]} in {len(series.failed)} run(s)**" if series.failed else ""
+
+
+# ---------------------------------------------------------------- Dask per-task costs
+def _echo(unit, size: int) -> bytes:
+    """A worker task that does no conversion: takes a real unit, returns as many bytes as its books."""
+    return bytes(size)
+
+
+def _nothing(i: int) -> int:
+    return i
+
+
+def dask_costs_main(spec_path: str, out_path: str) -> int:
+    """Runs in its own process: unit preparation here, then on a LocalCluster of 2 the round trip of
+    every real unit through an echo task (real bytes in, the books' size back, one at a time) and
+    the throughput of tiny tasks (the scheduler's own cost per task)."""
+    import distributed
+
+    from interview_export import dask_batch, dask_cluster
+    from interview_export.batch import Task
+
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    ours = dask_cluster.fingerprint()["id"]
+    prep, units = [], []
+    for i, source in enumerate(spec["inputs"]):
+        start = time.perf_counter()
+        task = Task(source, {"epub": Path(source).with_suffix(".epub"), "pdf": Path(source).with_suffix(".pdf")})
+        units.append(dask_batch.make_unit(i, task, ("epub", "pdf"), ours))
+        prep.append(time.perf_counter() - start)
+    sizes = [spec["out_bytes"].get(str(Path(source).with_suffix(".md")), 0) for source in spec["inputs"]]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+        client.submit(_echo, units[0], 1, pure=False).result()       # warm both ends
+        trips, tiny = [], []
+        for unit, size in zip(units, sizes):
+            start = time.perf_counter()
+            client.submit(_echo, unit, size, pure=False).result()
+            trips.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            client.submit(_nothing, 0, pure=False).result()
+            tiny.append(time.perf_counter() - start)
+        count = 2000
+        start = time.perf_counter()
+        distributed.wait(client.map(_nothing, range(count), pure=False))
+        per_task = (time.perf_counter() - start) / count
+    Path(out_path).write_text(json.dumps({
+        "n": len(units), "prep_ms": median(prep) * 1000, "trip_ms": median(trips) * 1000,
+        "trip_ms_max": max(trips) * 1000, "tiny_trip_ms": median(tiny) * 1000,
+        "scheduler_ms_per_task": per_task * 1000,
+        "unit_bytes": median([u.size for u in units]), "unit_bytes_max": max(u.size for u in units),
+        "book_bytes": median(sizes), "bytes_per_article": (sum(u.size for u in units) + sum(sizes)) / len(units),
+    }), encoding="utf-8")
+    return 0
+
+
+def dask_projection(costs: dict, jobs: Series, n_inputs: int, n_books: int, cores: int) -> list[str]:
+    """The per-task numbers and the projection for PROJECTION's archive, with the formula."""
+    t_core = jobs.cpu / n_inputs                                  # CPU seconds per article (EPUB+PDF)
+    t_client = (costs["prep_ms"] + costs.get("write_ms", 0.0)) / 1000
+    t_sched = costs["scheduler_ms_per_task"] / 1000
+    t_net = costs["bytes_per_article"] / LINK_BYTES_PER_S
+    lines = [
+        f"- per-task overhead (round trip of a real unit through a worker that does no conversion, "
+        f"one at a time, {costs['n']} units): **{costs['trip_ms']:.1f} ms** median (max {costs['trip_ms_max']:.0f} ms; "
+        f"an empty task {costs['tiny_trip_ms']:.1f} ms); median unit {human_size(costs['unit_bytes'])} in "
+        f"(max {human_size(costs['unit_bytes_max'])}), books {human_size(costs['book_bytes'])} back",
+        f"- client side per article: unit preparation {costs['prep_ms']:.1f} ms, writing the books "
+        f"{costs.get('write_ms', 0.0):.1f} ms; scheduler + client per tiny task in bulk (2,000 tasks): "
+        f"{costs['scheduler_ms_per_task']:.2f} ms",
+        f"- conversion CPU per article (EPUB+PDF, from the --jobs 2 runs): t_cpu = {t_core:.2f} s; "
+        f"{n_books / n_inputs:.0f} books per article; {human_size(costs['bytes_per_article'])} per article over "
+        f"the client's link (unit in + books out)",
+        "",
+        "Projection: T(N, C) ≈ T_start + N × max(t_cpu / C, t_client, t_sched, bytes / W), with "
+        f"t_client = {t_client * 1000:.0f} ms, t_sched = {t_sched * 1000:.2f} ms, "
+        f"bytes / W = {t_net * 1000:.0f} ms at W = 1 Gbit/s (T_start ≈ tens of seconds: workers import WeasyPrint):",
+        "",
+    ]
+    articles, core_counts = PROJECTION
+    rows = []
+    for c in core_counts:
+        parts = {"CPU": t_core / c, "client": t_client, "scheduler": t_sched, "network": t_net}
+        bound = max(parts, key=parts.get)
+        rows.append([f"{articles:,} articles on {c} cores", f"{articles * parts[bound] / 60:.1f} min",
+                     f"{articles * t_core / c / 60:.1f} min", bound])
+    lines.append(markdown_table(["case", "projected T", "CPU alone", "bound by"], rows))
+    return lines
 
 
 def cpu_ratio(ours: Series, theirs: Series) -> str:
@@ -736,6 +892,8 @@ def report(bench: Bench, info: dict[str, str], started: str) -> str:
         "",
         markdown_table(["target", "measured", "result"], bench.targets),
     ]
+    for title, body in bench.sections:
+        lines += ["", f"## {title}", "", *body]
     if bench.skipped:
         lines += ["", "## Skipped", ""] + [f"- {s}" for s in bench.skipped]
     if shutil.which("ebook-convert") is None:
@@ -797,6 +955,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_capture"]:
         return capture_main(argv[1], argv[argv.index("--") + 1:])
+    if argv[:1] == ["_dask_costs"]:
+        return dask_costs_main(argv[1], argv[2])
     if argv[:1] == ["_floor"]:
         # the same process settings as our one-book CLI run (cli.main: cyclic GC off, no
         # interpreter teardown at exit), so the floor differs from ours only by our pipeline

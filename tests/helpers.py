@@ -1,5 +1,5 @@
-"""Shared test helpers: the CLI command of this interpreter, child processes read from /proc, images
-and fonts made on the fly, fake media bags, EPUBCheck (many books in one JVM)."""
+"""Shared test helpers: the CLI command of this interpreter, the CLI in a subprocess, child processes
+read from /proc, images and fonts made on the fly, fake media bags, EPUBCheck (many books in one JVM)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +25,47 @@ import pytest
 # script), never whatever `interview-export` happens to be on PATH; `-m` when there is no script.
 _SCRIPT = Path(sys.executable).with_name("interview-export")
 CLI: list[str] = [str(_SCRIPT)] if os.access(_SCRIPT, os.X_OK) else [sys.executable, "-m", "interview_export"]
+
+
+class Proc:
+    """The CLI in a subprocess, stderr collected line by line in a thread."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None):
+        self.lines: list[str] = []
+        self.popen = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.popen.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, predicate, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                self.popen.kill()
+                self.finish()
+                raise AssertionError("the CLI did not get there:\n" + "".join(self.lines))
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 60) -> int:
+        try:
+            rc = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise
+        finally:
+            self.thread.join(5)
+            self.popen.stdout.close()
+            self.popen.stderr.close()
+        return rc
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.lines)
 
 
 def children_of(pid: int) -> set[int]:

@@ -97,3 +97,16 @@ def test_quick_run_on_a_tiny_input(tmp_path):
     assert "## Targets (issue 8)" in text
     assert "seed → EPUB whole process ≤ 1.0 s" in text
     assert "pandoc (not installed or --no-pandoc)" in text
+
+
+def test_dask_projection_takes_the_largest_bound(bench):
+    costs = {"n": 34, "prep_ms": 2.0, "write_ms": 8.0, "trip_ms": 9.0, "trip_ms_max": 40.0, "tiny_trip_ms": 3.0,
+             "scheduler_ms_per_task": 1.0, "unit_bytes": 250_000, "unit_bytes_max": 4_000_000,
+             "book_bytes": 2_000_000, "bytes_per_article": 2_500_000}
+    jobs = bench.Series("jobs2", [bench.Sample(60.0, 1024, 0, 68.0)])     # 2.0 CPU s per article
+    text = "\n".join(bench.dask_projection(costs, jobs, 34, 68, 2))
+    assert "**9.0 ms**" in text and "t_cpu = 2.00 s" in text
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if "articles on" in line}
+    # 16 cores: CPU 10,000 × 2.0 / 16 s = 20.8 min; 256 cores: the 1 Gbit/s link, 10,000 × 20 ms = 3.3 min
+    assert "20.8 min" in rows["10,000 articles on 16 cores"] and rows["10,000 articles on 16 cores"].endswith("CPU |")
+    assert "3.3 min" in rows["10,000 articles on 256 cores"] and "network" in rows["10,000 articles on 256 cores"]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -17,7 +15,7 @@ from click.testing import CliRunner
 
 from interview_export import api, batch, cli
 
-from helpers import children_of, running
+from helpers import Proc, children_of, running
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "sample-interview.md"
@@ -385,47 +383,6 @@ def test_stdin_to_epub(runner, workdir):
 
 
 # ---------------------------------------------------------------- subprocess runs
-class Proc:
-    """The CLI in a subprocess, stderr collected line by line in a thread."""
-
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None):
-        self.lines: list[str] = []
-        self.popen = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        for line in self.popen.stderr:
-            self.lines.append(line)
-
-    def wait_for(self, predicate, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                self.popen.kill()
-                self.finish()
-                raise AssertionError("the CLI did not get there:\n" + "".join(self.lines))
-            time.sleep(0.05)
-
-    def finish(self, timeout: float = 60) -> int:
-        try:
-            rc = self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-            raise
-        finally:
-            self.thread.join(5)
-            self.popen.stdout.close()
-            self.popen.stderr.close()
-        return rc
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.lines)
-
-
 DRIVER = """
 import os, sys, time
 from interview_export import api, cli

@@ -23,7 +23,8 @@ from interview_export.batch import Task
 from interview_export.errors import UsageError
 from interview_export.options import Options
 
-from test_cli import Proc, _md
+from helpers import Proc
+from test_cli import _md
 
 distributed = pytest.importorskip("distributed")
 
@@ -229,6 +230,16 @@ def test_a_unit_that_kills_its_worker_is_retried_once_then_reported(tmp_path, cl
     assert [r.status for r in results] == ["ok", "failed"]
     assert results[1].error.startswith("the Dask worker converting it died 2 time(s)")
     assert (tmp_path / "out" / "a0.epub").is_file() and not (tmp_path / "out" / "poison.epub").exists()
+
+
+def test_cli_dask_local_starts_and_stops_its_own_cluster(tmp_path):
+    [source] = _articles(tmp_path / "in", 1)
+    proc = Proc(["-m", "interview_export", "epub", str(source), "-o", str(tmp_path / "out"), "--dask", "local:1",
+                 "--report", str(tmp_path / "r.json")], cwd=tmp_path)
+    assert proc.finish(timeout=120) == 0, proc.stderr
+    [entry] = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["files"]
+    assert entry["status"] == "ok" and entry["worker"].startswith("tcp://127.0.0.1:")
+    assert _check_books(tmp_path / "out") == ["a0.epub"]
 
 
 # ---------------------------------------------------------------- a real scheduler and two workers

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from . import api
 from .batch import Task, estimated_cost
-from .dask_cluster import ClusterError, check_workers, connect, fingerprint, parse_target
+from .dask_cluster import ClusterError, check_workers, connect, fingerprint, parse_target, stop_profiler
 from .errors import ExportError
 from .options import Options
 
@@ -101,13 +101,22 @@ def build_unit(unit: Unit, files: dict[str, bytes]) -> Built:
     return Built(_unmap(result, back, worker), books, tuple(need))
 
 
+_QUIETED: set[int] = set()   # id() of the workers in this process whose profiler is stopped
+
+
 def _worker_address() -> str:
+    """This worker's address ("local" outside Dask); stops its profiler on first use (a worker that
+    joined or restarted after `check_workers` never ran `worker_hello`)."""
     try:
         from distributed import get_worker
 
-        return str(get_worker().address)
+        worker = get_worker()
     except (ImportError, ValueError):
         return "local"
+    if id(worker) not in _QUIETED:
+        _QUIETED.add(id(worker))
+        worker.loop.add_callback(stop_profiler, worker)
+    return str(worker.address)
 
 
 _MATERIALISED: dict[str, str] = {}   # sha256 of an option file → its path on this worker
@@ -262,7 +271,11 @@ def run(tasks: Sequence[Task], target: Any, *, jobs: int | None = None,
     if todo:
         todo.sort(key=lambda i: estimated_cost(tasks[i]), reverse=True)
         address = target if not isinstance(target, str) else parse_target(target)[0]
-        with connect(target, jobs=jobs, verbose=verbose) as client:
+        import dask
+
+        # a unit with its images is a "large graph" to Dask (> 10 MB): that is expected here, no warning
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GB"}), \
+                connect(target, jobs=jobs, verbose=verbose) as client:
             with client.as_current():  # distributed.wait() finds its client this way
                 _Run(client, str(getattr(client, "scheduler", None) and client.scheduler.address or address),
                      tasks, on_start, finish).go(todo)
@@ -288,7 +301,10 @@ class _Run:
         files: dict[str, bytes] = {}
         for options in {self.tasks[i].options for i in order}:
             files.update(option_files(options))
-        self.files = self.client.scatter([files], broadcast=True, hash=False)[0] if files else {}
+        try:
+            self.files = self.client.scatter([files], broadcast=True, hash=False)[0] if files else {}
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"lost the Dask scheduler at {self.address}: {_why(exc)}") from None
         window = max(4, 2 * threads)
         queue = deque(order)
         last_worker_seen = time.monotonic()

@@ -93,10 +93,15 @@ def _local_cluster(workers: int | None) -> Iterator[Any]:
     from .batch import _sigint_ignored
 
     distributed = distributed_module()
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), _sigint_ignored():
-        cluster = distributed.LocalCluster(n_workers=workers or api.default_jobs(), threads_per_worker=1,
-                                           processes=True, dashboard_address=":0",
-                                           silence_logs=logging.CRITICAL)
+    settings = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                "distributed.worker.profile.enabled": False}   # see stop_profiler
+    with dask.config.set(settings), _sigint_ignored():
+        try:
+            cluster = distributed.LocalCluster(n_workers=workers or api.default_jobs(), threads_per_worker=1,
+                                               processes=True, dashboard_address=":0",
+                                               silence_logs=logging.CRITICAL)
+        except Exception as exc:  # e.g. a script without `if __name__ == "__main__":` (spawned workers)
+            raise ClusterError(f"cannot start a local Dask cluster: {_first_line(exc)}") from None
     try:
         yield cluster
     finally:
@@ -167,16 +172,29 @@ def describe_difference(theirs: dict[str, str], ours: dict[str, str]) -> str:
     return "; ".join(parts) or "fingerprint differs"
 
 
-def worker_hello() -> dict[str, str]:
-    """Runs on each worker before the run: import the heavy modules once, report the fingerprint."""
+def worker_hello(dask_worker: Any = None) -> dict[str, str]:
+    """Runs on each worker (in its event loop) before the run: no stack sampling, the heavy modules
+    imported once, → the fingerprint."""
     import importlib
 
     from .batch import PRELOAD
 
+    if dask_worker is not None:
+        stop_profiler(dask_worker)
     for name in PRELOAD:
         with suppress(Exception):
             importlib.import_module(name)
     return fingerprint()
+
+
+def stop_profiler(worker: Any) -> None:
+    """Stop Dask's statistical profiler on this worker (call it in the worker's event loop). It
+    samples the converting thread's stack every 10 ms for the dashboard; deep WeasyPrint stacks
+    make that a real share of the CPU, and nobody looks at it here."""
+    for name in ("profile", "profile-cycle"):
+        callback = getattr(worker, "periodic_callbacks", {}).get(name)
+        if callback is not None:
+            callback.stop()
 
 
 def check_workers(client: Any, address: str) -> int:
@@ -189,6 +207,7 @@ def check_workers(client: Any, address: str) -> int:
     ours = fingerprint()
     try:
         answers = client.run(worker_hello, on_error="return")
+        threads = sum(client.nthreads().values())
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"lost the Dask scheduler at {address}: {_first_line(exc)}") from None
     for worker, theirs in sorted(answers.items()):
@@ -200,4 +219,4 @@ def check_workers(client: Any, address: str) -> int:
             raise ClusterError(f"Dask worker {worker} runs a different interview-export "
                                f"({describe_difference(theirs, ours)}); install the same version on the "
                                "client and every worker") from None
-    return max(1, sum(client.nthreads().values()))
+    return max(1, threads)
