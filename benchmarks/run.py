@@ -791,7 +791,7 @@ def dask_costs_main(spec_path: str, out_path: str) -> int:
         units.append(dask_batch.make_unit(i, task, ("epub", "pdf"), ours))
         prep.append(time.perf_counter() - start)
     sizes = [spec["out_bytes"].get(str(Path(source).with_suffix(".md")), 0) for source in spec["inputs"]]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=50) as cluster, distributed.Client(cluster) as client:
         client.submit(_echo, units[0], 1, pure=False).result()       # warm both ends
         trips, tiny = [], []

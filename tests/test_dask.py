@@ -259,7 +259,7 @@ class _Cluster:
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen] = {}
         self.start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                   str(self.port), "--no-dashboard")
+                   str(self.port), "--dashboard-address", ":0")
 
     def start(self, name: str, module: str, *args: str) -> None:
         with (self.tmp / f"{name}.log").open("wb") as log:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import sys
+from collections import Counter
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
@@ -172,15 +173,18 @@ def describe_difference(theirs: dict[str, str], ours: dict[str, str]) -> str:
     return "; ".join(parts) or "fingerprint differs"
 
 
-def worker_hello(dask_worker: Any = None) -> dict[str, str]:
-    """Runs on each worker (in its event loop) before the run: no stack sampling, the heavy modules
-    imported once, → the fingerprint."""
+def worker_hello(neighbours: dict[str, int] | None = None, dask_worker: Any = None) -> dict[str, str]:
+    """Runs on each worker (in its event loop) before the run: no stack sampling, its share of the
+    image memory budget (`neighbours`: worker address → workers on its host, as `--jobs` shares
+    it), the heavy modules imported once, → the fingerprint."""
     import importlib
 
     from .batch import PRELOAD
+    from .media import share_memory_budget
 
     if dask_worker is not None:
         stop_profiler(dask_worker)
+        share_memory_budget((neighbours or {}).get(dask_worker.address, 1))
     for name in PRELOAD:
         with suppress(Exception):
             importlib.import_module(name)
@@ -206,7 +210,10 @@ def check_workers(client: Any, address: str) -> int:
                            f"{WORKERS_TIMEOUT:.0f} s ({_first_line(exc)})") from None
     ours = fingerprint()
     try:
-        answers = client.run(worker_hello, on_error="return")
+        workers = client.scheduler_info()["workers"]
+        hosts = Counter(info.get("host") for info in workers.values())
+        neighbours = {address: hosts[info.get("host")] for address, info in workers.items()}
+        answers = client.run(worker_hello, neighbours, on_error="return")
         threads = sum(client.nthreads().values())
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"lost the Dask scheduler at {address}: {_first_line(exc)}") from None
