@@ -296,3 +296,13 @@ def test_converted_book_keeps_speakers_and_turns_together():
     assert [(s["name"], s["title"], s["turns"]) for s in report["speakers"]][:3] == [
         ("主持人", "", 4), ("王芳", "產品總監", 2), ("趙磊", "SRE", 2)]
     assert sum(s["turns"] for s in report["speakers"]) == report["turns"] == 10
+
+
+def test_a_question_section_title_is_the_host_turn_and_renders_once():
+    from interview_export import render
+
+    doc = read_path(FIXTURES / "question-sections.md")
+    first = doc.sections[0].blocks
+    assert [(t.speaker, t.role, len(t.blocks)) for t in first] == [("问", "host", 0), ("答", "guest", 1)]
+    part = next(p for p in render.render_parts(doc, None, OPTS, target="epub") if p.kind == "section")
+    assert part.body.count('class="turn ') == 1 and part.body.count("图书馆这些年最大的变化") == 1

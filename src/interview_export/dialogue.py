@@ -20,6 +20,8 @@ The labels themselves are read by ``speaker_labels.read_label``. Here the whole 
    conversation does not end the speaker: the words after it continue the same turn
    (``continued``), and the same speaker labelled again after it is still one turn. Two labels of
    the same speaker in a row without a heading between stay two turns, as the author wrote them.
+   A section titled ``## 问：…`` / ``## Q: …`` is that question: a host turn without blocks (the
+   title shows it) opens the section, and the words below are the answer.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .model import (
     Paragraph,
     Section,
     Speaker,
+    Text,
     ThematicBreak,
     plain_text,
 )
@@ -131,12 +134,24 @@ def _bare_marker(block) -> Label | None:
     return Label(m["word"], "marker", timestamp=(m["time"] or "").strip(), line=block.line) if m else None
 
 
-def collect(containers: list[tuple]) -> list[Use]:
-    """Every label at a block start, classified (label, marker, legend, link, credit)."""
+def _title_question(section: Section) -> Label | None:
+    """``## Q：…`` / ``## 问：…``: a section titled with an asker's label is that question."""
+    label = read_label(Heading(2, (Text(section.title, section.line),), section.line))
+    if label is None or label.alone or not (_ASKER.match(label.name) or HOST_WORDS.search(label.name)):
+        return None
+    return label
+
+
+def collect(containers: list[tuple], sections: tuple = ()) -> list[Use]:
+    """Every label at a block start (and question section titles), classified (label, marker, legend, …)."""
     found = [[read_label(b) for b in blocks] for blocks in containers]
     counts = Counter(label.name for labels in found for label in labels if label is not None)
     uses: list[Use] = []
     for c, blocks in enumerate(containers):
+        title = _title_question(sections[c - 1]) if 0 < c <= len(sections) else None
+        if title is not None:
+            uses.append(Use(title, (c, -1), title.name, question=bool(_QUESTION.search(title.text)),
+                            then_words=bool(blocks) and found[c][0] is None and _speech(blocks[0])))
         for i, block in enumerate(blocks):
             label = found[c][i]
             if label is None:
@@ -455,6 +470,9 @@ class _Builder:
             following = self.accepted.get((c, i), following)
         if new_section:
             self.interrupted = self.crossed = True
+        asked = self.accepted.get((c, -1))
+        if asked is not None:     # "## 问：…？": the title is the question; its turn holds no blocks
+            self.start(asked.name, asked.label.line, [], asked.title, asked.label.timestamp, False, "heading")
         for i, block in enumerate(blocks):
             use = self.accepted.get((c, i))
             if use is not None and use.kind == "label":
@@ -507,11 +525,11 @@ class _Builder:
 def detect_dialogue(doc: Document, options: Options) -> Document:
     """Find the document's speakers and cut its blocks into DialogueTurns (see the module docstring)."""
     containers = _containers(doc)
-    uses = collect(containers)
+    uses = collect(containers, doc.sections)
     known = {u.label.name for u in uses if u.kind == "label"}
     split = [split_double_turns(blocks, known) for blocks in containers]
     if any(a is not b for a, b in zip(split, containers)):
-        containers, uses = split, collect(split)
+        containers, uses = split, collect(split, doc.sections)
     canon = resolve_aliases(uses)
     for u in uses:
         u.name = canon.get(u.label.name, u.label.name)

@@ -103,7 +103,8 @@ class DialogueTurn:
 
     ``title`` is a bracketed title written with this label (``**名字**（CTO）：``), ``timestamp`` a
     time written before or after the label (``[04:12]``, ``00:00:08``); ``continued`` marks the same
-    speaker going on after a heading that interrupted the turn (one turn, two blocks).
+    speaker going on after a heading that interrupted the turn (one turn, two blocks). A turn with
+    no blocks is a question written as its section's title (``## 问：…``): renderers show nothing.
     """
 
     speaker: str

@@ -253,6 +253,8 @@ class HTMLRenderer:
         return f"<h{level}>{self.inlines(node.children)}</h{level}>"
 
     def render_dialogue_turn(self, node: DialogueTurn) -> str:
+        if not node.blocks:        # a question written as the section title: the heading shows it
+            return ""
         role = "host" if node.role == "host" else "guest"
         speaker = escape(close_bidi(node.speaker))
         continued = " continued" if node.continued else ""
