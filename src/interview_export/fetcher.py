@@ -202,7 +202,7 @@ class Fetcher:
             timeout=options.timeout,
             max_bytes=options.max_image_bytes,
             max_workers=options.max_downloads,
-            allow_hosts=getattr(options, "allow_hosts", ()),
+            allow_hosts=options.allow_hosts,
         )
         kwargs.update(overrides)
         return cls(**kwargs)
