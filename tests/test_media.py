@@ -430,7 +430,6 @@ FAULTS = [
     ("chain-9", "too many redirects"),
     ("big.png", "too large"),
     ("big-chunked.png", "too large"),
-    ("slow.png", "timed out"),
     ("always500.png", "HTTP 503"),
     ("to-file", "scheme 'file'"),
 ]
@@ -461,6 +460,19 @@ def test_fault_server_matrix(tmp_path):
     # nothing that failed was cached; what succeeded was
     cache = Cache(tmp_path / "fcache")
     assert cache.get(srv.url + "html.png") is None and cache.get(srv.url + "flaky.png").data == srv.ok_png
+
+
+def test_a_host_that_timed_out_is_dead_for_the_rest_of_the_book(tmp_path):
+    """A slow host costs one timeout, not one per image (its other images fail at once)."""
+    with FaultServer(slow_seconds=5) as srv:
+        slow, later = srv.url + "slow.png", srv.url + "ok.png"
+        with fast_fetcher(tmp_path, timeout=0.5) as fetcher:
+            bag = collect_media(doc_of(slow), tmp_path, opts(tmp_path), fetcher=fetcher)
+            t0 = time.monotonic()
+            after = collect_media(doc_of(later), tmp_path, opts(tmp_path), fetcher=fetcher)
+            assert time.monotonic() - t0 < 0.5
+    assert "timed out" in bag.get(slow).reason
+    assert "unreachable" in after.get(later).reason and "/ok.png" not in srv.requests
 
 
 def test_downloads_run_in_parallel(tmp_path):
