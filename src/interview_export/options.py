@@ -309,8 +309,8 @@ class RunOptions:
     quiet: bool = opt(False, "-q", "--quiet", group="Messages", commands=CONVERT_CMDS, config=False,
                       help="Only errors.")
     verbose: int = opt(0, "-v", "--verbose", kind="count", group="Messages", commands=READ_CMDS, config=False,
-                       help="Say when each file starts, tracebacks for internal errors; -vv also the "
-                            "PDF engine's (WeasyPrint's) own log.")
+                       help="More detail: what is being done, and the traceback of an internal error; "
+                            "-vv also the PDF engine's (WeasyPrint's) own log.")
     profile: bool = opt(False, "--profile", group="Messages", commands=CONVERT_CMDS, config=False,
                         help="Time per stage for each file and in total.")
     config: str | None = opt(None, "--config", kind="output", metavar="FILE", group="Settings",
