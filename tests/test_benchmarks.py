@@ -100,7 +100,7 @@ def test_quick_run_on_a_tiny_input(tmp_path):
 
 
 def test_dask_projection_takes_the_largest_bound(bench):
-    costs = {"n": 34, "prep_ms": 2.0, "write_ms": 8.0, "trip_ms": 9.0, "trip_ms_max": 40.0, "tiny_trip_ms": 3.0,
+    costs = {"n": 34, "prep_ms": 2.0, "prep_cpu_ms": 2.0, "write_ms": 8.0, "write_cpu_ms": 8.0, "trip_ms": 9.0, "trip_ms_max": 40.0, "tiny_trip_ms": 3.0,
              "scheduler_ms_per_task": 1.0, "unit_bytes": 250_000, "unit_bytes_max": 4_000_000,
              "book_bytes": 2_000_000, "bytes_per_article": 2_500_000}
     jobs = bench.Series("jobs2", [bench.Sample(60.0, 1024, 0, 68.0)])     # 2.0 CPU s per article
