@@ -4,11 +4,13 @@ Usage: python scripts/build_fonts.py [--source /usr/share/fonts/opentype/noto] [
 
 Needs the Debian packages fonts-noto-cjk (Regular, Bold) and uharfbuzz + fontTools. Every .ttc holds
 the JP, KR, SC, TC and HK faces (the Sans ones also the Mono faces); the SC face is picked by its
-PostScript name, never by position. Each face is cut down to a character set (GB 2312 or GBK plus
-the blocks in interview_export.fonts.SHIPPED_BLOCKS) with HarfBuzz's subsetter, keeping the OpenType
-layout features CJK needs and the vertical metrics (vhea/vmtx/VORG). Before subsetting, the GSUB and
-GPOS language systems other than the default and Simplified Chinese (ZHS) are dropped, so that the
-Japanese, Korean and Traditional `locl` variants do not bloat the files and every per-book subset.
+PostScript name, never by position. Each face is cut down to a character set (GB 2312 or GBK, the
+通用规范汉字表, Big5, plus the blocks in interview_export.fonts.SHIPPED_BLOCKS) with HarfBuzz's
+subsetter, keeping the OpenType layout features CJK needs and the vertical metrics (vhea/vmtx/VORG).
+Before subsetting, the GSUB and GPOS language systems other than the default, Simplified Chinese (ZHS),
+Traditional Chinese (ZHT, Taiwan) and Hong Kong Chinese (ZHH) are dropped (no Japanese or Korean
+forms), and the Taiwan/Hong Kong `locl` substitutions are kept only for the Big5 level-1 characters
+and punctuation, so the regional glyph forms of common Traditional text fit the 30 MB budget.
 The names say it is a subset ("Noto Serif CJK SC Subset"); the licence (OFL 1.1, no Reserved Font
 Name) allows either.
 """
@@ -24,21 +26,33 @@ from pathlib import Path
 
 from fontTools.ttLib import TTCollection, TTFont
 
-from interview_export.fonts import (GAP_FAMILY, GAP_FONT, SHIPPED_BLOCKS, encodable_chars, listed_chars,
-                                   ranges_chars, subset_face)
+from interview_export.fonts import (
+    GAP_FAMILY,
+    GAP_FONT,
+    SHIPPED_BLOCKS,
+    encodable_chars,
+    listed_chars,
+    ranges_chars,
+    subset_face,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "fonts-noto-cjk"
 
 # output file → (source collection, PostScript name of the face to take, character sets)
-# "gbk"/"gb2312": what Python's codec decodes; "tongyong-guifan-8105": fonts/charsets/*.txt
+# "gbk"/"gb2312"/"big5": what Python's codec decodes; "big5-1": Big5 symbols and level-1 hanzi
+# (A440–C67E, the 5,401 common ones); "tongyong-guifan-8105": fonts/charsets/*.txt
 TARGETS = {
     "NotoSerifSC-Regular.otf": ("NotoSerifCJK-Regular.ttc", "NotoSerifCJKsc-Regular", "gbk+tongyong-guifan-8105"),
-    "NotoSerifSC-Bold.otf": ("NotoSerifCJK-Bold.ttc", "NotoSerifCJKsc-Bold", "gbk+tongyong-guifan-8105"),
-    "NotoSansSC-Regular.otf": ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular", "gb2312+tongyong-guifan-8105"),
-    "NotoSansSC-Bold.otf": ("NotoSansCJK-Bold.ttc", "NotoSansCJKsc-Bold", "gbk+tongyong-guifan-8105"),
+    "NotoSerifSC-Bold.otf": ("NotoSerifCJK-Bold.ttc", "NotoSerifCJKsc-Bold", "gb2312+tongyong-guifan-8105+big5"),
+    "NotoSansSC-Regular.otf": ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular",
+                               "gb2312+tongyong-guifan-8105+big5-1"),
+    "NotoSansSC-Bold.otf": ("NotoSansCJK-Bold.ttc", "NotoSansCJKsc-Bold", "gb2312+tongyong-guifan-8105+big5"),
 }
-KEEP_LANGSYS = {"ZHS "}
+KEEP_LANGSYS = {"ZHS ", "ZHT ", "ZHH "}
+REGIONAL_LANGSYS = {"ZHT ", "ZHH "}     # their own locl substitutions are cut to REGIONAL_CHARS
+REGIONAL_CHARS = "big5-1"
+REGIONAL_BLOCKS = ((0x2000, 0x206F), (0x3000, 0x303F), (0xFE10, 0xFE1F), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF))
 # IEGap.ttf: our own tiny font of blank fixed-width spaces (no Noto face has them). The PDF sets the
 # space between Chinese and Latin text as U+2005 (¼ em) from it: WeasyPrint stretches only U+0020
 # and U+00A0 when it justifies, so this gap stays ¼ em while the line is justified.
@@ -48,11 +62,31 @@ NAME_IDS = list(range(0, 15))       # copyright … licence URL
 BUDGET = 30_000_000                 # bytes, all of fonts/ (README, licence and fonts)
 
 
+def big5_level1() -> set[int]:
+    """Big5's symbols (A140–A3FE) and level-1 hanzi (A440–C67E) as code points."""
+    out = set()
+    for lead in range(0xA1, 0xC7):
+        for trail in (*range(0x40, 0x7F), *range(0xA1, 0xFF)):
+            if (lead << 8 | trail) > 0xC67E:
+                continue
+            try:
+                out.update(ord(c) for c in bytes((lead, trail)).decode("big5"))
+            except UnicodeDecodeError:
+                pass
+    return out
+
+
+def named_chars(name: str) -> set[int]:
+    if name in ("gbk", "gb2312", "big5"):
+        return set(encodable_chars(name))
+    return big5_level1() if name == "big5-1" else set(listed_chars(name))
+
+
 def charset(names: str) -> set[int]:
     """'gbk+tongyong-guifan-8105' → the union of those sets and SHIPPED_BLOCKS."""
     chars = ranges_chars(SHIPPED_BLOCKS)
     for name in names.split("+"):
-        chars |= encodable_chars(name) if name in ("gbk", "gb2312") else listed_chars(name)
+        chars |= named_chars(name)
     return chars
 
 
@@ -65,8 +99,9 @@ def find_face(path: Path, postscript_name: str) -> int:
     raise SystemExit(f"{path}: no face named {postscript_name!r} (faces: {names})")
 
 
-def zhs_only(path: Path, index: int) -> bytes:
-    """The face as a single OpenType font whose GSUB/GPOS keep only the default and ZHS language systems."""
+def chinese_only(path: Path, index: int) -> bytes:
+    """The face as a single OpenType font whose GSUB/GPOS keep only the default and the Chinese
+    language systems, with the Taiwan/Hong Kong `locl` forms cut to REGIONAL_CHARS."""
     with TTFont(str(path), fontNumber=index, lazy=True, recalcTimestamp=False) as font:
         for tag in ("GSUB", "GPOS"):
             if tag not in font:
@@ -75,9 +110,35 @@ def zhs_only(path: Path, index: int) -> bytes:
                 script = record.Script
                 script.LangSysRecord = [r for r in script.LangSysRecord if r.LangSysTag in KEEP_LANGSYS]
                 script.LangSysCount = len(script.LangSysRecord)
+        keep = {font.getBestCmap().get(cp) for cp in named_chars(REGIONAL_CHARS) | ranges_chars(REGIONAL_BLOCKS)}
+        for lookup in regional_locl_lookups(font["GSUB"].table):
+            for sub in lookup.SubTable:
+                sub = getattr(sub, "ExtSubTable", sub)
+                if hasattr(sub, "mapping"):
+                    sub.mapping = {glyph: alt for glyph, alt in sub.mapping.items() if glyph in keep}
         out = io.BytesIO()
         font.save(out)
     return out.getvalue()
+
+
+def regional_locl_lookups(gsub) -> list:
+    """The GSUB lookups that only the REGIONAL_LANGSYS `locl` features use (not ZHS, not the default)."""
+    features = gsub.FeatureList.FeatureRecord
+    regional: set[int] = set()
+    shared: set[int] = set()
+    for record in gsub.ScriptList.ScriptRecord:
+        script = record.Script
+        systems = [(r.LangSysTag, r.LangSys) for r in script.LangSysRecord]
+        if script.DefaultLangSys is not None:
+            systems.append(("dflt", script.DefaultLangSys))
+        for tag, langsys in systems:
+            for i in langsys.FeatureIndex:
+                lookups = features[i].Feature.LookupListIndex
+                if tag in REGIONAL_LANGSYS and features[i].FeatureTag == "locl":
+                    regional.update(lookups)
+                else:
+                    shared.update(lookups)
+    return [gsub.LookupList.Lookup[i] for i in sorted(regional - shared)]
 
 
 def rename(data: bytes, charset_name: str) -> bytes:
@@ -163,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         index = find_face(path, postscript)
         started = time.perf_counter()
         wanted = charset(charset_name)
-        data = subset_face(zhs_only(path, index), 0, wanted, name_ids=NAME_IDS)
+        data = subset_face(chinese_only(path, index), 0, wanted, name_ids=NAME_IDS)
         data = rename(data, charset_name)
         (args.out / filename).write_bytes(data)
         total += len(data)

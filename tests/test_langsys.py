@@ -1,0 +1,73 @@
+"""Regional glyph forms: the shipped faces keep the Taiwan (ZHT) and Hong Kong (ZHH) `locl` forms, and a
+per-book subset carries only its own language's forms (langsys.py)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import uharfbuzz as hb
+from fontTools.pens.recordingPen import DecomposingRecordingPen
+from fontTools.ttLib import TTFont
+
+from interview_export import fonts, langsys
+from interview_export.resources import fonts_dir
+
+# characters whose standard form differs between the mainland, Taiwan and Hong Kong
+# (。 sits in the corner in the mainland, centred in Taiwan; in a run of Han text, as in a book)
+DIFFERS = {"骨": ("zh-CN", "zh-TW"), "刃": ("zh-CN", "zh-TW"), "直": ("zh-CN", "zh-HK"),
+           "中。": ("zh-CN", "zh-TW")}
+SAME = "中文山水"
+
+
+def glyphs(data: bytes, text: str, lang: str) -> list[int]:
+    """Glyph ids HarfBuzz picks for `text` with the language tag `lang` (as browsers and Pango do)."""
+    font = hb.Font(hb.Face(hb.Blob(data)))
+    buf = hb.Buffer()
+    buf.add_str(text)
+    buf.guess_segment_properties()
+    buf.language = lang
+    hb.shape(font, buf, {})
+    return [info.codepoint for info in buf.glyph_infos]
+
+
+def outline(data: bytes, text: str, lang: str):
+    """The drawing of the glyph HarfBuzz picks for the last character (comparable across subsets)."""
+    font = TTFont(io.BytesIO(data))
+    glyph_set = font.getGlyphSet()
+    pen = DecomposingRecordingPen(glyph_set)
+    glyph_set[font.getGlyphOrder()[glyphs(data, text, lang)[-1]]].draw(pen)
+    return pen.value
+
+
+@pytest.mark.parametrize("name", sorted(fonts.SHIPPED.values()))
+def test_shipped_faces_switch_glyphs_with_the_language_tag(name):
+    data = (fonts_dir() / name).read_bytes()
+    for char, (a, b) in DIFFERS.items():
+        assert glyphs(data, char, a) != glyphs(data, char, b), (name, char)
+    for lang in ("zh-TW", "zh-HK", "zh-Hant"):
+        assert glyphs(data, SAME, lang) == glyphs(data, SAME, "zh-CN")
+    assert glyphs(data, "骨", "zh-Hant") == glyphs(data, "骨", "zh-TW")
+
+
+def test_langsys_tags():
+    assert [langsys.langsys_tag(t) for t in ("zh-CN", "zh-Hans", "zh-TW", "zh-Hant", "zh-HK", "zh-MO", "en", "ja")] \
+        == [b"ZHS ", b"ZHS ", b"ZHT ", b"ZHT ", b"ZHH ", b"ZHH ", b"ZHS ", b"JAN "]
+
+
+def test_a_book_subset_keeps_only_its_own_regional_forms():
+    path = fonts_dir() / fonts.SHIPPED[("serif", 400)]
+    chars = {ord(c) for c in "骨刃直中。"}
+    simplified = fonts.subset_face(path, 0, chars, language="zh-CN")
+    taiwan = fonts.subset_face(path, 0, chars, language="zh-TW")
+    unpatched = fonts.subset_face(path, 0, chars)
+    # the Simplified book's subset has no Taiwan forms to switch to; the Taiwan one draws them
+    # whatever tag a reader shapes it with
+    count = lambda data: hb.Face(hb.Blob(data)).glyph_count   # noqa: E731
+    assert count(simplified) < count(taiwan) < count(unpatched)
+    for char in ("骨", "刃", "中。"):
+        mainland, taiwanese = outline(unpatched, char, "zh-CN"), outline(unpatched, char, "zh-TW")
+        assert mainland != taiwanese
+        assert outline(simplified, char, "zh-TW") == outline(simplified, char, "zh-CN") == mainland
+        assert outline(taiwan, char, "zh-TW") == outline(taiwan, char, "zh-CN") == taiwanese
+    assert outline(taiwan, "直", "zh-HK") == outline(unpatched, "直", "zh-CN")   # no Hong Kong forms either
