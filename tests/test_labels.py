@@ -61,3 +61,21 @@ def test_simplified_book_is_unchanged(tmp_path):
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         nav = z.read("EPUB/nav.xhtml").decode()
     assert ">目录<" in nav and 'xml:lang="zh-CN"' in nav
+
+
+def test_cover_credits_use_the_books_labels(monkeypatch):
+    from interview_export import cover
+    from interview_export.model import Document, Meta
+
+    drawn = []
+    real = cover.ImageDraw.ImageDraw.text
+
+    def record(self, xy, text, *args, **kwargs):
+        drawn.append(text)
+        return real(self, xy, text, *args, **kwargs)
+
+    monkeypatch.setattr(cover.ImageDraw.ImageDraw, "text", record)
+    for lang, label in (("zh-CN", "编译"), ("zh-TW", "編譯"), ("en", "Translator")):
+        drawn.clear()
+        cover.generate_cover(Document(meta=Meta(title="T", translator="Tina", language=lang)))
+        assert f"{label}  Tina" in drawn, (lang, drawn)

@@ -9,6 +9,7 @@ import pytest
 import uharfbuzz as hb
 from fontTools.pens.recordingPen import DecomposingRecordingPen
 from fontTools.ttLib import TTFont
+from PIL import Image, features
 
 from interview_export import fonts, langsys
 from interview_export.resources import fonts_dir
@@ -71,3 +72,19 @@ def test_a_book_subset_keeps_only_its_own_regional_forms():
         assert outline(simplified, char, "zh-TW") == outline(simplified, char, "zh-CN") == mainland
         assert outline(taiwan, char, "zh-TW") == outline(taiwan, char, "zh-CN") == taiwanese
     assert outline(taiwan, "直", "zh-HK") == outline(unpatched, "直", "zh-CN")   # no Hong Kong forms either
+
+
+@pytest.mark.skipif(not features.check_feature("raqm"), reason="Pillow shapes with a language only through libraqm")
+def test_the_generated_cover_draws_the_regional_forms():
+    from interview_export import cover
+    from interview_export.model import Document, Meta
+
+    bold = (fonts_dir() / fonts.SHIPPED[("sans", 700)], 0)
+
+    def title_pixels(lang: str, title: str) -> bytes:
+        doc = Document(meta=Meta(title=title, language=lang))
+        with Image.open(io.BytesIO(cover.generate_cover(doc, b"", font=bold, regular_font=bold))) as img:
+            return img.convert("L").crop((0, 300, 1600, 800)).point(lambda v: 255 if v > 128 else 0).tobytes()
+
+    assert title_pixels("zh-CN", "骨刃") != title_pixels("zh-TW", "骨刃")
+    assert title_pixels("zh-CN", "山水") == title_pixels("zh-TW", "山水")

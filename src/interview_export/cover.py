@@ -8,9 +8,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, features
 
 from .errors import ImageError
+from .labels import QUOTE_STYLES, labels_for, quote_style
 from .model import Document
 from .options import Options
 
@@ -141,6 +142,10 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
     img = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
     draw = ImageDraw.Draw(img)
     text_width = WIDTH - 2 * MARGIN
+    lang = m.language or "zh-CN"
+    # the language tag picks the regional glyph forms (locl: Taiwan 骨, centred 。) when Pillow shapes
+    # with libraqm; without it Pillow refuses the argument
+    shaping = {"language": lang} if features.check_feature("raqm") else {}
 
     # top: accent rule + source · date
     y = 220
@@ -150,7 +155,7 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
     top_line = "  ·  ".join(x for x in (m.source, m.date) if x)
     if top_line:
         for line in wrap(top_line, small, text_width)[:2]:
-            draw.text((MARGIN, y), line, font=small, fill=QUIET)
+            draw.text((MARGIN, y), line, font=small, fill=QUIET, **shaping)
             y += 80
     y += 150
 
@@ -165,13 +170,13 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
         size -= 8
     lines = lines[:7]
     for line in lines:
-        draw.text((MARGIN, y), line, font=tfont, fill=INK)
+        draw.text((MARGIN, y), line, font=tfont, fill=INK, **shaping)
         y += int(size * 1.42)
     if m.subtitle:
         y += 20
         sfont = _font(regular_font or font, 60)
         for line in wrap(m.subtitle, sfont, text_width)[:3]:
-            draw.text((MARGIN, y), line, font=sfont, fill=QUIET)
+            draw.text((MARGIN, y), line, font=sfont, fill=QUIET, **shaping)
             y += 86
     y += 60
 
@@ -180,20 +185,21 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
     if m.author:
         credits.append(m.author)
     if m.translator:
-        credits.append(f"编译  {m.translator}")
+        credits.append(f"{labels_for(lang)['translator']}  {m.translator}")
     bottom = HEIGHT - 170
     if credits:
         cfont = _font(regular_font or font, 56)
         cline = "    ".join(credits)
         draw.line((MARGIN, bottom - 110, WIDTH - MARGIN, bottom - 110), fill=INK, width=3)
-        draw.text((MARGIN, bottom - 70), cline, font=cfont, fill=INK)
+        draw.text((MARGIN, bottom - 70), cline, font=cfont, fill=INK, **shaping)
         bottom -= 150
 
     # banner between the title and the credits, full width, cropped to fit; else an ornament
     if not banner:
+        mark = QUOTE_STYLES[quote_style(lang)][0]          # “ or 「
         mark_font = _font(font, 520)
-        left = draw.textbbox((0, 0), "\u201c", font=mark_font)[0]
-        draw.text((MARGIN - left, max(y, bottom - 700)), "\u201c", font=mark_font, fill=ACCENT)
+        left = draw.textbbox((0, 0), mark, font=mark_font, **shaping)[0]
+        draw.text((MARGIN - left, max(y, bottom - 700)), mark, font=mark_font, fill=ACCENT, **shaping)
     if banner:
         try:
             with Image.open(io.BytesIO(banner)) as b:
