@@ -523,7 +523,9 @@ class Bench:
         if self.pandoc:
             local = self.local_copy(self.seed, "seed-local.md")
             pandoc_out = self.out("pdf", "pandoc.pdf")
-            commands.append(Command("pandoc", [self.pandoc, str(local), "--pdf-engine=weasyprint",
+            # the WeasyPrint of this Python (a path: pandoc would look for `weasyprint` on PATH, exit 47)
+            weasyprint = Path(sys.executable).with_name("weasyprint")
+            commands.append(Command("pandoc", [self.pandoc, str(local), f"--pdf-engine={weasyprint}",
                                                "--css", str(PANDOC_CSS), "--metadata", f"pagetitle={self.title()}",
                                                "--metadata", "lang=zh-CN", "-o", str(pandoc_out)],
                                     output=pandoc_out))
