@@ -14,7 +14,6 @@ import logging
 import math
 import re
 import threading
-import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from .errors import RenderError, UsageError
 from .options import PDF_VARIANTS, Options
 from .pagesize import PT_PER_MM, PageGeometry, geometry
 from .resources import fonts_dir, styles_dir
-from .util import book_epoch, read_stylesheet
+from .util import book_epoch, is_wide, read_stylesheet
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -257,7 +256,7 @@ QUOTES_FILL = 0.95         # of the text block: room for what the estimate canno
 def _quote_ems(quote: model.Quote, size: float, line_chars: float) -> float:
     """Estimated height of one quote in body ems at text size `size`."""
     text = model.plain_text(quote.children)
-    units = sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.55 for ch in text)
+    units = sum(1.0 if is_wide(ch) else 0.55 for ch in text)
     lines = max(1, math.ceil(units / max(1.0, (line_chars - QUOTES_PADDING_EMS) / size)))
     return lines * size * QUOTES_LINE_HEIGHT + QUOTES_GAP + (2.0 if quote.attribution else 0.0)
 
