@@ -959,7 +959,7 @@ def cache_bytecode(folder: Path) -> str:
     was = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
     warm = ("import interview_export.cli, interview_export.api, interview_export.media, interview_export.images, "
-            "interview_export.fonts, interview_export.epub, interview_export.pdf, interview_export.reader, "
+            "interview_export.fonts, interview_export.backends.epub, interview_export.backends.pdf, interview_export.reader, "
             "weasyprint, weasyprint.text.fonts, ebooklib.epub, PIL.Image, httpx")
     subprocess.run([sys.executable, "-c", warm], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "weasyprint", "--version"], stdout=subprocess.DEVNULL,

@@ -12,7 +12,8 @@ from xml.etree import ElementTree as ET
 import pytest
 from PIL import Image
 
-from interview_export import cover as cover_mod, epub, model
+from interview_export import cover as cover_mod, model
+from interview_export.backends import epub
 from interview_export.model import (
     DialogueTurn,
     Document,

@@ -273,7 +273,8 @@ def test_raw_html_never_reaches_the_model_as_markup():
 def test_user_css_cannot_fetch_in_pdf(tmp_path, recorder):
     """A user stylesheet that reaches for the network and local files: the PDF backend's fetcher
     refuses every URL, the refusal is a warning, and the server sees nothing."""
-    from interview_export import pdf, reader
+    from interview_export import reader
+    from interview_export.backends import pdf
 
     css = tmp_path / "evil.css"
     css.write_text(f'@import url("{recorder.url}a.css");\nbody {{ background: url("{recorder.url}b.png") }}\n'
@@ -291,7 +292,8 @@ def test_user_css_cannot_fetch_in_pdf(tmp_path, recorder):
 
 def test_missing_or_binary_user_css_is_a_clear_error(tmp_path):
     """--css naming something that is not a readable UTF-8 stylesheet: an ExportError, one line."""
-    from interview_export import epub, pdf, reader
+    from interview_export import reader
+    from interview_export.backends import epub, pdf
     from interview_export.errors import ExportError
 
     doc = reader.read_text("# 标题\n\n正文。\n")
@@ -331,7 +333,8 @@ def _forbidden_article(ch: str) -> str:
 
 @pytest.mark.parametrize("ch", FORBIDDEN_CHARS, ids=lambda c: f"U+{ord(c):04X}")
 def test_forbidden_characters_are_removed_with_a_warning(ch):
-    from interview_export import epub, model, reader
+    from interview_export import model, reader
+    from interview_export.backends import epub
 
     doc = reader.read_text(_forbidden_article(ch), name="bad.md")
     assert any("XML forbids" in w and f"U+{ord(ch):04X}" in w and w.startswith("bad.md:") for w in doc.warnings)
@@ -347,7 +350,8 @@ def test_forbidden_characters_are_removed_with_a_warning(ch):
 def test_forbidden_characters_from_bytes_and_metadata(tmp_path):
     """Raw control bytes in the file, surrogateescape'd text, YAML escapes in front matter and
     --metadata values: all removed with a warning; the EPUB is well-formed and passes EPUBCheck."""
-    from interview_export import epub, model, reader
+    from interview_export import model, reader
+    from interview_export.backends import epub
 
     raw = tmp_path / "raw.md"
     raw.write_bytes("# 控制\x01字符\n\n## 一\x0b节\n\n**主持人**\x1f：你好\x00世界\x0c。\n".encode("utf-8"))
@@ -396,7 +400,8 @@ def test_bidi_controls_are_kept_but_cannot_reorder_our_labels(tmp_path):
     """Every place where user text is followed by something of ours (the speaker's colon, the source
     box, titles, nav labels, the closing quote mark) ends with its bidi controls closed; the user's
     own controls stay in the text."""
-    from interview_export import epub, model, reader
+    from interview_export import model, reader
+    from interview_export.backends import epub
 
     doc = reader.read_text(BIDI_ARTICLE)
     assert "\u202e" in model.document_text(doc)
@@ -435,7 +440,8 @@ def test_bidi_controls_are_kept_but_cannot_reorder_our_labels(tmp_path):
 
 def test_bidi_override_in_a_speaker_name_does_not_move_the_pdf_label(tmp_path):
     """PDF: the run-in label "主持人：" stays left of the turn's first words although the name holds an RLO."""
-    from interview_export import pdf, reader
+    from interview_export import reader
+    from interview_export.backends import pdf
 
     doc = reader.read_text("# 标题\n\n## 一\n\n**主持\u202e人**：你好世界 abc def。\n\n**嘉宾**：好。\n")
     path = tmp_path / "bidi.pdf"

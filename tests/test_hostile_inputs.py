@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import hostile_corpus as hc
-from interview_export import api, batch, config, images, media, meta, pdf
+from interview_export import api, batch, config, images, media, meta
+from interview_export.backends import pdf
 from interview_export.errors import OutputError, UsageError
 from interview_export.options import Options
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import zipfile
 
-from interview_export import api, labels, pdf, render
+from interview_export import api, labels, render
+from interview_export.backends import pdf
 from interview_export.options import Options
 from interview_export.reader import read_text
 

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from interview_export import cli, pdf
+from interview_export import cli
+from interview_export.backends import pdf
 
 NOTDEF = '.notdef glyph rendered for Unicode string unsupported by fonts: "{}" (U+{:04X})'
 ODD = 0xF0001            # Supplementary Private Use Area-A: no font here or anywhere usual has it

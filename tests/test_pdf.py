@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from interview_export import model, pdf
+from interview_export import model
+from interview_export.backends import pdf
 from interview_export.errors import UsageError
 from interview_export.fonts import GAP_FONT
 from interview_export.options import Options
@@ -220,7 +221,7 @@ def test_environment_source_date_epoch_and_fixed_default(tmp_path, monkeypatch):
     assert b"/ID" in b
     # and in another process (another hash seed): the same bytes
     script = ("import sys; sys.path.insert(0, sys.argv[1]); from test_pdf import SMALL; "
-              "from interview_export import pdf; from interview_export.reader import read_text; "
+              "from interview_export.backends import pdf; from interview_export.reader import read_text; "
               "from interview_export.options import Options; "
               "sys.stdout.buffer.write(pdf.build(read_text(SMALL, name='small.md'), None, Options()))")
     other = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], check=True,

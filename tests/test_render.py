@@ -107,7 +107,7 @@ def test_turn_label_carries_timestamp_title_and_continuation():
     assert [s.get("class") for s in labels[1]] == ["timestamp", "speaker-title"]
     assert [e.get("class") for e in root.iter(f"{XHTML}section") if "turn" in e.get("class", "")][2] == \
         "turn guest continued"
-    from interview_export.pdf import _run_in_speakers
+    from interview_export.backends.pdf import _run_in_speakers
     printed = _run_in_speakers(sec.body)
     assert '<span class="speaker"><span class="timestamp">00:00:05</span> Dana Reyes' in printed
     assert printed.count('class="turn-first"') == 3

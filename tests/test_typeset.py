@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from interview_export import linebreak, model, pdf, weasy_cjk
+from interview_export import linebreak, model, weasy_cjk
+from interview_export.backends import pdf
 from interview_export.options import Options
 from interview_export.pagesize import geometry
 from interview_export.reader import read_path

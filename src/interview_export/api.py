@@ -452,7 +452,7 @@ def resolve_fonts(doc: "Document", options: Options = Options()):
 def to_epub(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
             media: Any = None, fonts: Any = None) -> bytes:
     """The EPUB 3 book as bytes. Collects media from base_dir when `media` is not given."""
-    from . import epub
+    from .backends import epub
 
     if media is None:
         media = collect_media(doc, options, base_dir=base_dir, targets=("epub",))
@@ -462,31 +462,17 @@ def to_epub(doc: "Document", options: Options = Options(), *, base_dir: str | os
 def to_pdf(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
            media: Any = None, fonts: Any = None) -> bytes:
     """The print PDF as bytes. Collects media from base_dir when `media` is not given."""
-    from . import pdf
+    from .backends import pdf
 
     if media is None:
         media = collect_media(doc, options, base_dir=base_dir, targets=("pdf",))
     return pdf.build(doc, media, options, fonts=fonts)
 
 
-def _epub_backend(doc: "Document", media: Any, options: Options, fonts: Any) -> tuple[bytes, list[str]]:
-    from . import epub  # here, not at the top: importing api stays cheap (ebooklib, lxml)
-
-    return epub.build_with_warnings(doc, media, options, fonts)
-
-
-def _pdf_backend(doc: "Document", media: Any, options: Options, fonts: Any) -> tuple[bytes, list[str]]:
-    from . import pdf
-
-    return pdf.build_with_warnings(doc, media, options, fonts)
-
-
-#: format → backend: (document, media bag, options, font set) → (book bytes, the backend's warnings)
-BACKENDS: dict[str, Callable[..., tuple[bytes, list[str]]]] = {"epub": _epub_backend, "pdf": _pdf_backend}
-
-
 def _build(fmt: str, doc: "Document", options: Options, media: Any, fonts: Any) -> tuple[bytes, list[str]]:
     """One backend → (bytes, the backend's own warnings)."""
+    from .backends import BACKENDS  # here, not at the top: importing api stays cheap (ebooklib, lxml)
+
     data, warnings = BACKENDS[fmt](doc, media, options, fonts)
     return data, list(warnings)
 

@@ -37,8 +37,8 @@ PRELOAD: tuple[str, ...] = (
     "interview_export.media",
     "interview_export.fonts",
     "interview_export.render",
-    "interview_export.epub",
-    "interview_export.pdf",
+    "interview_export.backends.epub",
+    "interview_export.backends.pdf",
 )
 POLL_SECONDS = 0.1
 TERMINATE_GRACE_SECONDS = 5.0

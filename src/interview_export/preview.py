@@ -21,7 +21,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree as ET
 
-from . import api, epub, model
+from . import api, model
+from .backends import epub
 from .errors import ExportError
 from .options import Options
 

@@ -17,12 +17,12 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import linebreak, model, render, weasy_cjk
-from .errors import RenderError, UsageError
-from .options import PDF_VARIANTS, Options
-from .pagesize import PT_PER_MM, PageGeometry, geometry
-from .resources import fonts_dir, styles_dir
-from .util import book_epoch, is_wide, read_stylesheet
+from .. import linebreak, model, render, weasy_cjk
+from ..errors import RenderError, UsageError
+from ..options import PDF_VARIANTS, Options
+from ..pagesize import PT_PER_MM, PageGeometry, geometry
+from ..resources import fonts_dir, styles_dir
+from ..util import book_epoch, is_wide, read_stylesheet
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -159,7 +159,7 @@ def _cover_html(doc: model.Document, media, options: Options, fetcher, title_bod
     if options.no_cover:
         return ""
     if options.cover is not None:
-        from .cover import read_cover_file
+        from ..cover import read_cover_file
 
         cover = read_cover_file(Path(options.cover))
         filename = cover.filename
@@ -470,7 +470,7 @@ def _output_intent(variant: str) -> dict:
 def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
     """@font-face rules for our faces, each served by the fetcher as a per-book subset."""
     try:
-        from . import fonts as fonts_mod
+        from .. import fonts as fonts_mod
     except ImportError:  # pragma: no cover - fonts stage missing: system fonts via fontconfig
         return ""
     extra = render.generated_text(doc, options)
@@ -510,7 +510,7 @@ _NOTDEF = re.compile(r'\.notdef glyph rendered for Unicode string unsupported by
 def _in_our_words(messages: list[str], fonts) -> list[str]:
     """WeasyPrint's ".notdef glyph rendered …" lines: dropped for characters the font check already
     named (one problem, one line), the others said once, in our words."""
-    from .fonts import describe_chars
+    from ..fonts import describe_chars
 
     named = set(getattr(fonts, "missing", None) or ())
     kept, boxes = [], []

@@ -20,13 +20,13 @@ from io import BytesIO
 
 from ebooklib import epub as eb
 
-from . import model, render
-from .cover import choose_cover
-from .errors import ExportError, RenderError, UsageError
-from .model import Document
-from .options import Options
-from .resources import read_style
-from .util import book_epoch, read_stylesheet
+from .. import model, render
+from ..cover import choose_cover
+from ..errors import ExportError, RenderError, UsageError
+from ..model import Document
+from ..options import Options
+from ..resources import read_style
+from ..util import book_epoch, read_stylesheet
 
 log = logging.getLogger("interview_export.epub")
 
@@ -111,7 +111,7 @@ def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, 
     if not options.embed_fonts:
         return [], "", fonts
     try:
-        from . import fonts as fontmod
+        from .. import fonts as fontmod
         text = render.book_text(doc, options)
         fontset = fonts if fonts is not None else fontmod.resolve_fonts(
             text, options, language=render.document_language(doc))
