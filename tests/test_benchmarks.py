@@ -94,8 +94,8 @@ def test_quick_run_on_a_tiny_input(tmp_path):
     assert text == proc.stdout
     assert "| case | command | runs |" in text
     assert "interview-export epub" in text
-    assert "## Targets (issue 8)" in text
-    assert "seed → EPUB whole process ≤ 1.0 s" in text
+    assert "## Targets (issues 8 and 17)" in text
+    assert "seed → EPUB whole process ≤ 0.25 s" in text
     assert "pandoc (not installed or --no-pandoc)" in text
 
 
