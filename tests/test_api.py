@@ -151,7 +151,10 @@ class Stages:
         import interview_export.media as media_mod
         monkeypatch.setattr(media_mod, "collect_media", self.collect_media)
         monkeypatch.setattr(fonts_mod, "resolve_fonts", self.resolve_fonts)
-        monkeypatch.setattr(api, "_build", self.build)
+        from interview_export.backends import BACKENDS
+
+        for fmt in ("epub", "pdf"):
+            monkeypatch.setitem(BACKENDS, fmt, lambda book, fmt=fmt: self.build(fmt, book))
 
     def load(self, path, options=Options(), *, _clock=None):
         self.calls.append(("load", str(path)))
@@ -171,9 +174,10 @@ class Stages:
         self.calls.append(("fonts", text))
         return object()
 
-    def build(self, fmt, doc, options, media, fonts):
+    def build(self, fmt, book):
+        doc = book.doc
         self.calls.append((fmt, doc.name))
-        self.backend_args.append((media, fonts))
+        self.backend_args.append((book.media, book.fonts))
         if self.crash and self.crash in doc.name:
             raise RuntimeError("boom")
         return f"{fmt}:{doc.name}".encode(), []

@@ -26,6 +26,7 @@ from interview_export.model import (
     Text,
 )
 from interview_export.options import Options
+from interview_export.prepare import prepare
 
 from conftest import CDN_PREFIX, CORPUS, SEED
 from helpers import FakeAsset, FakeMedia, epubcheck, png_bytes
@@ -115,7 +116,7 @@ class Book:
 @pytest.fixture(scope="module")
 def sample_book() -> Book:
     doc, bag = sample()
-    return Book(epub.build(doc, bag, Options(source_date_epoch=1769126400)))
+    return Book(epub.build(prepare(doc, Options(source_date_epoch=1769126400), media=bag)))
 
 
 # ---------------------------------------------------------------- structure
@@ -197,29 +198,28 @@ def test_accessibility_metadata(sample_book):
 
 def test_identifier_follows_content():
     doc, bag = sample()
-    a = Book(epub.build(doc, bag, Options())).meta("dc:identifier")
-    b = Book(epub.build(doc.replace(warnings=("x",)), bag, Options())).meta("dc:identifier")
-    c = Book(epub.build(doc.replace(meta=doc.meta.__class__(**{**doc.meta.__dict__, "title": "别的书"})), bag,
-                        Options())).meta("dc:identifier")
+    a = Book(epub.build(prepare(doc, Options(), media=bag))).meta("dc:identifier")
+    b = Book(epub.build(prepare(doc.replace(warnings=("x",)), Options(), media=bag))).meta("dc:identifier")
+    c = Book(epub.build(prepare(doc.replace(meta=doc.meta.__class__(**{**doc.meta.__dict__, "title": "别的书"})), Options(), media=bag))).meta("dc:identifier")
     assert a == b and a != c
 
 
 def test_modified_date_sources(monkeypatch):
     doc, bag = sample()
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    assert Book(epub.build(doc, bag, Options())).props("dcterms:modified") == ["2026-01-23T00:00:00Z"]
+    assert Book(epub.build(prepare(doc, Options(), media=bag))).props("dcterms:modified") == ["2026-01-23T00:00:00Z"]
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    assert Book(epub.build(doc, bag, Options())).props("dcterms:modified") == ["2023-11-14T22:13:20Z"]
-    assert Book(epub.build(doc, bag, Options(source_date_epoch=0))).props("dcterms:modified") == ["1970-01-01T00:00:00Z"]
+    assert Book(epub.build(prepare(doc, Options(), media=bag))).props("dcterms:modified") == ["2023-11-14T22:13:20Z"]
+    assert Book(epub.build(prepare(doc, Options(source_date_epoch=0), media=bag))).props("dcterms:modified") == ["1970-01-01T00:00:00Z"]
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
     undated = doc.replace(meta=doc.meta.__class__(**{**doc.meta.__dict__, "date": ""}))
-    assert Book(epub.build(undated, bag, Options())).props("dcterms:modified") == ["2000-01-01T00:00:00Z"]
+    assert Book(epub.build(prepare(undated, Options(), media=bag))).props("dcterms:modified") == ["2000-01-01T00:00:00Z"]
 
 
 def test_language_from_document():
     doc, bag = sample()
     en = doc.replace(meta=doc.meta.__class__(**{**doc.meta.__dict__, "language": "en-US"}))
-    b = Book(epub.build(en, bag, Options()))
+    b = Book(epub.build(prepare(en, Options(), media=bag)))
     assert b.meta("dc:language") == ["en-US"] and b.xhtml("nav.xhtml").get("lang") == "en-US"
 
 
@@ -227,7 +227,7 @@ def test_language_from_document():
 def test_two_builds_are_byte_identical(monkeypatch):
     doc, bag = sample()
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    assert epub.build(doc, bag, Options()) == epub.build(doc, bag, Options())
+    assert epub.build(prepare(doc, Options(), media=bag)) == epub.build(prepare(doc, Options(), media=bag))
 
 
 def test_zip_timestamps_fixed(sample_book):
@@ -298,17 +298,17 @@ def test_fonts_embedded_and_declared(sample_book):
 
 def test_no_fonts_option():
     doc, bag = sample()
-    b = Book(epub.build(doc, bag, Options(embed_fonts=False)))
+    b = Book(epub.build(prepare(doc, Options(embed_fonts=False), media=bag)))
     assert not [n for n in b.zip.namelist() if "/fonts/" in n]
 
 
 def test_vertical_option():
     doc, bag = sample()
-    b = Book(epub.build(doc, bag, Options(vertical=True)))
+    b = Book(epub.build(prepare(doc, Options(vertical=True), media=bag)))
     assert b.opf.find("opf:spine", NS).get("page-progression-direction") == "rtl"
     assert b.xhtml("section-01.xhtml").get("class") == "vertical"
     assert "writing-mode: vertical-rl" in b.read("styles/epub.css").decode()
-    horizontal = Book(epub.build(doc, bag, Options()))
+    horizontal = Book(epub.build(prepare(doc, Options(), media=bag)))
     assert horizontal.opf.find("opf:spine", NS).get("page-progression-direction") is None
 
 
@@ -316,7 +316,7 @@ def test_user_stylesheets_come_last(tmp_path):
     doc, bag = sample()
     user = tmp_path / "mine.css"
     user.write_text("p { text-indent: 0; }\n", encoding="utf-8")
-    b = Book(epub.build(doc, bag, Options(css=(user,))))
+    b = Book(epub.build(prepare(doc, Options(css=(user,)), media=bag)))
     assert b.read("styles/user-1.css") == user.read_bytes()
     links = [l.get("href") for l in b.xhtml("section-01.xhtml").iter(f"{{{NS['x']}}}link")]
     assert links == ["styles/fonts.css", "styles/base.css", "styles/epub.css", "styles/user-1.css"]
@@ -324,7 +324,7 @@ def test_user_stylesheets_come_last(tmp_path):
 
 def test_no_cover_option():
     doc, bag = sample()
-    b = Book(epub.build(doc, bag, Options(no_cover=True)))
+    b = Book(epub.build(prepare(doc, Options(no_cover=True), media=bag)))
     assert "cover.xhtml" not in b.spine
     assert not [i for i in b.manifest.values() if i.get("properties") == "cover-image"]
 
@@ -333,7 +333,7 @@ def test_cover_option_path(tmp_path):
     doc, bag = sample()
     path = tmp_path / "my cover.webp"
     Image.new("RGB", (600, 900), (1, 2, 3)).save(path, "WEBP")
-    b = Book(epub.build(doc, bag, Options(cover=path)))
+    b = Book(epub.build(prepare(doc, Options(cover=path), media=bag)))
     cover = next(i for i in b.manifest.values() if i.get("properties") == "cover-image")
     assert cover.get("media-type") == "image/jpeg"   # WebP is converted for Kindle
     with Image.open(io.BytesIO(b.read(cover.get("href")))) as im:
@@ -346,7 +346,7 @@ def test_cover_option_not_an_image(tmp_path):
     bad = tmp_path / "cover.jpg"
     bad.write_text("not an image", encoding="utf-8")
     with pytest.raises(ImageError) as info:
-        epub.build(doc, bag, Options(cover=bad))
+        epub.build(prepare(doc, Options(cover=bad), media=bag))
     assert str(bad) in str(info.value)
 
 
@@ -354,7 +354,7 @@ def test_portrait_document_cover_used_as_is():
     doc, bag = sample()
     bag.assets["https://cdn/banner.jpg"] = FakeAsset("https://cdn/banner.jpg", "images/tall0001.jpg",
                                                      _jpeg(600, 900), "image/jpeg", 600, 900)
-    b = Book(epub.build(doc, bag, Options()))
+    b = Book(epub.build(prepare(doc, Options(), media=bag)))
     cover = next(i for i in b.manifest.values() if i.get("properties") == "cover-image")
     assert cover.get("href") == "images/tall0001.jpg"
     assert len([i for i in b.manifest.values() if i.get("href") == "images/tall0001.jpg"]) == 1
@@ -383,7 +383,7 @@ def sample_checks(sample_book, tmp_path_factory) -> dict[str, tuple[int, int, li
     """EPUBCheck over the sample book, horizontal and vertical, in one JVM."""
     doc, bag = sample()
     folder = tmp_path_factory.mktemp("sample-epubcheck")
-    books = {"sample": sample_book.data, "vertical": epub.build(doc, bag, Options(vertical=True, no_cover=True))}
+    books = {"sample": sample_book.data, "vertical": epub.build(prepare(doc, Options(vertical=True, no_cover=True), media=bag))}
     for name, data in books.items():
         (folder / f"{name}.epub").write_bytes(data)
     return dict(zip(books, epubcheck([folder / f"{name}.epub" for name in books])))
@@ -410,7 +410,7 @@ def _convert(path: Path, cdn_url: str, cache: Path, **extra) -> tuple[Document, 
                       cache_dir=cache, **extra)
     doc = reader.read_path(path, options)
     bag = media.collect_media(doc, path.parent, options)
-    return doc, bag, epub.build(doc, bag, options)
+    return doc, bag, epub.build(prepare(doc, options, media=bag))
 
 
 @pytest.fixture(scope="session")

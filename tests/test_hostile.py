@@ -20,6 +20,7 @@ from PIL import Image
 
 from interview_export import api, render
 from interview_export.options import Options
+from interview_export.prepare import prepare
 
 from helpers import (
     CLI,
@@ -271,8 +272,8 @@ def test_raw_html_never_reaches_the_model_as_markup():
 
 
 def test_user_css_cannot_fetch_in_pdf(tmp_path, recorder):
-    """A user stylesheet that reaches for the network and local files: the PDF backend's fetcher
-    refuses every URL, the refusal is a warning, and the server sees nothing."""
+    """A user stylesheet that reaches for the network and local files: prepare takes every url() and
+    @import out (one warning), the PDF backend's fetcher would refuse any left, the server sees nothing."""
     from interview_export import reader
     from interview_export.backends import pdf
 
@@ -282,12 +283,14 @@ def test_user_css_cannot_fetch_in_pdf(tmp_path, recorder):
                    f'@font-face {{ font-family: Evil; src: url("{recorder.url}f.ttf") }} p {{ font-family: Evil }}\n',
                    encoding="utf-8")
     doc = reader.read_text("# 标题\n\n## 一\n\n**主持人**：你好。\n")
-    data, warnings = pdf.build_with_warnings(doc, None, Options(css=(css,)))
+    book = prepare(doc, Options(css=(css,)))
+    data, warnings = pdf.build_with_warnings(book)
     assert recorder.requests == []
     path = tmp_path / "x.pdf"
     path.write_bytes(data)
     assert_pdf_inert(path, tmp_path)
-    assert any("refused" in w or "a.css" in w or "b.png" in w for w in warnings), warnings
+    warnings = [*book.warnings, *warnings]
+    assert any("4 url()/@import refused" in w and "a.css" in w for w in warnings), warnings
 
 
 def test_missing_or_binary_user_css_is_a_clear_error(tmp_path):
@@ -304,7 +307,7 @@ def test_missing_or_binary_user_css_is_a_clear_error(tmp_path):
     for path in (bad, folder, tmp_path / "missing.css"):
         for build in (epub.build, pdf.build):
             with pytest.raises(ExportError) as info:
-                build(doc, None, Options(css=(path,)))
+                build(prepare(doc, Options(css=(path,))))
             assert "\n" not in str(info.value) and path.name in str(info.value)
 
 
@@ -340,7 +343,7 @@ def test_forbidden_characters_are_removed_with_a_warning(ch):
     assert any("XML forbids" in w and f"U+{ord(ch):04X}" in w and w.startswith("bad.md:") for w in doc.warnings)
     assert not XML_FORBIDDEN.search(model.document_text(doc))
     assert "你好" in model.document_text(doc) and "代码" in model.document_text(doc)
-    members = epub_members(epub.build(doc, None))
+    members = epub_members(epub.build(prepare(doc)))
     xml_members(members)  # every XHTML/OPF/NCX is well-formed
     for name, blob in members.items():
         if name.endswith((".xhtml", ".opf", ".ncx")):
@@ -366,7 +369,7 @@ def test_forbidden_characters_from_bytes_and_metadata(tmp_path):
     assert (doc3.meta.title, doc3.meta.author, doc3.meta.source, doc3.meta.tags) == ("题目", "作者", "源", ("a", "b"))
     assert any("metadata" in w and "XML forbids" in w for w in doc3.warnings)
     path = tmp_path / "meta.epub"
-    path.write_bytes(epub.build(doc3, None))
+    path.write_bytes(epub.build(prepare(doc3)))
     xml_members(epub_members(path.read_bytes()))
     errors, messages = epubcheck_errors(path)
     assert errors == 0, messages
@@ -405,7 +408,7 @@ def test_bidi_controls_are_kept_but_cannot_reorder_our_labels(tmp_path):
 
     doc = reader.read_text(BIDI_ARTICLE)
     assert "\u202e" in model.document_text(doc)
-    data = epub.build(doc, None)
+    data = epub.build(prepare(doc))
     members = epub_members(data)
     roots = xml_members(members)
     x = "{http://www.w3.org/1999/xhtml}"
@@ -445,7 +448,7 @@ def test_bidi_override_in_a_speaker_name_does_not_move_the_pdf_label(tmp_path):
 
     doc = reader.read_text("# 标题\n\n## 一\n\n**主持\u202e人**：你好世界 abc def。\n\n**嘉宾**：好。\n")
     path = tmp_path / "bidi.pdf"
-    path.write_bytes(pdf.build(doc, None))
+    path.write_bytes(pdf.build(prepare(doc)))
     proc = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, timeout=120)
     words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>([^<]*)</word>', proc.stdout)
     label = next((float(x), float(y)) for x, y, w in words if "持" in w)

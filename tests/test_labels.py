@@ -8,6 +8,7 @@ import zipfile
 from interview_export import api, labels, render
 from interview_export.backends import pdf
 from interview_export.options import Options
+from interview_export.prepare import prepare
 from interview_export.reader import read_text
 
 
@@ -47,7 +48,7 @@ def test_english_book_gets_english_labels_and_colon(tmp_path):
     parts = render.render_parts(doc, None, Options(), target="epub")
     toc = next(p for p in parts if p.kind == "toc")
     assert ">Contents<" in toc.body and "目录" not in "".join(p.body for p in parts)
-    html = pdf.assemble_html(doc, None, Options(), pdf.source_date(doc, Options())[0])
+    html = pdf.assemble_html(prepare(doc))
     assert '<span class="speaker">Host: </span>' in html and "：" not in html
     generated = render.generated_text(doc)
     assert "Contents" in generated and "目录" not in generated

@@ -20,6 +20,7 @@ from interview_export.errors import UsageError
 from interview_export.fonts import GAP_FONT
 from interview_export.options import Options
 from interview_export.pagesize import geometry
+from interview_export.prepare import prepare
 
 from conftest import CDN_PREFIX, SEED, StaticServer
 
@@ -152,8 +153,8 @@ def test_user_css_cannot_reach_files_or_network(tmp_path):
             f'@import url("file:///etc/passwd");\n'
             f'body {{ background: url("{server.url}bg.png"); }}\n'
             'h1 { color: black; frobnicate: 1; }\n', encoding="utf-8")
-        data, warnings = pdf.build_with_warnings(read_text(SMALL, name="small.md"), None,
-                                                 Options(css=(user,)))
+        book = prepare(read_text(SMALL, name="small.md"), Options(css=(user,)))
+        data, warnings = pdf.build_with_warnings(book)
     finally:
         server.stop()
     path = write(tmp_path, data)
@@ -161,7 +162,7 @@ def test_user_css_cannot_reach_files_or_network(tmp_path):
     assert "SECRETFILE" not in text and "SECRETHTTP" not in text and "root:" not in text
     assert server.requests == []                      # nothing reached the network
     joined = "\n".join(warnings)
-    assert "refused" in joined and "etc/passwd" in joined
+    assert "refused" in book.warnings[-1] and "etc/passwd" in book.warnings[-1]   # taken out before WeasyPrint
     assert "frobnicate" in joined                     # the user's CSS problems are reported …
     assert "line-break" not in joined                 # … ours (EPUB-only properties) are not
 
@@ -179,7 +180,7 @@ def test_weasyprint_logging_goes_through_our_logger(tmp_path, caplog):
         with caplog.at_level(logging.DEBUG, logger="interview_export.pdf"):
             user = tmp_path / "u.css"
             user.write_text("p { frobnicate: 2; }", encoding="utf-8")
-            pdf.build(read_text(SMALL, name="small.md"), None, Options(css=(user,)))
+            pdf.build(prepare(read_text(SMALL, name="small.md"), Options(css=(user,))))
     finally:
         logging.getLogger().removeHandler(catcher)
     assert not [r for r in root_records if r.name.startswith("weasyprint")]
@@ -189,13 +190,13 @@ def test_weasyprint_logging_goes_through_our_logger(tmp_path, caplog):
 
 def test_missing_user_css_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="nope.css"):
-        pdf.build(read_text(SMALL), None, Options(css=(tmp_path / "nope.css",)))
+        pdf.build(prepare(read_text(SMALL), Options(css=(tmp_path / "nope.css",))))
 
 
 # ---------------------------------------------------------------- metadata and reproducibility
 def test_metadata_and_dates_from_source_date_epoch(tmp_path):
     doc = read_text(SMALL, name="small.md")
-    path = write(tmp_path, pdf.build(doc, None, Options(source_date_epoch=1700000000)))
+    path = write(tmp_path, pdf.build(prepare(doc, Options(source_date_epoch=1700000000))))
     info = pdfinfo(path)
     assert info["Title"] == "小测试：一次对话"
     assert info["Author"] == "编者甲"
@@ -209,12 +210,12 @@ def test_metadata_and_dates_from_source_date_epoch(tmp_path):
 def test_environment_source_date_epoch_and_fixed_default(tmp_path, monkeypatch):
     doc = read_text(SMALL, name="small.md")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
-    a = pdf.build(doc, None, Options())
+    a = pdf.build(prepare(doc, Options()))
     assert pdfinfo(write(tmp_path, a, "a.pdf"))["CreationDate"].startswith("2020-09-13")
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
-    b = pdf.build(doc, None, Options())
+    b = pdf.build(prepare(doc, Options()))
     assert pdfinfo(write(tmp_path, b, "b.pdf"))["CreationDate"].startswith("2000-01-01")
-    c = pdf.build(doc, None, Options())
+    c = pdf.build(prepare(doc, Options()))
     if c != b:                                            # keep both for a post-mortem
         write(tmp_path, c, "c.pdf")
     assert c == b, f"builds differ: {tmp_path}/b.pdf {tmp_path}/c.pdf"   # byte-identical, /ID included
@@ -222,21 +223,22 @@ def test_environment_source_date_epoch_and_fixed_default(tmp_path, monkeypatch):
     # and in another process (another hash seed): the same bytes
     script = ("import sys; sys.path.insert(0, sys.argv[1]); from test_pdf import SMALL; "
               "from interview_export.backends import pdf; from interview_export.reader import read_text; "
-              "from interview_export.options import Options; "
-              "sys.stdout.buffer.write(pdf.build(read_text(SMALL, name='small.md'), None, Options()))")
+              "from interview_export.prepare import prepare; "
+              "sys.stdout.buffer.write(pdf.build(prepare(read_text(SMALL, name='small.md'))))")
     other = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], check=True,
                            capture_output=True, env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout
     assert other == b
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")      # ignored with a warning, as in the EPUB
-    d, warnings = pdf.build_with_warnings(doc, None, Options())
-    assert d == b and [w for w in warnings if "SOURCE_DATE_EPOCH" in w] == [
+    book = prepare(doc, Options())                            # the date is decided once, for both formats
+    d, warnings = pdf.build_with_warnings(book)
+    assert d == b and [w for w in (*book.warnings, *warnings) if "SOURCE_DATE_EPOCH" in w] == [
         "small.md: SOURCE_DATE_EPOCH='yesterday' is not a whole number of seconds since 1970;"
         " ignored, the book is dated 2000-01-01"]
 
 
 @pytest.mark.parametrize("variant, marker", [("pdf/a-3b", b"pdfaid:part"), ("pdf/ua-1", b"pdfuaid:part")])
 def test_variants(tmp_path, variant, marker):
-    data = pdf.build(read_text(SMALL, name="small.md"), None, Options(pdf_variant=variant))
+    data = pdf.build(prepare(read_text(SMALL, name="small.md"), Options(pdf_variant=variant)))
     info = pdfinfo(write(tmp_path, data))
     assert info["Metadata Stream"] == "yes"
     xmp = run("pdfinfo", "-meta", str(tmp_path / "out.pdf")).encode()
@@ -248,20 +250,20 @@ def test_variants(tmp_path, variant, marker):
 
 
 def test_vertical_is_reported_not_fatal():
-    data, warnings = pdf.build_with_warnings(read_text(SMALL, name="small.md"), None, Options(vertical=True))
+    data, warnings = pdf.build_with_warnings(prepare(read_text(SMALL, name="small.md"), Options(vertical=True)))
     assert data.startswith(b"%PDF-") and any("vertical" in w for w in warnings)
 
 
 def test_unknown_variant_is_a_usage_error():
     with pytest.raises(UsageError, match="PDF variant"):
-        pdf.build(read_text(SMALL), None, Options(pdf_variant="pdf/z-9"))
+        pdf.build(prepare(read_text(SMALL), Options(pdf_variant="pdf/z-9")))
 
 
 # ---------------------------------------------------------------- pages
 @pytest.mark.parametrize("size, width_mm, height_mm", [("32开", 130, 184), ("Letter", 215.9, 279.4),
                                                         ("140x200", 140, 200)])
 def test_page_sizes(tmp_path, size, width_mm, height_mm):
-    path = write(tmp_path, pdf.build(read_text(SMALL), None, Options(page_size=size)))
+    path = write(tmp_path, pdf.build(prepare(read_text(SMALL), Options(page_size=size))))
     match = re.search(r"([\d.]+) x ([\d.]+) pts", pdfinfo(path)["Page size"])
     assert float(match[1]) == pytest.approx(width_mm * 72 / 25.4, abs=0.1)
     assert float(match[2]) == pytest.approx(height_mm * 72 / 25.4, abs=0.1)
@@ -283,8 +285,8 @@ def folio_positions(path: Path) -> dict[int, float]:
 def test_duplex_folios_sit_outside_and_simplex_ones_centred(tmp_path):
     long = read_text(SMALL.replace("这就是我的回答。", "这就是我的回答。" * 400))
     width = geometry("A5").width * 72 / 25.4
-    duplex = folio_positions(write(tmp_path, pdf.build(long, None, Options(page_size="A5")), "d.pdf"))
-    simplex = folio_positions(write(tmp_path, pdf.build(long, None, Options(page_size="A5", duplex=False)), "s.pdf"))
+    duplex = folio_positions(write(tmp_path, pdf.build(prepare(long, Options(page_size="A5"))), "d.pdf"))
+    simplex = folio_positions(write(tmp_path, pdf.build(prepare(long, Options(page_size="A5", duplex=False))), "s.pdf"))
     assert len(duplex) >= 3 and len(simplex) >= 3
     for n, x in duplex.items():              # recto (odd) right, verso (even) left
         assert (x > width * 0.75) if n % 2 else (x < width * 0.25), (n, x)
@@ -293,8 +295,7 @@ def test_duplex_folios_sit_outside_and_simplex_ones_centred(tmp_path):
 
 
 def test_bleed_and_crop_marks_enlarge_the_media_box(tmp_path):
-    path = write(tmp_path, pdf.build(read_text(SMALL), None,
-                                     Options(page_size="A5", bleed="3mm", crop_marks=True)))
+    path = write(tmp_path, pdf.build(prepare(read_text(SMALL), Options(page_size="A5", bleed="3mm", crop_marks=True))))
     boxes = run("pdfinfo", "-box", str(path))
     trim = [float(x) for x in re.search(r"TrimBox:\s+([\d.\s-]+)", boxes)[1].split()]
     media = [float(x) for x in re.search(r"MediaBox:\s+([\d.\s-]+)", boxes)[1].split()]
@@ -303,7 +304,7 @@ def test_bleed_and_crop_marks_enlarge_the_media_box(tmp_path):
 
 
 def test_small_book_structure(tmp_path):
-    path = write(tmp_path, pdf.build(read_text(SMALL, name="small.md"), None, Options()))
+    path = write(tmp_path, pdf.build(prepare(read_text(SMALL, name="small.md"), Options())))
     pages = page_texts(path)
     # title page: no folio, no running head
     assert folio(pages[0]) != "1" and "目录" not in pages[0]
@@ -322,9 +323,9 @@ def test_chinese_latin_spaces_stay_a_quarter_em_in_justified_lines(tmp_path):
     was a 2-em hole) and costs no extra inline box (it was a <span>)."""
     sentence = "我们训练了世界上最早的一批代码模型，推动了 LLM 编程革命；在 Chinchilla 之前就发现了它，参与了 GPT 的工作。"
     doc = read_text(f"# 标题\n\n## 一\n\n{sentence * 4}\n", name="gap.md")
-    html = pdf.assemble_html(doc, None, Options(page_size="A5"), pdf.source_date(doc, Options())[0])
+    html = pdf.assemble_html(prepare(doc, Options(page_size="A5")))
     assert "推动了\u2005LLM\u2005编程" in html and "cjk-gap" not in html
-    path = write(tmp_path, pdf.build(doc, None, Options(page_size="A5")))
+    path = write(tmp_path, pdf.build(prepare(doc, Options(page_size="A5"))))
     bbox = run("pdftotext", "-bbox", str(path), "-")
     words = [(float(x0), float(y0), float(x1), w) for x0, y0, x1, w in
              re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', bbox)]
@@ -369,7 +370,7 @@ def seed_pdfs(seed_doc_and_media, tmp_path_factory):
     folder = tmp_path_factory.mktemp("seed-pdf")
     out = {}
     for size in SIZES:
-        data, warnings = pdf.build_with_warnings(doc, media, Options(page_size=size))
+        data, warnings = pdf.build_with_warnings(prepare(doc, Options(page_size=size), media=media))
         assert warnings == []
         out[size] = write(folder, data, f"seed-{size}.pdf")
     return out
@@ -451,7 +452,7 @@ def test_seed_text_and_line_breaking(seed_pdfs, seed_doc_and_media, size):
 def test_seed_is_reproducible_and_no_heads_on_title_page(seed_pdfs, seed_doc_and_media):
     doc, media = seed_doc_and_media
     # back to back (another engineer editing styles/ between two builds changes the output)
-    first, again = (pdf.build(doc, media, Options(page_size="A4")) for _ in range(2))
+    first, again = (pdf.build(prepare(doc, Options(page_size="A4"), media=media)) for _ in range(2))
     assert again == first
     first = page_texts(seed_pdfs["A4"])[0]
     assert "InfoQ" in first and "Tina" in first                 # the title page's source box
@@ -465,8 +466,8 @@ def test_documents_too_large_for_a_bounded_pdf_run_are_a_clear_error():
     sections = tuple(model.Section(id=f"s{i}", title=f"第{i}节", blocks=(model.Paragraph((model.Text("字"),)),))
                      for i in range(pdf.MAX_PDF_SECTIONS + 1))
     with pytest.raises(RenderError, match="too large for PDF: 2,001 sections"):
-        pdf.build(model.Document(sections=sections, name="big.md"), None, Options())
+        pdf.build(prepare(model.Document(sections=sections, name="big.md"), Options()))
     text = model.Paragraph((model.Text("很" * (pdf.MAX_PDF_CHARACTERS + 1)),))
     with pytest.raises(RenderError, match="characters"):
-        pdf.build(model.Document(sections=(model.Section(id="s1", title="t", blocks=(text,)),)), None, Options())
+        pdf.build(prepare(model.Document(sections=(model.Section(id="s1", title="t", blocks=(text,)),)), Options()))
     pdf.check_size(model.Document(sections=sections[:10]))   # article-sized: no error

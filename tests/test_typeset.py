@@ -21,6 +21,7 @@ from interview_export import linebreak, model, weasy_cjk
 from interview_export.backends import pdf
 from interview_export.options import Options
 from interview_export.pagesize import geometry
+from interview_export.prepare import prepare
 from interview_export.reader import read_path
 
 from conftest import CDN_PREFIX, CORPUS, SEED
@@ -156,7 +157,7 @@ def fixture_pdfs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("typeset")
     out = {}
     for size in ("A5", "32开"):
-        data, warnings = pdf.build_with_warnings(doc, None, Options(page_size=size))
+        data, warnings = pdf.build_with_warnings(prepare(doc, Options(page_size=size)))
         assert warnings == []
         out[size] = folder / f"sample-{size}.pdf"
         out[size].write_bytes(data)
@@ -199,7 +200,7 @@ def seed_a5(seed, cdn_session_server, tmp_path_factory):
     options = Options(mirrors=((CDN_PREFIX, cdn_session_server.url),), use_cache=False, page_size="A5")
     doc = read_path(SEED, options)
     path = tmp_path_factory.mktemp("seed-typeset") / "seed-A5.pdf"
-    path.write_bytes(pdf.build(doc, collect_media(doc, SEED.parent, options), options))
+    path.write_bytes(pdf.build(prepare(doc, options, media=collect_media(doc, SEED.parent, options))))
     return doc, path
 
 
@@ -236,7 +237,7 @@ def test_sweep_seed_sizes_and_articles(corpus, cdn_session_server, tmp_path):
         options = Options(mirrors=((CDN_PREFIX, cdn_session_server.url),), use_cache=False, page_size=size)
         doc = read_path(source, options)
         path = tmp_path / f"{source.stem}-{size}.pdf"
-        path.write_bytes(pdf.build(doc, collect_media(doc, source.parent, options), options))
+        path.write_bytes(pdf.build(prepare(doc, options, media=collect_media(doc, source.parent, options))))
         report[f"{source.stem} {size}"] = pdflines(path)["counts"]
     for name, c in report.items():
         assert c["bad_start"] == c["bad_end"] == 0, (name, c)
@@ -255,7 +256,7 @@ def test_a_mark_before_an_opening_mark_is_set_half_width(tmp_path):
 
     doc = read_text("# 标题\n\n## 一\n\n甲”“乙\n\n甲乙丙丁\n", name="halt.md")
     path = tmp_path / "halt.pdf"
-    path.write_bytes(pdf.build(doc, None, Options(page_size="A5")))
+    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
     xml = subprocess.run(["pdftotext", "-bbox-layout", str(path), "-"], capture_output=True,
                          text=True, check=True).stdout
     widths = {}
@@ -284,7 +285,7 @@ def test_images_sized_by_what_they_are(tmp_path):
     options = Options(page_size="A5", use_cache=False)
     doc = read_path(source, options)
     path = tmp_path / "img.pdf"
-    path.write_bytes(pdf.build(doc, collect_media(doc, tmp_path, options), options))
+    path.write_bytes(pdf.build(prepare(doc, options, media=collect_media(doc, tmp_path, options))))
     rows = [r.split() for r in subprocess.run(["pdfimages", "-list", str(path)], capture_output=True,
                                               text=True, check=True).stdout.splitlines()[2:]]
     ppi = {int(r[3]): float(r[12]) for r in rows if r[2] == "image"}
@@ -305,7 +306,7 @@ def test_a_quote_rule_split_by_a_page_break_ends_with_its_text(tmp_path):
     doc = read_text(f"# 标题\n\n## 一\n\n{paragraph}\n\n{quote}\n\n{paragraph}\n\n## 二\n\n{paragraph}\n",
                     name="rule.md")
     path = tmp_path / "rule.pdf"
-    path.write_bytes(pdf.build(doc, None, Options(page_size="A5")))
+    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
     geo = geometry("A5")
     page = 3                                          # the body's first page (a right-hand page)
     subprocess.run(["pdftoppm", "-r", "72", "-gray", "-png", "-f", str(page), "-l", str(page),
@@ -330,7 +331,7 @@ def test_lines_end_flush_when_a_squeezed_mark_ends_a_line(tmp_path):
     text = "".join(f"第{i}位说：“好的。”然后又说了一句话，" for i in range(1, 40))
     doc = read_text(f"# 标题\n\n## 一\n\n{text}结束。\n", name="flush.md")
     path = tmp_path / "flush.pdf"
-    path.write_bytes(pdf.build(doc, None, Options(page_size="A5")))
+    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
     em = geometry("A5").font_size
     lines = [ln for block in _lines(path, em) for ln in block if len(ln["text"]) > 20]
     # (poppler cuts a line in two where squeezed glyph boxes overlap: those pieces aside)
@@ -348,7 +349,7 @@ def test_a_toc_leader_never_starts_a_line(tmp_path):
     doc = read_text(f"# 标题\n\n## 1 {long_title}\n\n正文。\n\n## 2 短标题\n\n正文。\n", name="toc.md")
     for size in ("32开", "A5"):
         path = tmp_path / f"toc-{size}.pdf"
-        path.write_bytes(pdf.build(doc, None, Options(page_size=size)))
+        path.write_bytes(pdf.build(prepare(doc, Options(page_size=size))))
         toc = subprocess.run(["pdftotext", "-f", "2", "-l", "2", "-layout", str(path), "-"],
                              capture_output=True, text=True, check=True).stdout
         assert not [ln for ln in toc.splitlines() if ln.strip().startswith("…")], toc

@@ -449,14 +449,23 @@ def resolve_fonts(doc: "Document", options: Options = Options()):
     return fonts_mod.resolve_fonts(book_text(doc, options), options, language=document_language(doc))
 
 
+def prepare_book(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
+                 media: Any = None, fonts: Any = None, targets: tuple[str, ...] = ("epub", "pdf")):
+    """The PreparedBook every backend takes: media collected from base_dir when `media` is not
+    given, fonts resolved when `fonts` is not, the --cover and --css files read and checked."""
+    from .prepare import prepare
+
+    if media is None:
+        media = collect_media(doc, options, base_dir=base_dir, targets=targets)
+    return prepare(doc, options, media=media, fonts=fonts)
+
+
 def to_epub(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
             media: Any = None, fonts: Any = None) -> bytes:
     """The EPUB 3 book as bytes. Collects media from base_dir when `media` is not given."""
     from .backends import epub
 
-    if media is None:
-        media = collect_media(doc, options, base_dir=base_dir, targets=("epub",))
-    return epub.build(doc, media, options, fonts=fonts)
+    return epub.build(prepare_book(doc, options, base_dir=base_dir, media=media, fonts=fonts, targets=("epub",)))
 
 
 def to_pdf(doc: "Document", options: Options = Options(), *, base_dir: str | os.PathLike[str] | None = None,
@@ -464,17 +473,7 @@ def to_pdf(doc: "Document", options: Options = Options(), *, base_dir: str | os.
     """The print PDF as bytes. Collects media from base_dir when `media` is not given."""
     from .backends import pdf
 
-    if media is None:
-        media = collect_media(doc, options, base_dir=base_dir, targets=("pdf",))
-    return pdf.build(doc, media, options, fonts=fonts)
-
-
-def _build(fmt: str, doc: "Document", options: Options, media: Any, fonts: Any) -> tuple[bytes, list[str]]:
-    """One backend → (bytes, the backend's own warnings)."""
-    from .backends import BACKENDS  # here, not at the top: importing api stays cheap (ebooklib, lxml)
-
-    data, warnings = BACKENDS[fmt](doc, media, options, fonts)
-    return data, list(warnings)
+    return pdf.build(prepare_book(doc, options, base_dir=base_dir, media=media, fonts=fonts, targets=("pdf",)))
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -497,16 +496,22 @@ def build_books(doc: "Document", formats: Sequence[str], options: Options, *, cl
                 local: "LocalImages | None" = None) -> Iterator[tuple[str, bytes]]:
     """A loaded document → (format, book bytes), one format at a time; warnings collected as it goes.
 
-    Media are collected once and fonts resolved once, then shared by the backends."""
+    Media are collected once and fonts resolved once into one PreparedBook, which every backend
+    (backends.BACKENDS) then takes."""
+    from .backends import BACKENDS  # here, not at the top: importing api stays cheap (ebooklib, lxml)
+    from .prepare import prepare
+
     with clock.stage("media"):
         bag = collect_media(doc, options, base_dir=base_dir, targets=tuple(formats), local=local)
     warnings.extend(getattr(bag, "warnings", ()))
     with clock.stage("fonts"):
         fontset = resolve_fonts(doc, options)
-    warnings.extend(getattr(fontset, "warnings", ()))
+        warnings.extend(getattr(fontset, "warnings", ()))
+        book = prepare(doc, options, media=bag, fonts=fontset)
+    warnings.extend(book.warnings)
     for fmt in formats:
         with clock.stage(fmt):
-            data, more = _build(fmt, doc, options, bag, fontset)
+            data, more = BACKENDS[fmt](book)
         warnings.extend(more)
         yield fmt, data
         del data  # one book in memory at a time

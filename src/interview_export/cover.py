@@ -49,10 +49,14 @@ class CoverImage:
 
 def choose_cover(doc: Document, media, options: Options = Options(), *,
                  font: tuple[Path, int] | None = None,
-                 regular_font: tuple[Path, int] | None = None) -> CoverImage | None:
-    """The cover for this book, or None with --no-cover."""
+                 regular_font: tuple[Path, int] | None = None,
+                 given: CoverImage | None = None) -> CoverImage | None:
+    """The cover for this book, or None with --no-cover. `given`: the --cover image already read
+    (prepare.py); without it a --cover path is read here."""
     if options.no_cover:
         return None
+    if given is not None:
+        return given
     if options.cover is not None:
         return read_cover_file(Path(options.cover))
     asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None

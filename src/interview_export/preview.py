@@ -71,8 +71,8 @@ class Preview:
         doc = None
         try:
             doc = api.load(self.source, self.options)
-            media = api.collect_media(doc, self.options, base_dir=self.source.parent, targets=("epub",))
-            files = epub.build_files(doc, media, self.options)
+            files = epub.build_files(api.prepare_book(doc, self.options, base_dir=self.source.parent,
+                                                     targets=("epub",)))
             book, error = Book(files, doc.meta.title or self.source.stem), ""
         except ExportError as exc:
             book, error = self.book, str(exc)

@@ -10,7 +10,7 @@ from typing import Callable
 
 from . import epub, pdf
 
-#: format → backend: (document, media bag, options, font set) → (book bytes, the backend's warnings)
+#: format → backend: PreparedBook → (book bytes, the backend's own warnings)
 BACKENDS: dict[str, Callable[..., tuple[bytes, list[str]]]] = {
     "epub": epub.build_with_warnings,
     "pdf": pdf.build_with_warnings,

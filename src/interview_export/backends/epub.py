@@ -1,10 +1,10 @@
-"""Document + media + fonts → EPUB 3 bytes (ebooklib builds the package; we fix the zip for determinism).
+"""PreparedBook → EPUB 3 bytes (ebooklib builds the package; we fix the zip for determinism).
 
 One XHTML file per part from render.py (cover, title page, nav, lead, sections, quotes, colophon),
 nav.xhtml + toc.ncx in spine order, landmarks, Dublin Core + accessibility metadata, embedded font
 subsets and the media bag's images. Same input and options → byte-identical output: fixed zip
-timestamps and order, ``mimetype`` first and stored, ``dcterms:modified`` from SOURCE_DATE_EPOCH
-(else the document date), identifier = uuid5 of the content.
+timestamps and order, ``mimetype`` first and stored, ``dcterms:modified`` from the prepared
+book's date (SOURCE_DATE_EPOCH, else the document date), identifier = uuid5 of the content.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from ebooklib import epub as eb
 
 from .. import model, render
 from ..cover import choose_cover
-from ..errors import ExportError, RenderError, UsageError
+from ..errors import ExportError, RenderError
 from ..model import Document
-from ..options import Options
+from ..prepare import PreparedBook
 from ..resources import read_style
-from ..util import book_epoch, read_stylesheet
 
 log = logging.getLogger("interview_export.epub")
 
@@ -106,23 +105,20 @@ def deterministic_zip(entries: list[tuple[str, bytes]], epoch: int) -> bytes:
 
 
 # ---------------------------------------------------------------- fonts
-def _embedded_fonts(doc: Document, options: Options, fonts) -> tuple[list, str, object]:
-    """(embedded subsets, @font-face CSS, fontset) — degrades to no fonts if fonts.py fails."""
-    if not options.embed_fonts:
-        return [], "", fonts
+def _embedded_fonts(book: PreparedBook) -> tuple[list, str]:
+    """(embedded subsets, @font-face CSS) — degrades to no fonts if fonts.py fails."""
+    if not book.options.embed_fonts or book.fonts is None:
+        return [], ""
     try:
         from .. import fonts as fontmod
-        text = render.book_text(doc, options)
-        fontset = fonts if fonts is not None else fontmod.resolve_fonts(
-            text, options, language=render.document_language(doc))
-        embedded = fontmod.subset_fonts(fontset, text, fontmod.faces_in_use(options))
+        embedded = fontmod.subset_fonts(book.fonts, book.text, fontmod.faces_in_use(book.options))
         css = fontmod.font_face_css(embedded, lambda filename: "../" + filename)
-        return embedded, css, fontset
+        return embedded, css
     except ExportError:
         raise
     except (ImportError, AttributeError, OSError) as exc:   # fonts stage missing or broken
         log.warning("fonts unavailable, EPUB without embedded fonts: %s", exc)
-        return [], "", fonts
+        return [], ""
 
 
 def _cover_fonts(fontset) -> tuple:
@@ -138,44 +134,39 @@ def _cover_fonts(fontset) -> tuple:
 
 
 # ---------------------------------------------------------------- build
-def build(doc: Document, media, options: Options = Options(), fonts=None) -> bytes:
-    """The EPUB 3 file for ``doc`` as bytes (nothing is written to disk)."""
-    return build_with_warnings(doc, media, options, fonts)[0]
+def build(book: PreparedBook) -> bytes:
+    """The EPUB 3 file of the prepared book as bytes (nothing is written to disk)."""
+    return build_with_warnings(book)[0]
 
 
-def build_with_warnings(doc: Document, media, options: Options = Options(),
-                        fonts=None) -> tuple[bytes, list[str]]:
-    """The EPUB bytes and the warnings of this build (a SOURCE_DATE_EPOCH that was ignored)."""
-    entries, epoch, warnings = _entries(doc, media, options, fonts)
-    return deterministic_zip(entries, epoch), warnings
+def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
+    """The EPUB bytes and the warnings of this build (none of its own so far: the shared ones,
+    such as an ignored SOURCE_DATE_EPOCH, are the prepared book's)."""
+    return deterministic_zip(_entries(book), book.epoch), []
 
 
-def build_files(doc: Document, media, options: Options = Options(), fonts=None) -> dict[str, bytes]:
+def build_files(book: PreparedBook) -> dict[str, bytes]:
     """The files of the same EPUB by path, never zipped (the live preview serves them as they are)."""
-    return dict(_entries(doc, media, options, fonts)[0])
+    return dict(_entries(book))
 
 
-def _entries(doc: Document, media, options: Options, fonts) -> tuple[list[tuple[str, bytes]], int, list[str]]:
-    epoch, warning = book_epoch(doc.meta.date, options.source_date_epoch)
-    warnings = [f"{doc.name or '<document>'}: {warning}"] if warning else []
-    for w in warnings:
-        log.warning("%s", w)
+def _entries(book: PreparedBook) -> list[tuple[str, bytes]]:
     try:
-        return _build(doc, media, options, fonts, epoch), epoch, warnings
+        return _build(book)
     except ExportError:
         raise
     except (ValueError, TypeError, KeyError, OSError) as exc:
-        raise RenderError(f"EPUB build failed: {exc}", path=getattr(doc, "name", None) or None) from exc
+        raise RenderError(f"EPUB build failed: {exc}", path=book.doc.name or None) from exc
 
 
-def _build(doc: Document, media, options: Options, fonts, epoch: int) -> list[tuple[str, bytes]]:
+def _build(book_in: PreparedBook) -> list[tuple[str, bytes]]:
+    doc, media, options, epoch, lang = book_in.doc, book_in.media, book_in.options, book_in.epoch, book_in.language
     meta = doc.meta
-    lang = render.document_language(doc)
     title = meta.title or getattr(doc, "name", "") or "Untitled"
 
-    embedded, font_css, fontset = _embedded_fonts(doc, options, fonts)
-    bold, regular = _cover_fonts(fontset)
-    cover = choose_cover(doc, media, options, font=bold, regular_font=regular)
+    embedded, font_css = _embedded_fonts(book_in)
+    bold, regular = _cover_fonts(book_in.fonts)
+    cover = choose_cover(doc, media, options, font=bold, regular_font=regular, given=book_in.cover)
 
     parts = render.render_parts(doc, media, options, target="epub",
                                 cover_src=cover.filename if cover else None)
@@ -190,9 +181,8 @@ def _build(doc: Document, media, options: Options, fonts, epoch: int) -> list[tu
         book.set_direction("rtl")
 
     # styles
-    user_css = []
-    for i, path in enumerate(options.css, start=1):
-        user_css.append((f"styles/user-{i}.css", inert_css(read_stylesheet(path).encode("utf-8"), str(path))))
+    user_css = [(f"styles/user-{i}.css", sheet.text.encode("utf-8"))
+                for i, sheet in enumerate(book_in.user_css, start=1)]
     stylesheets = [*STYLES, *(name for name, _ in user_css)]
     book.add_item(eb.EpubItem(uid="css-fonts", file_name=STYLES[0], media_type="text/css",
                               content=(font_css or "/* no embedded fonts */\n").encode("utf-8")))
@@ -248,49 +238,6 @@ def _build(doc: Document, media, options: Options, fonts, epoch: int) -> list[tu
                                        "epub3_landmark": False, "epub3_pages": False})
     writer.process()
     return writer.write()
-
-
-_URL_FUNCTIONS = {"url", "src", "image", "image-set", "-webkit-image-set", "cross-fade", "element"}
-
-
-def inert_css(data: bytes, name: str = "stylesheet") -> bytes:
-    """A user stylesheet without the parts that would make a reading system fetch something (a remote
-    host, a local file, a file the book does not hold): every ``@import`` rule and every
-    ``url()``/``image-set()`` value is removed. A sheet without any comes back byte for byte."""
-    import tinycss2
-
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"stylesheet {name}: not UTF-8 text (byte offset {exc.start})") from None
-    if not re.search(r"url|@import|image|src|cross-fade|element|\\", text, re.I):
-        return data
-    removed = 0
-
-    def clean(nodes: list) -> list:
-        nonlocal removed
-        out = []
-        for node in nodes:
-            kind = getattr(node, "type", "")
-            if kind == "url" or (kind == "function" and node.lower_name in _URL_FUNCTIONS):
-                removed += 1
-                out.append(tinycss2.ast.IdentToken(node.source_line, node.source_column, "none"))
-                continue
-            if kind == "at-rule" and node.lower_at_keyword in ("import", "namespace"):
-                removed += 1
-                continue
-            for attr in ("prelude", "content", "arguments"):
-                value = getattr(node, attr, None)
-                if isinstance(value, list):
-                    setattr(node, attr, clean(value))
-            out.append(node)
-        return out
-
-    rules = clean(tinycss2.parse_stylesheet(text, skip_comments=False, skip_whitespace=False))
-    if not removed:
-        return data
-    return (f"/* interview-export: {removed} url()/@import removed (an EPUB holds every resource itself) */\n"
-            + tinycss2.serialize(rules)).encode("utf-8")
 
 
 def _slug(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Document model + media + fonts → print-ready PDF bytes (one HTML document through WeasyPrint).
+"""PreparedBook → print-ready PDF bytes (one HTML document through WeasyPrint).
 
 The shared renderer (``render.render_parts(..., target="pdf")``) gives the parts; this module wraps
 them in one HTML document (ids for the TOC's ``target-counter``, titles for bookmarks and running
@@ -14,15 +14,16 @@ import logging
 import math
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from .. import linebreak, model, render, weasy_cjk
 from ..errors import RenderError, UsageError
-from ..options import PDF_VARIANTS, Options
+from ..options import PDF_VARIANTS
 from ..pagesize import PT_PER_MM, PageGeometry, geometry
+from ..prepare import PreparedBook
 from ..resources import fonts_dir, styles_dir
-from ..util import book_epoch, is_wide, read_stylesheet
+from ..util import is_wide
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -116,13 +117,7 @@ def _short(url: str, limit: int = 120) -> str:
     return url if len(url) <= limit else url[:limit] + "…"
 
 
-# ---------------------------------------------------------------- dates, metadata
-def source_date(doc: model.Document, options: Options) -> tuple[datetime, str]:
-    """The book's date (util.book_epoch: the same rule as the EPUB's) and a warning ("" if none)."""
-    epoch, warning = book_epoch(doc.meta.date, options.source_date_epoch)
-    return datetime.fromtimestamp(epoch, tz=timezone.utc), warning
-
-
+# ---------------------------------------------------------------- metadata
 def _head(doc: model.Document, lang: str, date: datetime) -> str:
     m = doc.meta
     esc = render.escape
@@ -153,15 +148,14 @@ def _shorten(text: str, limit: int = HEAD_MAX_CHARS) -> str:
     return linebreak.running_head(text, limit)
 
 
-def _cover_html(doc: model.Document, media, options: Options, fetcher, title_body: str = "") -> str:
-    """The cover image under the title block: --cover PATH (read as the EPUB reads it), else the
+def _cover_html(book: PreparedBook, fetcher, title_body: str = "") -> str:
+    """The cover image under the title block: --cover PATH (the prepared book's), else the
     article's cover unless the body already shows it; nothing with --no-cover."""
+    doc, media, options = book.doc, book.media, book.options
     if options.no_cover:
         return ""
-    if options.cover is not None:
-        from ..cover import read_cover_file
-
-        cover = read_cover_file(Path(options.cover))
+    if book.cover is not None:
+        cover = book.cover
         filename = cover.filename
         if fetcher is not None:
             fetcher.add(filename, cover.media_type, cover.data)
@@ -195,11 +189,11 @@ def _run_in_speakers(body: str, colon: str = "：") -> str:
                                      f'{m[1]}{colon}</span>', body)
 
 
-def assemble_html(doc: model.Document, media, options: Options, date: datetime, fetcher=None) -> str:
+def assemble_html(book: PreparedBook, fetcher=None) -> str:
     """One HTML document: every part in reading order, each in a wrapper that carries the id the
     TOC links to and the title the bookmarks and running heads use. The --cover image is added to
     `fetcher` (the book's own resources) when one is given."""
-    lang = render.document_language(doc)
+    doc, media, options, lang, date = book.doc, book.media, book.options, book.language, book.date
     parts = render.render_parts(linebreak.prepare(doc), media, options, target="pdf")
     chunks = []
     for part in parts:
@@ -207,9 +201,9 @@ def assemble_html(doc: model.Document, media, options: Options, date: datetime, 
             continue
         # the id goes on the wrapper only when the renderer did not already put it in the body
         own_id = f' id="{render.escape(part.id)}"' if f'id="{part.id}"' not in part.body else ""
-        body = _run_in_speakers(part.body, render.labels_for(lang)["speaker_colon"])
+        body = _run_in_speakers(part.body, book.labels["speaker_colon"])
         if part.kind == "titlepage":
-            body += _cover_html(doc, media, options, fetcher, body)
+            body += _cover_html(book, fetcher, body)
         title = linebreak.plain(part.title)
         chunks.append(f'<div class="pdf-part part-{part.kind}"{own_id}'
                       f' data-title="{render.escape(title)}"'
@@ -311,8 +305,8 @@ def _read_cached(path: Path, mtime_ns: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _user_css(paths) -> list[tuple[str, str]]:
-    return [(read_stylesheet(path), Path(path).as_posix()) for path in paths]
+def _user_css(book: PreparedBook) -> list[tuple[str, str]]:
+    return [(sheet.text, Path(sheet.path).as_posix()) for sheet in book.user_css]
 
 
 # ---------------------------------------------------------------- build
@@ -388,14 +382,14 @@ def check_size(doc: model.Document) -> None:
                           "split the article", path=doc.name or None)
 
 
-def build(doc: model.Document, media, options: Options = Options(), fonts=None) -> bytes:
+def build(book: PreparedBook) -> bytes:
     """The book as PDF bytes; WeasyPrint's warnings go to the ``interview_export.pdf`` logger."""
-    return build_with_warnings(doc, media, options, fonts)[0]
+    return build_with_warnings(book)[0]
 
 
-def build_with_warnings(doc: model.Document, media, options: Options = Options(),
-                        fonts=None) -> tuple[bytes, list[str]]:
+def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
     """The PDF bytes and the warnings of this build (refused URLs, CSS problems)."""
+    doc, media, options, fonts = book.doc, book.media, book.options, book.fonts
     check_size(doc)
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
@@ -405,16 +399,15 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
         raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(PDF_VARIANTS)}")
     geo = geometry(options.page_size, options.bleed, options.crop_marks,
                    duplex=options.duplex)
-    date, date_warning = source_date(doc, options)
     _install_log_router()
     weasy_cjk.install()
 
     fetcher = make_fetcher(media)
-    font_css = _font_css(doc, options, fonts, fetcher)
-    html = assemble_html(doc, media, options, date, fetcher)
+    font_css = _font_css(book, fetcher)
+    html = assemble_html(book, fetcher)
     sheets = [(font_css, "fonts"), (_style("base.css"), "base.css"),
               (_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
-              *_user_css(options.css)]
+              *_user_css(book)]
 
     messages: list[str] = []
     try:
@@ -443,8 +436,6 @@ def build_with_warnings(doc: model.Document, media, options: Options = Options()
     finally:
         _WeasyLogRouter.local.messages = None
     warnings = [_describe(m, doc) for m in _in_our_words(_dedupe(messages), fonts)]
-    if date_warning:   # worded as the EPUB's, so that a two-format build reports it once
-        warnings.insert(0, f"{doc.name or '<document>'}: {date_warning}")
     if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
         warnings.insert(0, _describe("vertical writing is not supported by the PDF engine "
                                      "(WeasyPrint has no writing-mode); the PDF is set horizontally", doc))
@@ -467,16 +458,14 @@ def _output_intent(variant: str) -> dict:
     return {"color_profiles": {"ie-srgb": profile}, "output_intent": "ie-srgb"}
 
 
-def _font_css(doc: model.Document, options: Options, fonts, fetcher) -> str:
+def _font_css(book: PreparedBook, fetcher) -> str:
     """@font-face rules for our faces, each served by the fetcher as a per-book subset."""
-    try:
-        from .. import fonts as fonts_mod
-    except ImportError:  # pragma: no cover - fonts stage missing: system fonts via fontconfig
+    fonts, options = book.fonts, book.options
+    if fonts is None:  # pragma: no cover - fonts stage missing: system fonts via fontconfig
         return ""
-    extra = render.generated_text(doc, options)
-    if fonts is None:
-        fonts = fonts_mod.resolve_fonts(render.book_text(doc, options), options,
-                                        language=render.document_language(doc))
+    from .. import fonts as fonts_mod
+
+    extra = render.generated_text(book.doc, options)
 
     def url_for(filename: str) -> str:
         media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"
