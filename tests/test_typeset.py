@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,29 @@ def test_break_hints_around_marks_compounds_and_numbers():
     assert linebreak.plain(linebreak.hint("训练模型。” 这番言论，  “好”")) == "训练模型。”这番言论，“好”"
 
 
+def test_english_words_get_hyphenation_points_and_urls_break_anywhere():
+    SHY, ZW = linebreak.SHY, linebreak.ZWSP
+    assert linebreak.hint("their quarterly report") == f"their quar{SHY}terly re{SHY}port"
+    # names and acronyms stay whole, so does a compound's second half and a short word
+    assert linebreak.hint("OpenAI 和 GitHub 的 code-simplifier，Excel") == "OpenAI 和 GitHub 的 code-\u2060simplifier，Excel"
+    # no hyphenation point inside an ff/fi/fl ligature (its letters were lost in the PDF text)
+    assert SHY not in linebreak.hint("Geoffrey")[3:6] and linebreak.plain(linebreak.hint("Geoffrey")) == "Geoffrey"
+    url = "https://www.youtube.com/watch?v=VaCq4u5c78U"
+    assert linebreak.hint(f"链接：{url}。") == f"链接：{ZW.join(url)}。"
+    assert linebreak.plain(linebreak.hint(f"见 {url}）和 quarterly")) == f"见 {url}）和 quarterly"
+
+
+def test_adjacent_marks_squeeze_one_of_the_pair():
+    def marks(text):
+        return "".join(text[i] for i in weasy_cjk.squeezed(text))
+    assert marks("发声：“我真的崩溃了”“这太难受了”。") == "：”” "[:3]   # ：“ ”“ ”。
+    assert marks("“配方”，有些") == "”"                  # closing before a stop: the closing mark
+    assert marks("好。”他") == "。"
+    assert marks("（《书》）。") == "《》）"                # the 2nd of two openings; each closing but the last
+    assert marks(f"“配方”{linebreak.WJ}，") == "”"       # hints between the marks do not matter
+    assert marks("问？！好") == "" and marks("一，二") == ""
+
+
 def test_last_characters_are_glued():
     WJ = linebreak.WJ
     assert linebreak.glue_tail("非常困难。") == f"非常困{WJ}难{WJ}。"
@@ -93,7 +117,7 @@ def _lines(path: Path, em: float) -> list[list[dict]]:
     xml = subprocess.run(["pdftotext", "-bbox-layout", str(path), "-"], capture_output=True,
                          text=True, check=True).stdout
     blocks = []
-    for block in re.findall(r"<block [^>]*>(.*?)</block>", xml, re.S):
+    for block in re.findall(r"<block>(.*?)</block>", rejoin_split_lines(xml), re.S):
         lines = []
         for x0, x1, body in re.findall(r'<line xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" '
                                        r'yMax="[\d.]+">(.*?)</line>', block, re.S):
@@ -137,7 +161,8 @@ def body_text_matches(path: Path, doc: model.Document, geo) -> list[str]:
     text = subprocess.run(["pdftotext", "-x", "0", "-y", str(int(top)), "-W", str(int(geo.width * pt) + 1),
                            "-H", str(int(height) + 1), str(path), "-"],
                           capture_output=True, text=True, check=True).stdout
-    squashed = re.sub(r"\s+", "", text)
+    # a word hyphenated at a line end (linebreak.SHY) comes back as "quar‐⏎terly"
+    squashed = re.sub(r"\s+", "", re.sub("\u2010\n", "", text))
     assert not set(linebreak.HINTS) & set(squashed)            # no hint characters come back
     missing, at = [], 0
     for block in model.all_blocks(doc):
@@ -208,6 +233,57 @@ def pdflines(path: Path) -> dict:
     out = subprocess.run([sys.executable, str(PDFLINES), str(path), "--json", "--show", "50"],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)
+
+
+_BBOX_LINE = re.compile(r'<line xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</line>', re.S)
+
+
+def rejoin_split_lines(xml: str) -> str:
+    """poppler's ``-bbox-layout`` with the lines it cut at a squeezed mark joined again.
+
+    A mark set half-width (halt) keeps its full-width box in the PDF font, so its box overlaps
+    the next glyph by half an em; poppler ends the word there (minDupBreakOverlap) and often puts
+    the two pieces into two "lines" (even two blocks) on the same baseline, the second starting
+    inside the first, so that pdflines.py reads "了”" as a lone last line or "，…" as a line
+    starting with a closing mark. Here the second piece joins the first again (boxes overlapping
+    vertically by most of their height, the second starting inside the first); blocks, order
+    and everything else stay as poppler made them."""
+    pages = []
+    for head, page in re.findall(r"(<page [^>]*>)(.*?)</page>", xml, re.S):
+        blocks = [[[float(a), float(b), float(c), float(d), body] for a, b, c, d, body in _BBOX_LINE.findall(blk)]
+                  for blk in re.findall(r"<block [^>]*>(.*?)</block>", page, re.S)]
+        lines = sorted((ln for blk in blocks for ln in blk), key=lambda ln: (round(ln[3]), ln[0]))
+        last = None
+        for ln in lines:
+            overlap = min(ln[3], last[3]) - max(ln[1], last[1]) if last else 0
+            if (last and overlap > 0.6 * min(ln[3] - ln[1], last[3] - last[1])
+                    and last[0] < ln[0] < last[2] - 0.05):
+                last[2], last[4] = max(last[2], ln[2]), last[4] + ln[4]
+                ln[4] = None                                     # joined: dropped below
+            else:
+                last = ln
+        body = "".join("<block>" + "".join(f'<line xMin="{a}" yMin="{b}" xMax="{c}" yMax="{d}">{w}</line>'
+                                           for a, b, c, d, w in blk if w is not None) + "</block>\n"
+                       for blk in blocks)
+        pages.append(f"{head}{body}</page>")
+    return "\n".join(pages)
+
+
+def pdflines_rejoined(path: Path) -> dict:
+    """pdflines.py's figures on poppler's lines with the pieces of a squeezed-mark split joined
+    (rejoin_split_lines); its rules otherwise as they are."""
+    import importlib.util
+    import types
+
+    spec = importlib.util.spec_from_file_location("pdflines", PDFLINES)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    xml = subprocess.run(["pdftotext", "-bbox-layout", str(path), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    tool.subprocess = types.SimpleNamespace(run=lambda *a, **k: types.SimpleNamespace(stdout=rejoin_split_lines(xml)))
+    figs = tool.analyse(str(path))
+    return {"counts": {k: (len(v) if isinstance(v, list) else v) for k, v in figs.items()},
+            "examples": {k: v for k, v in figs.items() if isinstance(v, list)}}
 
 
 @needs_poppler
@@ -339,6 +415,27 @@ def test_lines_end_flush_when_a_squeezed_mark_ends_a_line(tmp_path):
     margin = edges[len(edges) // 2]
     full = [x for x in edges if x > margin - 2 * em]
     assert len(full) > 20 and max(full) - min(full) < 0.1 * em, edges
+
+
+@needs_poppler
+def test_an_opening_mark_starting_a_line_is_half_width(tmp_path):
+    """“ at the start of a line within a paragraph gives up its blank left half (its glyph box
+    starts half an em left of the margin, its ink at the margin); at a paragraph's start it
+    keeps its full width after the indent."""
+    from interview_export.reader import read_text
+
+    text = "".join(f"第{'一' * (i % 7)}位说过“好的好的好的好的”然后" for i in range(1, 40))
+    doc = read_text(f"# 标题\n\n## 一\n\n{text}\n\n“开头就是引号的段落。”\n", name="start.md")
+    path = tmp_path / "start.pdf"
+    path.write_bytes(pdf.build(doc, None, Options(page_size="A5")))
+    em = geometry("A5").font_size
+    lines = [ln for block in _lines(path, em) for ln in block if len(ln["text"]) > 8]
+    body = [ln for ln in lines if ln["text"].startswith("第") or "然后" in ln["text"][:4]]
+    margin = statistics.mode(round(ln["x0"], 1) for ln in body)
+    inside = [ln["x0"] - margin for ln in lines if ln["text"].startswith("“好")]
+    assert len(inside) >= 2 and all(abs(dx + 0.5 * em) < 0.1 * em for dx in inside), (inside, em)
+    first = next(ln for ln in lines if ln["text"].startswith("“开头"))
+    assert abs(first["x0"] - margin - 2 * em) < 0.1 * em, (first["x0"], margin)
 
 
 @needs_poppler

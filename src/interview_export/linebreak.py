@@ -8,6 +8,10 @@ glyph, so neither the page nor ``pdftotext`` shows them):
 - U+200B ZERO WIDTH SPACE, a break opportunity, before an opening mark that follows Chinese text
   and after a closing mark that Chinese text follows (clreq: those are where Chinese lines break);
 - a space that WeChat left next to a full-width mark ("。” 这番言论") is dropped;
+- U+00AD SOFT HYPHEN, a hyphenation point (pyphen's English patterns), in Latin words of
+  ``HYPHENATE_MIN`` letters or more, so that an English line fills its measure instead of
+  stretching its spaces (a break there shows a hyphen, which ``pdftotext`` returns at the line end);
+- U+200B after every character of a URL, which may then break anywhere (no hyphen);
 - U+2060 WORD JOINER, no break, inside Latin hyphenated compounds, between a number and the
   Chinese unit after it, and before the last character of every paragraph, quote and table cell,
   so that a last line never holds one lone character. Headings and the title keep their last
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import lru_cache
 
 from . import model
 
-ZWSP, WJ = "\u200b", "\u2060"
-HINTS = ZWSP + WJ
+ZWSP, WJ, SHY = "\u200b", "\u2060", "\u00ad"
+HINTS = ZWSP + WJ + SHY
+HYPHENATE_MIN = 7         # a Latin word this long or longer gets hyphenation points
 _SEP = "\x00"             # joins text nodes while their tail is glued (XML text never holds it)
 PHRASE_MAX = 8            # a heading's last phrase up to this long stays on one line
 
@@ -40,6 +46,10 @@ _SPACE_AT_MARK = re.compile(f"(?<=[{_STOPS}{_CLOSING}{_OPENING}])[ \u00a0]+(?=[{
                             f"|(?<=[{_HAN}])[ \u00a0]+(?=[{_STOPS}{_CLOSING}])")
 _COMPOUND = re.compile(r"(?<=[A-Za-z0-9])-(?=[A-Za-z0-9])")
 _NUMBER_UNIT = re.compile(f"(?<=[0-9%])( ?)(?=[{_HAN}])")
+_URL = re.compile(r"(?:https?://|www\.)[!#-'*-;=?-~]+[A-Za-z0-9/]")
+# a lower-case or capitalised English word (not OpenAI, GPT, iPhone: names and acronyms stay whole)
+_WORD = re.compile(f"(?<![A-Za-z0-9_\\-.@/{SHY}])[A-Z]?[a-z]{{{HYPHENATE_MIN - 1},}}(?![A-Za-z0-9_@])")
+_LIGATURE_SHY = re.compile(f"(?<=f){SHY}(?=[fil])")
 _CORE = re.compile(f"[{_HAN}A-Za-z0-9]")
 _PHRASE_END = re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]")
 
@@ -49,9 +59,33 @@ def plain(text: str) -> str:
     return text.translate({ord(c): None for c in HINTS}) if text else text
 
 
+@lru_cache(maxsize=4096)
+def hyphenate(word: str) -> str:
+    """`word` with soft hyphens where English breaks it (at least 2 letters before, 3 after);
+    none inside ff/fi/fl, which the fonts set as one ligature glyph (a hyphen point inside one
+    lost its letters in the PDF text: "Geoffrey" came back as "Georey")."""
+    return _LIGATURE_SHY.sub("", _hyphenator().inserted(word, hyphen=SHY))
+
+
+@lru_cache(maxsize=1)
+def _hyphenator():
+    import pyphen
+
+    return pyphen.Pyphen(lang="en_US", left=2, right=3)
+
+
 def hint(text: str) -> str:
-    """Break opportunities around quotation marks and brackets; compounds and numbers glued; a
-    space next to a full-width mark dropped."""
+    """Break opportunities around quotation marks and brackets, in URLs and long English words;
+    compounds and numbers glued; a space next to a full-width mark dropped."""
+    if _URL.search(text):
+        parts = _URL.split(text)
+        urls = [ZWSP.join(m[0]) for m in _URL.finditer(text)]
+        return "".join(_hint(part) + (urls[i] if i < len(urls) else "") for i, part in enumerate(parts))
+    return _hint(text)
+
+
+def _hint(text: str) -> str:
+    text = _WORD.sub(lambda m: hyphenate(m[0]), text)
     text = _SPACE_AT_MARK.sub("", text)
     text = _BEFORE_OPENING.sub(ZWSP, text)
     text = _AFTER_CLOSING.sub(ZWSP, text)
@@ -175,4 +209,4 @@ def prepare(doc: model.Document) -> model.Document:
     quotes = tuple(replace(q, children=_inlines(q.children)) for q in doc.quotes)
     meta = replace(doc.meta, title=heading_tail(hint(doc.meta.title)))
     return doc.replace(meta=meta, lead=blocks(doc.lead), sections=sections, quotes=quotes,
-                       quotes_title=heading_tail(doc.quotes_title))
+                       quotes_title=heading_tail(doc.quotes_title), colophon=blocks(doc.colophon))

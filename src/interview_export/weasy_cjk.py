@@ -25,6 +25,7 @@ justification stays in place.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import logging
@@ -42,6 +43,7 @@ SOURCE_DIGESTS = {
     "Layout.set_text": "fe23ca9937dbf5205bda422f9c01103f301ef2c511228842632ea86e853274f7",
     "Layout.reactivate": "0b89ee097104b71376c179f48a98858708b07169dc0212c393263a1a831607c9",
     "block_container_layout": "65842ca53a8391ebad539e7ff642eec2f429e981df4396590c37c7b0a0e524dc",
+    "split_text_box": "8c564329599ef23fac6cc8c403768e9e51638226d87a8b2de69c49c9c5f408c8",
 }
 #: in a line holding CJK text a Latin space widens at most this much (the rest goes between the
 #: Chinese characters), so that "Claude Code" never opens a hole
@@ -58,16 +60,49 @@ _STRETCH = re.compile("[\u2018-\u201d\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf"
                       "\U00020000-\U0002ffff]")
 _CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
                   "\uff00-\uffef\U00020000-\U0002ffff]")
-_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_ZERO_WIDTH = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
 
-# Punctuation squeezing (clreq): a full-width mark directly followed by an opening mark ("”“",
-# "。“") is set half-width with the fonts' OpenType `halt` (kept in our subsets)
+# Punctuation squeezing (clreq 3.1.6), with the fonts' OpenType `halt` (kept in our subsets), in
+# layout and drawing alike: of two adjacent full-width marks one gives up its blank half —
+# a closing mark or stop before an opening mark ("”“", "。“") or before another closing mark or
+# stop ("”，", "）。", "。”"), and the second of two opening marks ("“《"); an opening mark that
+# starts a line (not a paragraph) loses its blank half too (``split_text_box`` below).
+_OPENING = "“‘（《「『【〔〈"
 _SQUEEZABLE = "，。、；：？！”’）》」』】〕〉"
-_SQUEEZE = re.compile("[，。、；：？！”’）》」』】〕〉](?=[\u200b\u2060]*[“‘（《「『【〔〈])")   # hints may sit between
+_CLOSING_STOPS = "，。、；：”’）》」』】〕〉"           # ？！ are not squeezed before another mark
+_HINTS = "\u200b\u2060"                             # linebreak.py's hints may sit between two marks
+_MARKS = _OPENING + _SQUEEZABLE
+_PAIRS = re.compile(f"(?=([{_MARKS}])[{_HINTS}]*([{_MARKS}]))")   # overlapping: "”。“"
 
 _installed = False
 _originals: dict[str, object] = {}     # WeasyPrint's own functions, once replaced
 _lock = threading.Lock()
+_line_start = threading.local()       # .on: the text being laid out starts a line (not a paragraph)
+
+
+@contextlib.contextmanager
+def line_start(on: bool):
+    """While active, layouts whose text starts with an opening mark set it half-width."""
+    before = getattr(_line_start, "on", False)
+    _line_start.on = on
+    try:
+        yield
+    finally:
+        _line_start.on = before
+
+
+def squeezed(text: str) -> list[int]:
+    """Indexes of the marks in `text` set half-width: of two adjacent full-width marks (hints
+    between them aside), the first when it is a closing mark or stop, else the second when both
+    are opening marks."""
+    out = []
+    for m in _PAIRS.finditer(text):
+        a, b = m[1], m[2]
+        if a in _SQUEEZABLE and b in _OPENING or a in _CLOSING_STOPS and b in _SQUEEZABLE:
+            out.append(m.start(1))
+        elif a in _OPENING and b in _OPENING:
+            out.append(m.start(2))
+    return out
 
 
 def classes(text: str, every_char: bool = False) -> list[int]:
@@ -119,7 +154,7 @@ def check_version() -> str | None:
     current = {"block_container_layout": block.block_container_layout,
                "text_align": inline.text_align, "justify_line": inline.justify_line,
                "add_word_spacing": inline.add_word_spacing, "Layout.set_text": Layout.set_text,
-               "Layout.reactivate": Layout.reactivate}
+               "Layout.reactivate": Layout.reactivate, "split_text_box": inline.split_text_box}
     found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
     changed = [name for name, digest in found.items() if digest != SOURCE_DIGESTS[name]]
     return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
@@ -165,7 +200,8 @@ def _patch() -> None:
         text = box.text.rstrip(_ZERO_WIDTH)
         if not text or text[-1] not in _SQUEEZABLE:
             return 0.0
-        probe = create_layout(box.text, box.style, context, None, 0)   # keeps its line alive
+        with line_start(getattr(box.pango_layout, "cjk_line_start", False)):
+            probe = create_layout(box.text, box.style, context, None, 0)   # keeps its line alive
         first, _ = probe.get_first_line()
         width, _ = line_size(first, box.style)
         return min(max(0.0, width - box.width), 0.6 * box.style["font_size"])
@@ -200,6 +236,7 @@ def _patch() -> None:
                 layout = create_layout(box.text, box.style, context, max_width=None,
                                        justification_spacing=0)
                 layout.cjk_spacing = ((0.0, *spacing), cls)
+                layout.cjk_line_start = getattr(box.pango_layout, "cjk_line_start", False)
                 layout.deactivate()
                 box.pango_layout = layout
                 box.width += extra
@@ -228,7 +265,12 @@ def _patch() -> None:
 
     def set_text(self, text, justify=False):
         stock_set_text(self, text, justify)
-        squeeze = list(_SQUEEZE.finditer(self.text))
+        squeeze = squeezed(self.text)
+        if self.text and self.text[0] in _OPENING:
+            if getattr(_line_start, "on", False):
+                self.cjk_line_start = True   # kept when WeasyPrint re-creates the layout to draw it
+            if getattr(self, "cjk_line_start", False) and squeeze[:1] != [0]:
+                squeeze.insert(0, 0)
         plan = getattr(self, "cjk_spacing", None)
         spacing = bool(justify and plan and self.text == text)
         if not (squeeze or spacing):
@@ -238,10 +280,10 @@ def _patch() -> None:
             attr_list = ffi.gc(pango.pango_attr_list_new(), pango.pango_attr_list_unref)
         if squeeze:   # in layout and in drawing alike, so that the widths agree
             features = halt_features(self.style)
-            for m in squeeze:
-                start = len(self.text[:m.start()].encode())
+            for i in squeeze:
+                start = len(self.text[:i].encode())
                 attr = pango.pango_attr_font_features_new(features)
-                attr.start_index, attr.end_index = start, start + len(m[0].encode())
+                attr.start_index, attr.end_index = start, start + len(self.text[i].encode())
                 pango.pango_attr_list_change(attr_list, attr)
         if spacing:
             amounts, cls = plan
@@ -257,6 +299,15 @@ def _patch() -> None:
                 start = end
         pango.pango_layout_set_attributes(self.layout, attr_list)
 
+    stock_split = inline.split_text_box
+
+    def split_text_box(context, box, available_width, skip, is_line_start=True):
+        """An opening mark that starts a line (the rest of a text box the line above broke)
+        is set half-width, like one before another opening mark (clreq 3.1.6.3); a paragraph's
+        first line keeps its full-width mark."""
+        with line_start(bool(skip) and is_line_start):
+            return stock_split(context, box, available_width, skip, is_line_start)
+
     stock_block = block.block_container_layout
 
     def block_container_layout(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs):
@@ -270,7 +321,8 @@ def _patch() -> None:
         return result
 
     _originals.update({"justify_line": stock_justify, "Layout.set_text": stock_set_text,
-                       "block_container_layout": stock_block})
+                       "block_container_layout": stock_block, "split_text_box": stock_split})
+    inline.split_text_box = split_text_box
     block.block_container_layout = block_container_layout
     inline.justify_line = justify_line
     Layout.set_text = set_text
