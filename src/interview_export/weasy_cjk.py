@@ -44,6 +44,8 @@ SOURCE_DIGESTS = {
     "Layout.reactivate": "0b89ee097104b71376c179f48a98858708b07169dc0212c393263a1a831607c9",
     "block_container_layout": "65842ca53a8391ebad539e7ff642eec2f429e981df4396590c37c7b0a0e524dc",
     "split_text_box": "8c564329599ef23fac6cc8c403768e9e51638226d87a8b2de69c49c9c5f408c8",
+    "Stream.show_text": "3e008af86f62f42c382b8d75f85a92022008f8254db58a9d8f58f137ee7bcc40",
+    "draw_first_line": "1bb8eae6d88e71b17096a034656f3be17da8f1f513c78536c1c38d971927638b",   # writes the TJ strings show_text reads
 }
 #: in a line holding CJK text a Latin space widens at most this much (the rest goes between the
 #: Chinese characters), so that "Claude Code" never opens a hole
@@ -149,15 +151,79 @@ def check_version() -> str | None:
 
     if weasyprint.__version__ != SUPPORTED:
         return f"WeasyPrint {weasyprint.__version__} (written for {SUPPORTED})"
+    from weasyprint.draw import text as draw_text
     from weasyprint.layout import block
+    from weasyprint.pdf.stream import Stream
 
     current = {"block_container_layout": block.block_container_layout,
                "text_align": inline.text_align, "justify_line": inline.justify_line,
                "add_word_spacing": inline.add_word_spacing, "Layout.set_text": Layout.set_text,
-               "Layout.reactivate": Layout.reactivate, "split_text_box": inline.split_text_box}
+               "Layout.reactivate": Layout.reactivate, "split_text_box": inline.split_text_box,
+               "Stream.show_text": Stream.show_text, "draw_first_line": draw_text.draw_first_line}
     found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
     changed = [name for name, digest in found.items() if digest != SOURCE_DIGESTS[name]]
     return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
+
+
+# In a TJ string WeasyPrint writes (``draw/text.py``): <glyph ids in hex> and numbers, the pen
+# moved back by that many thousandths of an em. Moved back more than 0.15 em, a glyph's box
+# overlaps the next one (poppler cuts words at 0.2 em of overlap).
+_TJ_TOKEN = re.compile(r"<([0-9a-fA-F]*)>|(-?[\d.]+(?:e[-+]?\d+)?)")
+_OVERLAP = re.compile(r">(?:1[5-9]\d|[2-9]\d\d)(?:\.\d+)?<")
+
+
+def _chunks(hexes: str, size: int) -> list[str]:
+    return [hexes[i:i + size] for i in range(0, len(hexes), size)]
+
+
+def overlap_runs(string: str, width: int = 4) -> list[tuple[str, str]]:
+    """A TJ string cut into ("plain", …) and ("overlap", …) pieces: an overlap piece is a run of
+    glyphs each drawn over the one before it (pen moved back 150+ thousandths of an em)."""
+    tokens: list[tuple[str, str]] = []
+    for m in _TJ_TOKEN.finditer(string):
+        if m[1] is not None:
+            tokens += [("g", g) for g in _chunks(m[1], width)]
+        elif tokens and tokens[-1][0] == "n":      # "500<>0.0": one move of their sum
+            tokens[-1] = ("n", f"{float(tokens[-1][1]) + float(m[2]):g}")
+        else:
+            tokens.append(("n", m[2]))
+    grouped = [False] * len(tokens)
+    for i in range(len(tokens) - 2):
+        (a, _), (b, value), (c, _) = tokens[i:i + 3]
+        if a == "g" and b == "n" and c == "g" and float(value) >= 150:
+            grouped[i] = grouped[i + 1] = grouped[i + 2] = True
+    out: list[tuple[str, list]] = []
+    for token, in_group in zip(tokens, grouped):
+        kind = "overlap" if in_group else "plain"
+        if not out or out[-1][0] != kind:
+            out.append((kind, []))
+        out[-1][1].append(token)
+    return [(kind, _tj(toks)) for kind, toks in out]
+
+
+def _tj(tokens: list[tuple[str, str]]) -> str:
+    """Tokens back into a TJ string: consecutive glyphs in one <…>, numbers apart."""
+    out: list[str] = []
+    for kind, value in tokens:
+        if kind == "g" and out and out[-1].endswith(">"):
+            out[-1] = out[-1][:-1] + value + ">"
+        else:
+            out.append(f"<{value}>" if kind == "g" else value)
+    return " ".join(out)
+
+
+def actual_text(text: str) -> bytes:
+    """A marked-content property list giving `text` as the /ActualText (UTF-16BE with a BOM)."""
+    return b"<</ActualText <feff" + text.encode("utf-16-be").hex().encode() + b">>>"
+
+
+def _current_font(stream):
+    """The WeasyPrint Font object of the stream's current font, or None."""
+    current = getattr(stream, "_current_font", None)
+    if not current:
+        return None
+    fonts = getattr(stream, "_fonts", {})
+    return next((f for f in fonts.values() if f.hash == current[0]), None)
 
 
 def install() -> bool:
@@ -178,6 +244,7 @@ def install() -> bool:
 def _patch() -> None:
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout import block, inline
+    from weasyprint.pdf.stream import Stream
     from weasyprint.text.ffi import TO_UNITS, ffi, pango
     from weasyprint.text.fonts import font_features
     from weasyprint.text.line_break import Layout, create_layout, line_size
@@ -308,6 +375,32 @@ def _patch() -> None:
         with line_start(bool(skip) and is_line_start):
             return stock_split(context, box, available_width, skip, is_line_start)
 
+    stock_show_text = Stream.show_text
+
+    def show_text(self, string):
+        """Marks drawn closer than their boxes (a squeezed mark keeps its full-width box in the
+        PDF font, so it overlaps the next glyph by half an em) go into a marked-content span
+        with their text as /ActualText: text extraction (poppler, Acrobat) then reads the pair
+        as one piece of text over their joint width instead of cutting the line there."""
+        if not _OVERLAP.search(string):
+            return stock_show_text(self, string)
+        font = _current_font(self)
+        if font is None:
+            return stock_show_text(self, string)
+        for kind, part in overlap_runs(string, 2 if font.bitmap else 4):
+            if kind == "plain":
+                stock_show_text(self, part)
+                continue
+            ids = [int(g, 16) for g in re.findall(r"<([0-9a-f]+)>", part) for g in _chunks(g, 2 if font.bitmap else 4)]
+            text = "".join(font.to_unicode.get(g, "") for g in ids)
+            text = text.translate({ord(c): None for c in _ZERO_WIDTH})
+            if not text:
+                stock_show_text(self, part)
+                continue
+            self.begin_marked_content("Span", actual_text(text))
+            stock_show_text(self, part)
+            self.end_marked_content()
+
     stock_block = block.block_container_layout
 
     def block_container_layout(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs):
@@ -321,7 +414,9 @@ def _patch() -> None:
         return result
 
     _originals.update({"justify_line": stock_justify, "Layout.set_text": stock_set_text,
-                       "block_container_layout": stock_block, "split_text_box": stock_split})
+                       "block_container_layout": stock_block, "split_text_box": stock_split,
+                       "Stream.show_text": stock_show_text})
+    Stream.show_text = show_text
     inline.split_text_box = split_text_box
     block.block_container_layout = block_container_layout
     inline.justify_line = justify_line
