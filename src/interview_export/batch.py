@@ -45,6 +45,17 @@ TERMINATE_GRACE_SECONDS = 5.0
 FILE_TIME_BUDGET = 300.0   # seconds one input may take in a pool before its worker is stopped
 
 
+def preload_module(name: str) -> None:
+    """Import one of PRELOAD in a worker; WeasyPrint through weasy_speed (its import without the
+    library probing and the fontTools modules our fonts never need)."""
+    if name == "weasyprint":
+        from .backends.weasy_speed import import_weasyprint
+
+        import_weasyprint()
+    else:
+        importlib.import_module(name)
+
+
 @dataclass(frozen=True)
 class Task:
     """One input and where its books go."""
@@ -81,7 +92,7 @@ def _init_worker(events: Any, parent_pid: int, preload: Sequence[str], workers: 
         logging.getLogger().addHandler(logging.NullHandler())
     for name in preload:
         try:
-            importlib.import_module(name)
+            preload_module(name)
         except Exception:  # a missing or broken stage reports itself when a file needs it
             pass
     from .media import share_memory_budget

@@ -188,9 +188,7 @@ def worker_hello(neighbours: dict[str, int] | None = None, dask_worker: Any = No
     """Runs on each worker (in its event loop) before the run: no stack sampling, its share of the
     image memory budget (`neighbours`: worker address → workers on its host, as `--jobs` shares
     it), the heavy modules imported once, → the fingerprint."""
-    import importlib
-
-    from .batch import PRELOAD
+    from .batch import PRELOAD, preload_module
     from .media import share_memory_budget
 
     if dask_worker is not None:
@@ -198,7 +196,7 @@ def worker_hello(neighbours: dict[str, int] | None = None, dask_worker: Any = No
         share_memory_budget((neighbours or {}).get(dask_worker.address, 1))
     for name in PRELOAD:
         with suppress(Exception):
-            importlib.import_module(name)
+            preload_module(name)
     return fingerprint()
 
 

@@ -24,6 +24,7 @@ from ..pagesize import PT_PER_MM, PageGeometry, geometry
 from ..prepare import PreparedBook
 from ..resources import fonts_dir, styles_dir
 from ..util import is_wide
+from . import weasy_speed
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -65,6 +66,7 @@ def _install_log_router() -> None:
 def _fetcher_class():
     from urllib.request import OpenerDirector
 
+    weasy_speed.import_weasyprint()
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class BookFetcher(URLFetcher):
@@ -391,6 +393,7 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
     """The PDF bytes and the warnings of this build (refused URLs, CSS problems)."""
     doc, media, options, fonts = book.doc, book.media, book.options, book.fonts
     check_size(doc)
+    weasy_speed.import_weasyprint()
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 
@@ -427,6 +430,7 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
             stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
             pdf_variant=variant or None, pdf_tags=True,
             pdf_identifier=True,          # md5 of the content: stable across identical builds
+            finisher=weasy_speed.remember_serialised,   # …hashed without serialising it all again
             custom_metadata=False, presentational_hints=False,
             uncompressed_pdf=False)
     except UsageError:

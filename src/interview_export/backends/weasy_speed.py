@@ -1,0 +1,128 @@
+"""WeasyPrint 70's fixed costs → skipped where our books never need them (same pages, same bytes).
+
+Found with ``benchmarks/profile_phases.py`` (seed → A4 PDF, ~1.2 s of CPU in all):
+
+- **Library probing at import** (~0.13 s CPU, ~0.2 s wall per process): ``weasyprint/text/ffi.py``
+  tries six names per C library and the first ones have no dot, so cffi hands them to
+  ``ctypes.util.find_library``, which on Linux runs ``ldconfig -p`` and then gcc and ld for each:
+  54 child processes before the first line of a book. On Linux, when the sonames WeasyPrint names
+  itself (``libpango-1.0.so.0`` …) open directly, the lookup is skipped during that import and
+  WeasyPrint opens those same files by soname (its later names in each list).
+- **fontTools' subsetter and variable-font instancer** (~75 ms of import): WeasyPrint imports them
+  at start-up but calls them only when HarfBuzz cannot subset a font (it subsets with
+  HarfBuzz-subset ≥ 4.1) or for a variable or colour font; our faces are static OpenType cut by
+  HarfBuzz already. They are imported on first use instead.
+- **The PDF serialised twice** (~0.05 s): with ``pdf_identifier`` pydyf serialises every object —
+  zlib level 9 on every stream — once to write it and once more to hash the whole file for its
+  ``/ID``. :func:`remember_serialised` (a ``write_pdf`` finisher) keeps each object's bytes from the
+  first time; the file and its ``/ID`` come out byte-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.util
+import sys
+import types
+from typing import Iterator
+
+#: The sonames WeasyPrint 70 tries among its names for each library it needs (text/ffi.py)
+SONAMES = ("libgobject-2.0.so.0", "libpango-1.0.so.0", "libharfbuzz.so.0", "libfontconfig.so.1",
+           "libpangoft2-1.0.so.0")
+#: Modules WeasyPrint imports at start-up and uses only for fonts HarfBuzz cannot handle:
+#: (is a package, the names WeasyPrint imports from it)
+DEFERRED = {"fontTools.subset": (True, ()),
+            "fontTools.varLib.instancer": (False, ("instantiateVariableFont",))}
+
+
+def import_weasyprint() -> types.ModuleType:
+    """``import weasyprint``, without the library probing and the unused fontTools modules."""
+    if "weasyprint" in sys.modules:
+        return sys.modules["weasyprint"]
+    with _no_library_search(), _deferred_modules():
+        import weasyprint
+    return weasyprint
+
+
+@contextlib.contextmanager
+def _no_library_search() -> Iterator[None]:
+    if not sys.platform.startswith("linux") or not _sonames_open():
+        yield                      # elsewhere, or libraries only find_library knows: as WeasyPrint does
+        return
+    import ctypes.util
+
+    search = ctypes.util.find_library
+    ctypes.util.find_library = _not_searched
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = search
+
+
+def _not_searched(name: str) -> None:
+    return None
+
+
+def _sonames_open() -> bool:
+    import ctypes
+
+    try:
+        for soname in SONAMES:
+            ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module in ``sys.modules`` until something reads from it; then the real
+    module is imported (and takes its place) and answers."""
+
+    # only names missing here arrive (``__spec__`` stays None: the import system reads it, and
+    # it asks a plain module for ``__path__`` on every ``from … import``)
+    def __getattr__(self, attr: str):
+        if attr == "__path__" and not self._package:
+            raise AttributeError(attr)
+        return getattr(self._real(), attr)
+
+    def _real(self) -> types.ModuleType:
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        return importlib.import_module(name)
+
+
+def _forwarder(stub: _Deferred, attr: str):
+    def call(*args, **kwargs):
+        return getattr(stub._real(), attr)(*args, **kwargs)
+    call.__name__ = call.__qualname__ = attr
+    return call
+
+
+@contextlib.contextmanager
+def _deferred_modules() -> Iterator[None]:
+    for name, (package, names) in DEFERRED.items():
+        if name in sys.modules or importlib.util.find_spec(name.split(".")[0]) is None:
+            continue
+        stub = _Deferred(name, "imported on first use (interview_export.backends.weasy_speed)")
+        stub._package = package
+        for attr in names:
+            setattr(stub, attr, _forwarder(stub, attr))
+        sys.modules[name] = stub
+    yield
+
+
+def remember_serialised(document, pdf) -> None:
+    """A ``write_pdf`` finisher: every object of `pdf` keeps its serialised bytes once made, so the
+    ``/ID`` hash reuses what was written instead of serialising and compressing everything again."""
+    for obj in pdf.objects:
+        if obj.free != "f" and isinstance(getattr(type(obj), "data", None), property):
+            obj.__class__ = _remembering(type(obj))
+
+
+@functools.lru_cache(maxsize=None)
+def _remembering(cls: type) -> type:
+    return type(cls.__name__, (cls,), {"data": functools.cached_property(cls.data.fget),
+                                       "__module__": cls.__module__})

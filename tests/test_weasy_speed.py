@@ -1,0 +1,81 @@
+"""backends/weasy_speed.py: WeasyPrint's import without library probing, fontTools on first use,
+and a PDF serialised once — the same output as WeasyPrint's own way (no timings asserted here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from interview_export.backends import weasy_speed
+
+PROBE = textwrap.dedent("""
+    import json, subprocess, sys
+    spawned = []
+    real = subprocess.Popen.__init__
+    def record(self, args, *a, **k):
+        spawned.append(str(args))
+        return real(self, args, *a, **k)
+    subprocess.Popen.__init__ = record
+    from interview_export.backends.weasy_speed import import_weasyprint
+    weasyprint = import_weasyprint()
+    from weasyprint.pdf import fonts
+    deferred = [type(sys.modules[n]).__name__ for n in ("fontTools.subset", "fontTools.varLib.instancer")]
+    options = fonts.subset.Options                          # the real module answers when asked
+    print(json.dumps({"spawned": spawned, "deferred": deferred, "options": options.__module__,
+                      "real_subset": type(sys.modules["fontTools.subset"]).__name__,
+                      "instancer": fonts.instantiateVariableFont.__name__}))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the library probing skipped is Linux's")
+def test_import_spawns_no_process_and_defers_fonttools():
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.splitlines()[-1])
+    assert found["spawned"] == []          # WeasyPrint's own import runs ldconfig, gcc and ld ~50 times
+    assert found["deferred"] == ["_Deferred", "_Deferred"]
+    assert found["options"] == "fontTools.subset" and found["real_subset"] == "module"
+    assert found["instancer"] == "instantiateVariableFont"
+
+
+def test_deferred_module_forwards_and_stays_a_plain_module_for_from_imports():
+    stub = weasy_speed._Deferred("json", "test")
+    stub._package = False
+    with pytest.raises(AttributeError):
+        stub.__path__                                          # `from … import` asks; no import for that
+    assert stub.dumps([1]) == "[1]"                            # anything else: the real module answers
+    call = weasy_speed._forwarder(stub, "loads")
+    assert call("[2]") == [2] and call.__name__ == "loads"
+
+
+HTML = ("<html lang='zh'><head><title>t</title></head><body><h1>标题</h1>"
+        + "".join(f"<p>第 {i} 段：中文与 Latin 混排。</p>" for i in range(40)) + "</body></html>")
+
+
+@pytest.mark.parametrize("options", [{"pdf_identifier": True, "pdf_tags": True}, {"pdf_identifier": True},
+                                     {"pdf_identifier": False, "uncompressed_pdf": True}])
+def test_remember_serialised_gives_the_same_bytes_compressing_once(options, monkeypatch):
+    import zlib
+
+    import pydyf
+
+    weasyprint = weasy_speed.import_weasyprint()
+    made, compressobj = [], zlib.compressobj
+
+    def counting(*args, **kwargs):
+        made.append(1)
+        return compressobj(*args, **kwargs)
+
+    monkeypatch.setattr(pydyf.zlib, "compressobj", counting)
+    plain = weasyprint.HTML(string=HTML).write_pdf(**options)
+    twice, made[:] = len(made), []
+    once = weasyprint.HTML(string=HTML).write_pdf(finisher=weasy_speed.remember_serialised, **options)
+    assert once == plain
+    assert (b"/ID" in once) == options["pdf_identifier"]
+    if options["pdf_identifier"] and not options.get("uncompressed_pdf"):
+        assert 0 < len(made) < twice           # the /ID hash reused the streams compressed for writing
