@@ -50,6 +50,8 @@ _URL = re.compile(r"(?:https?://|www\.)[!#-'*-;=?-~]+[A-Za-z0-9/]")
 # a lower-case or capitalised English word (not OpenAI, GPT, iPhone: names and acronyms stay whole)
 _WORD = re.compile(f"(?<![A-Za-z0-9_\\-.@/{SHY}])[A-Z]?[a-z]{{{HYPHENATE_MIN - 1},}}(?![A-Za-z0-9_@])")
 _LIGATURE_SHY = re.compile(f"(?<=f){SHY}(?=[fil])")
+_PHRASE = re.compile(f"[^{_STOPS}]+[{_STOPS}{_CLOSING}]*|[{_STOPS}{_CLOSING}]+")
+_WIDE = re.compile(f"[{_CJK_TEXT}\u2018-\u201d]")
 _CORE = re.compile(f"[{_HAN}A-Za-z0-9]")
 _PHRASE_END = re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]")
 
@@ -113,6 +115,26 @@ def heading_tail(text: str) -> str:
     count = len(_CORE.findall(last_phrase))
     keep = count if 2 <= count <= PHRASE_MAX and ends else 2
     return glue_tail(text, keep)
+
+
+def glue_phrases(text: str, max_em: float) -> str:
+    """A title or heading: each phrase (up to and with its stop: ，。：？！…) no wider than
+    `max_em` of its ems kept on one line, so that the title breaks between phrases ("……逼疯人！/OpenAI 七年元老
+    离职首发声：/……") instead of inside a word ("离职首/发声"); a longer phrase may break inside.
+    Its last two characters stay together in any case."""
+    out = []
+    for phrase in _PHRASE.findall(text):
+        bare = plain(phrase)
+        if _width(bare) <= max_em:
+            phrase = WJ.join(bare)
+        out.append(phrase)
+    return glue_tail("".join(out))
+
+
+def _width(text: str) -> float:
+    """Estimated width in ems at the text's own size: a Chinese character or full-width mark 1,
+    a space 0.3, anything else (Latin letters, digits) 0.6."""
+    return sum(1.0 if _WIDE.match(ch) else 0.3 if ch.isspace() else 0.6 for ch in text)
 
 
 def running_head(text: str, limit: int) -> str:
@@ -200,13 +222,19 @@ def _block(block):
     return block
 
 
-def prepare(doc: model.Document) -> model.Document:
-    """The document with line-breaking hints in every text the PDF sets as running text."""
+def prepare(doc: model.Document, title_em: float | None = None,
+            heading_em: float | None = None) -> model.Document:
+    """The document with line-breaking hints in every text the PDF sets as running text;
+    `title_em`, `heading_em`: how many of their own ems fit on a line of the title and of a
+    section heading (their phrases are kept whole: glue_phrases)."""
     def blocks(bs):
         return tuple(_block(b) for b in bs)
-    sections = tuple(replace(s, title=heading_tail(hint(s.title)), blocks=blocks(s.blocks))
+
+    def heading(text, em):
+        return glue_phrases(hint(text), em) if em else heading_tail(hint(text))
+    sections = tuple(replace(s, title=heading(s.title, heading_em), blocks=blocks(s.blocks))
                      for s in doc.sections)
     quotes = tuple(replace(q, children=_inlines(q.children)) for q in doc.quotes)
-    meta = replace(doc.meta, title=heading_tail(hint(doc.meta.title)))
+    meta = replace(doc.meta, title=heading(doc.meta.title, title_em))
     return doc.replace(meta=meta, lead=blocks(doc.lead), sections=sections, quotes=quotes,
                        quotes_title=heading_tail(doc.quotes_title), colophon=blocks(doc.colophon))

@@ -34,6 +34,8 @@ BASE_URL = "https://interview-export.invalid/"
 DOCUMENT_URL = BASE_URL + "book.html"
 OWN_SHEETS = ("fonts", "base.css", "print.css", "page")
 HEAD_MAX_CHARS = 24                              # running heads longer than this are shortened
+TITLE_SIZE_EM = 1.9                              # h1.book-title in print.css
+HEADING_SIZE_EM = 1.35                           # h2.section-title in base.css
 
 
 # ---------------------------------------------------------------- WeasyPrint's log → ours
@@ -196,7 +198,11 @@ def assemble_html(book: PreparedBook, fetcher=None) -> str:
     TOC links to and the title the bookmarks and running heads use. The --cover image is added to
     `fetcher` (the book's own resources) when one is given."""
     doc, media, options, lang, date = book.doc, book.media, book.options, book.language, book.date
-    parts = render.render_parts(linebreak.prepare(doc), media, options, target="pdf")
+    geo = geometry(options.page_size)
+    # ems per line of the title and of a section heading; their phrases up to 92 % of that stay whole
+    line_em = 0.92 * geo.text_width * PT_PER_MM / geo.font_size
+    prepared = linebreak.prepare(doc, line_em / TITLE_SIZE_EM, line_em / HEADING_SIZE_EM)
+    parts = render.render_parts(prepared, media, options, target="pdf")
     chunks = []
     for part in parts:
         if part.kind == "cover":
