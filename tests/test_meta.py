@@ -8,7 +8,6 @@ import pytest
 
 from interview_export.meta import (
     cli_fields,
-    detect_language,
     find_sidecar,
     load_sidecar,
     merge,
@@ -20,6 +19,7 @@ from interview_export.meta import (
 from interview_export.model import Meta, plain_text, turns
 from interview_export.options import Options
 from interview_export.reader import read_path, read_text
+from interview_export.util import detect_language
 
 
 @pytest.mark.parametrize("value, iso", [

@@ -239,6 +239,9 @@ def test_language_detection():
     assert render.document_language(Document(meta=Meta(language="en-GB"))) == "en-GB"
     assert render.document_language(Document(lead=(Paragraph((Text("这是中文的内容 with English"),)),))) == "zh-CN"
     assert render.document_language(Document(lead=(Paragraph((Text("Plain English text"),)),))) == "en"
+    # one detector (util.detect_language) for the reader and the renderer: kana is Japanese, no letters zh-CN
+    assert render.document_language(Document(lead=(Paragraph((Text("これは日本語の文章です。"),)),))) == "ja"
+    assert render.document_language(Document(lead=(Paragraph((Text("12 + 3 = 15"),)),))) == "zh-CN"
 
 
 def test_generated_text_covers_labels():

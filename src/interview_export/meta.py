@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import re
-import unicodedata
 from pathlib import Path
 
-from .hanzi import is_traditional_text
 from .model import Meta
 
 # Keys accepted in front matter, sidecars and --metadata, mapped onto Meta field names.
@@ -377,24 +375,3 @@ def is_header_text(text: str) -> bool:
 
 
 # ---------------------------------------------------------------- language
-def detect_language(text: str) -> str:
-    """Dominant script of the text → BCP 47 tag: zh-CN for Han (zh-Hant when written in Traditional
-    characters), ja for kana, ko for Hangul, else en."""
-    han = kana = hangul = latin = 0
-    for ch in text[:200_000]:
-        o = ord(ch)
-        if 0x3040 <= o <= 0x30FF:
-            kana += 1
-        elif 0xAC00 <= o <= 0xD7AF:
-            hangul += 1
-        elif 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FFFF:
-            han += 1
-        elif ch.isalpha() and unicodedata.category(ch).startswith("L"):
-            latin += 1
-    if kana and kana * 5 >= han:
-        return "ja"
-    if hangul and hangul >= han:
-        return "ko"
-    if han and han * 16 >= latin:  # one Han character carries several letters' worth of text
-        return "zh-Hant" if is_traditional_text(text[:200_000]) else "zh-CN"
-    return "en" if latin else ""

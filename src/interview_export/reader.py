@@ -65,7 +65,7 @@ from .model import (
     plain_text,
 )
 from .options import Options
-from .util import XML_FORBIDDEN, is_wide
+from .util import XML_FORBIDDEN, detect_language, is_wide
 
 MAX_NESTING = 100
 MAX_INLINE_DEPTH = 50
@@ -147,7 +147,7 @@ def _read(text: str, name: str, options: Options, sidecar: dict | None, warnings
     warnings += more
     doc = Document(meta=meta, lead=tuple(lead), sections=tuple(sections), warnings=tuple(warnings), name=name)
     if not meta.language:
-        doc = doc.replace(meta=metadata.merge(meta, {"language": metadata.detect_language(document_text(doc))}))
+        doc = doc.replace(meta=metadata.merge(meta, {"language": detect_language(document_text(doc))}))
     if transform:
         from .transforms import apply_transforms
         doc = apply_transforms(doc, options)

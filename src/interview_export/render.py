@@ -41,7 +41,7 @@ from .model import (
     ThematicBreak,
 )
 from .options import Options
-from .util import XML_FORBIDDEN
+from .util import XML_FORBIDDEN, detect_language, is_cjk
 
 Target = Literal["epub", "pdf"]
 PartKind = Literal["cover", "titlepage", "toc", "lead", "section", "quotes", "colophon"]
@@ -116,22 +116,10 @@ def safe_href(href: str) -> str | None:
     return None
 
 
-def is_cjk(ch: str) -> bool:
-    o = ord(ch)
-    return (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FFFF
-            or 0x3040 <= o <= 0x30FF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF)
-
-
 def document_language(doc: Document) -> str:
-    """The book's BCP 47 language: the metadata's, else zh-CN when the text is mostly Chinese."""
-    if doc.meta.language.strip():
-        return doc.meta.language.strip()
-    sample = model.document_text(doc)[:20000]
-    letters = [ch for ch in sample if ch.isalpha()]
-    cjk = sum(1 for ch in letters if is_cjk(ch))
-    if letters and cjk / len(letters) > 0.2:
-        return "zh-CN"
-    return "en" if letters else "zh-CN"
+    """The book's BCP 47 language: the metadata's (the reader fills it in with util.detect_language
+    when the document names none), else that guess over the text, else zh-CN."""
+    return doc.meta.language.strip() or detect_language(model.document_text(doc)) or "zh-CN"
 
 
 def labels_of(doc: Document):

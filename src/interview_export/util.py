@@ -1,5 +1,5 @@
-"""Small rules several stages share → one place: XML-safe text, CJK width, atomic file replacement,
-reading a user stylesheet, the book's date (SOURCE_DATE_EPOCH)."""
+"""Small rules several stages share → one place: XML-safe text, CJK width and script, the language
+guess, atomic file replacement, reading a user stylesheet, the book's date (SOURCE_DATE_EPOCH)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from .errors import UsageError
+from .hanzi import is_traditional_text
 
 #: Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF): the
 #: reader drops them from the text (with a warning), the renderer from anything it escapes.
@@ -26,6 +27,38 @@ def is_wide(ch: str) -> bool:
     """True for a full-width character (East Asian Width W or F: CJK ideographs, kana, hangul,
     full-width punctuation); False for "" and everything else."""
     return bool(ch) and unicodedata.east_asian_width(ch) in "WF"
+
+
+def is_cjk(ch: str) -> bool:
+    """True for a letter of a CJK script: Han (BMP, Extension A, planes 2), kana, hangul syllables,
+    CJK compatibility ideographs."""
+    o = ord(ch)
+    return (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FFFF
+            or 0x3040 <= o <= 0x30FF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF)
+
+
+def detect_language(text: str) -> str:
+    """Dominant script of the text → BCP 47 tag: zh-CN for Han (zh-Hant when written in Traditional
+    characters), ja for kana, ko for Hangul, en for other letters, "" for text without letters.
+    The reader stores it in Meta.language when the document names no language."""
+    han = kana = hangul = latin = 0
+    for ch in text[:200_000]:
+        o = ord(ch)
+        if 0x3040 <= o <= 0x30FF:
+            kana += 1
+        elif 0xAC00 <= o <= 0xD7AF:
+            hangul += 1
+        elif 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FFFF:
+            han += 1
+        elif ch.isalpha() and unicodedata.category(ch).startswith("L"):
+            latin += 1
+    if kana and kana * 5 >= han:
+        return "ja"
+    if hangul and hangul >= han:
+        return "ko"
+    if han and han * 16 >= latin:  # one Han character carries several letters' worth of text
+        return "zh-Hant" if is_traditional_text(text[:200_000]) else "zh-CN"
+    return "en" if latin else ""
 
 
 def replace_atomically(path: Path, data: bytes, *, prefix: str, suffix: str, durable: bool = False,
