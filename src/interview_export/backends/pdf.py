@@ -258,21 +258,32 @@ QUOTES_FILL = 0.95         # of the text block: room for what the estimate canno
 def _quote_ems(quote: model.Quote, size: float, line_chars: float) -> float:
     """Estimated height of one quote in body ems at text size `size`."""
     text = model.plain_text(quote.children)
-    units = sum(1.0 if is_wide(ch) else 0.55 for ch in text)
+    # a Chinese character or mark 1, a space 0.25 (render.py's U+2005), a Latin letter 0.5, less
+    # half a mark for each squeezed pair (weasy_cjk.squeezed), plus the closing mark (1.5× size)
+    units = sum(1.0 if is_wide(ch) else 0.25 if ch.isspace() else 0.5 for ch in text)
+    units += 0.75 - 0.5 * len(weasy_cjk.squeezed(text))
     lines = max(1, math.ceil(units / max(1.0, (line_chars - QUOTES_PADDING_EMS) / size)))
     return lines * size * QUOTES_LINE_HEIGHT + QUOTES_GAP + (2.0 if quote.attribution else 0.0)
 
 
 def _split(heights: list[float], pages: int) -> list[int]:
-    """1-based index of the first quote of each page, the pages' heights (title on the first)
-    as even as the quotes allow."""
-    share = (QUOTES_TITLE_EMS + sum(heights)) / pages
-    starts, filled = [1], QUOTES_TITLE_EMS
-    for i, height in enumerate(heights, start=1):
-        if filled + height / 2 > share * len(starts) and len(starts) < pages and i > starts[-1]:
-            starts.append(i)
-        filled += height
-    return starts
+    """1-based index of the first quote of each page: the split whose fullest page (the title on
+    the first) is the least full, so that the pages are as even as the quotes allow."""
+    n = len(heights)
+    prefix = [0.0]
+    for height in heights:
+        prefix.append(prefix[-1] + height)
+
+    def used(first: int, end: int) -> float:          # quotes first…end-1 (0-based) on one page
+        return prefix[end] - prefix[first] + (QUOTES_TITLE_EMS if first == 0 else 0.0)
+
+    @functools.lru_cache(maxsize=None)
+    def best(first: int, left: int) -> tuple[float, tuple[int, ...]]:
+        if left == 1 or n - first <= 1:
+            return used(first, n), (first,)
+        return min((max(used(first, cut), best(cut, left - 1)[0]), (first, *best(cut, left - 1)[1]))
+                   for cut in range(first + 1, n - left + 2))
+    return [start + 1 for start in best(0, max(1, min(pages, n)))[1]]
 
 
 def quotes_css(geo: PageGeometry, doc: model.Document) -> str:
