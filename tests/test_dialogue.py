@@ -304,5 +304,5 @@ def test_a_question_section_title_is_the_host_turn_and_renders_once():
     doc = read_path(FIXTURES / "question-sections.md")
     first = doc.sections[0].blocks
     assert [(t.speaker, t.role, len(t.blocks)) for t in first] == [("问", "host", 0), ("答", "guest", 1)]
-    part = next(p for p in render.render_parts(doc, None, OPTS, target="epub") if p.kind == "section")
+    part = next(p for p in render.render_parts(doc, None, OPTS) if p.kind == "section")
     assert part.body.count('class="turn ') == 1 and part.body.count("图书馆这些年最大的变化") == 1

@@ -242,7 +242,7 @@ def test_markdown_links_with_bad_schemes_are_plain_text(tmp_path):
 
     doc = reader.read_text("## 一\n\n[a](javascript:alert(1)) [b](data:text/html,x) [c](vbscript:x) "
                            "[d](file:///etc/passwd) [e](https://ok.example/) <javascript:alert(1)>\n")
-    html = "".join(p.body for p in render.render_parts(doc, None, target="epub"))
+    html = "".join(p.body for p in render.render_parts(doc, None))
     hrefs = re.findall(r'href="([^"]*)"', html)
     assert [h for h in hrefs if not h.endswith(".xhtml") and not h.startswith("#")] == ["https://ok.example/"]
 
@@ -261,7 +261,7 @@ def test_raw_html_never_reaches_the_model_as_markup():
            "正文 <img src=x onerror=alert(1)> <b onmouseover=y>粗</b>\n\n<div>甲&amp;乙&lt;丙&#x4E01;</div>\n")
     for allow in (False, True):
         doc = reader.read_text(src, options=Options(allow_html=allow))
-        html = "".join(p.body for p in render.render_parts(doc, None, target="epub"))
+        html = "".join(p.body for p in render.render_parts(doc, None))
         assert "<script" not in html
         for el in ET.fromstring(f'<div xmlns:epub="http://www.idpf.org/2007/ops">{html}</div>').iter():
             assert not any(a.startswith("on") for a in el.attrib), (allow, el.tag, el.attrib)

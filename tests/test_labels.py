@@ -7,6 +7,7 @@ import zipfile
 
 from interview_export import api, labels, render
 from interview_export.backends import pdf
+from interview_export.backends.epub import EpubRenderer
 from interview_export.options import Options
 from interview_export.prepare import prepare
 from interview_export.reader import read_text
@@ -45,7 +46,7 @@ ENGLISH = """# A talk with Ada
 def test_english_book_gets_english_labels_and_colon(tmp_path):
     doc = read_text(ENGLISH, name="en.md")
     assert doc.meta.language == "en"
-    parts = render.render_parts(doc, None, Options(), target="epub")
+    parts = render.render_parts(doc, None, Options(), renderer=EpubRenderer)
     toc = next(p for p in parts if p.kind == "toc")
     assert ">Contents<" in toc.body and "目录" not in "".join(p.body for p in parts)
     html = pdf.assemble_html(prepare(doc))

@@ -138,7 +138,7 @@ def test_deep_input_renders_without_recursion_error(case):
     from interview_export import render
 
     doc = reader.read_text(READER_CASES[case][0](), options=Options(allow_html=True))
-    parts = render.render_parts(doc, None, target="epub")
+    parts = render.render_parts(doc, None)
     assert sum(len(p.body) for p in parts) > 0
     if case in ("10000-quotes", "10000-lists"):
         assert any("nested more than" in w for w in doc.warnings)

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from interview_export import render
+from interview_export.backends.epub import EpubRenderer
+from interview_export.backends.pdf import PdfRenderer
 from interview_export.model import (
     BlockQuote,
     Code,
@@ -32,6 +34,7 @@ from interview_export.model import (
     ThematicBreak,
 )
 from interview_export.options import Options
+from interview_export.prepare import prepare
 from interview_export.resources import read_style
 
 from helpers import FakeAsset, FakeMedia
@@ -65,7 +68,7 @@ def parse(fragment: str) -> ET.Element:
 
 
 def test_parts_order_kinds_and_ascii_filenames():
-    parts = render.render_parts(sample_doc(), sample_media(), Options(), target="epub", cover_src="images/cover.jpg")
+    parts = render.render_parts(sample_doc(), sample_media(), Options(), renderer=EpubRenderer, cover_src="images/cover.jpg")
     assert [p.kind for p in parts] == ["cover", "titlepage", "toc", "lead", "section", "section", "quotes", "colophon"]
     assert [p.filename for p in parts] == ["cover.xhtml", "titlepage.xhtml", "nav.xhtml", "lead.xhtml",
                                            "section-01.xhtml", "section-02.xhtml", "quotes.xhtml", "colophon.xhtml"]
@@ -76,15 +79,15 @@ def test_parts_order_kinds_and_ascii_filenames():
 
 
 def test_no_cover_part_without_cover_or_with_no_cover():
-    kinds = [p.kind for p in render.render_parts(sample_doc(), sample_media(), target="epub")]
+    kinds = [p.kind for p in render.render_parts(sample_doc(), sample_media(), renderer=EpubRenderer)]
     assert "cover" not in kinds
     kinds = [p.kind for p in render.render_parts(sample_doc(), sample_media(), Options(no_cover=True),
-                                                 target="epub", cover_src="c.jpg")]
+                                                 renderer=EpubRenderer, cover_src="c.jpg")]
     assert "cover" not in kinds
 
 
 def test_dialogue_turn_markup():
-    parts = render.render_parts(sample_doc(), sample_media(), target="epub")
+    parts = render.render_parts(sample_doc(), sample_media(), renderer=EpubRenderer)
     sec = next(p for p in parts if p.kind == "section")
     root = parse(sec.body)
     turns = [e for e in root.iter(f"{XHTML}section") if "turn" in e.get("class", "").split()]
@@ -100,21 +103,31 @@ def test_turn_label_carries_timestamp_title_and_continuation():
              DialogueTurn("Dana Reyes", "host", (Paragraph((Text("Hi."),)),), timestamp="[00:00:05]", title="host"),
              DialogueTurn("王芳", "guest", (Paragraph((Text("接着说。"),)),), continued=True))
     doc = sample_doc().replace(sections=(Section("s1", "一", turns, 1),))
-    sec = next(p for p in render.render_parts(doc, sample_media(), target="epub") if p.kind == "section")
+    sec = next(p for p in render.render_parts(doc, sample_media(), renderer=EpubRenderer) if p.kind == "section")
     root = parse(sec.body)
     labels = [e for e in root.iter(f"{XHTML}p") if e.get("class") == "speaker"]
     assert ["".join(e.itertext()) for e in labels] == ["王芳（产品总监）", "00:00:05 Dana Reyes (host)", "王芳"]
     assert [s.get("class") for s in labels[1]] == ["timestamp", "speaker-title"]
     assert [e.get("class") for e in root.iter(f"{XHTML}section") if "turn" in e.get("class", "")][2] == \
         "turn guest continued"
-    from interview_export.backends.pdf import _run_in_speakers
-    printed = _run_in_speakers(sec.body)
+    printed = next(p for p in PdfRenderer(prepare(doc, media=sample_media())).render_parts(doc)
+                   if p.kind == "section").body
     assert '<span class="speaker"><span class="timestamp">00:00:05</span> Dana Reyes' in printed
-    assert printed.count('class="turn-first"') == 3
+    assert printed.count('class="turn-first"') == 3 and 'class="speaker"' in printed
+    assert '<p class="speaker">' not in printed        # paper: every label run-in, no block label left
+
+
+def test_pdf_label_stays_a_block_when_the_turn_opens_with_a_figure():
+    turn = DialogueTurn("王芳", "guest", (Figure("images/x.jpg", alt="图"), Paragraph((Text("好。"),))))
+    doc = sample_doc().replace(sections=(Section("s1", "一", (turn,), 1),))
+    printed = next(p for p in PdfRenderer(prepare(doc, media=sample_media())).render_parts(doc)
+                   if p.kind == "section").body
+    assert '<p class="speaker">王芳</p><div class="utterance"><div class="figure placeholder"' in printed
+    assert "turn-first" not in printed
 
 
 def test_section_heading_has_number_and_toc_lists_sections_and_quotes():
-    parts = render.render_parts(sample_doc(), sample_media(), target="epub")
+    parts = render.render_parts(sample_doc(), sample_media(), renderer=EpubRenderer)
     sec = parts[2] if parts[0].kind == "cover" else next(p for p in parts if p.kind == "section")
     assert '<span class="section-number">1</span>' in sec.body
     toc = next(p for p in parts if p.kind == "toc")
@@ -125,18 +138,26 @@ def test_section_heading_has_number_and_toc_lists_sections_and_quotes():
     assert texts[1] == "1 当整个行业只剩一套配方" and texts[2] == "无编号" and texts[3] == "总结：对话金句"
 
 
-def test_pdf_target_links_are_anchors():
-    parts = render.render_parts(sample_doc(), sample_media(), target="pdf")
+def test_one_document_renderer_links_are_anchors_and_parts_know_their_ids():
+    parts = render.render_parts(sample_doc(), sample_media())          # the base renderer: one HTML document
     toc = next(p for p in parts if p.kind == "toc")
     ids = {p.id for p in parts}
     hrefs = re.findall(r'href="#([^"]+)"', toc.body)
     assert hrefs and set(hrefs) <= ids
     sec = next(p for p in parts if p.kind == "section")
     assert f'id="{sec.id}"' in sec.body
+    assert {p.kind for p in parts if p.anchored} == {"section", "toc", "quotes"}
+
+
+def test_renderer_records_the_images_it_references():
+    r = EpubRenderer(sample_media(), Options())
+    parts = r.render_parts(sample_doc(), "images/cover.jpg")
+    written = set(re.findall(r'<img [^>]*?src="([^"]+)"', "".join(p.body for p in parts)))
+    assert r.images == written and "images/cover.jpg" in r.images
 
 
 def test_title_page_source_box():
-    parts = render.render_parts(sample_doc(), sample_media(), target="epub")
+    parts = render.render_parts(sample_doc(), sample_media(), renderer=EpubRenderer)
     title = next(p for p in parts if p.kind == "titlepage")
     root = parse(title.body)
     text = "".join(root.itertext())
@@ -149,7 +170,7 @@ def test_title_page_source_box():
 
 
 def test_quotes_page():
-    parts = render.render_parts(sample_doc(), sample_media(), target="epub")
+    parts = render.render_parts(sample_doc(), sample_media(), renderer=EpubRenderer)
     q = next(p for p in parts if p.kind == "quotes")
     root = parse(q.body)
     quotes = [e for e in root.iter(f"{XHTML}blockquote") if e.get("class") == "quote"]
@@ -163,7 +184,7 @@ def test_quotes_page():
 
 
 def test_images_and_placeholders():
-    parts = render.render_parts(sample_doc(), sample_media(), target="epub")
+    parts = render.render_parts(sample_doc(), sample_media(), renderer=EpubRenderer)
     body = "".join(p.body for p in parts)
     assert '<img src="images/0a1b.png" alt="离职声明"' in body
     assert "<figcaption>离职声明</figcaption>" in body
@@ -287,7 +308,7 @@ def test_any_text_renders_well_formed(inlines, speaker, title):
                    sections=(Section("s", title, (DialogueTurn(speaker, "guest", (Paragraph(tuple(inlines)),)),
                                                    Figure(title, alt=speaker, caption=speaker))),),
                    quotes=(Quote(tuple(inlines), attribution=speaker),))
-    for part in render.render_parts(doc, FakeMedia(), target="epub", cover_src="c.jpg"):
+    for part in render.render_parts(doc, FakeMedia(), renderer=EpubRenderer, cover_src="c.jpg"):
         root = parse(part.body)
         for a in root.iter(f"{XHTML}a"):
             assert a.get("href").lower().startswith(("http://", "https://", "mailto:", "section-", "quotes", "lead"))

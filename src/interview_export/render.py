@@ -1,9 +1,13 @@
-"""Document model → XHTML fragments: the one HTML renderer shared by the EPUB and PDF backends.
+"""Document model → XHTML fragments: the one HTML renderer the EPUB and PDF renderers subclass.
 
-Every model node type has exactly one method here (``render_<snake_name>``). The output is a list
-of ``Part`` objects, one per reading unit (cover, title page, table of contents, lead, each section,
-quotes page, colophon); every ``Part.body`` is a well-formed XHTML fragment. Backends wrap parts
-with ``xhtml_document`` (EPUB: one file per part) or concatenate them (PDF: one HTML file).
+Every model node type has exactly one method here (``render_<snake_name>``). ``render_parts`` gives
+a list of ``Part`` objects, one per reading unit (cover, title page, table of contents, lead, each
+section, quotes page, colophon); every ``Part.body`` is a well-formed XHTML fragment. Each backend
+has its own subclass (like markdown-it-py's one renderer per output) that overrides the few hooks
+where the formats differ — ``text``, ``href_for``, ``banner``, ``render_turn_body``,
+``render_meta`` — and wraps the parts with ``xhtml_document`` (EPUB: one file per part) or
+concatenates them (PDF: one HTML file). The renderer records what it wrote that a backend needs:
+the image files it referenced (``images``) and the part ids it put in a body (``Part.anchored``).
 
 Safety: all text and attribute values are escaped (characters XML forbids are dropped); only
 ``http:``, ``https:`` and ``mailto:`` links survive, any other link becomes its plain text.
@@ -43,7 +47,6 @@ from .model import (
 from .options import Options
 from .util import XML_FORBIDDEN, detect_language, is_cjk
 
-Target = Literal["epub", "pdf"]
 PartKind = Literal["cover", "titlepage", "toc", "lead", "section", "quotes", "colophon"]
 
 # The generated labels of a Simplified Chinese book (labels.py has every language's table; the
@@ -54,15 +57,6 @@ ATTRIBUTION_DASH = "\u2014\u2014"            # ——
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-# A space between Chinese and Latin text. WeasyPrint justifies only by stretching U+0020, so in
-# print these spaces become U+2005, a fixed quarter-em gap that never stretches (set from the
-# "IE Gap" font, fonts/IEGap.ttf). A plain character, not a <span>: every extra inline box makes
-# WeasyPrint lay out and paint the line in more pieces (measured: the seed's 265 gaps as spans
-# cost ~0.5 s of its ~2.5 s of layout).
-_CJK_CLASS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff"
-# (the PDF's line-breaking hints U+200B/U+2060, linebreak.py, may stand between space and Chinese)
-_CJK_SPACE = re.compile(f" (?=[\u200b\u2060]?[{_CJK_CLASS}])|(?<=[{_CJK_CLASS}]) |(?<=[{_CJK_CLASS}][\u200b\u2060]) ")
-_PRINT_GAP = "\u2005"
 
 
 def escape(text: str) -> str:
@@ -157,20 +151,20 @@ class Part:
     title: str          # plain text for nav/NCX; sections: "3 Title" when numbered
     body: str
     number: int | None = None   # the section number, when the section heading has one
+    anchored: bool = False      # the body carries ``id`` itself (a wrapper must not repeat it)
 
 
 class HTMLRenderer:
-    """Model nodes → XHTML strings, one method per node type."""
+    """Model nodes → XHTML strings, one method per node type; the parts of one HTML document."""
 
-    def __init__(self, media=None, options: Options = Options(), *, target: Target = "epub",
-                 href_for: Callable[[str], str] | None = None, lang: str = "zh-CN"):
+    def __init__(self, media=None, options: Options = Options(), *, lang: str = "zh-CN"):
         self.media = media
         self.options = options
-        self.target = target
         self.labels = labels_for(lang)
         self.quote_marks = QUOTE_STYLES[quote_style(lang, options.quotes)][:2]
-        # maps a part id to the href that reaches it (EPUB: file name, PDF: #anchor)
-        self.href_for = href_for or (lambda part_id: f"#{part_id}")
+        self.images: set[str] = set()        # every image file an <img src> names, in any part
+        self.ids: set[str] = set()           # the ids anchor() wrote in the part being rendered
+        self.part_files: dict[str, str] = {}  # part id → its file (render_parts fills it)
         self._dispatch = {
             Text: self.render_text, Strong: self.render_strong, Emphasis: self.render_emphasis,
             Link: self.render_link, Code: self.render_code, LineBreak: self.render_line_break,
@@ -198,11 +192,32 @@ class HTMLRenderer:
     def asset(self, src: str):
         return self.media.get(src) if self.media is not None else None
 
+    # ------------------------------------------------------------ hooks the backends' renderers override
+    def text(self, text: str) -> str:
+        """Running text of the document → XHTML text."""
+        return escape(text)
+
+    def href_for(self, part_id: str) -> str:
+        """The href that reaches a part: here an anchor in the same document."""
+        return f"#{part_id}"
+
+    def banner(self, doc: Document, cover_src: str | None) -> str:
+        """The image file the title page shows above the title, or "" (here: none)."""
+        return ""
+
+    def image_src(self, filename: str) -> str:
+        """An ``src`` attribute's value for an image file of the book; remembered in ``images``."""
+        self.images.add(filename)
+        return escape(filename)
+
+    def anchor(self, id_: str) -> str:
+        """An ``id`` attribute (with its leading space); remembered in ``ids``."""
+        self.ids.add(id_)
+        return f' id="{escape(id_)}"'
+
     # ------------------------------------------------------------ inlines
     def render_text(self, node: Text) -> str:
-        if self.target == "pdf":
-            return _CJK_SPACE.sub(_PRINT_GAP, escape(node.text))
-        return escape(node.text)
+        return self.text(node.text)
 
     def render_strong(self, node: Strong) -> str:
         return f"<strong>{self.inlines(node.children)}</strong>"
@@ -227,7 +242,7 @@ class HTMLRenderer:
     def render_inline_image(self, node: InlineImage) -> str:
         asset = self.asset(node.src)
         if asset is not None and asset.ok:
-            return f'<img class="inline-image" src="{escape(asset.filename)}" alt="{escape(node.alt)}"/>'
+            return f'<img class="inline-image" src="{self.image_src(asset.filename)}" alt="{escape(node.alt)}"/>'
         alt = node.alt or self.labels["missing_image"]
         return (f'<span class="placeholder inline-placeholder">[{escape(alt)}]'
                 f' <small class="placeholder-url">{escape(short_url(node.src, labels=self.labels))}</small></span>')
@@ -247,8 +262,12 @@ class HTMLRenderer:
         speaker = escape(close_bidi(node.speaker))
         continued = " continued" if node.continued else ""
         return (f'<section class="turn {role}{continued}" data-speaker="{speaker}">'
-                f'<p class="speaker">{speaker_label_html(node)}</p>'
-                f'<div class="utterance">{self.blocks(node.blocks)}</div></section>')
+                f'{self.render_turn_body(node)}</section>')
+
+    def render_turn_body(self, node: DialogueTurn) -> str:
+        """The speaker label as a block of its own (right for reflowing e-books), then the utterance."""
+        return (f'<p class="speaker">{speaker_label_html(node)}</p>'
+                f'<div class="utterance">{self.blocks(node.blocks)}</div>')
 
     def render_block_quote(self, node: BlockQuote) -> str:
         return f"<blockquote>{self.blocks(node.blocks)}</blockquote>"
@@ -261,7 +280,7 @@ class HTMLRenderer:
             if getattr(asset, "width", 0) and getattr(asset, "height", 0):
                 size = f' width="{int(asset.width)}" height="{int(asset.height)}"'
             shape = "wide" if size and asset.width >= asset.height else "tall"
-            return (f'<figure class="figure {shape}"><img src="{escape(asset.filename)}"'
+            return (f'<figure class="figure {shape}"><img src="{self.image_src(asset.filename)}"'
                     f' alt="{escape(node.alt)}"{size}/>{caption}</figure>')
         alt = node.alt or self.labels["missing_image"]
         caption = f'<p class="placeholder-caption">{escape(node.caption)}</p>' \
@@ -303,7 +322,7 @@ class HTMLRenderer:
         number = ""
         if section.number is not None:
             number = f'<span class="section-number">{int(section.number)}</span> '
-        return (f'<section class="chapter" id="{escape(anchor)}" epub:type="chapter" role="doc-chapter">'
+        return (f'<section class="chapter"{self.anchor(anchor)} epub:type="chapter" role="doc-chapter">'
                 f'<h2 class="section-title">{number}<span class="section-title-text">'
                 f'{escape(close_bidi(section.title))}</span></h2>{self.blocks(section.blocks)}</section>')
 
@@ -344,7 +363,7 @@ class HTMLRenderer:
         box_html = f'<div class="source-box">{box}</div>' if box else ""
         banner_html = ""
         if banner:
-            banner_html = (f'<figure class="figure banner"><img src="{escape(banner)}"'
+            banner_html = (f'<figure class="figure banner"><img src="{self.image_src(banner)}"'
                            f' alt="{escape(self.labels["cover"])}"/></figure>')
         return (f'<section class="title-page" epub:type="titlepage">{banner_html}'
                 f'<h1 class="book-title">{escape(close_bidi(m.title))}</h1>{subtitle}{box_html}</section>')
@@ -355,7 +374,7 @@ class HTMLRenderer:
         for part in listed or parts:   # a book without body text still lists its colophon (<ol> needs an <li>)
             items.append(f'<li class="toc-{part.kind}"><a href="{escape(self.href_for(part.id))}">'
                          f"{self._toc_label(part)}</a></li>")
-        return (f'<nav class="toc" epub:type="toc" id="toc" role="doc-toc">'
+        return (f'<nav class="toc" epub:type="toc"{self.anchor("toc")} role="doc-toc">'
                 f'<h1 class="toc-title">{escape(self.labels["toc"])}</h1><ol>{"".join(items)}</ol></nav>')
 
     def _toc_label(self, part: Part) -> str:
@@ -388,7 +407,7 @@ class HTMLRenderer:
                 f'<div class="colophon-meta">{"".join(lines)}</div></section>')
 
     def render_cover(self, src: str, title: str) -> str:
-        return (f'<section class="cover" epub:type="cover"><img class="cover-image" src="{escape(src)}"'
+        return (f'<section class="cover" epub:type="cover"><img class="cover-image" src="{self.image_src(src)}"'
                 f' alt="{escape(self.labels["cover"])}{self.labels["speaker_colon"]}{escape(title)}"/></section>')
 
     def render_lead(self, doc: Document) -> str:
@@ -397,8 +416,47 @@ class HTMLRenderer:
     def render_quotes_page(self, doc: Document) -> str:
         title = doc.quotes_title or self.labels["quotes"]
         quotes = "".join(self.render_quote(q) for q in doc.quotes)
-        return (f'<section class="quotes-page" id="quotes">'
+        return (f'<section class="quotes-page"{self.anchor("quotes")}>'
                 f'<h2 class="quotes-title">{escape(title)}</h2>{quotes}</section>')
+
+
+    # ------------------------------------------------------------ the book
+    def render_parts(self, doc: Document, cover_src: str | None = None) -> list[Part]:
+        """The document as reading units, in reading order (= spine order = NCX play order).
+
+        ``cover_src`` is the href of a cover image; without it there is no cover part. The toc part
+        links to the parts that follow it through ``href_for``."""
+        labels, part = self.labels, self._part
+        parts: list[Part] = []
+        title = doc.meta.title or labels["title_page"]
+        if cover_src and not self.options.no_cover:
+            parts.append(part("cover", "cover", labels["cover"], lambda: self.render_cover(cover_src, title)))
+        parts.append(part("titlepage", "titlepage", title,
+                          lambda: self.render_meta(doc, self.banner(doc, cover_src))))
+        body_parts: list[Part] = []
+        if doc.lead:
+            body_parts.append(part("lead", "lead", labels["lead"], lambda: self.render_lead(doc)))
+        used: set[str] = set()
+        for i, section in enumerate(doc.sections, start=1):
+            anchor = section.id if _NCNAME.match(section.id or "") and section.id not in used else f"sec-{i:02d}"
+            used.add(anchor)
+            # an untitled section (a document without ##) still needs text in the nav (EPUBCheck RSC-005)
+            body_parts.append(part("section", anchor, section_label(section) or labels["body"],
+                                   lambda: self.render_section(section, anchor), section.number, index=i))
+        if doc.quotes:
+            body_parts.append(part("quotes", "quotes", doc.quotes_title or labels["quotes"],
+                                   lambda: self.render_quotes_page(doc)))
+        body_parts.append(part("colophon", "colophon", labels["colophon"], lambda: self.render_colophon(doc)))
+        self.part_files = {p.id: p.filename for p in body_parts}
+        parts.append(part("toc", "toc", labels["toc"], lambda: self.render_toc(body_parts)))
+        parts.extend(body_parts)
+        return parts
+
+    def _part(self, kind: PartKind, id_: str, title: str, body: Callable[[], str], number: int | None = None, *,
+              index: int = 0) -> Part:
+        """A part rendered by ``body()``; ``anchored`` when the body gave itself the part's id (``anchor``)."""
+        self.ids.clear()
+        return Part(kind, id_, part_filename(kind, index), title, body(), number, anchored=id_ in self.ids)
 
 
 def strip_quote_marks(children: tuple) -> tuple:
@@ -439,50 +497,10 @@ def part_filename(kind: str, index: int = 0) -> str:
             }.get(kind) or f"section-{index:02d}.xhtml"
 
 
-def render_parts(doc: Document, media, options: Options = Options(), *, target: Target = "epub",
-                 cover_src: str | None = None) -> list[Part]:
-    """The document as reading units, in reading order (= spine order = NCX play order).
-
-    ``cover_src`` (EPUB) is the href of the cover image; without it there is no cover part.
-    The toc part links to the parts that follow it (EPUB: file names, PDF: #anchors).
-    """
-    ids: dict[str, str] = {}
-
-    def href_for(part_id: str) -> str:
-        return ids[part_id] if target == "epub" else f"#{part_id}"
-
-    labels = labels_of(doc)
-    r = HTMLRenderer(media, options, target=target, href_for=href_for, lang=document_language(doc))
-    parts: list[Part] = []
-    title = doc.meta.title or labels["title_page"]
-    if cover_src and not options.no_cover:
-        parts.append(Part("cover", "cover", part_filename("cover"), labels["cover"],
-                          r.render_cover(cover_src, title)))
-    banner = ""
-    cover_asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None
-    if target == "epub" and cover_asset is not None and cover_asset.ok and cover_asset.filename != cover_src:
-        banner = cover_asset.filename   # a wide banner: the generated cover shows it, so does the title page
-    parts.append(Part("titlepage", "titlepage", part_filename("titlepage"), title, r.render_meta(doc, banner)))
-    body_parts: list[Part] = []
-    if doc.lead:
-        body_parts.append(Part("lead", "lead", part_filename("lead"), labels["lead"], r.render_lead(doc)))
-    used: set[str] = set()
-    for i, section in enumerate(doc.sections, start=1):
-        anchor = section.id if _NCNAME.match(section.id or "") and section.id not in used else f"sec-{i:02d}"
-        used.add(anchor)
-        # an untitled section (a document without ##) still needs text in the nav (EPUBCheck RSC-005)
-        body_parts.append(Part("section", anchor, part_filename("section", i), section_label(section) or labels["body"],
-                               r.render_section(section, anchor), section.number))
-    if doc.quotes:
-        body_parts.append(Part("quotes", "quotes", part_filename("quotes"),
-                               doc.quotes_title or labels["quotes"], r.render_quotes_page(doc)))
-    body_parts.append(Part("colophon", "colophon", part_filename("colophon"), labels["colophon"],
-                           r.render_colophon(doc)))
-    for part in body_parts:
-        ids[part.id] = part.filename
-    parts.append(Part("toc", "toc", part_filename("toc"), labels["toc"], r.render_toc(body_parts)))
-    parts.extend(body_parts)
-    return parts
+def render_parts(doc: Document, media, options: Options = Options(), *,
+                 renderer: type[HTMLRenderer] = HTMLRenderer, cover_src: str | None = None) -> list[Part]:
+    """The document as reading units through a new `renderer` (the base one: a single HTML document)."""
+    return renderer(media, options, lang=document_language(doc)).render_parts(doc, cover_src)
 
 
 def generated_text(doc: Document, options: Options = Options()) -> str:

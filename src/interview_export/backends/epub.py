@@ -1,7 +1,7 @@
 """PreparedBook → EPUB 3 bytes (ebooklib builds the package; we fix the zip for determinism).
 
-One XHTML file per part from render.py (cover, title page, nav, lead, sections, quotes, colophon),
-nav.xhtml + toc.ncx in spine order, landmarks, Dublin Core + accessibility metadata, embedded font
+One XHTML file per part from its renderer (``EpubRenderer``, a subclass of render.py's: cover, title
+page, nav, lead, sections, quotes, colophon), nav.xhtml + toc.ncx in spine order, landmarks, Dublin Core + accessibility metadata, embedded font
 subsets and the media bag's images. Same input and options → byte-identical output: fixed zip
 timestamps and order, ``mimetype`` first and stored, ``dcterms:modified`` from the prepared
 book's date (SOURCE_DATE_EPOCH, else the document date), identifier = uuid5 of the content.
@@ -133,6 +133,21 @@ def _cover_fonts(fontset) -> tuple:
         return None, None
 
 
+# ---------------------------------------------------------------- the e-book's renderer
+class EpubRenderer(render.HTMLRenderer):
+    """The e-book renderer: one XHTML file per part (the toc links to files), and the article's
+    own wide banner above the title when the cover is another picture."""
+
+    def href_for(self, part_id: str) -> str:
+        return self.part_files[part_id]
+
+    def banner(self, doc: Document, cover_src: str | None) -> str:
+        asset = self.asset(doc.meta.cover) if doc.meta.cover else None
+        if asset is not None and asset.ok and asset.filename != cover_src:
+            return asset.filename   # a wide banner: the generated cover shows it, so does the title page
+        return ""
+
+
 # ---------------------------------------------------------------- build
 def build(book: PreparedBook) -> bytes:
     """The EPUB 3 file of the prepared book as bytes (nothing is written to disk)."""
@@ -168,8 +183,8 @@ def _build(book_in: PreparedBook) -> list[tuple[str, bytes]]:
     bold, regular = _cover_fonts(book_in.fonts)
     cover = choose_cover(doc, media, options, font=bold, regular_font=regular, given=book_in.cover)
 
-    parts = render.render_parts(doc, media, options, target="epub",
-                                cover_src=cover.filename if cover else None)
+    renderer = EpubRenderer(media, options, lang=lang)
+    parts = renderer.render_parts(doc, cover.filename if cover else None)
 
     book = eb.EpubBook()
     book.metadata = {}
@@ -212,8 +227,8 @@ def _build(book_in: PreparedBook) -> list[tuple[str, bytes]]:
         items[part.id] = item
         book.add_item(item)
 
-    # images actually referenced by the content, fonts, cover
-    referenced = set(re.findall(r'<img [^>]*?src="([^"]+)"', "".join(p.body for p in parts)))
+    # images actually referenced by the content (the renderer knows them), fonts, cover
+    referenced = renderer.images
     if cover is not None:
         book.add_item(_cover_item(cover))
         book.add_metadata(None, "meta", "", {"name": "cover", "content": "cover-image"})

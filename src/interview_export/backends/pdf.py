@@ -1,6 +1,6 @@
 """PreparedBook → print-ready PDF bytes (one HTML document through WeasyPrint).
 
-The shared renderer (``render.render_parts(..., target="pdf")``) gives the parts; this module wraps
+Its own subclass of the shared renderer (``PdfRenderer``) gives the parts; this module wraps
 them in one HTML document (ids for the TOC's ``target-counter``, titles for bookmarks and running
 heads), adds the print stylesheets (base.css, print.css, the page geometry, @font-face, the user's
 ``--css`` files) and renders it with a URL fetcher that serves only the media bag and the fonts.
@@ -152,72 +152,93 @@ def _shorten(text: str, limit: int = HEAD_MAX_CHARS) -> str:
     return linebreak.running_head(text, limit)
 
 
-def _cover_html(book: PreparedBook, fetcher, title_body: str = "") -> str:
-    """The cover image under the title block: --cover PATH (the prepared book's), else the
-    article's cover unless the body already shows it; nothing with --no-cover."""
-    doc, media, options = book.doc, book.media, book.options
-    if options.no_cover:
-        return ""
-    if book.cover is not None:
-        cover = book.cover
-        filename = cover.filename
-        if fetcher is not None:
-            fetcher.add(filename, cover.media_type, cover.data)
-    else:
-        src = doc.meta.cover
-        asset = media.get(src) if (src and media is not None) else None
-        if asset is None or not asset.ok:
+# A space between Chinese and Latin text. WeasyPrint justifies only by stretching U+0020, so in
+# print these spaces become U+2005, a fixed quarter-em gap that never stretches (set from the
+# "IE Gap" font, fonts/IEGap.ttf). A plain character, not a <span>: every extra inline box makes
+# WeasyPrint lay out and paint the line in more pieces (measured: the seed's 265 gaps as spans
+# cost ~0.5 s of its ~2.5 s of layout).
+_CJK_CLASS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff"
+# (the PDF's line-breaking hints U+200B/U+2060, linebreak.py, may stand between space and Chinese)
+_CJK_SPACE = re.compile(f" (?=[\u200b\u2060]?[{_CJK_CLASS}])|(?<=[{_CJK_CLASS}]) |(?<=[{_CJK_CLASS}][\u200b\u2060]) ")
+_PRINT_GAP = "\u2005"
+
+
+class PdfRenderer(render.HTMLRenderer):
+    """The print renderer: one HTML document (the toc links to #anchors), fixed Chinese–Latin gaps,
+    run-in speaker labels, the cover image under the title block."""
+
+    def __init__(self, book: PreparedBook, fetcher=None):
+        super().__init__(book.media, book.options, lang=book.language)
+        self.book = book
+        self.fetcher = fetcher   # the --cover image is served by it when one is given
+
+    def text(self, text: str) -> str:
+        return _CJK_SPACE.sub(_PRINT_GAP, render.escape(text))
+
+    def render_turn_body(self, node: model.DialogueTurn) -> str:
+        """Paper sets the speaker label run-in: "主持人：今天……" on the turn's first line.
+
+        The label goes into the turn's first paragraph as a span; a turn that opens with something
+        else than a paragraph keeps its block label. (A floated label would do the same, but floats
+        defeat ``break-after: avoid`` in WeasyPrint: headings were left alone at the foot of a page.)
+        """
+        blocks = [self.render(b) for b in node.blocks]
+        first = next((i for i, html_ in enumerate(blocks) if html_), None)
+        label = render.speaker_label_html(node)
+        if first is None or not isinstance(node.blocks[first], model.Paragraph):
+            return f'<p class="speaker">{label}</p><div class="utterance">{"".join(blocks)}</div>'
+        # the colon is text, not a ::after: one box less per turn for WeasyPrint to lay out and paint
+        blocks[first] = (f'<p class="turn-first"><span class="speaker">{label}{self.labels["speaker_colon"]}'
+                         f'</span>{blocks[first][len("<p>"):]}')
+        return f'<div class="utterance">{"".join(blocks)}</div>'
+
+    def render_meta(self, doc: model.Document, banner: str = "") -> str:
+        return super().render_meta(doc, banner) + self.title_cover()
+
+    def title_cover(self) -> str:
+        """The cover image under the title block: --cover PATH (the prepared book's), else the
+        article's cover unless the body already shows it; nothing with --no-cover."""
+        book = self.book
+        if book.options.no_cover:
             return ""
-        if any(isinstance(b, model.Figure) and b.src == src for b in model.all_blocks(doc)):
-            return ""
-        filename = asset.filename
-    if f'src="{render.escape(filename)}"' in title_body:   # the renderer drew it already
-        return ""
-    return (f'<figure class="title-cover"><img src="{render.escape(filename)}"'
-            f' alt="{render.escape(render.labels_of(doc)["cover"])}"/></figure>')
-
-
-_TURN_START = re.compile(r'<p class="speaker">((?:(?!</p>).)*)</p><div class="utterance"><p>')
-
-
-def _run_in_speakers(body: str, colon: str = "：") -> str:
-    """Paper sets the speaker label run-in: "主持人：今天……" on the turn's first line.
-
-    The renderer gives the label its own block (right for EPUB reflow); here it moves into the
-    turn's first paragraph as a span. A turn that opens with something else than a paragraph
-    keeps its block label. (A floated label would do the same, but floats defeat
-    ``break-after: avoid`` in WeasyPrint: headings were left alone at the foot of a page.)
-    """
-    # the colon is text, not a ::after: one box less per turn for WeasyPrint to lay out and paint
-    return _TURN_START.sub(lambda m: f'<div class="utterance"><p class="turn-first"><span class="speaker">'
-                                     f'{m[1]}{colon}</span>', body)
+        if book.cover is not None:
+            filename = book.cover.filename
+            if self.fetcher is not None:
+                self.fetcher.add(filename, book.cover.media_type, book.cover.data)
+        else:
+            src = book.doc.meta.cover
+            asset = self.asset(src) if src else None
+            if asset is None or not asset.ok:
+                return ""
+            if any(isinstance(b, model.Figure) and b.src == src for b in model.all_blocks(book.doc)):
+                return ""
+            filename = asset.filename
+        return (f'<figure class="title-cover"><img src="{self.image_src(filename)}"'
+                f' alt="{render.escape(self.labels["cover"])}"/></figure>')
 
 
 def assemble_html(book: PreparedBook, fetcher=None) -> str:
     """One HTML document: every part in reading order, each in a wrapper that carries the id the
     TOC links to and the title the bookmarks and running heads use. The --cover image is added to
     `fetcher` (the book's own resources) when one is given."""
-    doc, media, options, lang, date = book.doc, book.media, book.options, book.language, book.date
+    doc, options, lang = book.doc, book.options, book.language
     geo = geometry(options.page_size)
     # ems per line of the title and of a section heading; their phrases up to 92 % of that stay whole
     line_em = 0.92 * geo.text_width * PT_PER_MM / geo.font_size
     prepared = linebreak.prepare(doc, line_em / TITLE_SIZE_EM, line_em / HEADING_SIZE_EM)
-    parts = render.render_parts(prepared, media, options, target="pdf")
+    parts = PdfRenderer(book, fetcher).render_parts(prepared)
     chunks = []
     for part in parts:
         if part.kind == "cover":
             continue
         # the id goes on the wrapper only when the renderer did not already put it in the body
-        own_id = f' id="{render.escape(part.id)}"' if f'id="{part.id}"' not in part.body else ""
-        body = _run_in_speakers(part.body, book.labels["speaker_colon"])
-        if part.kind == "titlepage":
-            body += _cover_html(book, fetcher, body)
+        own_id = "" if part.anchored else f' id="{render.escape(part.id)}"'
         title = linebreak.plain(part.title)
         chunks.append(f'<div class="pdf-part part-{part.kind}"{own_id}'
                       f' data-title="{render.escape(title)}"'
-                      f' data-head="{render.escape(_shorten(title))}">{body}</div>')
+                      f' data-head="{render.escape(_shorten(title))}">{part.body}</div>')
     esc = render.escape(lang)
-    return (f'<!DOCTYPE html>\n<html lang="{esc}" xml:lang="{esc}">{_head(doc, lang, date)}'
+    return (f'<!DOCTYPE html>\n<html lang="{esc}" xml:lang="{esc}">{_head(book.doc, lang, book.date)}'
             f'<body class="pdf">{"".join(chunks)}</body></html>')
 
 
