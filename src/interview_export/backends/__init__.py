@@ -6,20 +6,26 @@ own warnings (``build_with_warnings``); ``api`` reaches them only through this d
 
 from __future__ import annotations
 
-import importlib
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ..prepare import PreparedBook
 
 
-def _on_first_use(module: str) -> Callable[..., tuple[bytes, list[str]]]:
-    """`module`'s build_with_warnings, imported when first called: an EPUB run never loads the PDF
-    backend (its line-breaking and typesetting modules compile large regexes at import, ~20 ms)."""
-    def build_with_warnings(*args, **kwargs) -> tuple[bytes, list[str]]:
-        return importlib.import_module(f"{__name__}.{module}").build_with_warnings(*args, **kwargs)
-    return build_with_warnings
+# Each backend module is imported on its first build, so an EPUB run never loads the PDF backend
+# (its line-breaking and typesetting modules compile large regexes at import, ~20 ms). Plain
+# imports, so that a reader (or a tool) can follow the call from api into the backend.
+def _epub(book: PreparedBook) -> tuple[bytes, list[str]]:
+    from . import epub
+
+    return epub.build_with_warnings(book)
+
+
+def _pdf(book: PreparedBook) -> tuple[bytes, list[str]]:
+    from . import pdf
+
+    return pdf.build_with_warnings(book)
 
 
 #: format → backend: PreparedBook → (book bytes, the backend's own warnings)
-BACKENDS: dict[str, Callable[..., tuple[bytes, list[str]]]] = {
-    "epub": _on_first_use("epub"),
-    "pdf": _on_first_use("pdf"),
-}
+BACKENDS: dict[str, Callable[[PreparedBook], tuple[bytes, list[str]]]] = {"epub": _epub, "pdf": _pdf}
