@@ -233,6 +233,18 @@ def test_quotes_page_is_one_face_and_larger_than_the_body(fixture_pdfs):
     assert size >= 1.2 and "break-before" not in css     # two short quotes: one page, large text
 
 
+def test_the_quotes_split_leaves_its_fullest_page_least_full():
+    heights = [5.7, 10.2, 5.7, 10.2, 7.9, 7.9, 5.7, 5.7, 3.4]       # the seed's at 32开
+    starts = pdf._split(heights, 2)
+
+    def fullest(starts):
+        cuts = [s - 1 for s in starts] + [len(heights)]
+        return max(sum(heights[a:b]) + pdf.QUOTES_TITLE_EMS * (a == 0) for a, b in zip(cuts, cuts[1:]))
+    every = [[1, cut] for cut in range(2, len(heights) + 1)]
+    assert starts == [1, 5] and fullest(starts) == min(fullest(s) for s in every)
+    assert pdf._split([1.0], 3) == [1] and pdf._split(heights, 1) == [1]
+
+
 def test_quotes_are_split_evenly_when_one_page_cannot_hold_them():
     quote = model.Quote((model.Text("这是一句相当长的金句，" * 6),))
     doc = model.Document(quotes=(quote,) * 9)
@@ -260,12 +272,15 @@ def pdflines(path: Path) -> dict:
 
 
 def paragraph_ends(doc: model.Document) -> set[str]:
-    """The last 8 characters (whitespace aside) of every paragraph, heading and list item."""
+    """The last 8 characters (whitespace aside) of every paragraph, heading, list item and table cell."""
     ends = set()
     for block in model.all_blocks(doc):
-        text = re.sub(r"\s+", "", model.plain_text(model.block_inlines(block)))
-        if text:
-            ends.add(text[-8:])
+        cells = ([cell for row in (block.header, *block.rows) for cell in row]
+                 if isinstance(block, model.Table) else [model.block_inlines(block)])
+        for cell in cells:
+            text = re.sub(r"\s+", "", model.plain_text(cell))
+            if text:
+                ends.add(text[-8:])
     return ends
 
 
@@ -353,6 +368,33 @@ def test_images_sized_by_what_they_are(tmp_path):
     assert ppi[120] >= 199                                    # the photo: not blown up
     text_width_in = geometry("A5").text_width / 25.4
     assert 360 / ppi[360] >= 0.55 * text_width_in - 0.01    # the screenshot: readable width
+
+
+@needs_poppler
+def test_a_figure_is_drawn_smaller_rather_than_leave_a_half_empty_page(tmp_path):
+    """A tall picture that does not fit below the text stays on its page drawn smaller (down to
+    60 %) instead of going to the next page and leaving this one half empty; one that would
+    need less than 60 % goes to the next page at its size."""
+    from PIL import Image
+
+    from interview_export.media import collect_media
+
+    Image.new("RGB", (400, 600), "gray").save(tmp_path / "tall.png")
+    para = "这是一段用来占据版面的正文，它足够长，可以排成好几行，让后面的图片落在页面下半部分。" * 3
+    placed = {}
+    for count in (4, 5):
+        source = tmp_path / f"fig{count}.md"
+        source.write_text("# 图\n\n## 一\n\n" + f"{para}\n\n" * count + f"![竖图](tall.png)\n\n{para}\n",
+                          encoding="utf-8")
+        options = Options(page_size="A5", use_cache=False)
+        doc = read_path(source, options)
+        path = tmp_path / f"fig{count}.pdf"
+        path.write_bytes(pdf.build(prepare(doc, options, media=collect_media(doc, tmp_path, options))))
+        row = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[2].split()
+        placed[count] = (int(row[0]), float(row[12]))                  # page, x-ppi
+    assert placed[4][0] == 3 and 200 < placed[4][1] <= 200 / 0.6 + 1, placed   # the body's first page
+    assert placed[5] == (4, 200.0), placed                             # too little room: next page
 
 
 @needs_poppler

@@ -53,6 +53,12 @@ MAX_SPACE_STRETCH_EM = 0.12
 #: a line that would need more than this between each two characters is left ragged
 MAX_CHAR_STRETCH_EM = 0.3
 
+#: a figure that does not fit below the text on its page may be drawn down to this share of its
+#: size to stay there; a wide one (a screenshot) no narrower than this share of the text width
+#: (print.css: figure.wide img { min-width: 55% })
+MIN_FIGURE_SCALE = 0.6
+WIDE_MIN_WIDTH = 0.55
+
 NONE, CHAR, SPACE = 0, 1, 2
 _SPACES = " \u00a0\u2005"      # U+2005: the Chinese–Latin gap (render.py), capped like a space
 # Characters that take a share of the slack: CJK ideographs, kana, hangul, CJK and full-width
@@ -242,6 +248,9 @@ def install() -> bool:
 
 
 def _patch() -> None:
+    from math import inf
+
+    from weasyprint.css.properties import Dimension
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout import block, inline
     from weasyprint.pdf.stream import Stream
@@ -403,9 +412,53 @@ def _patch() -> None:
 
     stock_block = block.block_container_layout
 
+    def fit_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs):
+        """A figure that does not fit below the text on this page, drawn smaller so that it
+        does (down to MIN_FIGURE_SCALE, and a wide one, a screenshot, no narrower than
+        WIDE_MIN_WIDTH of the text): the page is not left half empty before it. None: it
+        does not fit even so (it goes to the next page at its size, as before)."""
+        margins, top = list(args[2]), box.position_y
+
+        def run(space):
+            args[2][:] = margins                 # the parent's adjoining margins, as given
+            box.position_y = top
+            return stock_block(context, box, space, skip_stack, page_is_empty, *args, **kwargs)
+        full = run(-inf)[0]
+        images = [b for b in full.descendants() if isinstance(b, boxes.ReplacedBox)] if full else []
+        if len(images) != 1 or not images[0].height:
+            return None
+        image = images[0]
+        overflow = full.content_box_y() + full.height - (context.page_bottom - bottom_space)
+        height = image.height - overflow - 1.0
+        scale = height / image.height
+        wide = "wide" in (box.element.get("class") or "").split() if box.element is not None else False
+        if scale < MIN_FIGURE_SCALE or (wide and image.width * scale < WIDE_MIN_WIDTH * full.width):
+            return None
+        style = image.style
+        before = style["max_height"]
+        style["max_height"] = Dimension(height, "px")
+        try:
+            result = run(bottom_space)
+        finally:
+            style["max_height"] = before
+        return result if result[0] is not None and result[1] is None else None
+
     def block_container_layout(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs):
+        margins, top = list(args[2]) if len(args) > 2 else None, box.position_y
         result = stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
         new_box, resume_at = result[0], result[1]
+        if ((new_box is None or resume_at is not None) and not page_is_empty and skip_stack is None
+                and margins is not None and box.element_tag == "figure"
+                and "figure" in (box.element.get("class") or "").split()):
+            args[2][:] = margins
+            box.position_y = top
+            fitted = fit_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs)
+            if fitted is not None:
+                return fitted
+            args[2][:] = margins
+            box.position_y = top
+            result = stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
+            new_box, resume_at = result[0], result[1]
         if new_box is not None and resume_at is not None:
             flow = [child for child in new_box.children if child.is_in_normal_flow()]
             if flow:   # end the split box (and its rule) with its last line, not the page
