@@ -79,3 +79,66 @@ def test_remember_serialised_gives_the_same_bytes_compressing_once(options, monk
     assert (b"/ID" in once) == options["pdf_identifier"]
     if options["pdf_identifier"] and not options.get("uncompressed_pdf"):
         assert 0 < len(made) < twice           # the /ID hash reused the streams compressed for writing
+
+
+def _png(mode="RGB", size=(37, 23), **save):
+    from io import BytesIO
+
+    from PIL import Image
+
+    im = Image.new(mode, size)
+    im.putdata([tuple((x * 7 + y * 3 + c * 50) % 256 for c in range(len(mode))) if len(mode) > 1
+                else (x * 7 + y * 3) % 256 for y in range(size[1]) for x in range(size[0])])
+    buf = BytesIO()
+    im.save(buf, "PNG", **save)
+    return buf.getvalue()
+
+
+def _opened(data):
+    from io import BytesIO
+
+    from PIL import Image
+
+    return Image.open(BytesIO(data))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_plain_png_gives_the_idat_weasyprint_would_write(mode):
+    weasy_speed.import_weasyprint()
+    from weasyprint.images import RasterImage
+
+    stock = RasterImage.__dict__["_get_png_data"]
+    stock = getattr(stock, "__func__", stock)
+    if getattr(stock, "__name__", "") == "png_data":          # installed: WeasyPrint's own is inside
+        stock = stock.__closure__[0].cell_contents
+    data = _png(mode, compress_level=6)                        # what the media stage writes for PDFs
+    assert weasy_speed.idat_of_plain_png(_opened(data)) == stock(_opened(data))
+
+
+@pytest.mark.parametrize("kind", ["palette", "interlaced", "transparency", "alpha", "sixteen"])
+def test_other_pngs_are_left_to_weasyprint(kind):
+    if kind == "palette":
+        data = _png("P")
+    elif kind in ("interlaced", "sixteen"):
+        # Pillow writes neither interlaced nor 48-bit PNGs: set the IHDR field by hand (Pillow
+        # opens a 48-bit PNG as mode RGB)
+        import zlib
+
+        raw = bytearray(_png("RGB", size=(1, 1)))
+        raw[28 if kind == "interlaced" else 24] = 1 if kind == "interlaced" else 16
+        raw[29:33] = zlib.crc32(bytes(raw[12:29])).to_bytes(4, "big")
+        data = bytes(raw)
+        assert _opened(data).mode == "RGB"
+    elif kind == "transparency":
+        data = _png("RGB", transparency=(0, 0, 0))
+    else:
+        data = _png("RGBA")
+    assert weasy_speed.idat_of_plain_png(_opened(data)) is None
+
+
+def test_install_is_checked_against_weasyprints_source():
+    weasy_speed.import_weasyprint()
+    assert weasy_speed.install() is True                       # WeasyPrint 70.0, functions unchanged
+    from weasyprint.images import RasterImage
+
+    assert RasterImage._get_png_data.__name__ == "png_data"

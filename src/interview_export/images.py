@@ -248,8 +248,9 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
         base = _prepared(im) if (epub_change or pdf_change) else None
         unchanged = (strip_metadata(data, fmt), fmt, w, h)
         if pdf_change:
-            # WeasyPrint re-compresses PNG pixels itself, so a fast zlib level costs no PDF bytes
-            pdf = _encode(_downscaled(base, p_long, upright), fmt, icc, src_mode, lossy=lossy, png_level=1)
+            # zlib level 6, as WeasyPrint writes PNG pixels: the PDF takes this PNG's data as it is
+            # (backends/weasy_speed.py) and comes out as when WeasyPrint re-encoded it itself
+            pdf = _encode(_downscaled(base, p_long, upright), fmt, icc, src_mode, lossy=lossy, png_level=6)
         else:
             pdf = unchanged
         if not want_epub:

@@ -442,6 +442,7 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
                    duplex=options.duplex)
     _install_log_router()
     weasy_cjk.install()
+    weasy_speed.install()
 
     fetcher = make_fetcher(media)
     font_css = _font_css(book, fetcher)

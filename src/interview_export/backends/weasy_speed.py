@@ -16,17 +16,40 @@ Found with ``benchmarks/profile_phases.py`` (seed → A4 PDF, ~1.2 s of CPU in a
   zlib level 9 on every stream — once to write it and once more to hash the whole file for its
   ``/ID``. :func:`remember_serialised` (a ``write_pdf`` finisher) keeps each object's bytes from the
   first time; the file and its ``/ID`` come out byte-identical.
+- **Every PNG decoded and encoded again** (a fifth of a warm-cache batch's CPU: screenshots):
+  WeasyPrint turns a PNG into PDF image data by decoding it and saving the pixels as a new PNG
+  (Pillow, zlib level 6) to take its IDAT chunks. A plain PNG — 8-bit grey or RGB, not interlaced,
+  no transparency chunk — already is that data; :func:`install` hands its IDAT over instead. The
+  media stage writes the PDF renditions it makes at that same level 6, so their image streams
+  are byte for byte what WeasyPrint would have made.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib
 import importlib.util
+import inspect
+import logging
+import struct
 import sys
+import threading
 import types
 from typing import Iterator
+
+log = logging.getLogger("interview_export.pdf")
+
+SUPPORTED = "70.0"
+#: sha256 of the WeasyPrint functions install() relies on, at SUPPORTED (an upgrade is checked by hand)
+SOURCE_DIGESTS = {
+    "RasterImage.get_x_object": "1f590111444639aa3547375a7fbddc6056f34fe64546c8550dc0ab36ea2b2408",
+    "RasterImage._get_png_data": "da00cfefb979545130b958c5437c8ac62be7dfe939261f9a8196a8a6c5e899c2",
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_installed = False
+_lock = threading.Lock()
 
 #: The sonames WeasyPrint 70 tries among its names for each library it needs (text/ffi.py)
 SONAMES = ("libgobject-2.0.so.0", "libpango-1.0.so.0", "libharfbuzz.so.0", "libfontconfig.so.1",
@@ -126,3 +149,65 @@ def remember_serialised(document, pdf) -> None:
 def _remembering(cls: type) -> type:
     return type(cls.__name__, (cls,), {"data": functools.cached_property(cls.data.fget),
                                        "__module__": cls.__module__})
+
+
+# ---------------------------------------------------------------- PNG image data handed over
+def install() -> bool:
+    """Let WeasyPrint take a plain PNG's IDAT as it is (once per process); False when the installed
+    WeasyPrint is not the one this was checked against (then it re-encodes, as always)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return True
+        from weasyprint import __version__
+        from weasyprint.images import RasterImage
+
+        stock = RasterImage.__dict__.get("_get_png_data")
+        found = {"RasterImage.get_x_object": _digest(RasterImage.get_x_object),
+                 "RasterImage._get_png_data": _digest(getattr(stock, "__func__", None))}
+        if __version__ != SUPPORTED or found != SOURCE_DIGESTS:
+            log.debug("PNG image data re-encoded by WeasyPrint: version %s, %s", __version__, found)
+            return False
+        encode = stock.__func__
+
+        def png_data(pillow_image) -> bytes:
+            plain = idat_of_plain_png(pillow_image)
+            return encode(pillow_image) if plain is None else plain
+
+        RasterImage._get_png_data = staticmethod(png_data)
+        _installed = True
+        return True
+
+
+def _digest(func) -> str:
+    return hashlib.sha256(inspect.getsource(func).encode()).hexdigest() if func else ""
+
+
+def idat_of_plain_png(pillow_image) -> bytes | None:
+    """The IDAT data of the PNG file `pillow_image` was opened from when it is what WeasyPrint
+    would write for those pixels (8-bit grey or RGB, not interlaced, no tRNS); else None."""
+    fp = getattr(pillow_image, "fp", None)
+    if pillow_image.format != "PNG" or fp is None or pillow_image.mode not in ("L", "RGB"):
+        return None
+    at = fp.tell()
+    try:
+        fp.seek(0)
+        data = fp.read()
+    finally:
+        fp.seek(at)
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    depth, color, interlace = data[24], data[25], data[28]
+    if depth != 8 or color != {"L": 0, "RGB": 2}[pillow_image.mode] or interlace:
+        return None
+    chunks, pos = [], 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind == b"tRNS":
+            return None
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8:pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    return b"".join(chunks) or None
