@@ -134,8 +134,13 @@ def test_fetcher_serves_only_what_it_was_given():
         with pytest.raises(PermissionError, match="refused"):
             fetcher.fetch(url)
     assert len(fetcher.refused) == 7
-    assert fetcher.handlers == []                       # no urllib handler could open anything
-    with pytest.raises(PermissionError):
+    # a path that bypassed fetch() is closed too: WeasyPrint's own fetch allows no protocol, and
+    # urllib's open() (what it would call) refuses
+    from weasyprint.urls import URLFetcher
+
+    with pytest.raises(ValueError, match="disallowed protocol"):
+        URLFetcher.fetch(fetcher, "file:///etc/passwd")
+    with pytest.raises(PermissionError, match="refused"):
         fetcher.open("file:///etc/passwd")
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from . import api
+from . import api, compat
 from .errors import UsageError
 from .options import Options
 
@@ -252,7 +252,7 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
         except BaseException:  # e.g. fork failed: stop whatever did start
             _abort(pool, [], [tasks[i] for i in indices])
             raise
-        procs = list(getattr(pool, "_processes", {}).values())
+        procs = compat.pool_processes(pool)
     broken: list[int] = []
     started: dict[int, float] = {}
     over: set[int] = set()
@@ -333,7 +333,7 @@ def _abort(pool: ProcessPoolExecutor, procs: list[Any], tasks: Sequence[Task]) -
     with _sigint_ignored():
         with suppress(Exception):
             pool.shutdown(wait=False, cancel_futures=True)
-        procs = procs or list(getattr(pool, "_processes", {}).values())
+        procs = procs or compat.pool_processes(pool)
         for proc in procs:
             with suppress(Exception):
                 if proc.is_alive():

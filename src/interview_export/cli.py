@@ -648,13 +648,9 @@ def _leave(code: int) -> None:
     cProfile, a debugger) the normal exit runs, so they can write their results."""
     if sys.gettrace() is not None or sys.getprofile() is not None:
         sys.exit(code)
-    import atexit
-    import threading
+    from . import compat
 
-    shutdown = getattr(threading, "_shutdown", None)   # what Py_Finalize calls first
-    if shutdown is not None:
-        shutdown()
-    atexit._run_exitfuncs()
+    compat.finish_interpreter()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import urlsplit
 
+from . import compat
 from .cache import Cache
 from .errors import ImageError
 from .netpolicy import AddressRefused, Policy, guard_transport
@@ -58,23 +58,6 @@ def user_agent() -> str:
     """``interview-export/<version> (python-httpx/<version>)``, looked up on first download
     (importlib.metadata costs ~30 ms: a conversion served from the cache never pays it)."""
     return f"interview-export/{_version('interview-export')} (python-httpx/{_version('httpx')})"
-
-
-def _import_httpx():
-    """httpx without its command-line entry point: ``httpx/__init__`` imports ``httpx._main``
-    (click, rich, pygments: ~0.1 s) inside ``try/except ImportError``, so a ``None`` in
-    ``sys.modules`` for the time of the import makes it use its stub ``main`` instead."""
-    if "httpx" in sys.modules or "httpx._main" in sys.modules:
-        import httpx
-
-        return httpx
-    sys.modules["httpx._main"] = None
-    try:
-        import httpx
-    finally:
-        if sys.modules.get("httpx._main", False) is None:
-            del sys.modules["httpx._main"]  # a later ``import httpx._main`` works normally
-    return httpx
 
 
 def apply_mirrors(url: str, mirrors: Iterable[tuple[str, str]]) -> str:
@@ -173,7 +156,7 @@ class Fetcher:
     def _client(self) -> "httpx.Client":
         with self._client_lock:
             if self._client_obj is None:
-                httpx = _import_httpx()
+                httpx = compat.import_httpx()
                 connect = self._connect_timeout if self._connect_timeout else min(self.timeout, 10.0)
                 limits = httpx.Limits(max_connections=self.max_workers,
                                       max_keepalive_connections=self.max_workers)

@@ -17,6 +17,8 @@ import socket
 from typing import Iterable
 from urllib.parse import urlsplit
 
+from . import compat
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -156,12 +158,8 @@ def guarded_backend(httpcore, policy: Policy):
 
 
 def guard_transport(transport, policy: Policy):
-    """Put the guarded backend into an ``httpx.HTTPTransport`` (its one private attribute, ``_pool.
-    _network_backend``: ``tests/test_netpolicy.py`` fails the day httpx or httpcore moves it)."""
+    """Put the guarded backend into an ``httpx.HTTPTransport`` (compat.set_network_backend: the
+    one private attribute it takes, checked by tests/test_compat.py)."""
     import httpcore
 
-    pool = getattr(transport, "_pool", None)
-    if pool is None or not hasattr(pool, "_network_backend"):
-        raise RuntimeError("httpx.HTTPTransport no longer has _pool._network_backend: cannot guard connections")
-    pool._network_backend = guarded_backend(httpcore, policy)
-    return transport
+    return compat.set_network_backend(transport, guarded_backend(httpcore, policy))

@@ -20,7 +20,7 @@ from io import BytesIO
 
 from ebooklib import epub as eb
 
-from .. import model, render
+from .. import compat, model, render
 from ..cover import choose_cover
 from ..errors import ExportError, RenderError
 from ..model import Document
@@ -45,39 +45,6 @@ def content_identifier(doc: Document) -> str:
     return f"urn:uuid:{uuid.uuid5(CONTENT_NS, digest)}"
 
 
-class _Collector:
-    """Stands in for ebooklib's ZipFile: remembers what it writes, in order."""
-
-    def __init__(self):
-        self.entries: list[tuple[str, bytes]] = []
-
-    def writestr(self, name, data, compress_type=None):
-        self.entries.append((name, data.encode("utf-8") if isinstance(data, str) else bytes(data)))
-
-
-class _Writer(eb.EpubWriter):
-    """ebooklib's writer with our nav document and no zip of its own."""
-
-    def __init__(self, book: eb.EpubBook, nav: bytes, options: dict):
-        super().__init__("", book, options)
-        self.nav = nav
-        self.out = _Collector()
-
-    def _get_nav(self, item):
-        return self.nav
-
-    def _write_opf_file(self, root):
-        # the package's own language (Ace: "language must be specified (xml:lang in OPF package)")
-        root.set("{http://www.w3.org/XML/1998/namespace}lang", self.book.language)
-        super()._write_opf_file(root)
-
-    def write(self):
-        self._write_container()
-        self._write_opf()
-        self._write_items()
-        return self.out.entries
-
-
 PRECOMPRESSED = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 
 
@@ -99,8 +66,8 @@ def deterministic_zip(entries: list[tuple[str, bytes]], epoch: int) -> bytes:
                 info.compress_type = zipfile.ZIP_STORED   # deflating a JPEG/PNG costs time, saves ~nothing
             else:
                 info.compress_type = zipfile.ZIP_DEFLATED
-                info._compresslevel = 6   # level 9 saves ~0.1 % (fonts barely compress) for 25 % more time
-            zf.writestr(info, data)
+            # level 6, not 9: 9 saves ~0.1 % (fonts barely compress) for 25 % more time
+            zf.writestr(info, data, compresslevel=6 if info.compress_type == zipfile.ZIP_DEFLATED else None)
     return out.getvalue()
 
 
@@ -248,11 +215,9 @@ def _build(book_in: PreparedBook) -> list[tuple[str, bytes]]:
     book.toc = [eb.Link(p.filename, p.title, f"np-{p.id}") for p in parts]
     book.guide = _guide(parts)
 
-    writer = _Writer(book, nav_bytes, {"mtime": dt.datetime.fromtimestamp(epoch, dt.timezone.utc),
-                                       "play_order": {"enabled": True, "start_from": 1},
-                                       "epub3_landmark": False, "epub3_pages": False})
-    writer.process()
-    return writer.write()
+    return compat.epub_entries(book, nav_bytes, {"mtime": dt.datetime.fromtimestamp(epoch, dt.timezone.utc),
+                                                 "play_order": {"enabled": True, "start_from": 1},
+                                                 "epub3_landmark": False, "epub3_pages": False})
 
 
 def _slug(name: str) -> str:

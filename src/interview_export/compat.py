@@ -1,0 +1,199 @@
+"""Private corners of the libraries we use → one module, each one checked by tests/test_compat.py.
+
+Everything here leans on something a library does not promise to keep (a name with an underscore,
+an import-time detail). ``PROBES`` checks each of them against the installed version, and
+tests/test_compat.py runs the probes and exercises every wrapper, so an upgrade that moves one
+fails a test instead of silently dropping a guard or a speed-up. The rest of the package uses only
+public APIs. (weasy_cjk.py, which replaces WeasyPrint layout functions, guards itself the same
+way with source digests: tests/test_typeset.py.)
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from types import ModuleType
+from typing import Any, Callable
+
+
+class CompatError(RuntimeError):
+    """A library no longer has the private attribute or behaviour a wrapper here relies on."""
+
+
+def _require(owner: object, name: str, what: str) -> Any:
+    value = getattr(owner, name, None)
+    if value is None:
+        raise CompatError(f"{what} no longer has {name}: update interview_export/compat.py")
+    return value
+
+
+def _require_params(func: Callable, names: tuple[str, ...], what: str) -> None:
+    params = tuple(inspect.signature(func).parameters)
+    if params[: len(names)] != names:
+        raise CompatError(f"{what} now takes {params}, not {names}: update interview_export/compat.py")
+
+
+# ---------------------------------------------------------------- httpx: import without its CLI
+def import_httpx() -> ModuleType:
+    """httpx without its command-line entry point: ``httpx/__init__`` imports ``httpx._main``
+    (click, rich, pygments: ~0.1 s) inside ``try/except ImportError``, so a ``None`` in
+    ``sys.modules`` for the time of the import makes it use its stub ``main`` instead."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        import httpx
+
+        return httpx
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx
+    finally:
+        if sys.modules.get("httpx._main", False) is None:
+            del sys.modules["httpx._main"]  # a later ``import httpx._main`` works normally
+    return httpx
+
+
+def _probe_httpx() -> None:
+    import httpx
+
+    source = inspect.getsource(httpx)
+    if "from ._main import main" not in source or "except ImportError" not in source:
+        raise CompatError("httpx/__init__ no longer imports ._main inside try/except ImportError:"
+                          " update interview_export/compat.py (import_httpx)")
+
+
+# ---------------------------------------------------------------- httpx/httpcore: the network backend
+def set_network_backend(transport: Any, backend: Any) -> Any:
+    """Make an ``httpx.HTTPTransport`` connect through `backend` (an ``httpcore.NetworkBackend``):
+    its one private attribute, ``_pool._network_backend``. Raises CompatError when it moved."""
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        raise CompatError("httpx.HTTPTransport no longer has _pool._network_backend: cannot guard connections")
+    pool._network_backend = backend
+    return transport
+
+
+def _probe_network_backend() -> None:
+    import httpcore
+    import httpx
+
+    transport = httpx.HTTPTransport()
+    try:
+        backend = getattr(getattr(transport, "_pool", None), "_network_backend", None)
+        if not isinstance(backend, httpcore.NetworkBackend):
+            raise CompatError("httpx.HTTPTransport()._pool._network_backend is not an httpcore"
+                              " NetworkBackend: update interview_export/compat.py")
+    finally:
+        transport.close()
+
+
+# ---------------------------------------------------------------- concurrent.futures: the worker processes
+def pool_processes(pool: Any) -> list:
+    """The worker processes of a started ``ProcessPoolExecutor`` (``pool._processes``: the
+    executor has no public way to reach them, and Ctrl-C and time-outs must stop them)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _probe_pool_processes() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "self._processes = {}" not in inspect.getsource(ProcessPoolExecutor.__init__):
+        raise CompatError("ProcessPoolExecutor no longer keeps its workers in _processes:"
+                          " update interview_export/compat.py (pool_processes)")
+
+
+# ---------------------------------------------------------------- interpreter exit without the teardown
+def finish_interpreter() -> None:
+    """What the interpreter does first at exit — wait for non-daemon threads
+    (``threading._shutdown``), run the atexit handlers (``atexit._run_exitfuncs``) — without the
+    module teardown that follows (the caller then flushes and ``os._exit``s)."""
+    import atexit
+    import threading
+
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    _require(atexit, "_run_exitfuncs", "atexit")()
+
+
+def _probe_exit() -> None:
+    import atexit
+    import threading
+
+    for owner, name in ((threading, "_shutdown"), (atexit, "_run_exitfuncs")):
+        if not callable(_require(owner, name, owner.__name__)):
+            raise CompatError(f"{owner.__name__}.{name} is not callable: update interview_export/compat.py")
+
+
+# ---------------------------------------------------------------- ebooklib: the writer without its zip
+EBOOKLIB_WRITER_STEPS = ("_write_container", "_write_opf", "_write_items")
+
+
+def epub_entries(book: Any, nav: bytes, options: dict) -> list[tuple[str, bytes]]:
+    """An ``ebooklib.epub.EpubBook`` → its package files as (name, bytes), in ebooklib's order, with
+    `nav` as the navigation document and ``xml:lang`` on the OPF package. ebooklib's public
+    ``write_epub`` writes a zip with the current time in it; we zip deterministically ourselves, so
+    this runs its private steps (``_write_container``/``_write_opf``/``_write_items``) into a
+    collector and overrides ``_get_nav`` and ``_write_opf_file``."""
+    writer = _writer_class()(book, nav, options)
+    writer.process()
+    return writer.write()
+
+
+def _writer_class():
+    from ebooklib import epub as eb
+
+    class Collector:
+        """Stands in for ebooklib's ZipFile: remembers what it writes, in order."""
+
+        def __init__(self) -> None:
+            self.entries: list[tuple[str, bytes]] = []
+
+        def writestr(self, name, data, compress_type=None):
+            self.entries.append((name, data.encode("utf-8") if isinstance(data, str) else bytes(data)))
+
+    class Writer(eb.EpubWriter):
+        """ebooklib's writer with our nav document and no zip of its own."""
+
+        def __init__(self, book, nav: bytes, options: dict):
+            super().__init__("", book, options)
+            self.nav = nav
+            self.out = Collector()
+
+        def _get_nav(self, item):
+            return self.nav
+
+        def _write_opf_file(self, root):
+            # the package's own language (Ace: "language must be specified (xml:lang in OPF package)")
+            root.set("{http://www.w3.org/XML/1998/namespace}lang", self.book.language)
+            super()._write_opf_file(root)
+
+        def write(self):
+            for step in EBOOKLIB_WRITER_STEPS:
+                getattr(self, step)()
+            return self.out.entries
+
+    return Writer
+
+
+def _probe_ebooklib() -> None:
+    from ebooklib import epub as eb
+
+    for name in EBOOKLIB_WRITER_STEPS:
+        _require_params(_require(eb.EpubWriter, name, "ebooklib.epub.EpubWriter"), ("self",),
+                        f"EpubWriter.{name}")
+    _require_params(_require(eb.EpubWriter, "_get_nav", "ebooklib.epub.EpubWriter"), ("self", "item"),
+                    "EpubWriter._get_nav")
+    _require_params(_require(eb.EpubWriter, "_write_opf_file", "ebooklib.epub.EpubWriter"), ("self", "root"),
+                    "EpubWriter._write_opf_file")
+    if "self.out.writestr(" not in inspect.getsource(eb.EpubWriter._write_items):
+        raise CompatError("ebooklib's EpubWriter no longer writes through self.out.writestr:"
+                          " update interview_export/compat.py (epub_entries)")
+
+
+#: name → a check that raises CompatError when the installed library moved what we rely on
+PROBES: dict[str, Callable[[], None]] = {
+    "httpx import without its CLI": _probe_httpx,
+    "httpx transport network backend": _probe_network_backend,
+    "ProcessPoolExecutor workers": _probe_pool_processes,
+    "interpreter exit steps": _probe_exit,
+    "ebooklib writer steps": _probe_ebooklib,
+}
