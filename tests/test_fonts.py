@@ -518,3 +518,22 @@ def test_fallback_matches_the_look_of_the_faces_with_gaps_and_takes_the_real_bol
     assert [f.name for f in serif_lacks.fallback] == ["Noto Serif CJK SC", "Noto Serif CJK SC"]
     weights = [fonts._face_info(str(f.path), f.index)[2] for f in serif_lacks.fallback]
     assert weights == [400, 700]                              # Bold, not SemiBold (fontconfig 180)
+
+
+def test_epub_and_pdf_of_one_book_cut_each_face_once(tmp_path, monkeypatch):
+    from interview_export import api
+
+    cut = []
+    subset = fonts.subset_face
+
+    def counting(path, index, unicodes, **kwargs):
+        cut.append((str(path), index))
+        return subset(path, index, unicodes, **kwargs)
+
+    monkeypatch.setattr(fonts, "subset_face", counting)
+    fonts.book_subset.cache_clear()
+    src = tmp_path / "book.md"
+    src.write_text("# 小访谈\n\n**主持人**：你好，今天聊聊排版。\n\n**嘉宾**：谢谢邀请。\n", encoding="utf-8")
+    [result] = api.convert([str(src)], ("epub", "pdf"), jobs=1)
+    assert result.ok, result.error
+    assert cut and len(cut) == len(set(cut))        # every face subset once, shared by both books

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -303,8 +303,8 @@ class FontSet:
         but milliseconds on a ~1k-glyph one; a TTC face comes out as a single-face file."""
         key = (face, extra_text)
         if key not in self._bytes:
-            self._bytes[key] = subset_face(face.path, face.index, self._subset_chars(face, self.text + extra_text),
-                                           language=self.language)
+            self._bytes[key] = book_subset(face.path, face.index, frozenset(self._subset_chars(face, self.text + extra_text)),
+                                           self.language)
         return self._bytes[key]
 
     def file_bytes(self, filename: str, extra_text: str = "") -> bytes | None:
@@ -577,10 +577,18 @@ def subset_fonts(fontset: FontSet, text: str,
         chars = fontset._subset_chars(face, full)
         if face.role == "fallback" and not chars:
             continue
-        data = subset_face(face.path, face.index, chars, language=fontset.language)
+        data = book_subset(face.path, face.index, frozenset(chars), fontset.language)
         out.append(EmbeddedFont(filename, face.media_type, data, face.family, face.weight, face.style,
                                 fallback_ranges.get(face, "")))
     return out
+
+
+@lru_cache(maxsize=8)
+def book_subset(path: str | Path, index: int, chars: frozenset[int], language: str) -> bytes:
+    """`subset_face` remembered for the last few books of this process: the EPUB and the PDF of
+    one book want the same subset of each face (the same characters, the same language), and a
+    build of both formats now cuts each face once instead of twice (~20 ms a face)."""
+    return subset_face(path, index, chars, language=language)
 
 
 def _unicode_ranges(fontset: FontSet) -> dict[FontFace, str]:
