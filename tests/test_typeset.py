@@ -81,7 +81,7 @@ def test_english_words_get_hyphenation_points_and_urls_break_anywhere():
 
 def test_adjacent_marks_squeeze_one_of_the_pair():
     def marks(text):
-        return "".join(text[i] for i in weasy_cjk.squeezed(text))
+        return "".join(text[i] for i in linebreak.squeezed(text))
     assert marks("发声：“我真的崩溃了”“这太难受了”。") == "：”” "[:3]   # ：“ ”“ ”。
     assert marks("“配方”，有些") == "”"                  # closing before a stop: the closing mark
     assert marks("好。”他") == "。"
@@ -97,6 +97,28 @@ def test_overlapping_glyphs_are_found_in_weasyprints_tj_strings():
     assert runs == [("plain", "<00b0>"), ("overlap", "<049f> 500 <049e>"), ("plain", "<03b1> -30 <0040>")]
     assert weasy_cjk.overlap_runs("<0012>-20<0034>") == [("plain", "<0012> -20 <0034>")]   # spacing only
     assert weasy_cjk.actual_text("”，") == b"<</ActualText <feff201dff0c>>>"
+
+
+def test_the_epub_marks_the_same_squeezed_marks():
+    """The EPUB wraps the mark that gives up its blank half in span.halt (epub.css sets halt
+    there); the text is unchanged and no line-breaking hint reaches the EPUB."""
+    import zipfile
+    from io import BytesIO
+
+    from interview_export.backends import epub
+    from interview_export.reader import read_text
+
+    doc = read_text("# 标题\n\n## 一\n\n发声：“我崩溃了”“太难受了”。他说“配方”，有些人（《书》）。\n", name="halt.md")
+    data = epub.build(prepare(doc, Options(no_cover=True)))
+    with zipfile.ZipFile(BytesIO(data)) as book:
+        xhtml = "".join(book.read(n).decode() for n in book.namelist() if n.endswith(".xhtml"))
+        css = "".join(book.read(n).decode() for n in book.namelist() if n.endswith(".css"))
+    assert "：</span>“我崩溃了" in xhtml and '<span class="halt">”</span>“太难受了' in xhtml
+    assert '难受了<span class="halt">”</span>。' in xhtml and '配方<span class="halt">”</span>，' in xhtml
+    assert '（<span class="halt">《</span>书<span class="halt">》</span><span class="halt">）</span>。' in xhtml
+    assert "发声：“我崩溃了”“太难受了”。" in re.sub(r"<[^>]+>", "", xhtml)
+    assert not set(linebreak.HINTS) & set(xhtml)
+    assert 'span.halt { font-feature-settings: "halt"; }' in css
 
 
 def test_last_characters_are_glued():

@@ -1,4 +1,5 @@
-"""Document → the same document with Chinese line-breaking hints for print (PDF only).
+"""Document → the same document with Chinese line-breaking hints for print (PDF only); which
+marks a pair of adjacent ones squeezes (``squeezed``: PDF and EPUB).
 
 Pango breaks lines by UAX #14, which glues “ and ” to both neighbours (class QU), breaks inside
 "Q-Star" after the hyphen and between a number and its unit, and knows nothing of a paragraph's
@@ -54,6 +55,29 @@ _PHRASE = re.compile(f"[^{_STOPS}]+[{_STOPS}{_CLOSING}]*|[{_STOPS}{_CLOSING}]+")
 _WIDE = re.compile(f"[{_CJK_TEXT}\u2018-\u201d]")
 _CORE = re.compile(f"[{_HAN}A-Za-z0-9]")
 _PHRASE_END = re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]")
+
+
+# Punctuation squeezing (clreq 3.1.6): of two adjacent full-width marks one gives up its blank
+# half — a closing mark or stop before an opening mark ("”“", "。“") or before another closing
+# mark or stop ("”，", "）。", "。”"), and the second of two opening marks ("“《").
+OPENING = "“‘（《「『【〔〈"
+SQUEEZABLE = "，。、；：？！”’）》」』】〕〉"
+_CLOSING_STOPS = "，。、；：”’）》」』】〕〉"           # ？！ are not squeezed before another mark
+_PAIRS = re.compile(f"(?=([{OPENING}{SQUEEZABLE}])[{ZWSP}{WJ}]*([{OPENING}{SQUEEZABLE}]))")   # "”。“": 2 pairs
+
+
+def squeezed(text: str) -> list[int]:
+    """Indexes of the marks in `text` set half-width: of two adjacent full-width marks (hints
+    between them aside), the first when it is a closing mark or stop, else the second when both
+    are opening marks. The PDF sets them with halt (weasy_cjk), the EPUB in a span.halt."""
+    out = []
+    for m in _PAIRS.finditer(text):
+        a, b = m[1], m[2]
+        if a in SQUEEZABLE and b in OPENING or a in _CLOSING_STOPS and b in SQUEEZABLE:
+            out.append(m.start(1))
+        elif a in OPENING and b in OPENING:
+            out.append(m.start(2))
+    return out
 
 
 def plain(text: str) -> str:

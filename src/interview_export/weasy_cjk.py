@@ -32,6 +32,8 @@ import logging
 import re
 import threading
 
+from . import linebreak
+
 log = logging.getLogger("interview_export.pdf")
 
 SUPPORTED = "70.0"
@@ -70,17 +72,11 @@ _CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\
                   "\uff00-\uffef\U00020000-\U0002ffff]")
 _ZERO_WIDTH = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
 
-# Punctuation squeezing (clreq 3.1.6), with the fonts' OpenType `halt` (kept in our subsets), in
-# layout and drawing alike: of two adjacent full-width marks one gives up its blank half —
-# a closing mark or stop before an opening mark ("”“", "。“") or before another closing mark or
-# stop ("”，", "）。", "。”"), and the second of two opening marks ("“《"); an opening mark that
-# starts a line (not a paragraph) loses its blank half too (``split_text_box`` below).
-_OPENING = "“‘（《「『【〔〈"
-_SQUEEZABLE = "，。、；：？！”’）》」』】〕〉"
-_CLOSING_STOPS = "，。、；：”’）》」』】〕〉"           # ？！ are not squeezed before another mark
-_HINTS = "\u200b\u2060"                             # linebreak.py's hints may sit between two marks
-_MARKS = _OPENING + _SQUEEZABLE
-_PAIRS = re.compile(f"(?=([{_MARKS}])[{_HINTS}]*([{_MARKS}]))")   # overlapping: "”。“"
+# Punctuation squeezing (linebreak.squeezed: which mark of an adjacent pair), with the fonts'
+# OpenType `halt` (kept in our subsets), in layout and drawing alike; an opening mark that starts
+# a line (not a paragraph) loses its blank half too (``split_text_box`` below).
+_OPENING = linebreak.OPENING
+_SQUEEZABLE = linebreak.SQUEEZABLE
 
 _installed = False
 _originals: dict[str, object] = {}     # WeasyPrint's own functions, once replaced
@@ -97,20 +93,6 @@ def line_start(on: bool):
         yield
     finally:
         _line_start.on = before
-
-
-def squeezed(text: str) -> list[int]:
-    """Indexes of the marks in `text` set half-width: of two adjacent full-width marks (hints
-    between them aside), the first when it is a closing mark or stop, else the second when both
-    are opening marks."""
-    out = []
-    for m in _PAIRS.finditer(text):
-        a, b = m[1], m[2]
-        if a in _SQUEEZABLE and b in _OPENING or a in _CLOSING_STOPS and b in _SQUEEZABLE:
-            out.append(m.start(1))
-        elif a in _OPENING and b in _OPENING:
-            out.append(m.start(2))
-    return out
 
 
 def classes(text: str, every_char: bool = False) -> list[int]:
@@ -341,7 +323,7 @@ def _patch() -> None:
 
     def set_text(self, text, justify=False):
         stock_set_text(self, text, justify)
-        squeeze = squeezed(self.text)
+        squeeze = linebreak.squeezed(self.text)
         if self.text and self.text[0] in _OPENING:
             if getattr(_line_start, "on", False):
                 self.cjk_line_start = True   # kept when WeasyPrint re-creates the layout to draw it

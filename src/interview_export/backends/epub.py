@@ -20,7 +20,7 @@ from io import BytesIO
 
 from ebooklib import epub as eb
 
-from .. import compat, model, render
+from .. import compat, linebreak, model, render
 from ..cover import choose_cover
 from ..errors import ExportError, RenderError
 from ..model import Document
@@ -107,6 +107,19 @@ class EpubRenderer(render.HTMLRenderer):
 
     def href_for(self, part_id: str) -> str:
         return self.part_files[part_id]
+
+    def text(self, text: str) -> str:
+        """Running text, the squeezed mark of each pair of adjacent full-width marks ("”，", "”“")
+        in a span.halt (epub.css: the fonts' halt where the reading system applies font
+        features, left to text-spacing-trim where it has that)."""
+        marks = linebreak.squeezed(text)
+        if not marks:
+            return render.escape(text)
+        out, at = [], 0
+        for i in marks:
+            out.append(f'{render.escape(text[at:i])}<span class="halt">{render.escape(text[i])}</span>')
+            at = i + 1
+        return "".join(out) + render.escape(text[at:])
 
     def banner(self, doc: Document, cover_src: str | None) -> str:
         asset = self.asset(doc.meta.cover) if doc.meta.cover else None

@@ -281,9 +281,9 @@ def _quote_ems(quote: model.Quote, size: float, line_chars: float) -> float:
     """Estimated height of one quote in body ems at text size `size`."""
     text = model.plain_text(quote.children)
     # a Chinese character or mark 1, a space 0.25 (render.py's U+2005), a Latin letter 0.5, less
-    # half a mark for each squeezed pair (weasy_cjk.squeezed), plus the closing mark (1.5× size)
+    # half a mark for each squeezed pair (linebreak.squeezed), plus the closing mark (1.5× size)
     units = sum(1.0 if is_wide(ch) else 0.25 if ch.isspace() else 0.5 for ch in text)
-    units += 0.75 - 0.5 * len(weasy_cjk.squeezed(text))
+    units += 0.75 - 0.5 * len(linebreak.squeezed(text))
     lines = max(1, math.ceil(units / max(1.0, (line_chars - QUOTES_PADDING_EMS) / size)))
     return lines * size * QUOTES_LINE_HEIGHT + QUOTES_GAP + (2.0 if quote.attribution else 0.0)
 
