@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from interview_export import api
+from interview_export import api, pipeline
 from interview_export.errors import InputError, OutputError, UsageError
 from interview_export.model import Meta
 from interview_export.options import Options
@@ -146,7 +146,7 @@ class Stages:
         self.calls: list[tuple[str, str]] = []
         self.backend_args: list[tuple[object, object]] = []
         self.missing, self.fail, self.crash = list(missing), fail, crash
-        monkeypatch.setattr(api, "load", self.load)
+        monkeypatch.setattr(pipeline, "load", self.load)
         import interview_export.fonts as fonts_mod
         import interview_export.media as media_mod
         monkeypatch.setattr(media_mod, "collect_media", self.collect_media)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from interview_export import api, batch
+from interview_export import api, batch, pipeline
 from interview_export.options import Options
 
 from helpers import children_of
@@ -53,7 +53,7 @@ def test_pool_runs_every_task_in_order_with_one_preload_per_worker(tmp_path, mon
     monkeypatch.syspath_prepend(str(probe))
     monkeypatch.setenv("IE_PROBE_LOG", str(tmp_path / "preloads.log"))
     monkeypatch.setattr(batch, "PRELOAD", ("ie_preload_probe",))
-    monkeypatch.setattr(api, "convert_file", _fake_convert(0.2))
+    monkeypatch.setattr(pipeline, "convert_file", _fake_convert(0.2))
     tasks = _tasks(tmp_path, [f"f{i}" for i in range(6)])
     started, finished = [], []
     results = batch.run(tasks, jobs=2, on_start=started.append, on_result=finished.append)
@@ -70,7 +70,7 @@ def test_pool_runs_every_task_in_order_with_one_preload_per_worker(tmp_path, mon
 
 def test_two_workers_overlap(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "PRELOAD", ())
-    monkeypatch.setattr(api, "convert_file", _fake_convert(1.0))
+    monkeypatch.setattr(pipeline, "convert_file", _fake_convert(1.0))
     tasks = _tasks(tmp_path, ["a", "b", "c", "d"])
     start = time.perf_counter()
     batch.run(tasks, jobs=2)
@@ -78,14 +78,14 @@ def test_two_workers_overlap(tmp_path, monkeypatch):
 
 
 def test_jobs_1_runs_in_this_process(tmp_path, monkeypatch):
-    monkeypatch.setattr(api, "convert_file", _fake_convert(0.0))
+    monkeypatch.setattr(pipeline, "convert_file", _fake_convert(0.0))
     results = batch.run(_tasks(tmp_path, ["a", "b"]), jobs=1)
     assert {r.warnings[0] for r in results} == {f"pid {os.getpid()}"}
 
 
 def test_a_dying_worker_fails_only_its_file(tmp_path, monkeypatch, own_children):
     monkeypatch.setattr(batch, "PRELOAD", ())
-    monkeypatch.setattr(api, "convert_file", _fake_convert(0.3, crash_on="crash"))
+    monkeypatch.setattr(pipeline, "convert_file", _fake_convert(0.3, crash_on="crash"))
     tasks = _tasks(tmp_path, ["a", "crash", "b", "c"])
     results = batch.run(tasks, jobs=2)
     by_name = {Path(r.input).stem: r for r in results}
@@ -108,7 +108,7 @@ def test_interrupt_cancels_terminates_workers_and_removes_temp_files(tmp_path, m
 
     parent = os.getpid()
     monkeypatch.setattr(os, "fsync", stuck_fsync)
-    monkeypatch.setattr(api, "convert_file", _fake_convert(0.0))
+    monkeypatch.setattr(pipeline, "convert_file", _fake_convert(0.0))
     tasks = _tasks(tmp_path, [f"f{i}" for i in range(5)], formats=("epub", "pdf"))
     out = tmp_path / "out"
     workers: list[int] = []
@@ -144,7 +144,7 @@ def test_jobs_must_be_positive(tmp_path):
 
 def test_biggest_work_starts_first(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "PRELOAD", ())
-    monkeypatch.setattr(api, "convert_file", _fake_convert(0.3))
+    monkeypatch.setattr(pipeline, "convert_file", _fake_convert(0.3))
     tasks = _tasks(tmp_path, ["small1", "small2", "small3", "big"])
     (tmp_path / "in" / "photo.png").write_bytes(b"\0" * 2_000_000)
     Path(tasks[3].source).write_text("# big\n\n![photo](photo.png)\n", encoding="utf-8")

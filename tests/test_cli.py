@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from interview_export import api, batch, cli
+from interview_export import api, batch, cli, pipeline
 
 from helpers import Proc, children_of, running
 
@@ -319,7 +319,7 @@ def test_fake_conversion_end_to_end_in_process(runner, workdir, monkeypatch):
             return api.ConversionResult(source, error="no such file", error_type="InputError")
         return api.ConversionResult(source, {f: api.write_atomic(p, b"x") for f, p in targets.items()})
 
-    monkeypatch.setattr(api, "convert_file", convert_file)
+    monkeypatch.setattr(pipeline, "convert_file", convert_file)
     src = _md(workdir / "a.md")
     result = runner.invoke(cli.cli, ["build", str(src), "nope.md", "-o", "out", "--jobs", "1", "--profile"])
     assert result.exit_code == 1
@@ -385,7 +385,7 @@ def test_stdin_to_epub(runner, workdir):
 # ---------------------------------------------------------------- subprocess runs
 DRIVER = """
 import os, sys, time
-from interview_export import api, cli
+from interview_export import api, cli, pipeline
 
 real_fsync = os.fsync
 
@@ -399,7 +399,7 @@ def convert_file(source, targets, options, *, overwrite=True):
     return api.ConversionResult(source, outputs)
 
 os.fsync = stuck_fsync
-api.convert_file = convert_file
+pipeline.convert_file = convert_file
 cli.main()
 """
 

@@ -21,7 +21,7 @@ import pytest
 from interview_export import api, cli, dask_batch, dask_cluster
 from interview_export.batch import Task
 from interview_export.errors import UsageError
-from interview_export.options import Options
+from interview_export.options import Options, parse_dask_target
 
 from helpers import Proc
 from test_cli import _md
@@ -82,13 +82,13 @@ def test_importing_the_package_does_not_import_dask():
     ("local", ("local", None)), ("local:3", ("local", 3)), ("10.0.0.5:8786", ("tcp://10.0.0.5:8786", None)),
     ("tls://sched:8786", ("tls://sched:8786", None))])
 def test_parse_target(value, expected):
-    assert dask_cluster.parse_target(value) == expected
+    assert parse_dask_target(value) == expected
 
 
 @pytest.mark.parametrize("value", ["local:0", "local:x", " "])
 def test_parse_target_refuses_nonsense(value):
     with pytest.raises(UsageError):
-        dask_cluster.parse_target(value)
+        parse_dask_target(value)
 
 
 def test_unit_carries_the_local_images_and_the_worker_asks_for_what_the_scan_missed(tmp_path):
@@ -133,7 +133,7 @@ def test_cli_passes_dask_from_the_command_line_and_the_config(tmp_path, monkeypa
     from test_cli import Recorder
 
     rec = Recorder()
-    monkeypatch.setattr("interview_export.batch.run", rec)
+    monkeypatch.setattr("interview_export.dask_batch.run", lambda tasks, target, **kw: rec(tasks, dask=target, **kw))
     monkeypatch.chdir(tmp_path)
     src = _md(tmp_path / "a.md")
     assert CliRunner().invoke(cli.cli, ["epub", str(src), "--dask", "local:2"]).exit_code == 0
@@ -201,7 +201,7 @@ class _Poison(distributed.WorkerPlugin):
     name = "interview-export-poison"
 
     def setup(self, worker):
-        from interview_export import api as worker_api
+        from interview_export import pipeline as worker_api
 
         real = worker_api.load_bytes
         self.real = real
@@ -214,7 +214,7 @@ class _Poison(distributed.WorkerPlugin):
         worker_api.load_bytes = load_bytes
 
     def teardown(self, worker):
-        from interview_export import api as worker_api
+        from interview_export import pipeline as worker_api
 
         worker_api.load_bytes = self.real
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import hostile_corpus as hc
-from interview_export import api, batch, config, images, media, meta
+from interview_export import api, batch, config, images, media, meta, pipeline
 from interview_export.backends import pdf
 from interview_export.errors import OutputError, UsageError
 from interview_export.options import Options
@@ -273,7 +273,7 @@ def test_a_file_over_its_time_budget_fails_and_the_batch_goes_on(tmp_path, monke
             time.sleep(600)
         return real(source, targets, options, overwrite=overwrite)
 
-    monkeypatch.setattr(api, "convert_file", maybe_hang)
+    monkeypatch.setattr(pipeline, "convert_file", maybe_hang)
     names = ["slow", "a", "b", "c"]
     for n in names:
         (tmp_path / f"{n}.md").write_text(f"# {n}\n\n正文。\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from interview_export import api, batch, cli
+from interview_export import api, batch, cli, pipeline
 from interview_export.options import CONFIG_KEYS, ROWS, Options, rows_of
 
 COMMANDS = ("epub", "pdf", "build", "inspect", "preview")
@@ -28,7 +28,7 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def captured(monkeypatch):
-    """The Settings each run builds; no conversion runs (batch.run and api.load are stand-ins)."""
+    """The Settings each run builds; no conversion runs (api.convert_planned and api.load are stand-ins)."""
     seen: list[cli.Settings] = []
     real = cli.build_settings
 
@@ -37,7 +37,7 @@ def captured(monkeypatch):
         return seen[-1]
 
     monkeypatch.setattr(cli, "build_settings", build_settings)
-    monkeypatch.setattr(batch, "run", lambda tasks, **_: [])
+    monkeypatch.setattr(api, "convert_planned", lambda plan, options, **_: [])
 
     def no_load(*args, **kwargs):
         raise api.InputError("stand-in: not read")
@@ -226,7 +226,7 @@ def test_dash_o_dash_writes_only_the_book_to_stdout(workdir, monkeypatch):
     def convert_file(source, targets, options, *, overwrite=True):
         return api.ConversionResult(source, {f: api.write_atomic(p, b"%PDF-book") for f, p in targets.items()})
 
-    monkeypatch.setattr(api, "convert_file", convert_file)
+    monkeypatch.setattr(pipeline, "convert_file", convert_file)
     result = CliRunner().invoke(cli.cli, ["pdf", "a.md", "-o", "-", "-j", "1"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout_bytes == b"%PDF-book"

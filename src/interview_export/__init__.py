@@ -9,7 +9,8 @@ The public Python API lives in :mod:`interview_export.api` and is re-exported he
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
+
 __all__ = ["convert", "load", "to_epub", "to_pdf", "Options", "__version__"]
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from . import api, compat
+from . import compat, pipeline
 from .errors import UsageError
 from .options import Options
 
@@ -101,7 +101,7 @@ def _init_worker(events: Any, parent_pid: int, preload: Sequence[str], workers: 
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    for tmp in list(api.ACTIVE_TEMP_FILES):
+    for tmp in list(pipeline.ACTIVE_TEMP_FILES):
         with suppress(OSError):
             os.unlink(tmp)
     os._exit(128 + signum)
@@ -118,11 +118,11 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _work(index: int, task: Task) -> api.ConversionResult:
+def _work(index: int, task: Task) -> pipeline.ConversionResult:
     if _events is not None:
         with suppress(Exception):
             _events.put(index)
-    return api.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite)
+    return pipeline.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite)
 
 
 # ---------------------------------------------------------------- parent side
@@ -131,34 +131,29 @@ def run(
     *,
     jobs: int | None = None,
     on_start: Callable[[str], None] | None = None,
-    on_result: Callable[[api.ConversionResult], None] | None = None,
-    dask: Any = None,
+    on_result: Callable[[pipeline.ConversionResult], None] | None = None,
     file_budget: float = FILE_TIME_BUDGET,
-) -> list[api.ConversionResult]:
+) -> list[pipeline.ConversionResult]:
     """Run every task; results in task order. `jobs` None → CPU count; 1 → in this process.
 
     Stdin (`-`) is always read in this process. A pool is only started for two or more
     files; there an input running longer than `file_budget` seconds fails ("took longer
     than …") and the pool's workers are replaced, so one bad file cannot hold a batch.
-    `dask` (an address, "local[:N]" or a Client) sends them to a Dask cluster instead
-    (dask_batch.py). KeyboardInterrupt (Ctrl-C, or Terminated) propagates after cleanup.
+    (A Dask cluster instead: dask_batch.run, chosen by api.convert_planned.)
+    KeyboardInterrupt (Ctrl-C, or Terminated) propagates after cleanup.
     """
-    if dask is not None:
-        from . import dask_batch
-
-        return dask_batch.run(tasks, dask, jobs=jobs, on_start=on_start, on_result=on_result)
-    jobs = api.default_jobs() if jobs is None else jobs
+    jobs = pipeline.default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
-    results: list[api.ConversionResult | None] = [None] * len(tasks)
+    results: list[pipeline.ConversionResult | None] = [None] * len(tasks)
 
-    def finish(index: int, result: api.ConversionResult) -> None:
+    def finish(index: int, result: pipeline.ConversionResult) -> None:
         results[index] = result
         if on_result is not None:
             on_result(result)
 
-    here = [i for i, t in enumerate(tasks) if t.source == api.STDIN]
-    pooled = [i for i, t in enumerate(tasks) if t.source != api.STDIN]
+    here = [i for i, t in enumerate(tasks) if t.source == pipeline.STDIN]
+    pooled = [i for i, t in enumerate(tasks) if t.source != pipeline.STDIN]
     if jobs == 1 or len(pooled) < 2:
         here += pooled
         pooled = []
@@ -170,13 +165,13 @@ def run(
 
 
 def _run_here(task: Task, index: int, on_start: Callable[[str], None] | None,
-              finish: Callable[[int, api.ConversionResult], None]) -> None:
+              finish: Callable[[int, pipeline.ConversionResult], None]) -> None:
     if on_start is not None:
         on_start(task.source)
     try:
-        result = api.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite)
+        result = pipeline.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite)
     except BaseException:
-        api.remove_temp_files(task.targets.values())
+        pipeline.remove_temp_files(task.targets.values())
         raise
     finish(index, result)
 
@@ -233,7 +228,7 @@ def _sigint_ignored() -> Iterator[None]:
 
 def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
               on_start: Callable[[str], None] | None,
-              finish: Callable[[int, api.ConversionResult], None], *, retries: int,
+              finish: Callable[[int, pipeline.ConversionResult], None], *, retries: int,
               budget: float = FILE_TIME_BUDGET) -> None:
     """Run tasks[indices] on a pool. If a worker dies, the unfinished files get a fresh pool,
     then (if it dies again) one single-worker pool each, so only the culprit fails. A file over
@@ -277,7 +272,7 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
                 proc.terminate()   # their SIGTERM handler removes their temp files
         for index in late:
             over.add(index)
-            finish(index, api.ConversionResult(
+            finish(index, pipeline.ConversionResult(
                 tasks[index].source, error=f"took longer than {budget:g} s (the per-file time budget); stopped",
                 error_type="timeout"))
 
@@ -297,7 +292,7 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
                     broken.append(index)
                     continue
                 except Exception as exc:  # e.g. a result that could not be sent back
-                    result = api.ConversionResult(tasks[index].source, error=api.error_reason(exc, tasks[index].source),
+                    result = pipeline.ConversionResult(tasks[index].source, error=pipeline.error_reason(exc, tasks[index].source),
                                                   error_type="internal")
                 finish(index, result)
             stop_overdue()
@@ -310,9 +305,9 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
             events.close()
             events.cancel_join_thread()
     pool.shutdown(wait=True)
-    api.remove_temp_files(p for i in over for p in tasks[i].targets.values())
+    pipeline.remove_temp_files(p for i in over for p in tasks[i].targets.values())
     if broken:
-        api.remove_temp_files(p for i in broken for p in tasks[i].targets.values())
+        pipeline.remove_temp_files(p for i in broken for p in tasks[i].targets.values())
         if over:  # the others only lost their worker: they start again, with the same retries
             _run_pool(tasks, sorted(broken), min(workers, len(broken)), on_start, finish,
                       retries=retries, budget=budget)
@@ -323,7 +318,7 @@ def _run_pool(tasks: Sequence[Task], indices: list[int], workers: int,
                 _run_pool(tasks, [index], 1, on_start, finish, retries=0, budget=budget)
         else:
             for index in sorted(broken):
-                finish(index, api.ConversionResult(
+                finish(index, pipeline.ConversionResult(
                     tasks[index].source, error="a worker process died while converting (crash or killed)",
                     error_type="internal"))
 
@@ -351,4 +346,4 @@ def _abort(pool: ProcessPoolExecutor, procs: list[Any], tasks: Sequence[Task]) -
                                   daemon=True)
         waiter.start()
         waiter.join(TERMINATE_GRACE_SECONDS)
-        api.remove_temp_files(p for t in tasks for p in t.targets.values())
+        pipeline.remove_temp_files(p for t in tasks for p in t.targets.values())

@@ -386,14 +386,11 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
             ctx.call_on_close(scratch.cleanup)
             output_file = str(Path(scratch.name) / (api.output_stem(names[0]) + api.EXTENSIONS[fmts[0]]))
         plan = api.plan_outputs(names, fmts, out_dir, output=output_file)
-        from . import batch
-
-        tasks = [batch.Task(source, targets, settings.options, run.overwrite) for source, targets in plan.items()]
-        if _PROGRAM and len(tasks) == 1:
+        if _PROGRAM and len(plan) == 1:
             # one book, then the process ends: its cyclic garbage is bounded, and the cyclic
             # collector's ~90 passes over the freshly imported modules cost ~40 ms
             gc.disable()
-        reporter = Reporter(len(tasks), quiet=run.quiet, verbose=verbose, profile=run.profile)
+        reporter = Reporter(len(plan), quiet=run.quiet, verbose=verbose, profile=run.profile)
         if not run.quiet:
             for warning in settings.warnings:
                 reporter.line(f"{PROG}: warning: {warning}")
@@ -408,7 +405,8 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         start, since = time.perf_counter(), time.time() - 1.0   # mtimes may be a little coarse
         interrupted: KeyboardInterrupt | None = None
         try:
-            batch.run(tasks, jobs=run.jobs, on_start=reporter.start, on_result=on_result, dask=run.dask)
+            api.convert_planned(plan, settings.options, jobs=run.jobs, on_start=reporter.start, on_result=on_result,
+                                overwrite=run.overwrite, dask=run.dask)
         except KeyboardInterrupt as exc:
             interrupted = exc
         finally:

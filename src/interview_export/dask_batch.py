@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import api
+from . import pipeline
 from .batch import Task, estimated_cost
-from .dask_cluster import ClusterError, check_workers, connect, fingerprint, parse_target, stop_profiler
+from .dask_cluster import ClusterError, check_workers, connect, fingerprint, stop_profiler
 from .errors import ExportError
-from .options import Options
+from .options import Options, parse_dask_target
 
 POLL_SECONDS = 0.2
 RESULT_TIMEOUT = 120.0        # seconds to fetch a finished unit's books from its worker
@@ -62,7 +62,7 @@ class Unit:
 class Built:
     """What a worker sends back: the result (no outputs yet), the books, or local images it still needs."""
 
-    result: api.ConversionResult
+    result: pipeline.ConversionResult
     books: dict[str, bytes] = field(default_factory=dict)
     need: tuple[str, ...] = ()
 
@@ -73,12 +73,12 @@ def build_unit(unit: Unit, files: dict[str, bytes]) -> Built:
     worker = _worker_address()
     ours = fingerprint()
     if unit.fingerprint and unit.fingerprint != ours["id"]:
-        return Built(api.ConversionResult(
+        return Built(pipeline.ConversionResult(
             unit.source, error=f"Dask worker {worker} runs a different interview-export (fingerprint "
                                f"{ours['id']}, the client's {unit.fingerprint}); install the same version "
                                "everywhere", error_type="ClusterError", worker=worker))
     options, back = _materialise(unit.options, files)
-    clock = api._Clock()
+    clock = pipeline._Clock()
     warnings: list[str] = []
     books: dict[str, bytes] = {}
     need: list[str] = []
@@ -86,18 +86,18 @@ def build_unit(unit: Unit, files: dict[str, bytes]) -> Built:
     def body() -> None:
         from .media import local_srcs
 
-        doc = api.load_bytes(unit.data, unit.name, options, sidecar=unit.sidecar,
+        doc = pipeline.load_bytes(unit.data, unit.name, options, sidecar=unit.sidecar,
                              fallback_title=unit.fallback_title, _clock=clock)
         missing = [src for src in local_srcs(doc) if src not in unit.local]
         if missing:  # the client's quick scan missed them: ask for them, build nothing
             need.extend(missing)
             return
         warnings.extend(doc.warnings)
-        for fmt, data in api.build_books(doc, unit.formats, options, clock=clock, warnings=warnings,
+        for fmt, data in pipeline.build_books(doc, unit.formats, options, clock=clock, warnings=warnings,
                                          local=unit.local):
             books[fmt] = data
 
-    result = api.guarded_result(unit.source, body, clock=clock, warnings=warnings)
+    result = pipeline.guarded_result(unit.source, body, clock=clock, warnings=warnings)
     return Built(_unmap(result, back, worker), books, tuple(need))
 
 
@@ -141,7 +141,7 @@ def _materialise(options: Options, files: dict[str, bytes]) -> tuple[Options, di
         if path is None or not Path(path).is_file():
             target = scratch / "interview-export-files" / digest[:24] / Path(original).name
             target.parent.mkdir(parents=True, exist_ok=True)
-            api.write_atomic(target, data)
+            pipeline.write_atomic(target, data)
             path = _MATERIALISED[digest] = str(target)
         mapping[original] = path
 
@@ -168,7 +168,7 @@ def _font_path(spec: str) -> tuple[str, str, str]:
     return (head, sep, tail) if sep and tail.isdigit() else (spec, "", "")
 
 
-def _unmap(result: api.ConversionResult, back: dict[str, str], worker: str) -> api.ConversionResult:
+def _unmap(result: pipeline.ConversionResult, back: dict[str, str], worker: str) -> pipeline.ConversionResult:
     """Worker scratch paths in messages → the paths the user gave; the worker's address added."""
 
     def text(value: str | None) -> str | None:
@@ -202,8 +202,8 @@ def make_unit(index: int, task: Task, formats: tuple[str, ...], ours: str) -> Un
     """A task → its work unit: the input read here, its local images scanned and read (InputError as here)."""
     from .media import read_local_srcs
 
-    data, name, sidecar, fallback = api.read_input(task.source)
-    local = read_local_srcs(quick_local_srcs(data, sidecar, task.options), api.base_dir_of(task.source),
+    data, name, sidecar, fallback = pipeline.read_input(task.source)
+    local = read_local_srcs(quick_local_srcs(data, sidecar, task.options), pipeline.base_dir_of(task.source),
                             task.options)
     return Unit(index, task.source, name, data, sidecar, fallback, formats, _portable(task.options), local, ours)
 
@@ -245,8 +245,8 @@ def _portable(options: Options) -> Options:
 
 def run(tasks: Sequence[Task], target: Any, *, jobs: int | None = None,
         on_start: Callable[[str], None] | None = None,
-        on_result: Callable[[api.ConversionResult], None] | None = None,
-        verbose: bool | None = None) -> list[api.ConversionResult]:
+        on_result: Callable[[pipeline.ConversionResult], None] | None = None,
+        verbose: bool | None = None) -> list[pipeline.ConversionResult]:
     """Run every task on the cluster at `target`; results in task order (see the module docstring).
 
     `verbose` (default: when INFO logging is on, i.e. -v) lets Dask's own log lines through."""
@@ -254,23 +254,23 @@ def run(tasks: Sequence[Task], target: Any, *, jobs: int | None = None,
         import logging
 
         verbose = logging.getLogger().isEnabledFor(logging.INFO)
-    results: list[api.ConversionResult | None] = [None] * len(tasks)
+    results: list[pipeline.ConversionResult | None] = [None] * len(tasks)
 
-    def finish(index: int, result: api.ConversionResult) -> None:
+    def finish(index: int, result: pipeline.ConversionResult) -> None:
         results[index] = result
         if on_result is not None:
             on_result(result)
 
     todo: list[int] = []
     for i, task in enumerate(tasks):
-        pending, skipped = api.pending_targets(task.targets, task.overwrite)
+        pending, skipped = pipeline.pending_targets(task.targets, task.overwrite)
         if pending:
             todo.append(i)
         else:
-            finish(i, api.ConversionResult(task.source, skipped=skipped))
+            finish(i, pipeline.ConversionResult(task.source, skipped=skipped))
     if todo:
         todo.sort(key=lambda i: estimated_cost(tasks[i]), reverse=True)
-        address = target if not isinstance(target, str) else parse_target(target)[0]
+        address = target if not isinstance(target, str) else parse_dask_target(target)[0]
         import dask
 
         # a unit with its images is a "large graph" to Dask (> 10 MB): that is expected here, no warning
@@ -287,7 +287,7 @@ class _Run:
 
     def __init__(self, client: Any, address: str, tasks: Sequence[Task],
                  on_start: Callable[[str], None] | None,
-                 finish: Callable[[int, api.ConversionResult], None]):
+                 finish: Callable[[int, pipeline.ConversionResult], None]):
         self.client, self.address, self.tasks = client, address, tasks
         self.on_start, self.finish = on_start, finish
         self.inflight: dict[Any, Unit] = {}
@@ -314,10 +314,10 @@ class _Run:
                     index = queue.popleft()
                     task = self.tasks[index]
                     try:
-                        unit = make_unit(index, task, tuple(api.pending_targets(task.targets, task.overwrite)[0]),
+                        unit = make_unit(index, task, tuple(pipeline.pending_targets(task.targets, task.overwrite)[0]),
                                          ours)
                     except ExportError as exc:
-                        self.finish(index, api.ConversionResult(task.source, error=api.error_reason(exc, task.source),
+                        self.finish(index, pipeline.ConversionResult(task.source, error=pipeline.error_reason(exc, task.source),
                                                                 error_type=type(exc).__name__))
                         continue
                     self._submit(unit, queue)
@@ -345,7 +345,7 @@ class _Run:
         except BaseException:
             self._cancel()
             for unit in self.inflight.values():
-                api.remove_temp_files(self.tasks[unit.index].targets.values())
+                pipeline.remove_temp_files(self.tasks[unit.index].targets.values())
             raise
 
     def _submit(self, unit: Unit, queue: deque) -> None:
@@ -380,7 +380,7 @@ class _Run:
             del self.inflight[future]
             last = getattr(getattr(exc, "last_worker", None), "address", "?")
             tries = getattr(exc, "allowed_failures", 0) + 1
-            self.finish(unit.index, api.ConversionResult(
+            self.finish(unit.index, pipeline.ConversionResult(
                 unit.source, error=f"the Dask worker converting it died {tries} time(s) (crash, out of "
                                    f"memory or killed; last on {last})", error_type="WorkerDied"))
             return
@@ -392,7 +392,7 @@ class _Run:
             if _is_connection_loss(exc) or self.client.status != "running":
                 raise _Lost(_why(exc)) from None
             del self.inflight[future]
-            self.finish(unit.index, api.ConversionResult(
+            self.finish(unit.index, pipeline.ConversionResult(
                 unit.source, error=f"internal error on the Dask worker: {type(exc).__name__}: {exc}",
                 error_type="internal"))
             return
@@ -403,11 +403,11 @@ class _Run:
             return
         self.finish(unit.index, self._write(unit, built))
 
-    def _write(self, unit: Unit, built: Built) -> api.ConversionResult:
+    def _write(self, unit: Unit, built: Built) -> pipeline.ConversionResult:
         """The worker's books → files, atomically (a write error fails this input as it would locally)."""
         task = self.tasks[unit.index]
-        todo, skipped = api.pending_targets(task.targets, task.overwrite)
-        clock = api._Clock()
+        todo, skipped = pipeline.pending_targets(task.targets, task.overwrite)
+        clock = pipeline._Clock()
         clock.timings.update(built.result.timings)
         warnings = list(built.result.warnings)
         outputs: dict[str, Path] = {}
@@ -416,9 +416,9 @@ class _Run:
             for fmt in unit.formats:
                 if fmt in built.books:
                     with clock.stage("write"):
-                        outputs[fmt] = api.write_atomic(todo.get(fmt, task.targets[fmt]), built.books[fmt])
+                        outputs[fmt] = pipeline.write_atomic(todo.get(fmt, task.targets[fmt]), built.books[fmt])
 
-        result = api.guarded_result(task.source, body, clock=clock, warnings=warnings, outputs=outputs,
+        result = pipeline.guarded_result(task.source, body, clock=clock, warnings=warnings, outputs=outputs,
                                     skipped=skipped)
         if result.error is None and built.result.error is not None:
             result = dataclasses.replace(result, error=built.result.error, error_type=built.result.error_type,
@@ -433,8 +433,8 @@ class _Run:
         self.inflight.clear()
         queue.clear()
         for index in left:
-            api.remove_temp_files(self.tasks[index].targets.values())
-            self.finish(index, api.ConversionResult(self.tasks[index].source, error=message,
+            pipeline.remove_temp_files(self.tasks[index].targets.values())
+            self.finish(index, pipeline.ConversionResult(self.tasks[index].source, error=message,
                                                     error_type="ClusterError"))
 
 
@@ -447,7 +447,7 @@ def _with_images(unit: Unit, srcs: Sequence[str], options: Options) -> Unit:
     from .media import read_local_srcs
 
     local = dict(unit.local)
-    local.update(read_local_srcs(srcs, api.base_dir_of(unit.source), options))
+    local.update(read_local_srcs(srcs, pipeline.base_dir_of(unit.source), options))
     return dataclasses.replace(unit, local=local)
 
 

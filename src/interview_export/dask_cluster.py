@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import ExportError, UsageError
+from .options import DASK_LOCAL, parse_dask_target
 
 CONNECT_TIMEOUT = 15.0        # seconds to reach the scheduler
 WORKERS_TIMEOUT = 60.0        # seconds to wait for the first worker to join
 ALLOWED_FAILURES = 1          # a task whose worker dies is retried once (LocalCluster; see README)
-LOCAL = "local"
 EXTRA_HINT = "pip install 'interview-export[dask]'"
 # Libraries whose versions change the bytes of a book (the rest only change speed).
 BOOK_LIBRARIES = ("weasyprint", "pillow", "ebooklib", "markdown-it-py", "uharfbuzz", "pydyf")
@@ -43,21 +43,6 @@ def distributed_module() -> Any:
     return distributed
 
 
-def parse_target(value: str) -> tuple[str, int | None]:
-    """"local", "local:N" → ("local", N or None); "host:port" / "tcp://host:port" → (address, None)."""
-    text = value.strip()
-    if text == LOCAL or text.startswith(LOCAL + ":"):
-        count = text[len(LOCAL) + 1:]
-        if not count:
-            return LOCAL, None
-        if not count.isdigit() or int(count) < 1:
-            raise UsageError(f"--dask {value}: expected local or local:N with N ≥ 1")
-        return LOCAL, int(count)
-    if not text:
-        raise UsageError("--dask: expected a scheduler address (tcp://HOST:PORT) or local[:N]")
-    return (text if "://" in text else f"tcp://{text}"), None
-
-
 @contextmanager
 def connect(target: Any, *, jobs: int | None = None, verbose: bool = False) -> Iterator[Any]:
     """A Client for `target` (an address, "local[:N]" or a Client the caller keeps), closed afterwards."""
@@ -65,9 +50,9 @@ def connect(target: Any, *, jobs: int | None = None, verbose: bool = False) -> I
     if isinstance(target, distributed.Client):
         yield target
         return
-    address, count = parse_target(str(target))
+    address, count = parse_dask_target(str(target))
     with _quiet_logs(verbose):
-        if address == LOCAL:
+        if address == DASK_LOCAL:
             with _local_cluster(count or jobs) as cluster:
                 client = distributed.Client(cluster, set_as_default=False)
                 try:
@@ -102,14 +87,14 @@ def _local_cluster(workers: int | None) -> Iterator[Any]:
     """A LocalCluster of `workers` single-threaded processes that ignore Ctrl-C (we clean up)."""
     import dask
 
-    from . import api
     from .batch import _sigint_ignored
+    from .pipeline import default_jobs
 
     distributed = distributed_module()
     with dask.config.set(LOCAL_SETTINGS):   # for the whole run: the client reads them too
         with _sigint_ignored():
             try:
-                cluster = distributed.LocalCluster(n_workers=workers or api.default_jobs(), threads_per_worker=1,
+                cluster = distributed.LocalCluster(n_workers=workers or default_jobs(), threads_per_worker=1,
                                                    processes=True, dashboard_address=":0",
                                                    silence_logs=logging.CRITICAL)
             except Exception as exc:  # e.g. a script without `if __name__ == "__main__":` (spawned workers)
@@ -159,7 +144,8 @@ def fingerprint() -> dict[str, str]:
     """What this installation would put into a book: versions, code, styles, fonts, libraries."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from . import __version__, resources
+    from . import resources
+    from .version import __version__
 
     info = {
         "interview-export": __version__,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .errors import UsageError
 from .hanzi import CONVERSIONS
@@ -30,6 +30,10 @@ BOOK_CMDS = CONVERT_CMDS | {"preview"}              # everything that makes a bo
 READ_CMDS = BOOK_CMDS | {"inspect"}                 # everything that reads and resolves an article
 GROUPS = ("Output", "Book", "Images", "Fonts", "Page (PDF)", "Batch", "Preview", "Messages", "Settings")
 PATH_KINDS = frozenset({"file", "dir", "font", "output"})
+
+FORMATS: tuple[str, ...] = ("epub", "pdf")
+EXTENSIONS: dict[str, str] = {"epub": ".epub", "pdf": ".pdf"}
+DASK_LOCAL = "local"                                  # --dask local[:N]: a cluster on this machine
 
 PDF_VARIANTS = ("pdf/a-1b", "pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "pdf/a-4u",
                 "pdf/a-1a", "pdf/a-2a", "pdf/a-3a", "pdf/ua-1", "pdf/ua-2")
@@ -125,8 +129,6 @@ class Opt:
                 raise ValueError(f"{value!r} is not KEY=VALUE")
             return key.strip(), rest
         if kind == "format":
-            from .api import check_formats
-
             return check_formats(f for f in text.split(",") if f.strip())
         if kind in ("file", "dir"):
             return Path(text)
@@ -170,10 +172,37 @@ def _existing_files(paths: Path | tuple[Path, ...]) -> None:
             raise UsageError(f"file not found: {path}")
 
 
-def _dask_target(value: str) -> None:
-    from .dask_cluster import parse_target  # no dask import: only the address is checked here
+def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
+    """Normalise and validate a list of formats ("epub", "pdf"); UsageError on anything else."""
+    out: list[str] = []
+    for fmt in formats:
+        fmt = fmt.strip().lower()
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        if fmt not in out:
+            out.append(fmt)
+    if not out:
+        raise UsageError("no output format given")
+    return tuple(out)
 
-    parse_target(value)
+
+def parse_dask_target(value: str) -> tuple[str, int | None]:
+    """--dask: "local", "local:N" → ("local", N or None); "host:port" / "tcp://host:port" → (address, None)."""
+    text = value.strip()
+    if text == DASK_LOCAL or text.startswith(DASK_LOCAL + ":"):
+        count = text[len(DASK_LOCAL) + 1:]
+        if not count:
+            return DASK_LOCAL, None
+        if not count.isdigit() or int(count) < 1:
+            raise UsageError(f"--dask {value}: expected local or local:N with N ≥ 1")
+        return DASK_LOCAL, int(count)
+    if not text:
+        raise UsageError("--dask: expected a scheduler address (tcp://HOST:PORT) or local[:N]")
+    return (text if "://" in text else f"tcp://{text}"), None
+
+
+def _dask_target(value: str) -> None:
+    parse_dask_target(value)   # no dask import: only the address is checked here
 
 
 def _port(value: int) -> None:
