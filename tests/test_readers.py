@@ -3,6 +3,8 @@
 Default run: the seed and two corpus articles (WebKit: the seed); ``SLOW=1``: the seed and every article
 in every engine. Screenshots of each chapter's first page at each viewport go to the folder printed at
 the end of the run (``READER_SHOTS=DIR`` picks it); ``reader-report.json`` beside them holds the numbers.
+The default run (no ``READER_SHOTS``, no ``SLOW``) checks every page just the same but photographs only
+the pages with a problem and one body page per book (a screenshot costs more than the checks).
 Everything needs the system Chromium (Debian's ``chromium``, installed by ``scripts/setup.sh test``); the
 tests skip only when it is missing. epub.js and Ace come from ``tests/readers`` (``npm ci``).
 """
@@ -132,6 +134,15 @@ def shots(tmp_path_factory) -> Path:
     (folder / "reader-report.json").write_text(json.dumps(REPORT, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+ALL_SHOTS = SLOW or bool(os.environ.get("READER_SHOTS"))
+
+
+def _shoot(book: Book, href: str, problems: bool) -> bool:
+    """Whether to photograph this page: every page when asked for (READER_SHOTS, SLOW), else a page
+    with a problem and the book's first body page (the one after the title page and the TOC)."""
+    return ALL_SHOTS or problems or href == book.spine[min(3, len(book.spine) - 1)]
+
+
 def _first_page(page, path: Path) -> None:
     page.screenshot(path=str(path))   # the viewport = what a reader sees first
 
@@ -185,9 +196,11 @@ def test_every_page_reads_in_chromium(name, books, site, browser, shots, ace_rep
                 numbers["decoded"] += found["images"] - len(found["undecoded"])
             numbers["overflow"] += len(found["overflow"])
             numbers["spread"] += len(found["spread"])
-            problems += [f"{href} @{view}: {kind} {item}" for kind in ("overflow", "undecoded", "spread", "illegible")
-                         for item in found[kind]]
-            _first_page(page, shots / f"{name}-{view}-{stem}.png")
+            found_here = [f"{href} @{view}: {kind} {item}" for kind in ("overflow", "undecoded", "spread", "illegible")
+                          for item in found[kind]]
+            problems += found_here
+            if _shoot(book, href, bool(found_here)):
+                _first_page(page, shots / f"{name}-{view}-{stem}.png")
         for theme, (scheme, css) in THEMES.items():
             page.set_viewport_size(dict(zip(("width", "height"), VIEWPORTS["eink"])))
             page.emulate_media(color_scheme=scheme)
@@ -195,7 +208,8 @@ def test_every_page_reads_in_chromium(name, books, site, browser, shots, ace_rep
             found = page.evaluate(f"({CHECKS_JS})", {"latin": False})
             numbers["illegible"] += len(found["illegible"])
             problems += [f"{href} @{theme}: illegible {item}" for item in found["illegible"]]
-            _first_page(page, shots / f"{name}-{theme}-{stem}.png")
+            if _shoot(book, href, bool(found["illegible"])):
+                _first_page(page, shots / f"{name}-{theme}-{stem}.png")
             handle.evaluate("el => el.remove()")
     page.close()
     REPORT.setdefault(name, {})["chromium"] = numbers
@@ -296,9 +310,11 @@ def test_every_page_reads_in_webkit(name, books, site, webkit, shots):
                 numbers["images"] += found["images"]
                 numbers["decoded"] += found["images"] - len(found["undecoded"])
             numbers["fonts_failed"] += len(found["fontsFailed"])
-            problems += [f"{href} @{view}: {kind} {item}" for kind in ("overflow", "undecoded", "fontsFailed")
-                         for item in found[kind]]
-            shot = webkit.screenshot(shots / f"{name}-webkit-{view}-{Path(href).stem}.png", width, height)
-            numbers["screenshots" if shot else "no_screenshot"] += 1
+            found_here = [f"{href} @{view}: {kind} {item}" for kind in ("overflow", "undecoded", "fontsFailed")
+                          for item in found[kind]]
+            problems += found_here
+            if _shoot(book, href, bool(found_here)):
+                shot = webkit.screenshot(shots / f"{name}-webkit-{view}-{Path(href).stem}.png", width, height)
+                numbers["screenshots" if shot else "no_screenshot"] += 1
     REPORT.setdefault(name, {})["webkit"] = numbers
     assert not problems, f"{len(problems)} problem(s) in {name} (screenshots: {shots}):\n" + "\n".join(problems[:40])
