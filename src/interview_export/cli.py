@@ -345,9 +345,9 @@ def setup_logging(verbose: int) -> None:
     import logging
 
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_interview_export", False):
-            root.removeHandler(handler)
+    for old in list(root.handlers):
+        if getattr(old, "_interview_export", False):
+            root.removeHandler(old)
     names = ("interview_export", "weasyprint") if verbose >= 2 else ("interview_export",)
     # WeasyPrint's records reach us through pdf.py's router as our debug records
     logging.getLogger("interview_export").setLevel(logging.DEBUG if verbose >= 2 else logging.NOTSET)
@@ -423,7 +423,7 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         if interrupted is not None:
             raise interrupted
         if to_stdout:
-            book = Path(output_file)
+            book = Path(str(output_file))
             if book.is_file():
                 sys.stdout.buffer.write(book.read_bytes())
                 sys.stdout.buffer.flush()

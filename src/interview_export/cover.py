@@ -7,6 +7,7 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, features
 
@@ -149,7 +150,7 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
     lang = m.language or "zh-CN"
     # the language tag picks the regional glyph forms (locl: Taiwan 骨, centred 。) when Pillow shapes
     # with libraqm; without it Pillow refuses the argument
-    shaping = {"language": lang} if features.check_feature("raqm") else {}
+    shaping: dict[str, Any] = {"language": lang} if features.check_feature("raqm") else {}
 
     # top: accent rule + source · date
     y = 220
@@ -206,9 +207,9 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
         draw.text((MARGIN - left, max(y, bottom - 700)), mark, font=mark_font, fill=ACCENT, **shaping)
     if banner:
         try:
-            with Image.open(io.BytesIO(banner)) as b:
-                b.load()
-                b = b.convert("RGB")
+            with Image.open(io.BytesIO(banner)) as opened:
+                opened.load()
+                b = opened.convert("RGB")
                 room = bottom - y - 60
                 if room > 300:
                     target_h = min(room, int(WIDTH * b.height / max(b.width, 1)), 1100)

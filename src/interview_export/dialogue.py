@@ -39,6 +39,7 @@ from .model import (
     LineBreak,
     ListBlock,
     Paragraph,
+    Role,
     Section,
     Speaker,
     Text,
@@ -365,12 +366,12 @@ def _stats(uses: list[Use], speakers: set[str]) -> dict[str, tuple[int, int, int
             s[0] += 1
             s[1] += u.question
             s[2] += len(u.label.text) or 1
-    return {k: tuple(v) for k, v in out.items()}
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
 
 
 def assign_roles(speakers: list[str], titles: dict[str, str], aliases: dict[str, list[str]],
                  uses: list[Use], hosts_given: tuple[str, ...], meta_hosts: tuple[str, ...],
-                 quoted: set[str]) -> dict[str, str]:
+                 quoted: set[str]) -> dict[str, Role]:
     """{speaker: "host"|"guest"}: --host > front matter > host words > who asks."""
     def matches(name: str, wanted: tuple[str, ...]) -> bool:
         forms = {name.casefold(), *(a.casefold() for a in aliases.get(name, ()))}
@@ -392,7 +393,7 @@ def assign_roles(speakers: list[str], titles: dict[str, str], aliases: dict[str,
         return chars / turns * (1 - asks / turns)
     guest = max(stats, key=weight)
     g_turns, g_asks, g_chars = stats[guest]
-    roles = {}
+    roles: dict[str, Role] = {}
     for n in speakers:
         turns, asks, chars = stats.get(n, (1, 0, 0))
         asks_more = asks / turns > g_asks / g_turns
@@ -429,7 +430,7 @@ class _Builder:
     """Walks the containers in reading order and cuts them into turns."""
 
     accepted: dict[tuple[int, int], Use]
-    roles: dict[str, str]
+    roles: dict[str, Role]
     names: set[str]
     last_label_at: tuple[int, int]
     flowing: bool                    # labels stand alone (transcripts): words flow on across chapter headings
@@ -505,7 +506,7 @@ class _Builder:
 
     def label(self, use: Use, block):
         label = use.label
-        first = rest_paragraph(label, block.line)
+        first: tuple = rest_paragraph(label, block.line)
         if isinstance(block, BlockQuote):
             first += tuple(block.blocks[1:])
         continued = use.name == self.last and self.interrupted

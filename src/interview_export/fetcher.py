@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 from . import compat
@@ -220,7 +220,8 @@ class Fetcher:
                 check(cached.data)
             except ImageError:
                 log.info("cached body of %s fails the checks; dropped", url)
-                self.cache.discard(url)
+                if self.cache is not None:
+                    self.cache.discard(url)
                 cached = None
         return cached
 
@@ -417,7 +418,7 @@ class Fetcher:
 def _transport_per_scheme(httpx):
     """The class of our default transport (defined once httpx is loaded)."""
 
-    class TransportPerScheme(httpx.BaseTransport):
+    class TransportPerScheme(httpx.BaseTransport):  # type: ignore[name-defined]  # httpx: loaded lazily
         """One connection pool per URL scheme (and proxy), each made on first use: downloads over
         plain HTTP (a local mirror) never build the TLS context (loading the CA bundle takes
         ~0.1 s). Direct connections go through the policy's guarded backend; a proxy from the
@@ -430,8 +431,8 @@ def _transport_per_scheme(httpx):
             self._limits = limits
             self._policy = policy
             self._proxies = urllib.request.getproxies_environment()
-            self._bypass = urllib.request.proxy_bypass_environment
-            self._pools: dict[tuple[str, str], httpx.HTTPTransport] = {}
+            self._bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            self._pools: dict[tuple[str, str], Any] = {}   # httpx.HTTPTransport
             self._lock = threading.Lock()
 
         def _proxy_for(self, url) -> str:

@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import uharfbuzz as hb
 
@@ -412,7 +412,7 @@ class _Candidate:
     family: str
     fc_weight: int           # fontconfig weight: 80 regular, 200 bold
     upright: bool            # fontconfig slant 0 (not italic/oblique)
-    charset: object          # _Ranges (from fontconfig) or frozenset (our own faces)
+    charset: Any             # _Ranges (from fontconfig) or frozenset (our own faces)
     rank: int                # 3 Simplified Chinese CJK, 2 our own faces, 1 other CJK, 0 others
 
     def covered(self, cps: set[int]) -> set[int]:

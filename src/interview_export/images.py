@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from .errors import ImageRefused
 
 if TYPE_CHECKING:
-    from PIL import Image
+    from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 PDF_LONG_SIDE = 2000          # px: 160 mm of A4 text width at 300 dpi ≈ 1890 px
 MAX_PIXELS = 89_478_485       # Pillow's own bomb threshold (~ 9459²); checked on the header
@@ -94,7 +94,8 @@ _PLUGINS = {"JPEG": "JpegImagePlugin", "PNG": "PngImagePlugin", "GIF": "GifImage
             "WEBP": "WebPImagePlugin", "BMP": "BmpImagePlugin", "TIFF": "TiffImagePlugin",
             "AVIF": "AvifImagePlugin"}
 _pillow_lock = threading.Lock()
-Image = ImageFile = ImageOps = UnidentifiedImageError = None  # noqa: F811 (set by _pillow)
+if not TYPE_CHECKING:   # the Pillow modules, set by _pillow() on first use
+    Image = ImageFile = ImageOps = UnidentifiedImageError = None  # noqa: F811
 
 
 def _pillow() -> None:
@@ -123,7 +124,7 @@ def _pillow() -> None:
         ALLOWED_FORMATS = tuple(f for f in ACCEPTED_FORMATS if f in image_mod.OPEN
                                 and (f != "AVIF" or features.check("avif")))
         _big_blocks_back_to_the_system()
-        ImageFile, ImageOps, UnidentifiedImageError = imagefile_mod, imageops_mod, unidentified
+        ImageFile, ImageOps, UnidentifiedImageError = imagefile_mod, imageops_mod, unidentified  # type: ignore[misc]
         Image = image_mod  # last: other threads test it without the lock
 
 
@@ -245,7 +246,7 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
         pdf_change = want_pdf and (deep or _needs_change(im, fmt, animated, p_long, False, size=(w, h)))
         icc, src_mode = im.info.get("icc_profile"), im.mode
         lossy = fmt in ("JPEG", "AVIF") or (fmt == "WEBP" and _webp_is_lossy(data))
-        base = _prepared(im) if (epub_change or pdf_change) else None
+        base = _prepared(im) if (epub_change or pdf_change) else im
         unchanged = (strip_metadata(data, fmt), fmt, w, h)
         if pdf_change:
             # zlib level 6, as WeasyPrint writes PNG pixels: the PDF takes this PNG's data as it is
@@ -396,7 +397,7 @@ def _to_rgb_family(im: Image.Image) -> Image.Image:
 
 def _max_value(im: Image.Image) -> float:
     lo, hi = im.getextrema() if im.mode in ("I", "F", "I;16") else (0, 255)
-    return hi
+    return float(hi)  # type: ignore[arg-type]  # one band: (min, max) numbers
 
 
 def _looks_like_line_art(im: Image.Image) -> bool:

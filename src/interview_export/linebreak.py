@@ -202,7 +202,7 @@ def _glue_inlines(inlines: tuple, tail=glue_tail) -> tuple:
                 leaves.append([path + (i,), None])   # code, images: a boundary
     collect(inlines, ())
     # the trailing run of text leaves, joined with a separator that cannot occur in text
-    run = []
+    run: list = []
     for leaf in reversed(leaves):
         if leaf[1] is None:
             break

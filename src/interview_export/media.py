@@ -202,12 +202,13 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
 
         try:
             if remote:
+                assert fetcher is not None   # ours when none was given
                 results = fetcher.fetch_many(remote.values(), check=check)
                 for src, url in remote.items():
                     res = results[url]
                     raw[src] = res.reason if isinstance(res, ImageError) else (res.data, res.from_cache)
         finally:
-            if own:
+            if own and fetcher is not None:
                 fetcher.close()
         processed = _process_all(raw, options, done, renditions)
     for w in caught:
@@ -413,6 +414,7 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
     for digest, result in zip(digests, done):
         for src in wanted[digest]:
             item = raw[src]
+            result_for: ImageAsset | str
             if isinstance(result, ImageAsset) and item[1]:
                 result_for = dataclasses.replace(result, status="cached")
             else:

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as _dt
 import re
 from pathlib import Path
+from typing import Any
 
 from .model import Meta
 
@@ -86,13 +87,13 @@ def _field_value(field: str, value: object) -> object:
     return "" if value is None else str(value).strip()
 
 
-def meta_fields(mapping: dict | None) -> dict[str, object]:
+def meta_fields(mapping: dict | None) -> dict[str, Any]:
     """A front-matter or sidecar mapping → {Meta field: value}; unknown keys are ignored.
 
     The sidecar's nested ``source: {platform, url, author, publish_date}`` is flattened and its
     ``content.core_point`` is the description; a plain string ``source:`` is the publication.
     """
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     if not isinstance(mapping, dict):
         return out
     nested = mapping.get("source")
@@ -109,7 +110,7 @@ def meta_fields(mapping: dict | None) -> dict[str, object]:
     if isinstance(content, dict) and content.get("core_point"):  # the corpus sidecars' one-line summary
         out["description"] = str(content["core_point"]).strip()
     for key, value in mapping.items():
-        field = KEY_ALIASES.get(str(key).strip().lower()) or KEY_ALIASES.get(str(key).strip())
+        field = KEY_ALIASES.get(str(key).strip().lower()) or KEY_ALIASES.get(str(key).strip()) or ""
         if not field or isinstance(value, dict) or value in (None, ""):
             continue
         out[field] = _field_value(field, value)
@@ -121,20 +122,20 @@ def meta_fields(mapping: dict | None) -> dict[str, object]:
     return {k: v for k, v in out.items() if v not in ("", ())}
 
 
-def cli_fields(pairs) -> dict[str, object]:
+def cli_fields(pairs) -> dict[str, Any]:
     """``--metadata key=value`` pairs → {Meta field: value} (lists are comma-separated)."""
     return meta_fields({k: v for k, v in pairs})
 
 
-def merge(base: Meta, *layers: dict[str, object]) -> Meta:
+def merge(base: Meta, *layers: dict[str, Any]) -> Meta:
     """Lay field dicts over ``base`` in order: later layers win; empty values never erase."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for layer in layers:
         changes.update({k: v for k, v in layer.items() if v not in ("", (), None)})
     return dataclasses.replace(base, **changes)
 
 
-def fill_missing(meta: Meta, fields: dict[str, object]) -> Meta:
+def fill_missing(meta: Meta, fields: dict[str, Any]) -> Meta:
     """Set only the fields ``meta`` does not have yet (document-derived data has the lowest priority)."""
     return dataclasses.replace(meta, **{k: v for k, v in fields.items()
                                         if v not in ("", ()) and not getattr(meta, k)})
@@ -318,13 +319,13 @@ _HEADER_FIELD = {"来源": "source", "出处": "source", "编译": "translator",
                  "译者": "translator", "整理": "translator", "作者": "author", "原创": "author"}
 
 
-def parse_header(text: str) -> dict[str, object]:
+def parse_header(text: str) -> dict[str, Any]:
     """Header lines like ``来源：InfoQ 公众号，编译 | Tina，2026-01-23`` → {source, translator, date, url, …}.
 
     Segments are split at separators (，, | · ; and line ends) and before keywords, so lines
     that were joined without a space still separate.
     """
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     url = _URL.search(text)
     if url:
         out["url"] = url.group(0).rstrip(".,;:)")
@@ -348,7 +349,7 @@ _LINE_FIELD = {**_HEADER_FIELD, "原文链接": "url", "原文地址": "url", "�
                "发布时间": "date", "发布于": "date"}
 
 
-def header_line(text: str) -> dict[str, object] | None:
+def header_line(text: str) -> dict[str, Any] | None:
     """One credit line such as ``作者：小周`` / ``发布日期：2024年3月5日`` / ``来源：https://…`` → {field: value}.
 
     Bold markers left as text (``**发布日期：**2024…`` is not bold in CommonMark: a digit follows) are ignored.

@@ -273,7 +273,7 @@ def to_dict(node) -> object:
         return [to_dict(x) for x in node]
     if isinstance(node, (str, int, float, type(None))):
         return node
-    names = _field_names(type(node))
+    names = _field_names(type(node))  # type: ignore[arg-type]  # typeshed: a class is Hashable
     if names is None:
         return node
     out: dict[str, object] = {"type": type(node).__name__}

@@ -128,7 +128,7 @@ class Policy:
             infos = socket.getaddrinfo(normal_host(host), port, type=socket.SOCK_STREAM)
         except UnicodeError as exc:
             raise OSError(f"invalid host name {host!r} ({exc})") from None
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not addresses:
             raise OSError(f"no address for {host}")
         for address in addresses:

@@ -263,9 +263,9 @@ def collect_media(doc: "Document", options: Options = Options(), *, base_dir: st
     from . import media as media_mod
 
     # Ask the media stage for placeholders, then fail here listing *every* missing image.
+    extra: dict[str, Any] = {"local": local} if local is not None else {}
     bag = media_mod.collect_media(doc, Path(base_dir) if base_dir is not None else None,
-                                  dataclasses.replace(options, strict=False), targets=targets,
-                                  **({"local": local} if local is not None else {}))
+                                  dataclasses.replace(options, strict=False), targets=targets, **extra)
     if options.strict:
         missing = missing_images(bag)
         if missing:

@@ -38,14 +38,14 @@ class Book:
     def __init__(self, files: dict[str, bytes], title: str):
         self.files = files
         container = ET.fromstring(self.files["META-INF/container.xml"])
-        opf_path = next(el.get("full-path") for el in container.iter() if el.get("full-path"))
+        opf_path = next(str(el.get("full-path")) for el in container.iter() if el.get("full-path"))
         opf = ET.fromstring(self.files[opf_path])
         folder = posixpath.dirname(opf_path)
         manifest = {item.get("id"): item.get("href") for item in opf.iter(f"{_OPF}item")}
         self.title = title
         self.chapters = []
         for ref in opf.iter(f"{_OPF}itemref"):
-            path = posixpath.join(folder, manifest[ref.get("idref")])
+            path = posixpath.join(folder, str(manifest[ref.get("idref")]))
             match = re.search(rb"<title>(.*?)</title>", self.files[path], re.S)
             name = html.unescape(match.group(1).decode("utf-8")) if match else posixpath.basename(path)
             self.chapters.append({"href": path, "title": name})
@@ -73,7 +73,8 @@ class Preview:
             doc = api.load(self.source, self.options)
             files = epub.build_files(api.prepare_book(doc, self.options, base_dir=self.source.parent,
                                                      targets=("epub",)))
-            book, error = Book(files, doc.meta.title or self.source.stem), ""
+            book: Book | None = Book(files, doc.meta.title or self.source.stem)
+            error = ""
         except ExportError as exc:
             book, error = self.book, str(exc)
         except Exception as exc:   # a preview must survive anything a half-typed file does
@@ -255,9 +256,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-def serve(preview: Preview, port: int = 0) -> http.server.ThreadingHTTPServer:
+class PreviewServer(http.server.ThreadingHTTPServer):
+    """The preview's HTTP server; ``stopping`` tells open event streams to end."""
+
+    stopping = False
+
+
+def serve(preview: Preview, port: int = 0) -> PreviewServer:
     """A threaded server for ``preview`` on 127.0.0.1 (port 0: a free one); call serve_forever()."""
     handler = type("PreviewHandler", (Handler,), {"preview": preview})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = PreviewServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     return server

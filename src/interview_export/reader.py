@@ -34,6 +34,7 @@ import types
 import unicodedata
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import isMdAsciiPunct, isPunctChar, isWhiteSpace
@@ -213,7 +214,7 @@ def clean_text(text: str, name: str) -> tuple[str, list[str]]:
 
 def clean_meta(meta: Meta, name: str) -> tuple[Meta, list[str]]:
     """Metadata values (YAML escapes like "\\x01", --metadata) without the characters XML forbids."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for f in dataclasses.fields(meta):
         value = getattr(meta, f.name)
         if isinstance(value, str) and XML_FORBIDDEN.search(value):
@@ -297,8 +298,9 @@ def _bounded_table(rule):
 def parser(allow_html: bool = False) -> MarkdownIt:
     """The one markdown-it parser: CommonMark + tables, CJK-friendly emphasis; raw HTML is text unless allowed."""
     md = MarkdownIt("commonmark", {"html": allow_html, "maxNesting": MAX_NESTING}).enable("table")
-    md.inline.parse = types.MethodType(_cjk_inline_parse, md.inline)
-    md.block.tokenize = types.MethodType(_capped_block_tokenize, md.block)
+    # our rules on this parser instance (markdown-it-py's extension points are its instances)
+    md.inline.parse = types.MethodType(_cjk_inline_parse, md.inline)  # type: ignore[method-assign]
+    md.block.tokenize = types.MethodType(_capped_block_tokenize, md.block)  # type: ignore[method-assign]
     table_rule = next(r for r in md.block.ruler.__rules__ if r.name == "table")
     md.block.ruler.at("table", _bounded_table(table_rule.fn), {"alt": table_rule.alt})
     percent_encode = md.normalizeLink
@@ -306,7 +308,7 @@ def parser(allow_html: bool = False) -> MarkdownIt:
     def normalize_link(url: str) -> str:  # data: URIs of MBs need no percent-encoding (and it is slow)
         return url if url[:5].lower() == "data:" else percent_encode(url)
 
-    md.normalizeLink = normalize_link
+    md.normalizeLink = normalize_link  # type: ignore[method-assign]
     return md
 
 
@@ -360,6 +362,7 @@ class _Builder:
                 stack.append((tok, []))
             elif kind in _CLOSERS and len(stack) > 1:
                 opener, children = stack.pop()
+                assert opener is not None   # the bottom of the stack is never popped
                 parent = stack[-1][1]
                 if kind == "list_item_close":
                     parent.append(tuple(children))
@@ -415,7 +418,7 @@ class _Builder:
                     aligns.append(style.split(":", 1)[1] if style.startswith("text-align:") else "")
                 cell_line = self.line(tokens[i + 1]) or line
                 row.append(self.inlines(tokens[i + 1], cell_line) if tokens[i + 1].type == "inline" else ())
-        return Table(tuple(header), tuple(tuple(r) for r in rows), tuple(aligns), line)
+        return Table(tuple(header), tuple(tuple(r) for r in rows), tuple(aligns), line)  # type: ignore[arg-type]
 
     def inlines(self, tok: Token, line: int) -> tuple:
         """An ``inline`` token → inline nodes; soft breaks resolved, adjacent texts merged."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from . import model
 from .labels import QUOTE_STYLES, labels_for, quote_style
@@ -165,7 +165,7 @@ class HTMLRenderer:
         self.images: set[str] = set()        # every image file an <img src> names, in any part
         self.ids: set[str] = set()           # the ids anchor() wrote in the part being rendered
         self.part_files: dict[str, str] = {}  # part id → its file (render_parts fills it)
-        self._dispatch = {
+        self._dispatch: dict[type, Callable[[Any], str]] = {
             Text: self.render_text, Strong: self.render_strong, Emphasis: self.render_emphasis,
             Link: self.render_link, Code: self.render_code, LineBreak: self.render_line_break,
             InlineImage: self.render_inline_image, Paragraph: self.render_paragraph,

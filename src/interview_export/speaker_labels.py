@@ -134,9 +134,9 @@ def _from_bold(strong: Strong, after: list) -> tuple[str, str, list] | None:
     return None
 
 
-def _from_inlines(children: tuple) -> tuple[str, str, list, str] | None:
+def _from_inlines(inlines: tuple) -> tuple[str, str, list, str] | None:
     """Inlines that open with a label → (core, form, rest, timestamp before the label)."""
-    children = list(children)
+    children = list(inlines)
     before, children = _take_time(children)
     if children and isinstance(children[0], Text) and _PSEUDO_HEADING.match(children[0].text):
         children[0] = Text(_PSEUDO_HEADING.sub("", children[0].text, count=1), children[0].line)

@@ -138,7 +138,8 @@ def _split_lines(block):
     """A paragraph of credit lines joined by LineBreaks → one Paragraph per line."""
     if not isinstance(block, Paragraph) or not any(isinstance(c, LineBreak) for c in block.children):
         return [block]
-    out, current = [], []
+    out: list = []
+    current: list = []
     for c in block.children:
         if isinstance(c, LineBreak):
             if current:
@@ -201,9 +202,9 @@ def _quotes_index(doc: Document) -> int | None:
     return None
 
 
-def split_attribution(children: tuple) -> tuple[tuple, str]:
+def split_attribution(inlines: tuple) -> tuple[tuple, str]:
     """Inlines ending in ``——Name`` / ``—— Name`` / ``-- Name`` → (inlines without it, "Name")."""
-    children = list(children)
+    children = list(inlines)
     while children and (isinstance(children[-1], LineBreak)
                         or (isinstance(children[-1], Text) and not children[-1].text.strip())):
         children.pop()
@@ -287,7 +288,7 @@ def _flatten(blocks):
 def trim_rules(doc: Document, options: Options) -> Document:
     """Thematic breaks at the start or end of the lead and of each section (and doubled ones) go."""
     def trim(blocks):
-        out = []
+        out: list = []
         for b in blocks:
             if isinstance(b, ThematicBreak) and (not out or isinstance(out[-1], ThematicBreak)):
                 continue
@@ -352,7 +353,7 @@ def _texts(inlines) -> list[str]:
 
 
 def _replace_texts(inlines, texts) -> tuple:
-    out = []
+    out: list = []
     for node in inlines:
         if isinstance(node, Text):
             out.append(Text(next(texts), node.line))

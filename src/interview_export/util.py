@@ -117,7 +117,8 @@ def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, st
     match = _ISO_DAY.match(date or "")
     if match:
         try:
-            epoch = int(dt.datetime(*map(int, match.groups()), tzinfo=dt.timezone.utc).timestamp())
+            y, mo, d = map(int, match.groups())
+            epoch = int(dt.datetime(y, mo, d, tzinfo=dt.timezone.utc).timestamp())
         except ValueError:
             pass
     if not env:

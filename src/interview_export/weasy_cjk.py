@@ -344,6 +344,7 @@ def _patch() -> None:
                 attr.start_index, attr.end_index = start, start + len(self.text[i].encode())
                 pango.pango_attr_list_change(attr_list, attr)
         if spacing:
+            assert plan is not None   # spacing is only set with a plan
             amounts, cls = plan
             base = self.style["letter_spacing"]
             base = 0 if base == "normal" else base

@@ -247,7 +247,7 @@ def _cover_item(cover) -> eb.EpubItem:
 def _guide(parts: list[render.Part]) -> list[dict]:
     """EPUB 2 guide (and the same three landmarks in nav.xhtml): cover, toc, start of the text."""
     guide = []
-    by_kind = {}
+    by_kind: dict[str, render.Part] = {}
     for p in parts:
         by_kind.setdefault(p.kind, p)
     if "cover" in by_kind:

@@ -130,7 +130,7 @@ def _deferred_modules() -> Iterator[None]:
         if name in sys.modules or importlib.util.find_spec(name.split(".")[0]) is None:
             continue
         stub = _Deferred(name, "imported on first use (interview_export.backends.weasy_speed)")
-        stub._package = package
+        stub._package = package  # type: ignore[attr-defined]
         for attr in names:
             setattr(stub, attr, _forwarder(stub, attr))
         sys.modules[name] = stub
@@ -142,12 +142,12 @@ def remember_serialised(document, pdf) -> None:
     ``/ID`` hash reuses what was written instead of serialising and compressing everything again."""
     for obj in pdf.objects:
         if obj.free != "f" and isinstance(getattr(type(obj), "data", None), property):
-            obj.__class__ = _remembering(type(obj))
+            obj.__class__ = _remembering(type(obj))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=None)
 def _remembering(cls: type) -> type:
-    return type(cls.__name__, (cls,), {"data": functools.cached_property(cls.data.fget),
+    return type(cls.__name__, (cls,), {"data": functools.cached_property(cls.data.fget),  # type: ignore[attr-defined]
                                        "__module__": cls.__module__})
 
 
