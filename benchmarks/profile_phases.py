@@ -227,7 +227,15 @@ def one(target: str, spec_path: str, out_path: str, prof_path: str | None) -> in
         profiler.enable()
     PHASES.enter("other")   # until the end, what no phase below covers
     PHASES.enter("start-up: imports")
-    import weasyprint  # noqa: F401
+    if target == "ours":          # as our PDF backend imports it (weasy_speed, when there is one)
+        try:
+            from interview_export.backends.weasy_speed import import_weasyprint
+        except ImportError:
+            import weasyprint  # noqa: F401
+        else:
+            import_weasyprint()
+    else:
+        import weasyprint  # noqa: F401
     if target in ("ours", "floor+cjk"):
         from interview_export import weasy_cjk
 
