@@ -97,7 +97,61 @@ def hyphenate(word: str) -> str:
 def _hyphenator():
     import pyphen
 
+    path = pyphen.LANGUAGES[pyphen.language_fallback("en_US")]
+    if path not in pyphen.hdcache:
+        patterns = _patterns_on_demand(pyphen, path)
+        if patterns is not None:   # pyphen's own HyphDict, filled lazily (its parse takes ~50 ms)
+            hyph_dict = object.__new__(pyphen.HyphDict)
+            hyph_dict.patterns, hyph_dict.cache = patterns, {}
+            hyph_dict.maxlen = max(len(key) for key in patterns)
+            pyphen.hdcache[path] = hyph_dict
     return pyphen.Pyphen(lang="en_US", left=2, right=3)
+
+
+_DIGITS = str.maketrans("", "", "0123456789")
+_NONZERO = re.compile("[1-9]")
+
+
+class _OnDemand(dict):
+    """pyphen's pattern table (letters → (offset, values)) with each pattern parsed when a word
+    first looks it up: of ~11,000 English patterns a book's words touch a few hundred. Holds the
+    same entries as pyphen's own parse: the last pattern with a non-zero value for each letters."""
+
+    def __init__(self, raw: dict[str, str], parse):
+        super().__init__(raw)
+        self._parse = parse
+
+    def get(self, key, default=None):
+        value = dict.get(self, key)
+        if isinstance(value, str):
+            tags, values = zip(*[(string, int(i or "0")) for i, string in self._parse(value)])
+            start, end = 0, len(values)
+            while not values[start]:
+                start += 1
+            while not values[end - 1]:
+                end -= 1
+            value = start, values[start:end]
+            self[key] = value
+        return default if value is None else value
+
+
+def _patterns_on_demand(pyphen, path) -> _OnDemand | None:
+    """The dictionary's patterns indexed by their letters, parsed on first use; None when the file
+    uses what only pyphen's full parser reads (^^hh escapes, non-standard hyphenation)."""
+    with path.open("rb") as fd:
+        encoding = fd.readline().decode().strip()
+        encoding = "cp1251" if encoding.lower() == "microsoft-cp1251" else encoding
+        lines = fd.read().decode(encoding).split("\n")
+    raw: dict[str, str] = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith(pyphen.ignored):
+            continue
+        if "/" in line or "^^" in line:
+            return None
+        if _NONZERO.search(line):
+            raw[line.translate(_DIGITS)] = line
+    return _OnDemand(raw, pyphen.parse)
 
 
 def hint(text: str) -> str:
