@@ -97,3 +97,19 @@ def test_prepare_collects_every_warning_so_far(monkeypatch):
     assert any("SOURCE_DATE_EPOCH='soon'" in w for w in book.warnings)
     assert epub.build_with_warnings(book)[1] == []            # said once, by prepare, not by each backend
     assert not any("SOURCE_DATE_EPOCH" in w for w in pdf.build_with_warnings(book)[1])
+
+
+def test_an_untitled_book_has_one_title_in_both_formats(tmp_path):
+    """The EPUB took the input's name (or "Untitled"), the PDF the "title page" label: now both the
+    prepared book's title."""
+    from test_backend_parity import opf, pdf_info
+
+    doc = read_text("正文，没有标题。\n", name="<stdin>")
+    assert doc.meta.title == ""
+    book = prepare(doc, Options(source_date_epoch=0))
+    assert book.title == "扉页"
+    (tmp_path / "b.pdf").write_bytes(pdf.build(book))
+    (tmp_path / "b.epub").write_bytes(epub.build(book))
+    dc_title = opf(tmp_path / "b.epub").find("opf:metadata/{http://purl.org/dc/elements/1.1/}title",
+                                             {"opf": "http://www.idpf.org/2007/opf"}).text
+    assert dc_title == pdf_info(tmp_path / "b.pdf")["Title"] == book.title

@@ -51,9 +51,9 @@ class CoverImage:
 def choose_cover(doc: Document, media, options: Options = Options(), *,
                  font: tuple[Path, int] | None = None,
                  regular_font: tuple[Path, int] | None = None,
-                 given: CoverImage | None = None) -> CoverImage | None:
+                 given: CoverImage | None = None, title: str = "") -> CoverImage | None:
     """The cover for this book, or None with --no-cover. `given`: the --cover image already read
-    (prepare.py); without it a --cover path is read here."""
+    (prepare.py); without it a --cover path is read here. `title`: the book's (PreparedBook.title)."""
     if options.no_cover:
         return None
     if given is not None:
@@ -66,7 +66,7 @@ def choose_cover(doc: Document, media, options: Options = Options(), *,
         return CoverImage(asset.data, asset.media_type, asset.filename, asset.width, asset.height,
                           generated=False, reused_asset=True)
     banner = asset.data if asset is not None and asset.ok else None
-    data = generate_cover(doc, banner, font=font, regular_font=regular_font)
+    data = generate_cover(doc, banner, font=font, regular_font=regular_font, title=title)
     return CoverImage(data, "image/jpeg", "images/cover.jpg", WIDTH, HEIGHT, generated=True)
 
 
@@ -141,8 +141,9 @@ def wrap(text: str, font, width: int) -> list[str]:
 
 
 def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Path, int] | None = None,
-                   regular_font: tuple[Path, int] | None = None) -> bytes:
-    """A 1600×2560 JPEG: source and date on top, the title large, the banner below, credits."""
+                   regular_font: tuple[Path, int] | None = None, title: str = "") -> bytes:
+    """A 1600×2560 JPEG: source and date on top, the title (`title`, else the metadata's) large, the
+    banner below, credits."""
     m = doc.meta
     img = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
     draw = ImageDraw.Draw(img)
@@ -165,7 +166,7 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
     y += 150
 
     # title: as large as fits in at most 6 lines
-    title = m.title or doc.name or "Untitled"
+    title = title or m.title or doc.name or "Untitled"
     size = 124
     while True:
         tfont = _font(font, size)

@@ -38,6 +38,7 @@ class PreparedBook:
     fonts: "FontSet | None"           # None only when the fonts stage is unavailable
     language: str                     # BCP 47, render.document_language
     labels: Mapping[str, str]         # the generated labels in that language (目录, 封面 …)
+    title: str                        # the book's title: the metadata's, else the "title page" label
     text: str                         # everything a reader sees: the text and every generated label
     epoch: int                        # the book's date as Unix time (util.book_epoch)
     cover: "CoverImage | None"        # the --cover image, read and checked; None without it or with --no-cover
@@ -77,8 +78,9 @@ def prepare(doc: Document, options: Options = Options(), *, media: Any = None, f
         cover = read_cover_file(Path(options.cover))
     user_css, css_warnings = read_user_css(options.css)
     warnings.extend(css_warnings)
-    return PreparedBook(doc=doc, options=options, media=media, fonts=fonts, language=language,
-                        labels=MappingProxyType(dict(render.labels_of(doc))), text=text, epoch=epoch,
+    labels = MappingProxyType(dict(render.labels_of(doc)))
+    return PreparedBook(doc=doc, options=options, media=media, fonts=fonts, language=language, labels=labels,
+                        title=doc.meta.title or labels["title_page"], text=text, epoch=epoch,
                         cover=cover, user_css=user_css, warnings=tuple(dict.fromkeys(warnings)))
 
 

@@ -156,12 +156,11 @@ def _entries(book: PreparedBook) -> list[tuple[str, bytes]]:
 
 def _build(book_in: PreparedBook) -> list[tuple[str, bytes]]:
     doc, media, options, epoch, lang = book_in.doc, book_in.media, book_in.options, book_in.epoch, book_in.language
-    meta = doc.meta
-    title = meta.title or getattr(doc, "name", "") or "Untitled"
+    title = book_in.title
 
     embedded, font_css = _embedded_fonts(book_in)
     bold, regular = _cover_fonts(book_in.fonts)
-    cover = choose_cover(doc, media, options, font=bold, regular_font=regular, given=book_in.cover)
+    cover = choose_cover(doc, media, options, font=bold, regular_font=regular, given=book_in.cover, title=title)
 
     renderer = EpubRenderer(media, options, lang=lang)
     parts = renderer.render_parts(doc, cover.filename if cover else None)

@@ -14,7 +14,6 @@ import logging
 import math
 import re
 import threading
-from datetime import datetime
 from pathlib import Path
 
 from .. import linebreak, model, render, weasy_cjk
@@ -123,8 +122,8 @@ def _short(url: str, limit: int = 120) -> str:
 
 
 # ---------------------------------------------------------------- metadata
-def _head(doc: model.Document, lang: str, date: datetime) -> str:
-    m = doc.meta
+def _head(book: PreparedBook) -> str:
+    m, date = book.doc.meta, book.date
     esc = render.escape
     stamp = date.strftime("%Y-%m-%dT%H:%M:%SZ")
     # PDF Author = the EPUB's dc:creator role "aut" (model.creators); the translator is no author
@@ -138,8 +137,7 @@ def _head(doc: model.Document, lang: str, date: datetime) -> str:
     metas.append('<meta name="generator" content="interview-export"/>')
     metas.append(f'<meta name="dcterms.created" content="{stamp}"/>')
     metas.append(f'<meta name="dcterms.modified" content="{stamp}"/>')
-    title = m.title or render.labels_of(doc)["title_page"]
-    return f'<head><meta charset="utf-8"/><title>{esc(title)}</title>{"".join(metas)}</head>'
+    return f'<head><meta charset="utf-8"/><title>{esc(book.title)}</title>{"".join(metas)}</head>'
 
 
 # ---------------------------------------------------------------- HTML assembly
@@ -239,7 +237,7 @@ def assemble_html(book: PreparedBook, fetcher=None) -> str:
                       f' data-title="{render.escape(title)}"'
                       f' data-head="{render.escape(_shorten(title))}">{part.body}</div>')
     esc = render.escape(lang)
-    return (f'<!DOCTYPE html>\n<html lang="{esc}" xml:lang="{esc}">{_head(book.doc, lang, book.date)}'
+    return (f'<!DOCTYPE html>\n<html lang="{esc}" xml:lang="{esc}">{_head(book)}'
             f'<body class="pdf">{"".join(chunks)}</body></html>')
 
 
