@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test || exit 1
-# lint first (a second): unused names, undefined names, import order — [tool.ruff] in pyproject.toml
+# lint first (a second): unused names, undefined names, import order, docstrings in src/ — [tool.ruff] in pyproject.toml
 .venv/bin/ruff check --quiet src tests benchmarks scripts examples || { echo "test: ruff found problems (ruff check --fix sorts imports)" >&2; exit 1; }
 # then types: mypy --check-untyped-defs over src/ ([tool.mypy] in pyproject.toml)
 .venv/bin/mypy || { echo "test: mypy found type errors in src/" >&2; exit 1; }

@@ -138,6 +138,7 @@ def expand_inputs(specs: Iterable[str], *, skip_variants: bool = False,
 
 
 def output_stem(source: str) -> str:
+    """The file name a book made from `source` gets, without extension ("-": stdin)."""
     return STDIN_STEM if source == STDIN else Path(source).stem
 
 

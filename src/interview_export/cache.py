@@ -57,11 +57,13 @@ def default_cache_dir() -> Path:
 
 
 def url_key(url: str) -> str:
+    """The cache key of a URL: the sha256 of its text."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class CacheEntry:
+    """A cached download: its bytes and what the server said about them."""
     url: str
     data: bytes
     etag: str = ""
@@ -72,6 +74,7 @@ class CacheEntry:
 
 @dataclass(frozen=True)
 class StoredRendition:
+    """A cached rendition of an image (the EPUB's or the PDF's form) and its metadata."""
     key: str
     data: bytes
     sha256: str                  # of data (checked on read)
@@ -104,6 +107,7 @@ class Cache:
         self.root = Path(root) if root is not None else default_cache_dir()
 
     def path(self, url: str) -> Path:
+        """Where the body of `url` is stored."""
         key = url_key(url)
         return self.root / key[:2] / f"{key}.entry"
 
@@ -149,6 +153,7 @@ class Cache:
 
     # ------------------------------------------------------------ renditions
     def rendition_path(self, key: str) -> Path:
+        """Where the rendition with this key is stored."""
         return self.root / "renditions" / key[:2] / f"{key}.rendition"
 
     def get_rendition(self, key: str, source: bytes, source_sha256: str) -> StoredRendition | None:

@@ -152,6 +152,7 @@ class Reporter:
         return self._progress
 
     def line(self, message: str) -> None:
+        """Print one line above the progress bar (or plainly when there is none)."""
         progress = self._live() if self.tty else None
         if progress is not None:
             progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
@@ -164,6 +165,7 @@ class Reporter:
             self._progress.update(self._task, description=names)
 
     def start(self, source: str) -> None:
+        """An input started converting: show it in the progress display."""
         self.running.append(source)
         if self.tty:
             self._live()
@@ -172,6 +174,7 @@ class Reporter:
             self.line(f"converting {_shown(source)}")
 
     def result(self, result: api.ConversionResult) -> None:
+        """An input finished: its one summary line and the progress count."""
         self.done += 1
         if result.input in self.running:
             self.running.remove(result.input)
@@ -199,6 +202,7 @@ class Reporter:
             self._describe()
 
     def close(self) -> None:
+        """Stop the progress display (leaving the terminal clean)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -459,6 +463,7 @@ class Cli(SuggestingGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        """click's entry point, with our exit codes for usage errors and Ctrl-C."""
         argv = list(sys.argv[1:] if args is None else args)
         try:
             code = super().main(argv, PROG, complete_var, standalone_mode=False, **extra)

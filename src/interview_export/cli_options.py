@@ -75,6 +75,7 @@ class TableCommand(click.Command):
     and an option of another subcommand is named as such (a usage error, exit 2)."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """--help lists this command's options in their groups."""
         groups: dict[str, list[tuple[str, str]]] = {name: [] for name in GROUPS}
         for param in self.get_params(ctx):
             if isinstance(param, click.Argument):        # INPUT... is in the usage line
@@ -88,6 +89,7 @@ class TableCommand(click.Command):
                     formatter.write_dl(records)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse, turning an option of another subcommand into a usage error that says where it belongs."""
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
@@ -117,6 +119,7 @@ class SuggestingGroup(click.Group):
     """A mistyped subcommand gets the closest one suggested."""
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        """The subcommand; an unknown one is a usage error suggesting the closest command."""
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
             import difflib

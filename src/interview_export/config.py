@@ -46,6 +46,7 @@ class Config:
     values: dict[str, Any] = field(default_factory=dict)
 
     def get(self, name: str, default: Any = None) -> Any:
+        """The value of `name` (an option's long name) in the config file, else `default`."""
         return self.values.get(name, default)
 
 

@@ -55,6 +55,7 @@ class Unit:
 
     @property
     def size(self) -> int:
+        """The unit's estimated cost (bytes of its inputs), for scheduling the big ones first."""
         return len(self.data) + sum(len(v) for v in self.local.values() if isinstance(v, bytes))
 
 

@@ -239,6 +239,7 @@ def resolve_aliases(uses: list[Use]) -> dict[str, str]:
 # ---------------------------------------------------------------- evidence
 @dataclass
 class Decision:
+    """What dialogue detection decided for one document: speakers, roles and warnings."""
     speakers: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     answerer: str = ""               # the unnamed voice answering question headings ("答" / "A")

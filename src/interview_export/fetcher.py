@@ -192,6 +192,7 @@ class Fetcher:
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
+        """Close the HTTP connections (the fetcher can be used again: it reconnects)."""
         with self._client_lock:
             if self._client_obj is not None:
                 self._client_obj.close()

@@ -112,10 +112,13 @@ def listed_chars(name: str) -> frozenset[int]:
 
 
 def ranges_chars(ranges: Iterable[tuple[int, int]]) -> set[int]:
+    """Code point ranges (inclusive) → the set of code points."""
     return {cp for start, end in ranges for cp in range(start, end + 1)}
 
 
 def always_chars() -> set[int]:
+    """Characters every subset keeps: printable ASCII, the no-break space, ·, general punctuation,
+    CJK punctuation and the full-width forms (ALWAYS_RANGES)."""
     return ranges_chars(ALWAYS_RANGES)
 
 
@@ -147,6 +150,7 @@ def _blob(path: str) -> hb.Blob:
 
 @cache
 def face_count(path: str) -> int:
+    """How many faces a font file holds (a .ttc several, a .ttf/.otf one)."""
     return hb.Face(_blob(path)).count
 
 
@@ -211,10 +215,12 @@ class FontFace:
 
     @property
     def family(self) -> str:
+        """The CSS family alias of this face's role ("IE Serif", "IE Sans", "IE Fallback")."""
         return FAMILIES[self.role]
 
     @property
     def unicodes(self) -> frozenset[int]:
+        """The code points this face has glyphs for (read once)."""
         return face_unicodes(str(self.path), self.index)
 
     @property
@@ -224,6 +230,7 @@ class FontFace:
 
     @property
     def is_cff(self) -> bool:
+        """Whether the face has CFF outlines (an OpenType .otf) rather than TrueType ones."""
         return _face_info(str(self.path), self.index)[1]
 
     @property
@@ -234,9 +241,11 @@ class FontFace:
 
     @property
     def media_type(self) -> str:
+        """The media type of the face's subset file (font/otf or font/ttf)."""
         return "font/otf" if self.is_cff else "font/ttf"
 
     def covers(self, ch: str) -> bool:
+        """Whether this face has a glyph for `ch`."""
         return ord(ch) in self.unicodes
 
 
@@ -268,6 +277,7 @@ class FontSet:
     _bytes: dict = field(default_factory=dict, repr=False)
 
     def all_faces(self) -> list[FontFace]:
+        """The serif and sans faces, then the fallback faces, in the order they are tried."""
         return [*self.faces, *self.fallback]
 
     def face(self, role: str, weight: int = 400) -> FontFace | None:
@@ -308,6 +318,7 @@ class FontSet:
         return self._bytes[key]
 
     def file_bytes(self, filename: str, extra_text: str = "") -> bytes | None:
+        """The subset of the face stored as `filename` (None: no such file), over the text plus `extra_text`."""
         face = self.files().get(filename)
         return None if face is None else self.face_bytes(face, extra_text)
 

@@ -57,6 +57,7 @@ def check_conversion(name: str) -> str:
 
 
 def check_quotes(name: str) -> str:
+    """A --quotes value checked against the known styles ("" = the language's default); UsageError otherwise."""
     if name and name not in QUOTE_STYLE_NAMES:
         raise UsageError(f"unknown quote style {name!r} (choose from {', '.join(QUOTE_STYLE_NAMES)})")
     return name

@@ -55,15 +55,18 @@ class Rendition:
 
     @property
     def media_type(self) -> str:
+        """The media type of the rendition's format (image/jpeg …)."""
         return KEPT_FORMATS[self.format][0]
 
     @property
     def extension(self) -> str:
+        """The file extension of the rendition's format (.jpg …)."""
         return KEPT_FORMATS[self.format][1]
 
 
 @dataclass(frozen=True)
 class Normalised:
+    """An image normalised for both books: the EPUB's rendition, the PDF's, the source format and size."""
     epub: Rendition
     pdf: Rendition          # the very same object as ``epub`` when the bytes are identical
     source_format: str      # what the bytes really were (e.g. "WEBP"; "JPEG" for a .png name)

@@ -59,6 +59,7 @@ class MemoryBudget:
         self._cond = threading.Condition()
 
     def __call__(self, cost: int):
+        """A context manager holding `cost` bytes of the budget while an image is worked on."""
         budget = self
 
         class _Held:
@@ -109,6 +110,7 @@ class ImageAsset:
 
     @property
     def ok(self) -> bool:
+        """Whether the image can be shown (anything but a placeholder)."""
         return self.status != "placeholder"
 
 
@@ -120,6 +122,7 @@ class MediaBag:
     warnings: list[str] = field(default_factory=list)
 
     def get(self, src: str) -> ImageAsset | None:
+        """The asset for an image source as written in the document (None when not collected)."""
         return self.assets.get(src)
 
     def missing(self) -> list[ImageAsset]:

@@ -219,6 +219,7 @@ class Dialogue:
 
     @property
     def hosts(self) -> tuple[str, ...]:
+        """The speakers who host (ask the questions)."""
         return tuple(s.name for s in self.speakers if s.role == "host")
 
 
@@ -257,6 +258,7 @@ class Document:
     dialogue: Dialogue = field(default_factory=Dialogue)
 
     def replace(self, **changes) -> "Document":
+        """A copy with some fields changed (dataclasses.replace)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -325,6 +327,7 @@ def block_inlines(block: Block) -> tuple[Inline, ...]:
 
 
 def walk_inlines(inlines) -> Iterator[Inline]:
+    """Every inline node, depth first, including those inside strong/emphasis/links."""
     stack = list(reversed(tuple(inlines)))
     while stack:
         node = stack.pop()

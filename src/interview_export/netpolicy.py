@@ -98,6 +98,7 @@ class Policy:
         self.trusted = frozenset(trusted)
 
     def trusts(self, host: str, port: int | None) -> bool:
+        """Whether the user named this host (--allow-host, a --mirror target): any address is allowed."""
         h = normal_host(host)
         return h in self.trusted or f"{h}:{port}" in self.trusted
 

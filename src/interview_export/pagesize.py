@@ -59,6 +59,7 @@ class PageGeometry:
 
     @property
     def text_width(self) -> float:
+        """The width of the text block in mm (page width minus both margins)."""
         return self.width - self.inner - self.outer
 
     def css(self) -> str:

@@ -63,6 +63,7 @@ class ConversionResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the input converted (no error)."""
         return self.error is None
 
     @property

@@ -106,6 +106,7 @@ class Preview:
         return paths
 
     def state(self) -> dict:
+        """The preview's status for the page: versions, build time, error, chapters."""
         with self.changed:
             book = self.book
             return {"version": self.version, "book": self.book_version, "error": self.error, "title": book.title if book else "",
@@ -199,6 +200,7 @@ refresh();
 
 
 def page_html() -> bytes:
+    """The preview page itself (HTML, with its script)."""
     buttons = " ".join(f'<button type="button" data-width="{n}" onclick="size(this.dataset.width)">{n} {w}px</button>'
                        for n, (w, _) in WIDTHS.items())
     widths = json.dumps({n: list(v) for n, v in WIDTHS.items()})
@@ -212,6 +214,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):
+        """Quiet: the preview prints only its own lines."""
         log.debug("%s " + fmt, self.address_string(), *args)
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -223,6 +226,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        """Serve the page, the book's files, its status and the change events."""
         path = unquote(urlsplit(self.path).path)
         if path == "/":
             return self._send(200, page_html(), "text/html; charset=utf-8")

@@ -177,6 +177,7 @@ class HTMLRenderer:
 
     # ------------------------------------------------------------ dispatch
     def render(self, node) -> str:
+        """Any model node → XHTML (through the method for its type)."""
         try:
             method = self._dispatch[type(node)]
         except KeyError:
@@ -184,12 +185,15 @@ class HTMLRenderer:
         return method(node)
 
     def inlines(self, nodes) -> str:
+        """Inline nodes → XHTML, concatenated."""
         return "".join(self.render(n) for n in nodes)
 
     def blocks(self, nodes) -> str:
+        """Block nodes → XHTML, concatenated."""
         return "".join(self.render(n) for n in nodes)
 
     def asset(self, src: str):
+        """The media bag's asset for an image source (None without a bag)."""
         return self.media.get(src) if self.media is not None else None
 
     # ------------------------------------------------------------ hooks the backends' renderers override
@@ -217,15 +221,19 @@ class HTMLRenderer:
 
     # ------------------------------------------------------------ inlines
     def render_text(self, node: Text) -> str:
+        """Text → escaped XHTML through the ``text`` hook (the PDF's renderer sets Chinese–Latin spaces as fixed gaps)."""
         return self.text(node.text)
 
     def render_strong(self, node: Strong) -> str:
+        """<strong>."""
         return f"<strong>{self.inlines(node.children)}</strong>"
 
     def render_emphasis(self, node: Emphasis) -> str:
+        """<em>."""
         return f"<em>{self.inlines(node.children)}</em>"
 
     def render_link(self, node: Link) -> str:
+        """<a> for http/https/mailto links; any other link is its plain text."""
         href = safe_href(node.href)
         inner = self.inlines(node.children)
         if href is None:
@@ -234,12 +242,15 @@ class HTMLRenderer:
         return f'<a href="{escape(href)}"{title}>{inner}</a>'
 
     def render_code(self, node: Code) -> str:
+        """<code>."""
         return f"<code>{escape(node.text)}</code>"
 
     def render_line_break(self, node: LineBreak) -> str:
+        """<br/>."""
         return "<br/>"
 
     def render_inline_image(self, node: InlineImage) -> str:
+        """<img class="inline-image">, or a bracketed placeholder with the URL when the image is missing."""
         asset = self.asset(node.src)
         if asset is not None and asset.ok:
             return f'<img class="inline-image" src="{self.image_src(asset.filename)}" alt="{escape(node.alt)}"/>'
@@ -249,13 +260,16 @@ class HTMLRenderer:
 
     # ------------------------------------------------------------ blocks
     def render_paragraph(self, node: Paragraph) -> str:
+        """<p>."""
         return f"<p>{self.inlines(node.children)}</p>"
 
     def render_heading(self, node: Heading) -> str:
+        """<h3>…<h6> (h1 is the book's title, h2 a section's)."""
         level = min(max(node.level, 3), 6)  # h1: book title, h2: sections
         return f"<h{level}>{self.inlines(node.children)}</h{level}>"
 
     def render_dialogue_turn(self, node: DialogueTurn) -> str:
+        """section.turn.host|guest: the speaker label, then the utterance."""
         if not node.blocks:        # a question written as the section title: the heading shows it
             return ""
         role = "host" if node.role == "host" else "guest"
@@ -270,9 +284,11 @@ class HTMLRenderer:
                 f'<div class="utterance">{self.blocks(node.blocks)}</div>')
 
     def render_block_quote(self, node: BlockQuote) -> str:
+        """<blockquote>."""
         return f"<blockquote>{self.blocks(node.blocks)}</blockquote>"
 
     def render_figure(self, node: Figure) -> str:
+        """figure.figure.wide|tall with its caption, or div.figure.placeholder when the image is missing."""
         asset = self.asset(node.src)
         caption = f"<figcaption>{escape(node.caption)}</figcaption>" if node.caption else ""
         if asset is not None and asset.ok:
@@ -290,16 +306,19 @@ class HTMLRenderer:
                 f'<p class="placeholder-url">{escape(short_url(node.src, labels=self.labels))}</p></div>')
 
     def render_list_block(self, node: ListBlock) -> str:
+        """<ol>/<ul> (nothing for a list without items)."""
         tag = "ol" if node.ordered else "ul"
         start = f' start="{int(node.start)}"' if node.ordered and node.start != 1 else ""
         items = "".join(f"<li>{self.blocks(item)}</li>" for item in node.items)
         return f"<{tag}{start}>{items}</{tag}>" if items else ""
 
     def render_code_block(self, node: CodeBlock) -> str:
+        """<pre><code> with a language-* class when the fence names one."""
         lang = f' class="language-{escape(node.language)}"' if _NCNAME.match(node.language or "") else ""
         return f"<pre><code{lang}>{escape(node.code)}</code></pre>"
 
     def render_table(self, node: Table) -> str:
+        """div.table-wrap around the table, cells aligned by class."""
         def cell(tag: str, inlines, i: int) -> str:
             align = node.aligns[i] if i < len(node.aligns) else ""
             cls = f' class="align-{align}"' if align else ""
@@ -315,10 +334,12 @@ class HTMLRenderer:
         return f'<div class="table-wrap"><table>{thead}{tbody}</table></div>'
 
     def render_thematic_break(self, node: ThematicBreak) -> str:
+        """hr.break."""
         return '<hr class="break"/>'
 
     # ------------------------------------------------------------ document-level nodes
     def render_section(self, section: Section, anchor: str) -> str:
+        """section.chapter: the numbered heading, then the blocks."""
         number = ""
         if section.number is not None:
             number = f'<span class="section-number">{int(section.number)}</span> '
@@ -327,6 +348,7 @@ class HTMLRenderer:
                 f'{escape(close_bidi(section.title))}</span></h2>{self.blocks(section.blocks)}</section>')
 
     def render_quote(self, quote: Quote) -> str:
+        """blockquote.quote of the quotes page: marks, the text, the attribution."""
         open_mark, close_mark = self.quote_marks
         attribution = ""
         if quote.attribution:
@@ -369,6 +391,7 @@ class HTMLRenderer:
                 f'<h1 class="book-title">{escape(close_bidi(m.title))}</h1>{subtitle}{box_html}</section>')
 
     def render_toc(self, parts: list[Part]) -> str:
+        """nav.toc: an entry per body part (lead, sections, quotes)."""
         items = []
         listed = [p for p in parts if p.kind in ("lead", "section", "quotes")]
         for part in listed or parts:   # a book without body text still lists its colophon (<ol> needs an <li>)
@@ -385,6 +408,7 @@ class HTMLRenderer:
         return f'<span class="toc-text">{escape(part.title)}</span>'
 
     def render_colophon(self, doc: Document) -> str:
+        """section.colophon: the notes, then title, source, dates, link and tags."""
         m = doc.meta
         lines = []
         if m.title:
@@ -407,13 +431,16 @@ class HTMLRenderer:
                 f'<div class="colophon-meta">{"".join(lines)}</div></section>')
 
     def render_cover(self, src: str, title: str) -> str:
+        """section.cover: the cover image."""
         return (f'<section class="cover" epub:type="cover"><img class="cover-image" src="{self.image_src(src)}"'
                 f' alt="{escape(self.labels["cover"])}{self.labels["speaker_colon"]}{escape(title)}"/></section>')
 
     def render_lead(self, doc: Document) -> str:
+        """section.lead: the text before the first section."""
         return f'<section class="lead" epub:type="preamble">{self.blocks(doc.lead)}</section>'
 
     def render_quotes_page(self, doc: Document) -> str:
+        """section.quotes-page: its title and every quote."""
         title = doc.quotes_title or self.labels["quotes"]
         quotes = "".join(self.render_quote(q) for q in doc.quotes)
         return (f'<section class="quotes-page"{self.anchor("quotes")}>'
@@ -492,6 +519,7 @@ def _balanced(text: str, opening: str, closing: str) -> bool:
 
 
 def part_filename(kind: str, index: int = 0) -> str:
+    """The XHTML file name of a part kind (sections numbered: section-01.xhtml …)."""
     return {"cover": "cover.xhtml", "titlepage": "titlepage.xhtml", "toc": "nav.xhtml",
             "lead": "lead.xhtml", "quotes": "quotes.xhtml", "colophon": "colophon.xhtml",
             }.get(kind) or f"section-{index:02d}.xhtml"

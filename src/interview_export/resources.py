@@ -20,12 +20,15 @@ def data_dir(name: str) -> Path:
 
 
 def styles_dir() -> Path:
+    """The folder of the shipped stylesheets."""
     return data_dir("styles")
 
 
 def fonts_dir() -> Path:
+    """The folder of the shipped fonts."""
     return data_dir("fonts")
 
 
 def read_style(name: str) -> str:
+    """A shipped stylesheet's text (base.css, epub.css, print.css)."""
     return (styles_dir() / name).read_text(encoding="utf-8")

@@ -60,6 +60,7 @@ class Label:
 
     @property
     def text(self) -> str:
+        """The words after the label in its block, as plain text."""
         return plain_text(self.rest).strip()
 
 

@@ -373,6 +373,7 @@ def pair_inlines(inlines) -> tuple[tuple, bool]:
 
 
 def pair_title(title: str) -> str:
+    """A title with its straight " and ' paired into curly marks, as in a paragraph."""
     return pair_inlines((Text(title),))[0][0].text if title else title
 
 

@@ -128,6 +128,7 @@ def spacings(extra: float, chars: float, spaces: float, em: float) -> tuple[floa
 
 
 def source_digest(obj) -> str:
+    """sha256 of a function's or class's source: what SOURCE_DIGESTS pins."""
     return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
 
 

@@ -106,6 +106,7 @@ class EpubRenderer(render.HTMLRenderer):
     own wide banner above the title when the cover is another picture."""
 
     def href_for(self, part_id: str) -> str:
+        """The part's XHTML file name (each part is its own file in the EPUB)."""
         return self.part_files[part_id]
 
     def text(self, text: str) -> str:
@@ -122,6 +123,7 @@ class EpubRenderer(render.HTMLRenderer):
         return "".join(out) + render.escape(text[at:])
 
     def banner(self, doc: Document, cover_src: str | None) -> str:
+        """The article's own banner image for the title page, when the cover is another picture."""
         asset = self.asset(doc.meta.cover) if doc.meta.cover else None
         if asset is not None and asset.ok and asset.filename != cover_src:
             return asset.filename   # a wide banner: the generated cover shows it, so does the title page

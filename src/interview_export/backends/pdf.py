@@ -172,6 +172,7 @@ class PdfRenderer(render.HTMLRenderer):
         self.fetcher = fetcher   # the --cover image is served by it when one is given
 
     def text(self, text: str) -> str:
+        """Text with its Chinese–Latin spaces as fixed quarter-em gaps (U+2005), which never stretch."""
         return _CJK_SPACE.sub(_PRINT_GAP, render.escape(text))
 
     def render_turn_body(self, node: model.DialogueTurn) -> str:
@@ -192,6 +193,7 @@ class PdfRenderer(render.HTMLRenderer):
         return f'<div class="utterance">{"".join(blocks)}</div>'
 
     def render_meta(self, doc: model.Document, banner: str = "") -> str:
+        """The title page, with the --cover image (or the article's banner) below the source box."""
         return super().render_meta(doc, banner) + self.title_cover()
 
     def title_cover(self) -> str:
