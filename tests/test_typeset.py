@@ -340,6 +340,7 @@ def test_sweep_seed_sizes_and_articles(corpus, cdn_session_server, tmp_path):
         path.write_bytes(pdf.build(prepare(doc, options, media=collect_media(doc, source.parent, options))))
         found = pdflines(path)
         report[f"{source.stem} {size}"] = (found["counts"], real_ragged(found, doc), found["examples"])
+        assert body_text_matches(path, doc, geometry(size)) == [], (source.stem, size)
     for name, (c, real, examples) in report.items():
         # every line full and clean: the ragged pdflines counts are one-line paragraphs and last
         # list items that it reads as going on (real_ragged); text and order: test_seed_a5_…
