@@ -235,8 +235,9 @@ class _EpubCheckServer:
             while pending:
                 try:
                     line = self.lines.get(timeout=timeout)
-                except queue.Empty:
-                    return "\n".join(output + ["EPUBCheck server: no answer in time"])
+                except queue.Empty:   # its answers would arrive for the next books: stop it (later
+                    self.proc.kill()  # checks fall back to a JVM per book)
+                    return None
                 if line is None:
                     return None
                 if line == "@@checked":
