@@ -374,6 +374,12 @@ def floor_main(pickle_path: str, out: str, **overrides) -> int:
 
     with open(pickle_path, "rb") as f:
         data = pickle.load(f)
+    try:   # imported the way our PDF backend imports it (no library probing): like for like
+        from interview_export.backends.weasy_speed import import_weasyprint
+    except ImportError:
+        pass
+    else:
+        import_weasyprint()
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
     from weasyprint.urls import URLFetcher, URLFetcherResponse
