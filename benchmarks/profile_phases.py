@@ -31,7 +31,6 @@ import functools
 import inspect
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -436,15 +435,8 @@ def main(argv=None) -> int:
                "is WeasyPrint's command line on that HTML."] if pandoc_own else []),
         ]) + "\n"
     finally:
-        server.stop()
-        if args.keep:
-            bench.say(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print(text, end="")
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-    return 0
+        bench.clean_up(server, tmp, args.keep)
+    return bench.emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -1022,14 +1022,24 @@ def main(argv=None) -> int:
                 Path(args.out).write_text(report(bench, versions(), started), encoding="utf-8")
         text = report(bench, versions(), started)
     finally:
-        server.stop()
-        if args.keep:
-            say(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(server, tmp, args.keep)
+    return emit(text, args.out)
+
+
+def clean_up(server: CdnServer, tmp: Path, keep: bool) -> None:
+    """Stop the image server; remove the scratch folder unless asked to keep it."""
+    server.stop()
+    if keep:
+        say(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def emit(text: str, out: str | None) -> int:
+    """Print the report, and write it to `out` when given."""
     print(text, end="")
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
     return 0
 
 
