@@ -343,15 +343,17 @@ def _targets(output: str | None, n_inputs: int, formats: tuple[str, ...]) -> tup
     return None, output
 
 
+_LOG_HANDLERS: list = []   # the root logger's handlers that setup_logging installed
+
+
 def setup_logging(verbose: int) -> None:
     """Library log records: -v shows ours, -vv also the PDF engine's (WeasyPrint); otherwise
     silent. Warnings are never shown as log records: each already has its one warning line."""
     import logging
 
     root = logging.getLogger()
-    for old in list(root.handlers):
-        if getattr(old, "_interview_export", False):
-            root.removeHandler(old)
+    while _LOG_HANDLERS:              # the ones an earlier call installed (main() runs again in tests)
+        root.removeHandler(_LOG_HANDLERS.pop())
     names = ("interview_export", "weasyprint") if verbose >= 2 else ("interview_export",)
     # WeasyPrint's records reach us through pdf.py's router as our debug records
     logging.getLogger("interview_export").setLevel(logging.DEBUG if verbose >= 2 else logging.NOTSET)
@@ -362,7 +364,7 @@ def setup_logging(verbose: int) -> None:
         root.setLevel(logging.INFO)
     else:
         handler = logging.NullHandler()
-    handler._interview_export = True  # type: ignore[attr-defined]
+    _LOG_HANDLERS.append(handler)
     root.addHandler(handler)
 
 
