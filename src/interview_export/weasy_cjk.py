@@ -46,6 +46,7 @@ SOURCE_DIGESTS = {
     "Layout.reactivate": "0b89ee097104b71376c179f48a98858708b07169dc0212c393263a1a831607c9",
     "block_container_layout": "65842ca53a8391ebad539e7ff642eec2f429e981df4396590c37c7b0a0e524dc",
     "split_text_box": "8c564329599ef23fac6cc8c403768e9e51638226d87a8b2de69c49c9c5f408c8",
+    "trailing_whitespace_size": "cd005b8042a652f9072d7190546439113280315f9a5b865b432c6e015b333b1d",
     "Stream.show_text": "3e008af86f62f42c382b8d75f85a92022008f8254db58a9d8f58f137ee7bcc40",
     "draw_first_line": "1bb8eae6d88e71b17096a034656f3be17da8f1f513c78536c1c38d971927638b",   # writes the TJ strings show_text reads
 }
@@ -71,6 +72,7 @@ _STRETCH = re.compile("[\u2018-\u201d\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf"
 _CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
                   "\uff00-\uffef\U00020000-\U0002ffff]")
 _ZERO_WIDTH = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_GAPS = "\u2005"                        # render.py's Chinese–Latin gap, which may end a line
 
 # Punctuation squeezing (linebreak.squeezed: which mark of an adjacent pair), with the fonts'
 # OpenType `halt` (kept in our subsets), in layout and drawing alike; an opening mark that starts
@@ -148,7 +150,8 @@ def check_version() -> str | None:
                "text_align": inline.text_align, "justify_line": inline.justify_line,
                "add_word_spacing": inline.add_word_spacing, "Layout.set_text": Layout.set_text,
                "Layout.reactivate": Layout.reactivate, "split_text_box": inline.split_text_box,
-               "Stream.show_text": Stream.show_text, "draw_first_line": draw_text.draw_first_line}
+               "Stream.show_text": Stream.show_text, "draw_first_line": draw_text.draw_first_line,
+               "trailing_whitespace_size": inline.trailing_whitespace_size}
     found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
     changed = [name for name, digest in found.items() if digest != SOURCE_DIGESTS[name]]
     return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
@@ -394,6 +397,27 @@ def _patch() -> None:
             stock_show_text(self, part)
             self.end_marked_content()
 
+    stock_trailing = inline.trailing_whitespace_size
+
+    def trailing_whitespace_size(context, box):
+        """WeasyPrint lets only trailing U+0020 hang past the line's end; Pango lets any space
+        hang, so a line that broke after render.py's Chinese–Latin gap (U+2005) measured its
+        gap in and seemed to overflow, and WeasyPrint went back into the inline box before it
+        ("…训练模/型。”这番言论印证了有关 OpenAI": a line 16 em short). The gap hangs too."""
+        size = stock_trailing(context, box)
+        last = box
+        while isinstance(last, (boxes.InlineBox, boxes.LineBox)) and last.children:
+            last = last.children[-1]
+        if size or not isinstance(last, boxes.TextBox):
+            return size
+        text = last.text.rstrip(_ZERO_WIDTH)
+        gap = text[len(text.rstrip(_GAPS)):]
+        if not gap or last.style["white_space"] not in ("normal", "nowrap", "pre-line"):
+            return 0
+        layout = create_layout(gap, last.style, context, None, 0)   # keeps its line alive
+        first, _ = layout.get_first_line()
+        return line_size(first, last.style)[0]
+
     stock_block = block.block_container_layout
 
     def fit_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs):
@@ -450,7 +474,8 @@ def _patch() -> None:
                 new_box.height = min(new_box.height, max(0, bottom - new_box.content_box_y()))
         return result
 
-    _originals.update({"justify_line": stock_justify, "Layout.set_text": stock_set_text,
+    inline.trailing_whitespace_size = trailing_whitespace_size
+    _originals.update({"trailing_whitespace_size": stock_trailing, "justify_line": stock_justify, "Layout.set_text": stock_set_text,
                        "block_container_layout": stock_block, "split_text_box": stock_split,
                        "Stream.show_text": stock_show_text})
     Stream.show_text = show_text
