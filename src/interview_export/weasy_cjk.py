@@ -49,6 +49,7 @@ SOURCE_DIGESTS = {
     "trailing_whitespace_size": "cd005b8042a652f9072d7190546439113280315f9a5b865b432c6e015b333b1d",
     "Stream.show_text": "3e008af86f62f42c382b8d75f85a92022008f8254db58a9d8f58f137ee7bcc40",
     "draw_first_line": "1bb8eae6d88e71b17096a034656f3be17da8f1f513c78536c1c38d971927638b",   # writes the TJ strings show_text reads
+    "split_first_line": "39ad1016863ca34de0bea4c9fcffb46da7e27813c87dd82b7011bfa19fe5504f",  # a soft-hyphen break: text "…\u00ad‐"
 }
 #: in a line holding CJK text a Latin space widens at most this much (the rest goes between the
 #: Chinese characters), so that "Claude Code" never opens a hole
@@ -138,7 +139,7 @@ def check_version() -> str | None:
     """None when the installed WeasyPrint is the one this module was written for, else why not."""
     import weasyprint
     from weasyprint.layout import inline
-    from weasyprint.text.line_break import Layout
+    from weasyprint.text.line_break import Layout, split_first_line
 
     if weasyprint.__version__ != SUPPORTED:
         return f"WeasyPrint {weasyprint.__version__} (written for {SUPPORTED})"
@@ -151,7 +152,8 @@ def check_version() -> str | None:
                "add_word_spacing": inline.add_word_spacing, "Layout.set_text": Layout.set_text,
                "Layout.reactivate": Layout.reactivate, "split_text_box": inline.split_text_box,
                "Stream.show_text": Stream.show_text, "draw_first_line": draw_text.draw_first_line,
-               "trailing_whitespace_size": inline.trailing_whitespace_size}
+               "trailing_whitespace_size": inline.trailing_whitespace_size,
+               "split_first_line": split_first_line}
     found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
     changed = [name for name, digest in found.items() if digest != SOURCE_DIGESTS[name]]
     return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
@@ -204,6 +206,22 @@ def _tj(tokens: list[tuple[str, str]]) -> str:
     return " ".join(out)
 
 
+def glyph_count(string: str, width: int = 4) -> int:
+    """How many glyphs a TJ string draws."""
+    return sum(len(m[1]) // width for m in _TJ_TOKEN.finditer(string) if m[1] is not None)
+
+
+def cut_at_glyph(string: str, index: int, width: int = 4) -> tuple[str, str]:
+    """A TJ string cut before its glyph number `index` (from 0): what comes before it (its
+    positioning numbers included) and that glyph with everything after it."""
+    tokens: list[tuple[str, str]] = []
+    for m in _TJ_TOKEN.finditer(string):
+        tokens += [("g", g) for g in _chunks(m[1], width)] if m[1] is not None else [("n", m[2])]
+    glyphs = [i for i, (kind, _) in enumerate(tokens) if kind == "g"]
+    at = glyphs[index] if index < len(glyphs) else len(tokens)
+    return _tj(tokens[:at]), _tj(tokens[at:])
+
+
 def actual_text(text: str) -> bytes:
     """A marked-content property list giving `text` as the /ActualText (UTF-16BE with a BOM)."""
     return b"<</ActualText <feff" + text.encode("utf-16-be").hex().encode() + b">>>"
@@ -237,6 +255,7 @@ def _patch() -> None:
     from math import inf
 
     from weasyprint.css.properties import Dimension
+    from weasyprint.draw import text as draw_text
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout import block, inline
     from weasyprint.pdf.stream import Stream
@@ -378,6 +397,10 @@ def _patch() -> None:
         PDF font, so it overlaps the next glyph by half an em) go into a marked-content span
         with their text as /ActualText: text extraction (poppler, Acrobat) then reads the pair
         as one piece of text over their joint width instead of cutting the line there."""
+        if getattr(self, "cjk_hyphen_at", None) is not None:
+            string = show_hyphen(self, string, _current_font(self))
+            if string is None:
+                return None
         if not _OVERLAP.search(string):
             return stock_show_text(self, string)
         font = _current_font(self)
@@ -396,6 +419,55 @@ def _patch() -> None:
             self.begin_marked_content("Span", actual_text(text))
             stock_show_text(self, part)
             self.end_marked_content()
+
+    stock_draw_first_line = draw_text.draw_first_line
+
+    def drawn_glyphs(textbox) -> int:
+        """How many glyphs draw_first_line writes for the box's line (Pango's empty glyphs,
+        such as the one for a soft hyphen, it writes as a move only)."""
+        first, _ = textbox.pango_layout.get_first_line()
+        count, run = 0, first.runs[0]
+        while run != ffi.NULL:
+            glyphs = run.data.glyphs
+            count += sum(glyphs.glyphs[i].glyph != pango.PANGO_GLYPH_EMPTY for i in range(glyphs.num_glyphs))
+            run = run.next
+        return count
+
+    def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
+        """A line that broke at a soft hyphen (linebreak's hyphenation points) ends in the
+        hyphen WeasyPrint adds to draw it (the box's text is "…An\u00ad‐"). The source has no
+        hyphen there, so show_text draws that last glyph inside a span with an empty
+        /ActualText: extraction (poppler) gives "An⏎thropic", as the source reads, and the
+        hyphen is still drawn."""
+        hyphen = linebreak.SHY + textbox.style["hyphenate_character"]
+        if (text_overflow == "ellipsis" or block_ellipsis != "none" or textbox.style["direction"] != "ltr"
+                or not textbox.pango_layout.text.endswith(hyphen)):
+            return stock_draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+        stream.cjk_hyphen_at = drawn_glyphs(textbox) - 1
+        try:
+            return stock_draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+        finally:
+            stream.cjk_hyphen_at = None
+
+    def show_hyphen(self, string, font) -> str | None:
+        """Draws the pending hyphen (the glyph ``cjk_hyphen_at`` glyphs on) in an empty
+        /ActualText span and what comes before it, then None; a string without it is returned."""
+        at = getattr(self, "cjk_hyphen_at", None)
+        if at is None or font is None:
+            return string
+        width = 2 if font.bitmap else 4
+        count = glyph_count(string, width)
+        if at >= count:
+            self.cjk_hyphen_at = at - count
+            return string
+        self.cjk_hyphen_at = None
+        head, tail = cut_at_glyph(string, at, width)
+        if head:
+            show_text(self, head)
+        self.begin_marked_content("Span", actual_text(""))
+        stock_show_text(self, tail)
+        self.end_marked_content()
+        return None
 
     stock_trailing = inline.trailing_whitespace_size
 
@@ -477,7 +549,8 @@ def _patch() -> None:
     inline.trailing_whitespace_size = trailing_whitespace_size
     _originals.update({"trailing_whitespace_size": stock_trailing, "justify_line": stock_justify, "Layout.set_text": stock_set_text,
                        "block_container_layout": stock_block, "split_text_box": stock_split,
-                       "Stream.show_text": stock_show_text})
+                       "Stream.show_text": stock_show_text, "draw_first_line": stock_draw_first_line})
+    draw_text.draw_first_line = draw_first_line
     Stream.show_text = show_text
     inline.split_text_box = split_text_box
     block.block_container_layout = block_container_layout
