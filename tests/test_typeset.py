@@ -73,6 +73,11 @@ def test_english_words_get_hyphenation_points_and_urls_break_anywhere():
     assert linebreak.hint("their quarterly report") == f"their quar{SHY}terly re{SHY}port"
     # names and acronyms stay whole, so does a compound's second half and a short word
     assert linebreak.hint("OpenAI 和 GitHub 的 code-simplifier，Excel") == "OpenAI 和 GitHub 的 code-\u2060simplifier，Excel"
+    # in Chinese text a capitalised word is a name: it stays whole (its line's slack goes between
+    # the Chinese characters); in English prose (no Chinese, 40+ characters) it may break
+    assert linebreak.hint("他离开 Anthropic 加入 Chinchilla 团队") == "他离开 Anthropic 加入 Chinchilla 团队"
+    prose = linebreak.hint("Internationalization matters, Anthropic said yesterday.")
+    assert prose.startswith(f"In{SHY}ter") and f"An{SHY}thropic" in prose
     # no hyphenation point inside an ff/fi/fl ligature (its letters were lost in the PDF text)
     assert SHY not in linebreak.hint("Geoffrey")[3:6] and linebreak.plain(linebreak.hint("Geoffrey")) == "Geoffrey"
     url = "https://www.youtube.com/watch?v=VaCq4u5c78U"
