@@ -566,3 +566,32 @@ def test_a_toc_leader_never_starts_a_line(tmp_path):
         toc = subprocess.run(["pdftotext", "-f", "2", "-l", "2", "-layout", str(path), "-"],
                              capture_output=True, text=True, check=True).stdout
         assert not [ln for ln in toc.splitlines() if ln.strip().startswith("…")], toc
+
+
+@needs_poppler
+def test_a_soft_hyphen_that_leaves_no_room_for_the_hyphen_does_not_cut_the_line_short(tmp_path):
+    """WeasyPrint has Pango break lines without hyphens' widths; when Pango broke at a soft
+    hyphen (linebreak's hyphenation points) with less room left than the hyphen takes,
+    WeasyPrint fell back to the paragraph's first soft hyphen: "可 trans-" alone on a line,
+    20 em short (the seed's "但 Trans-" at A5, before names lost their hyphenation points).
+    Forty paragraphs whose second "transformer" comes a little later each time (digits of two
+    widths before it), so that some reach the margin inside its "trans"."""
+    from interview_export.reader import read_text
+
+    paras = [f"可 transformer 就是语言模型的最后一种结构吗？{'9' * (j // 2)}{'1' * (j % 2)}未必如此。"
+             "虽说 transformer 的作者们功劳很大，但后来的人总会找到更好的办法。" for j in range(40)]
+    doc = read_text("# 标题\n\n## 一\n\n" + "\n\n".join(paras) + "\n", name="shy.md")
+    path = tmp_path / "shy.pdf"
+    path.write_bytes(pdf.build(prepare(doc, Options(page_size="B5"))))
+    em = geometry("B5").font_size
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(path)], capture_output=True,
+                                                             text=True, check=True).stdout)[1])
+    short, starts = [], 0
+    for page in range(2, pages + 1):       # (recto and verso margins differ: one page at a time)
+        lines = [ln for block in _lines(path, em, page, page) for ln in block
+                 if re.search("[可办结Tt]", ln["text"])]   # the paragraphs' lines, not the heads
+        starts += sum(ln["text"].startswith("可") for ln in lines)
+        right = max((ln["x1"] for ln in lines), default=0)
+        short += [ln["text"] for ln in lines if not ln["text"].endswith("办法。") and right - ln["x1"] > em]
+    assert starts == len(paras)
+    assert short == []

@@ -261,7 +261,7 @@ def _patch() -> None:
     from weasyprint.pdf.stream import Stream
     from weasyprint.text.ffi import TO_UNITS, ffi, pango
     from weasyprint.text.fonts import font_features
-    from weasyprint.text.line_break import Layout, create_layout, line_size
+    from weasyprint.text.line_break import Layout, create_layout, first_line_metrics, line_size
 
     stock_justify = inline.justify_line
     stock_set_text = Layout.set_text
@@ -490,6 +490,45 @@ def _patch() -> None:
         first, _ = layout.get_first_line()
         return line_size(first, last.style)[0]
 
+    stock_first_line = inline.split_first_line
+
+    def split_first_line(text, style, context, max_width, justification_spacing,
+                         is_line_start=True, minimum=False):
+        """WeasyPrint has Pango break lines without drawing hyphens (it adds its own
+        hyphenate-character), so Pango may end a line at a soft hyphen with less room left than
+        the hyphen takes. WeasyPrint then tries only the line's earlier soft hyphens and takes
+        the first one whatever its width: "但 Trans-" alone on a line, 20 em short (seed, A5),
+        where "…尽管 Trans-" overflowed by the hyphen. Here such a line breaks where Pango breaks when
+        it keeps room for the hyphen (at a soft hyphen, a gap or between Chinese characters)."""
+        result = stock_first_line(text, style, context, max_width, justification_spacing,
+                                  is_line_start, minimum)
+        resume = result[2]
+        if resume is None or max_width is None or linebreak.SHY not in text:
+            return result
+        encoded = text.encode()
+        if not encoded[:resume].decode().endswith(linebreak.SHY):
+            return result
+        layout = create_layout(text, style, context, max_width, justification_spacing)
+        _, pango_break = layout.get_first_line()
+        if pango_break is None or pango_break <= resume:
+            return result                     # the soft hyphen is Pango's own break: it fitted
+        hyphen = style["hyphenate_character"]
+        probe = create_layout(hyphen, style, context, None, 0)
+        narrower = max_width - line_size(probe.get_first_line()[0], style)[0]
+        layout = create_layout(text, style, context, narrower, justification_spacing)
+        first, index = layout.get_first_line()
+        if index is None or index <= resume:
+            return result
+        space_collapse = style["white_space"] in ("normal", "nowrap", "pre-line")
+        line = encoded[:index].decode()
+        if not line.endswith(linebreak.SHY):
+            return first_line_metrics(first, text, layout, index, space_collapse, style)
+        layout = create_layout(line + hyphen, style, context, max_width, justification_spacing)
+        first, rest = layout.get_first_line()
+        if rest is not None or line_size(first, style)[0] > max_width:
+            return result
+        return first_line_metrics(first, text, layout, index, space_collapse, style, True, hyphen)
+
     stock_block = block.block_container_layout
 
     def fit_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs):
@@ -547,9 +586,11 @@ def _patch() -> None:
         return result
 
     inline.trailing_whitespace_size = trailing_whitespace_size
+    inline.split_first_line = split_first_line
     _originals.update({"trailing_whitespace_size": stock_trailing, "justify_line": stock_justify, "Layout.set_text": stock_set_text,
                        "block_container_layout": stock_block, "split_text_box": stock_split,
-                       "Stream.show_text": stock_show_text, "draw_first_line": stock_draw_first_line})
+                       "Stream.show_text": stock_show_text, "draw_first_line": stock_draw_first_line,
+                       "split_first_line": stock_first_line})
     draw_text.draw_first_line = draw_first_line
     Stream.show_text = show_text
     inline.split_text_box = split_text_box
