@@ -67,6 +67,14 @@ def test_mirror_is_applied_before_fetching_and_user_agent_is_ours():
     assert ua == user_agent() and ua.startswith("interview-export/")
 
 
+def test_user_agent_names_the_installed_versions():
+    # user_agent() reads version.py and httpx.__version__ (no metadata scan): they must be what
+    # is installed, so version.py cannot drift from pyproject's version
+    from importlib.metadata import version
+
+    assert user_agent() == f"interview-export/{version('interview-export')} (python-httpx/{version('httpx')})"
+
+
 @pytest.mark.parametrize("url", ["ftp://example.org/a.png", "file:///etc/passwd", "gopher://x/1"])
 def test_other_schemes_are_refused_without_a_request(url):
     rec = Recorder({})

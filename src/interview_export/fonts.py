@@ -124,6 +124,12 @@ def always_chars() -> set[int]:
 
 def visible_chars(text: str) -> set[int]:
     """The code points of `text` that need a glyph (no whitespace, controls, format chars, selectors)."""
+    return set(_visible(text))
+
+
+@lru_cache(maxsize=8)
+def _visible(text: str) -> frozenset[int]:
+    """visible_chars, remembered: a book's text is looked at once per face it is subset for."""
     out = set()
     for ch in set(text):
         cp = ord(ch)
@@ -132,7 +138,7 @@ def visible_chars(text: str) -> set[int]:
         if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp"):
             continue
         out.add(cp)
-    return out
+    return frozenset(out)
 
 
 def describe_chars(cps: Iterable[int], limit: int = _MAX_LISTED) -> str:
@@ -299,7 +305,8 @@ class FontSet:
 
     def uncovered_by_some(self, cps: Iterable[int]) -> set[int]:
         """The code points that at least one primary face lacks (the fallback's job)."""
-        return {cp for cp in cps if any(cp not in f.unicodes for f in self.faces)}
+        wanted = set(cps)
+        return set().union(*(wanted - f.unicodes for f in self.faces))
 
     def files(self) -> dict[str, FontFace]:
         """Book-relative file name → face, for every face (what font_face_css(FontSet) links)."""

@@ -10,6 +10,7 @@ forms unreachable; the book renders exactly as before, under its own language ta
 
 from __future__ import annotations
 
+import mmap
 import struct
 from functools import cache
 
@@ -48,13 +49,13 @@ def _table_offset(data: bytes, tag: bytes, index: int = 0) -> int | None:
     return None
 
 
-def only_langsys(data: bytes, keep: bytes, index: int = 0) -> bytes:
-    """`data` with the GSUB feature lists of the other CJK language systems replaced by the one of
-    `keep` (scripts without it, or lists of another length, stay as they are)."""
+def _patches(data, keep: bytes, index: int = 0) -> dict[int, bytes]:
+    """Where `keep`'s feature list goes in `data` (bytes or an mmap): offset → the list's bytes,
+    one per other CJK language system of the same length (systems sharing a table: once)."""
     gsub = _table_offset(data, b"GSUB", index)
     if gsub is None:
-        return data
-    out = bytearray(data)
+        return {}
+    out: dict[int, bytes] = {}
     script_list = gsub + _u16(data, gsub + 4)
     for s in range(_u16(data, script_list)):
         script = script_list + _u16(data, script_list + 2 + 6 * s + 4)
@@ -66,15 +67,43 @@ def only_langsys(data: bytes, keep: bytes, index: int = 0) -> bytes:
             continue
         own = systems[keep]
         count = _u16(data, own + 4)
-        features = data[own + 6:own + 6 + 2 * count]
+        features = bytes(data[own + 6:own + 6 + 2 * count])
         for tag, langsys in systems.items():
             if tag != keep and tag in CJK_LANGSYS and _u16(data, langsys + 4) == count:
-                out[langsys + 6:langsys + 6 + 2 * count] = features
-    return bytes(out)
+                out[langsys + 6] = features
+    return out
+
+
+def only_langsys(data, keep: bytes, index: int = 0) -> bytes:
+    """`data` (bytes or an mmap) with the GSUB feature lists of the other CJK language systems
+    replaced by the one of `keep` (scripts without it, or lists of another length, stay as they
+    are). One copy of the font is made (from slices of `data`), none when nothing changes."""
+    patches = sorted(_patches(data, keep, index).items())
+    if not patches and isinstance(data, bytes):
+        return data
+    with memoryview(data) as view:
+        pieces: list = []
+        at = 0
+        for offset, features in patches:
+            if offset < at:  # overlapping lists (no font we know): patch a copy one by one
+                out = bytearray(data)
+                for offset, features in patches:
+                    out[offset:offset + len(features)] = features
+                return bytes(out)
+            pieces += [view[at:offset], features]
+            at = offset + len(features)
+        pieces.append(view[at:])
+        try:
+            return b"".join(pieces)
+        finally:
+            for piece in pieces:
+                if isinstance(piece, memoryview):
+                    piece.release()
 
 
 @cache
 def font_for_langsys(path: str, keep: bytes, index: int = 0) -> bytes:
-    """The font file at `path` with only `keep`'s GSUB features reachable (made once per process)."""
-    with open(path, "rb") as f:
-        return only_langsys(f.read(), keep, index)
+    """The font file at `path` with only `keep`'s GSUB features reachable (made once per process,
+    copied once from a memory map of the file: a CJK face is 4–10 MB)."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return only_langsys(mapped, keep, index)
