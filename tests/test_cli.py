@@ -516,14 +516,17 @@ try:
     cli.main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-heavy = ("rich", "pygments", "multiprocessing", "concurrent.futures.process", "tomllib", "yaml", "weasyprint")
+heavy = ("rich", "pygments", "multiprocessing", "concurrent.futures.process", "tomllib", "yaml", "weasyprint",
+         "interview_export.backends.pdf", "interview_export.weasy_cjk", "pyphen", "tinycss2", "fontTools",
+         "dask", "distributed", "opencc", "importlib.metadata")
 print(code, sorted(m for m in heavy if m in sys.modules))
 """
 
 
 def test_one_epub_loads_no_pool_progress_bar_or_pdf_machinery(tmp_path):
-    # rich (progress bar, and httpx's own CLI), the process pool, TOML, YAML and WeasyPrint cost
-    # start-up time on every run: one book to EPUB, quiet, no config and no front matter needs none
+    # rich (progress bar, and httpx's own CLI), the process pool, TOML, YAML, WeasyPrint and the PDF
+    # backend (pyphen, tinycss2, fontTools), Dask, OpenCC and importlib.metadata cost start-up time
+    # on every run: one book to EPUB, quiet, no config and no front matter needs none
     image = tmp_path / "in" / "p.png"
     image.parent.mkdir(parents=True)
     from PIL import Image

@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections import Counter
 from contextlib import suppress
 from pathlib import Path
 
@@ -42,16 +43,16 @@ def detect_language(text: str) -> str:
     characters), ja for kana, ko for Hangul, en for other letters, "" for text without letters.
     The reader stores it in Meta.language when the document names no language."""
     han = kana = hangul = latin = 0
-    for ch in text[:200_000]:
+    for ch, n in Counter(text[:200_000]).items():   # each distinct character once (~10× fewer)
         o = ord(ch)
         if 0x3040 <= o <= 0x30FF:
-            kana += 1
+            kana += n
         elif 0xAC00 <= o <= 0xD7AF:
-            hangul += 1
+            hangul += n
         elif 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FFFF:
-            han += 1
+            han += n
         elif ch.isalpha() and unicodedata.category(ch).startswith("L"):
-            latin += 1
+            latin += n
     if kana and kana * 5 >= han:
         return "ja"
     if hangul and hangul >= han:
