@@ -595,3 +595,34 @@ def test_a_soft_hyphen_that_leaves_no_room_for_the_hyphen_does_not_cut_the_line_
         short += [ln["text"] for ln in lines if not ln["text"].endswith("办法。") and right - ln["x1"] > em]
     assert starts == len(paras)
     assert short == []
+
+
+@needs_poppler
+def test_a_figure_that_does_not_fit_waits_while_the_text_fills_the_page(tmp_path):
+    """A section whose heading would fit at the foot of a page but whose opening picture would
+    not (not even drawn smaller): the heading and the text after the picture fill that page and
+    the picture opens the next one, instead of all of it going over and leaving the page half
+    empty. The text keeps its order."""
+    from PIL import Image
+
+    from interview_export.media import collect_media
+
+    Image.new("RGB", (900, 860), "gray").save(tmp_path / "shot.png")     # a screenshot: ≥ 55 % wide
+    para = "这是一段用来占据版面的正文，它足够长，可以排成好几行，让后面的图片落在页面下半部分。" * 3
+    after = "图后的第一段话在这里开始，它应当排在标题所在的那一页上，紧接着标题。" * 2
+    source = tmp_path / "defer.md"
+    source.write_text("# 图\n\n## 一\n\n" + f"{para}\n\n" * 3 + f"## 二\n\n![截图](shot.png)\n\n{after}\n\n"
+                      + f"{para}\n\n" * 4, encoding="utf-8")
+    options = Options(page_size="A5", use_cache=False)
+    doc = read_path(source, options)
+    path = tmp_path / "defer.pdf"
+    path.write_bytes(pdf.build(prepare(doc, options, media=collect_media(doc, tmp_path, options))))
+    image_page = int(subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True,
+                                    check=True).stdout.splitlines()[2].split()[0])
+    pages = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    squashed = [re.sub(r"\s+", "", page) for page in pages]
+    heading = next(n for n, page in enumerate(squashed, 1) if "二" in page and "……" not in page)   # not the TOC
+    first = next(n for n, page in enumerate(squashed, 1) if after[:12] in page)
+    assert heading == first == image_page - 1, (heading, first, image_page)
+    assert not body_text_matches(path, doc, geometry("A5"))

@@ -12,6 +12,9 @@ layout and drawing alike (clreq's punctuation squeezing). And a block with a sid
 quote) that a page break splits ends with its last line: WeasyPrint stretches every split block
 to the foot of the page (css-break-3 box splitting), which ran the rule on into blank space; here
 a split block ends with its content (our books draw no backgrounds that would show the difference).
+A figure that fits on its page neither whole nor drawn smaller waits for the next page while the
+blocks after it fill this one (``defer_figure``: a page float, as a book designer places one),
+instead of leaving the page half empty before it.
 
 Pango puts half of a character's letter-spacing before its glyph and half after, and drops the
 outer half at both ends of a layout (WeasyPrint lays out each text box as one line), so a box
@@ -62,6 +65,13 @@ MAX_CHAR_STRETCH_EM = 0.3
 #: (print.css: figure.wide img { min-width: 55% })
 MIN_FIGURE_SCALE = 0.6
 WIDE_MIN_WIDTH = 0.55
+#: a figure that fits on its page neither whole nor drawn smaller, with at least this share of
+#: the text block left empty below the text, waits for the next page: the text after it fills
+#: this one first (``defer_figure``); a smaller gap before a figure is left as it is
+DEFER_MIN_ROOM = 0.25
+#: …past at most this many sibling blocks (turns, paragraphs) before it gives up
+DEFER_MAX_BLOCKS = 8
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 
 NONE, CHAR, SPACE = 0, 1, 2
 _SPACES = " \u00a0\u2005"      # U+2005: the Chinese–Latin gap (render.py), capped like a space
@@ -562,8 +572,92 @@ def _patch() -> None:
             style["max_height"] = before
         return result if result[0] is not None and result[1] is None else None
 
+    def is_figure(child) -> bool:
+        return (child.element_tag == "figure" and child.element is not None
+                and "figure" in (child.element.get("class") or "").split())
+
+    def announces(child) -> bool:
+        """The block ends with a colon: it announces what follows ("如下图：")."""
+        text = "".join(child.element.itertext()).strip() if child.element is not None else ""
+        return text.endswith(("：", ":"))
+
+    def break_index(result, start: int) -> int | None:
+        """Where this page's part of the box stops: the child index the next page resumes at
+        (its value says whether that child is split), or None when the box ended."""
+        if result[0] is None:
+            return start
+        return None if result[1] is None else next(iter(result[1]))
+
+    def defer_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs, result):
+        """A figure that goes to the next page although the page has room left, moved after the
+        blocks that follow it (one at a time) until one of them fills the page, so that the page
+        is not left half empty before it: it then opens the next page, or follows the block the
+        page break splits. The text keeps its order; only the figure (with its caption) moves.
+        None when that does not help (the box's children are then as they were)."""
+        children = box.children
+        start = next(iter(skip_stack)) if skip_stack else 0
+        at = break_index(result, start)
+        if at is None:
+            return None
+        index = at
+        while index < len(children) and children[index].element_tag in _HEADINGS:
+            index += 1                     # a heading pushed along with the figure (break-after: avoid)
+        if (index >= len(children) or not is_figure(children[index])
+                or (index > 0 and announces(children[index - 1]))):
+            return None
+        new_box = result[0]
+        reached = new_box.position_y + new_box.margin_height() if new_box is not None else box.position_y
+        top_of_page = getattr(context, "page_top", None)
+        room = context.page_bottom - bottom_space - reached
+        if top_of_page is None or room < DEFER_MIN_ROOM * (context.page_bottom - top_of_page):
+            return None
+        margins, top = list(args[2]), box.position_y
+        figure, order = children[index], list(children)
+        placed = None                      # the last order whose blocks before the figure all fit
+
+        def run(children_order):
+            box.children = children_order
+            args[2][:] = margins
+            box.position_y = top
+            return stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
+        for moved in range(1, DEFER_MAX_BLOCKS + 1):
+            after = index + moved          # the figure's place, after the block now before it
+            if after >= len(order) or order[after].element_tag in _HEADINGS or is_figure(order[after]):
+                break
+            rest = [c for c in order if c is not figure]
+            tried = run(rest[:after] + [figure] + rest[after:])
+            stop = break_index(tried, start)
+            if tried[0] is not None and (stop is None or stop > after
+                                         or (stop == after - 1 and tried[1][stop] is not None)):
+                return tried               # the block before the figure is split, or the figure fits
+            if tried[0] is None or stop != after:
+                break                      # that block did not start on this page
+            placed = list(box.children)    # it fits whole, the figure still goes over: one more
+            if after + 1 >= len(order):
+                return tried               # the figure ends the box: it opens the next page
+        if placed is None:
+            box.children = order
+            args[2][:] = margins
+            box.position_y = top
+            return None
+        return run(placed)                 # the blocks that fit, then the figure opens the next page
+
+    def restore_order(box, skip_stack) -> None:
+        """A box laid out again from before its deferred figure (WeasyPrint re-making a page, a
+        parent trying another break) gets its source order back and decides anew."""
+        source = getattr(box, "_source_order", None)
+        if source is None:
+            return
+        moved = next(i for i, (a, b) in enumerate(zip(source, box.children)) if a is not b)
+        if (next(iter(skip_stack)) if skip_stack else 0) < moved:
+            box.children = source
+            del box._source_order
+
     def block_container_layout(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs):
         margins, top = list(args[2]) if len(args) > 2 else None, box.position_y
+        if box.is_for_root_element:
+            context.page_top = top         # each page's layout starts with the root at its top
+        restore_order(box, skip_stack)
         result = stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
         new_box, resume_at = result[0], result[1]
         if ((new_box is None or resume_at is not None) and not page_is_empty and skip_stack is None
@@ -578,6 +672,15 @@ def _patch() -> None:
             box.position_y = top
             result = stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
             new_box, resume_at = result[0], result[1]
+        if ((new_box is None or resume_at is not None) and not page_is_empty and margins is not None
+                and isinstance(box, boxes.BlockBox)):
+            original = list(box.children)
+            deferred = defer_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs, result)
+            if deferred is not None:
+                if not hasattr(box, "_source_order"):
+                    box._source_order = original
+                result = deferred
+                new_box, resume_at = result[0], result[1]
         if new_box is not None and resume_at is not None:
             flow = [child for child in new_box.children if child.is_in_normal_flow()]
             if flow:   # end the split box (and its rule) with its last line, not the page
