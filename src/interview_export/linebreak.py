@@ -9,13 +9,12 @@ glyph, so neither the page nor ``pdftotext`` shows them):
 - U+200B ZERO WIDTH SPACE, a break opportunity, before an opening mark that follows Chinese text
   and after a closing mark that Chinese text follows (clreq: those are where Chinese lines break);
 - a space that WeChat left next to a full-width mark ("。” 这番言论") is dropped;
-- U+00AD SOFT HYPHEN, a hyphenation point (pyphen's English patterns), in lower-case Latin words
-  of ``HYPHENATE_MIN`` letters or more, so that an English line fills its measure instead of
-  stretching its spaces (a break there draws a hyphen that is not text: weasy_cjk gives it an
-  empty /ActualText). Capitalised words — in Chinese text nearly always names (Anthropic,
-  Chinchilla) — stay whole: a line with Chinese in it takes its slack between the Chinese
-  characters instead. Only in English prose (a text of ``LATIN_TEXT_MIN`` characters or more
-  with no Chinese) may they break, since a line there has only its spaces to stretch;
+- U+00AD SOFT HYPHEN, a hyphenation point (pyphen's English patterns), in Latin words of
+  ``HYPHENATE_MIN`` lower-case letters or more (or a capital and one fewer), so that an English
+  line fills its measure instead of stretching its spaces (a break there draws a hyphen that is
+  not text: weasy_cjk gives it an empty /ActualText). A capitalised word — in Chinese text
+  nearly always a name (Anthropic, Transformer) — weasy_cjk breaks only when its line would
+  otherwise spread more than ``NAME_BREAK_EM`` between its Chinese characters;
 - U+200B after every character of a URL, which may then break anywhere (no hyphen);
 - U+2060 WORD JOINER, no break, inside Latin hyphenated compounds, between a number and the
   Chinese unit after it, and before the last character of every paragraph, quote and table cell,
@@ -35,8 +34,7 @@ from . import model
 
 ZWSP, WJ, SHY = "\u200b", "\u2060", "\u00ad"
 HINTS = ZWSP + WJ + SHY
-HYPHENATE_MIN = 6         # a Latin word this long or longer gets hyphenation points
-LATIN_TEXT_MIN = 40       # a text with no Chinese this long is English prose: its names break too
+HYPHENATE_MIN = 6         # a lower-case Latin word this long or longer gets hyphenation points
 _SEP = "\x00"             # joins text nodes while their tail is glued (XML text never holds it)
 PHRASE_MAX = 8            # a heading's last phrase up to this long stays on one line
 
@@ -53,15 +51,12 @@ _SPACE_AT_MARK = re.compile(f"(?<=[{_STOPS}{_CLOSING}{_OPENING}])[ \u00a0]+(?=[{
 _COMPOUND = re.compile(r"(?<=[A-Za-z0-9])-(?=[A-Za-z0-9])")
 _NUMBER_UNIT = re.compile(f"(?<=[0-9%])( ?)(?=[{_HAN}])")
 _URL = re.compile(r"(?:https?://|www\.)[!#-'*-;=?-~]+[A-Za-z0-9/]")
-# a lower-case English word (not Anthropic, OpenAI, GPT, iPhone: names and acronyms stay whole);
-# in English prose (no Chinese in the text) a capitalised one too
-_WORD = re.compile(f"(?<![A-Za-z0-9_\\-.@/{SHY}])[a-z]{{{HYPHENATE_MIN},}}(?![A-Za-z0-9_@])")
-_LATIN_WORD = re.compile(f"(?<![A-Za-z0-9_\\-.@/{SHY}])(?:[A-Z][a-z]{{{HYPHENATE_MIN - 1},}}|[a-z]{{{HYPHENATE_MIN},}})"
-                         "(?![A-Za-z0-9_@])")
+# a lower-case or capitalised English word (not OpenAI, GPT, iPhone: names and acronyms stay whole;
+# weasy_cjk breaks a capitalised one only when its line would be loose without)
+_WORD = re.compile(f"(?<![A-Za-z0-9_\\-.@/{SHY}])[A-Z]?[a-z]{{{HYPHENATE_MIN},}}(?![A-Za-z0-9_@])")
 _LIGATURE_SHY = re.compile(f"(?<=f){SHY}(?=[fil])")
 _PHRASE = re.compile(f"[^{_STOPS}]+[{_STOPS}{_CLOSING}]*|[{_STOPS}{_CLOSING}]+")
 _WIDE = re.compile(f"[{_CJK_TEXT}\u2018-\u201d]")
-_CHINESE = re.compile(f"[{_HAN}\u3000-\u303f\uff00-\uffef]")
 _CORE = re.compile(f"[{_HAN}A-Za-z0-9]")
 _PHRASE_END = re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]")
 
@@ -174,8 +169,7 @@ def hint(text: str) -> str:
 
 
 def _hint(text: str) -> str:
-    words = _LATIN_WORD if len(text) >= LATIN_TEXT_MIN and not _CHINESE.search(text) else _WORD
-    text = words.sub(lambda m: hyphenate(m[0]), text)
+    text = _WORD.sub(lambda m: hyphenate(m[0]), text)
     text = _SPACE_AT_MARK.sub("", text)
     text = _BEFORE_OPENING.sub(ZWSP, text)
     text = _AFTER_CLOSING.sub(ZWSP, text)

@@ -59,6 +59,10 @@ SOURCE_DIGESTS = {
 MAX_SPACE_STRETCH_EM = 0.12
 #: a line that would need more than this between each two characters is left ragged
 MAX_CHAR_STRETCH_EM = 0.3
+#: a capitalised word (a name: Anthropic, Transformer) at a line end breaks at its hyphenation
+#: point only when moving it whole to the next line would spread more than this between the
+#: Chinese characters of the line
+NAME_BREAK_EM = 0.2
 
 #: a figure that does not fit below the text on its page may be drawn down to this share of its
 #: size to stay there; a wide one (a screenshot) no narrower than this share of the text width
@@ -232,6 +236,28 @@ def cut_at_glyph(string: str, index: int, width: int = 4) -> tuple[str, str]:
     return _tj(tokens[:at]), _tj(tokens[at:])
 
 
+_BROKEN_NAME = re.compile(f"(?<![A-Za-z{linebreak.SHY}])[A-Z][a-z{linebreak.SHY}]*{linebreak.SHY}$")
+
+
+def broken_name(line: str, hyphen: str) -> int | None:
+    """Where the capitalised word that a line broke at one of its soft hyphens starts (the line's
+    text as WeasyPrint lays it out: "…Trans\u00ad‐"), or None when it broke elsewhere."""
+    if not line.endswith(linebreak.SHY + hyphen):
+        return None
+    found = _BROKEN_NAME.search(line[:-len(hyphen)])
+    return found.start() if found else None
+
+
+def looseness(text: str, slack: float, em: float) -> float:
+    """The widest spacing (in em) justify_line would give a line of `text` that is `slack` short
+    of its measure; inf: it would leave the line ragged."""
+    if slack <= 0:
+        return 0.0
+    cls = classes(text)
+    found = spacings(slack, growth(cls, CHAR), growth(cls, SPACE), em)
+    return float("inf") if found is None else max(found) / em
+
+
 def actual_text(text: str) -> bytes:
     """A marked-content property list giving `text` as the /ActualText (UTF-16BE with a BOM)."""
     return b"<</ActualText <feff" + text.encode("utf-16-be").hex().encode() + b">>>"
@@ -399,6 +425,31 @@ def _patch() -> None:
         first line keeps its full-width mark."""
         with line_start(bool(skip) and is_line_start):
             return stock_split(context, box, available_width, skip, is_line_start)
+
+    def whole_names(text, style, context, max_width, justification_spacing, is_line_start=True,
+                    minimum=False):
+        """A line that broke inside a capitalised word (a name: "An‐/thropic") is tried again
+        with no hyphenation points; that line is kept unless it needs more than NAME_BREAK_EM
+        between its characters (and more than the broken line), or overflows."""
+        result = split_first_line(text, style, context, max_width, justification_spacing,
+                                  is_line_start, minimum)
+        if minimum or not max_width or broken_name(result[0].text, style["hyphenate_character"]) is None:
+            return result
+        kept = [i for i, ch in enumerate(text) if ch != linebreak.SHY]
+        whole = "".join(text[i] for i in kept)
+        other = split_first_line(whole, style, context, max_width, justification_spacing,
+                                 is_line_start, minimum)
+        layout, _, resume, width = other[:4]
+        if resume is None or width > max_width:
+            return result
+        em = style["font_size"]
+        broken = looseness(result[0].text, max_width - result[3], em)
+        if looseness(layout.text, max_width - width, em) > max(broken, NAME_BREAK_EM):
+            return result
+        # the line's end and the next line's start, as byte offsets in `text` (with its SHYs)
+        end, at = (len(whole.encode()[:offset].decode()) for offset in (other[1], resume))
+        length = len(text[:kept[end - 1] + 1].encode()) if end else 0
+        return (layout, length, len(text[:kept[at]].encode()) if at < len(kept) else None, *other[3:])
 
     stock_show_text = Stream.show_text
 
@@ -689,7 +740,7 @@ def _patch() -> None:
         return result
 
     inline.trailing_whitespace_size = trailing_whitespace_size
-    inline.split_first_line = split_first_line
+    inline.split_first_line = whole_names
     _originals.update({"trailing_whitespace_size": stock_trailing, "justify_line": stock_justify, "Layout.set_text": stock_set_text,
                        "block_container_layout": stock_block, "split_text_box": stock_split,
                        "Stream.show_text": stock_show_text, "draw_first_line": stock_draw_first_line,
