@@ -642,3 +642,31 @@ def test_a_figure_that_does_not_fit_waits_while_the_text_fills_the_page(tmp_path
     first = next(n for n, page in enumerate(squashed, 1) if after[:12] in page)
     assert heading == first == image_page - 1, (heading, first, image_page)
     assert not body_text_matches(path, doc, geometry("A5"))
+
+
+@needs_poppler
+def test_a_section_that_opens_a_page_starts_at_the_top_of_the_text_block(tmp_path):
+    """The space that sets a section apart from the text before it is dropped at the top of a
+    page (css-break-3): WeasyPrint 70 takes every break inside the body's named pages for a forced
+    one and kept it, so a section opening a page sat 2.4 em lower than the text of other pages."""
+    from interview_export.reader import read_text
+
+    para = "这是一段用来占据版面的正文，它足够长，可以排成好几行。" * 4
+    body = "".join(f"## 第{n}节\n\n" + f"{para}\n\n" * (2 + n % 4) for n in range(1, 13))
+    doc = read_text("# 标题\n\n" + body, name="top.md")
+    path = tmp_path / "top.pdf"
+    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    geo = geometry("A5")
+    top = geo.top * 72 / 25.4
+    xml = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True,
+                         check=True).stdout
+    openings = {}                      # page → (top of its first word below the running head, word)
+    for number, page in enumerate(xml.split("<page ")[1:], 1):
+        words = [(float(y0), w) for y0, w in re.findall(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="[\d.]+">([^<]*)</word>',
+                                                        page) if float(y0) > top - geo.font_size]
+        if number > 2 and words:
+            openings[number] = min(words)
+    by_section = [y for y, w in openings.values() if w.isdigit()]     # a section number opens it
+    by_text = [y for y, w in openings.values() if not w.isdigit()]
+    assert by_section and by_text, openings
+    assert max(by_section) - min(by_text) < 0.8 * geo.font_size, openings
