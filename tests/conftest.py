@@ -134,8 +134,10 @@ def pytest_terminal_summary(terminalreporter):
     base = getattr(terminalreporter.config, "_tmp_path_factory", None)
     import os
 
-    folder = Path(os.environ["READER_SHOTS"]) if os.environ.get("READER_SHOTS") else None
-    if folder is None and base is not None:
-        folder = base.getbasetemp() / "reader-screenshots"
-    if folder is not None and folder.is_dir() and any(folder.glob("*.png")):
-        terminalreporter.write_line(f"reader screenshots and reader-report.json: {folder}")
+    folders = [Path(os.environ["READER_SHOTS"])] if os.environ.get("READER_SHOTS") else []
+    if not folders and base is not None:   # under pytest-xdist each worker has a basetemp/popen-gwN of its own
+        root = base.getbasetemp()
+        folders = [root / "reader-screenshots", *sorted(root.glob("popen-gw*/reader-screenshots"))]
+    for folder in folders:
+        if folder.is_dir() and any(folder.glob("*.png")):
+            terminalreporter.write_line(f"reader screenshots and reader-report.json: {folder}")

@@ -414,13 +414,21 @@ def _convert(path: Path, cdn_url: str, cache: Path, **extra) -> tuple[Document, 
 
 
 @pytest.fixture(scope="session")
-def corpus_books(cdn_session_server, tmp_path_factory):
-    """Every corpus input built once and checked by EPUBCheck (one JVM): name → (path, result)."""
+def seed_book(seed, cdn_session_server, tmp_path_factory):
+    """The seed EPUB (doc, media bag, bytes), built once: its own tests and the corpus sweep share it."""
+    doc, bag, data = _convert(seed, cdn_session_server.url, tmp_path_factory.mktemp("seed-cache"))
+    return doc, bag, data
+
+
+@pytest.fixture(scope="session")
+def corpus_books(cdn_session_server, seed_book, tmp_path_factory):
+    """Every corpus input built once and checked by EPUBCheck (one JVM): name → (path, result).
+    The seed is seed_book's build (the same options, a cache of its own)."""
     out_dir = tmp_path_factory.mktemp("corpus-epub")
     cache = tmp_path_factory.mktemp("cache")
     built = {}
     for path in _corpus_inputs():
-        _, _, data = _convert(path, cdn_session_server.url, cache)
+        data = seed_book[2] if path == SEED else _convert(path, cdn_session_server.url, cache)[2]
         target = out_dir / (path.stem + ".epub")
         target.write_bytes(data)
         built[path.stem] = target
@@ -434,12 +442,6 @@ def test_corpus_epubcheck_clean(corpus, corpus_books, name):
     path, (errors, warnings, messages) = corpus_books[name]
     assert (errors, warnings) == (0, 0), f"{name}:\n" + "\n".join(messages)
     assert path.stat().st_size < 50 * 1024 * 1024  # Send-to-Kindle limit
-
-
-@pytest.fixture(scope="module")
-def seed_book(seed, cdn_session_server, tmp_path_factory):
-    doc, bag, data = _convert(seed, cdn_session_server.url, tmp_path_factory.mktemp("seed-cache"))
-    return doc, bag, data
 
 
 @pytest.mark.corpus
