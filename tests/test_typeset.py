@@ -382,6 +382,22 @@ def real_ragged(found: dict, doc: model.Document) -> list[str]:
     return real
 
 
+@pytest.mark.corpus
+@needs_poppler
+def test_seed_a5_lines_and_text(seed_a5):
+    """The default run's seed check (the SLOW sweep does every size and article): the text is the
+    source's, and pdflines finds no hole, lone character, bad line start/end or ragged line that
+    is not a paragraph end."""
+    doc, path = seed_a5
+    assert body_text_matches(path, doc, geometry("A5")) == []
+    if not PDFLINES.is_file():
+        pytest.skip("../shared/tools/pdflines.py is absent")
+    found = pdflines(path)
+    counts = found["counts"]
+    assert counts["holes"] == counts["lone"] == counts["bad_start"] == counts["bad_end"] == 0, found["examples"]
+    assert real_ragged(found, doc) == []
+
+
 @pytest.mark.skipif(os.environ.get("SLOW") != "1", reason="SLOW=1: every size and article")
 @pytest.mark.corpus
 @needs_poppler
