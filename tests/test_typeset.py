@@ -144,14 +144,11 @@ def test_a_name_at_a_line_end_stays_whole_unless_its_line_would_be_loose(tmp_pat
     """"An‐/thropic": moving the name whole to the next line spreads ~1.5 em over a line of
     Chinese, under NAME_BREAK_EM a character, so it is never broken; and the line before a
     name kept whole is never left short ("但 Trans" alone, the overflowing soft hyphen)."""
-    from interview_export.reader import read_text
 
     han = "这是一段用来检查英文名字断行的中文句子而且越来越长直到行尾为止还有更多的字"
     paras = [f"{han[:k]} Anthropic 和 Transformer {han[:40 - k]} Transformer 的发明者说了很多话。" for k in range(40)]
     paras += [f"但 Transformer {han[:k]}。尽管 Transformer 的发明者说了很多话。" for k in range(12, 40)]
-    doc = read_text("# 标题\n\n## 一\n\n" + "\n\n".join(paras) + "\n", name="names.md")
-    path = tmp_path / "names.pdf"
-    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    doc, path = a5_book(tmp_path, "names", "# 标题\n\n## 一\n\n" + "\n\n".join(paras) + "\n")
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert not re.search(r"\bAn\n", text), text
     short = [ln for ln in text.splitlines() if re.search("Trans|Anthropic", ln) and len(ln) <= 12 and not ln.endswith("。")]
@@ -230,6 +227,16 @@ def _lines(path: Path, em: float, first_page: int = 1, last_page: int = 0) -> li
                           "text": "".join(w[2] for w in words)})
         blocks.append(lines)
     return blocks
+
+
+def a5_book(tmp_path: Path, name: str, markdown: str) -> tuple[model.Document, Path]:
+    """`markdown` read as NAME.md and built as an A5 PDF in tmp_path: (the document, the PDF)."""
+    from interview_export.reader import read_text
+
+    doc = read_text(markdown, name=f"{name}.md")
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    return doc, path
 
 
 def line_faults(path: Path, em: float) -> dict[str, list[str]]:
@@ -427,11 +434,8 @@ def test_sweep_seed_sizes_and_articles(corpus, cdn_session_server, tmp_path):
 @needs_poppler
 def test_a_mark_before_an_opening_mark_is_set_half_width(tmp_path):
     """“”“” squeezed with the fonts' halt: 甲”“乙 is 3.5 em wide, not 4 (the text is unchanged)."""
-    from interview_export.reader import read_text
 
-    doc = read_text("# 标题\n\n## 一\n\n甲”“乙\n\n甲乙丙丁\n", name="halt.md")
-    path = tmp_path / "halt.pdf"
-    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    doc, path = a5_book(tmp_path, "halt", "# 标题\n\n## 一\n\n甲”“乙\n\n甲乙丙丁\n")
     xml = subprocess.run(["pdftotext", "-bbox-layout", str(path), "-"], capture_output=True,
                          text=True, check=True).stdout
     widths = {}
@@ -501,14 +505,10 @@ def test_a_quote_rule_split_by_a_page_break_ends_with_its_text(tmp_path):
     """WeasyPrint stretches a split block to the foot of the page; the rule must stop at the text."""
     from PIL import Image
 
-    from interview_export.reader import read_text
-
     paragraph = "这是引文里的一段话，它足够长，可以占据好几行，让整段引文跨过一页的底部继续排到下一页。" * 3
     quote = "\n>\n".join(f"> {paragraph}" for _ in range(8))
-    doc = read_text(f"# 标题\n\n## 一\n\n{paragraph}\n\n{quote}\n\n{paragraph}\n\n## 二\n\n{paragraph}\n",
-                    name="rule.md")
-    path = tmp_path / "rule.pdf"
-    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    doc, path = a5_book(tmp_path, "rule",
+                        f"# 标题\n\n## 一\n\n{paragraph}\n\n{quote}\n\n{paragraph}\n\n## 二\n\n{paragraph}\n")
     geo = geometry("A5")
     page = 3                                          # the body's first page (a right-hand page)
     subprocess.run(["pdftoppm", "-r", "72", "-gray", "-png", "-f", str(page), "-l", str(page),
@@ -528,12 +528,9 @@ def test_a_quote_rule_split_by_a_page_break_ends_with_its_text(tmp_path):
 def test_lines_end_flush_when_a_squeezed_mark_ends_a_line(tmp_path):
     """A mark squeezed for the opening mark after it is drawn full width again when the break
     comes between them: justified lines still end on the margin (poppler sees every glyph box)."""
-    from interview_export.reader import read_text
 
     text = "".join(f"第{i}位说：“好的。”然后又说了一句话，" for i in range(1, 40))
-    doc = read_text(f"# 标题\n\n## 一\n\n{text}结束。\n", name="flush.md")
-    path = tmp_path / "flush.pdf"
-    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    doc, path = a5_book(tmp_path, "flush", f"# 标题\n\n## 一\n\n{text}结束。\n")
     em = geometry("A5").font_size
     lines = [ln for block in _lines(path, em) for ln in block if len(ln["text"]) > 20]
     # (poppler cuts a line in two where squeezed glyph boxes overlap: those pieces aside)
@@ -548,12 +545,9 @@ def test_an_opening_mark_starting_a_line_is_half_width(tmp_path):
     """“ at the start of a line within a paragraph gives up its blank left half (its glyph box
     starts half an em left of the margin, its ink at the margin); at a paragraph's start it
     keeps its full width after the indent."""
-    from interview_export.reader import read_text
 
     text = "".join(f"第{'一' * (i % 7)}位说过“好的好的好的好的”然后" for i in range(1, 40))
-    doc = read_text(f"# 标题\n\n## 一\n\n{text}\n\n“开头就是引号的段落。”\n", name="start.md")
-    path = tmp_path / "start.pdf"
-    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    doc, path = a5_book(tmp_path, "start", f"# 标题\n\n## 一\n\n{text}\n\n“开头就是引号的段落。”\n")
     em = geometry("A5").font_size
     lines = [ln for block in _lines(path, em) for ln in block if len(ln["text"]) > 8]
     body = [ln for ln in lines if ln["text"].startswith("第") or "然后" in ln["text"][:4]]
@@ -665,13 +659,10 @@ def test_a_section_that_opens_a_page_starts_at_the_top_of_the_text_block(tmp_pat
     """The space that sets a section apart from the text before it is dropped at the top of a
     page (css-break-3): WeasyPrint 70 takes every break inside the body's named pages for a forced
     one and kept it, so a section opening a page sat 2.4 em lower than the text of other pages."""
-    from interview_export.reader import read_text
 
     para = "这是一段用来占据版面的正文，它足够长，可以排成好几行。" * 4
     body = "".join(f"## 第{n}节\n\n" + f"{para}\n\n" * (2 + n % 4) for n in range(1, 13))
-    doc = read_text("# 标题\n\n" + body, name="top.md")
-    path = tmp_path / "top.pdf"
-    path.write_bytes(pdf.build(prepare(doc, Options(page_size="A5"))))
+    doc, path = a5_book(tmp_path, "top", "# 标题\n\n" + body)
     geo = geometry("A5")
     top = geo.top * 72 / 25.4
     xml = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True,
