@@ -359,9 +359,9 @@ def build_books(doc: "Document", formats: Sequence[str], options: Options, *, cl
         bag = collect_media(doc, options, base_dir=base_dir, targets=tuple(formats), local=local)
     warnings.extend(getattr(bag, "warnings", ()))
     with clock.stage("fonts"):
-        fontset = resolve_fonts(doc, options)
+        book = prepare(doc, options, media=bag)   # fonts resolved there, over the book's whole text
+        fontset = book.fonts
         warnings.extend(getattr(fontset, "warnings", ()))
-        book = prepare(doc, options, media=bag, fonts=fontset)
     warnings.extend(book.warnings)
     for fmt in formats:
         with clock.stage(fmt):
