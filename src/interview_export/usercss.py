@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from .util import read_stylesheet
+from .errors import UsageError
 
 _URL_FUNCTIONS = {"url", "src", "image", "image-set", "-webkit-image-set", "cross-fade", "element"}
 _SHOWN_REMOVALS = 3          # the warning names this many of the removed references
@@ -40,6 +41,19 @@ def read_user_css(paths: tuple[str | os.PathLike[str], ...]) -> tuple[tuple[User
             warnings.append(f"stylesheet {path}: {len(removed)} url()/@import refused (a book holds every "
                             f"resource itself): {shown}")
     return tuple(sheets), warnings
+
+
+def read_stylesheet(path: str | os.PathLike[str]) -> str:
+    """A user stylesheet (--css) as text (UTF-8, a BOM dropped); UsageError naming the file when it
+    is missing, unreadable or not UTF-8 — the same error for the EPUB and the PDF."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"stylesheet {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"stylesheet {path}: not UTF-8 text (byte offset {exc.start})") from None
 
 
 def clean_css(text: str) -> tuple[str, list[str]]:

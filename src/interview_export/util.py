@@ -1,5 +1,5 @@
 """Small rules several stages share → one place: XML-safe text, CJK width and script, the language
-guess, atomic file replacement, reading a user stylesheet, the book's date (SOURCE_DATE_EPOCH)."""
+guess, atomic file replacement, the book's date (SOURCE_DATE_EPOCH)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections import Counter
 from contextlib import suppress
 from pathlib import Path
 
-from .errors import UsageError
 from .hanzi import is_traditional_text
 
 #: Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF): the
@@ -89,18 +88,6 @@ def replace_atomically(path: Path, data: bytes, *, prefix: str, suffix: str, dur
         if active is not None:
             active.discard(tmp)
 
-
-def read_stylesheet(path: str | os.PathLike[str]) -> str:
-    """A user stylesheet (--css) as text (UTF-8, a BOM dropped); UsageError naming the file when it
-    is missing, unreadable or not UTF-8 — the same error for the EPUB and the PDF."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"stylesheet {path}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"stylesheet {path}: not UTF-8 text (byte offset {exc.start})") from None
 
 
 def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, str]:
