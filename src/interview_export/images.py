@@ -383,8 +383,8 @@ def _to_rgb_family(im: Image.Image) -> Image.Image:
             out.paste(Image.frombuffer("L", band.size, band.tobytes(), "raw", raw, 0, 1), (0, top))
         return out
     if mode == "I":
-        scale = 1 / 256 if mode.startswith("I;16") or _max_value(im) > 255 else 1
-        return im.convert("I").point(lambda v: v * scale).convert("L")
+        scale = 1 / 256 if _max_value(im) > 255 else 1
+        return im.point(lambda v: v * scale).convert("L")
     if mode == "F":
         scale = 255.0 if _max_value(im) <= 1.0 else 1.0
         return im.point(lambda v: v * scale).convert("L")
@@ -399,7 +399,7 @@ def _to_rgb_family(im: Image.Image) -> Image.Image:
 
 
 def _max_value(im: Image.Image) -> float:
-    lo, hi = im.getextrema() if im.mode in ("I", "F", "I;16") else (0, 255)
+    lo, hi = im.getextrema() if im.mode in ("I", "F") else (0, 255)
     return float(hi)  # type: ignore[arg-type]  # one band: (min, max) numbers
 
 
