@@ -308,6 +308,12 @@ class FontSet:
         wanted = set(cps)
         return set().union(*(wanted - f.unicodes for f in self.faces))
 
+    def uncovered_by_all(self, cps: Iterable[int]) -> set[int]:
+        """The code points of `cps` that no face covers (a primary face's set, a fallback face's
+        range): a book's ~2k characters looked up in each face's ~30k, not the union of the faces."""
+        covers = [*(f.unicodes for f in self.faces), *self.fallback_ranges.values()]
+        return {cp for cp in cps if not any(cp in cover for cover in covers)}
+
     def files(self) -> dict[str, FontFace]:
         """Book-relative file name → face, for every face (what font_face_css(FontSet) links)."""
         return {f.filename if f.role != "fallback" else _fallback_filename(self, f): f
@@ -552,7 +558,7 @@ def resolve_fonts(text: str, options: Options = Options(), *, language: str = ""
     gaps = fontset.uncovered_by_some(needed) if faces else needed
     if gaps:
         fontset.fallback, fontset.fallback_ranges = _choose_fallback(gaps, faces)
-    fontset.missing = sorted(_uncovered(needed, [*(f.unicodes for f in faces), *fontset.fallback_ranges.values()]))
+    fontset.missing = sorted(fontset.uncovered_by_all(needed))
     if fontset.missing:
         n = len(fontset.missing)
         warnings.append(f"no font covers {n} character{'s' if n != 1 else ''}: "
@@ -561,12 +567,6 @@ def resolve_fonts(text: str, options: Options = Options(), *, language: str = ""
         log.info("fallback font %s#%d (%s) for %s", face.path, face.index, face.name,
                  describe_chars(fontset.fallback_ranges[face], 10))
     return fontset
-
-
-def _uncovered(cps: set[int], covers: list) -> set[int]:
-    """The code points of `cps` in none of the sets `covers` (a book's ~2k characters looked up
-    in each face's ~30k, instead of building the union of the faces)."""
-    return {cp for cp in cps if not any(cp in cover for cover in covers)}
 
 
 # ---------------------------------------------------------------- EPUB subsets and CSS
@@ -586,8 +586,7 @@ def subset_fonts(fontset: FontSet, text: str,
     if not fontset.embed:
         return []
     full = fontset.text + "\n" + text
-    late = sorted(_uncovered(visible_chars(text), [*(f.unicodes for f in fontset.faces),
-                                                   *fontset.fallback_ranges.values()]) - set(fontset.missing))
+    late = sorted(fontset.uncovered_by_all(visible_chars(text)) - set(fontset.missing))
     if late:       # characters of generated text that resolve_fonts did not see
         fontset.missing = sorted({*fontset.missing, *late})
         fontset.warnings.append(f"no font covers {len(late)} more character{'s' if len(late) != 1 else ''} "
