@@ -360,9 +360,8 @@ def build_books(doc: "Document", formats: Sequence[str], options: Options, *, cl
     warnings.extend(getattr(bag, "warnings", ()))
     with clock.stage("fonts"):
         book = prepare(doc, options, media=bag)   # fonts resolved there, over the book's whole text
-        fontset = book.fonts
-        warnings.extend(getattr(fontset, "warnings", ()))
-    warnings.extend(book.warnings)
+    warnings.extend(book.warnings)   # the fonts' among them (the media's are above for a prepare that fails)
+    fontset = book.fonts
     for fmt in formats:
         with clock.stage(fmt):
             data, more = BACKENDS[fmt](book)
