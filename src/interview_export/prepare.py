@@ -65,7 +65,9 @@ def prepare(doc: Document, options: Options = Options(), *, media: Any = None, f
     language = render.document_language(doc)
     text = render.book_text(doc, options)
     if fonts is None:
-        fonts = _resolve_fonts(text, options, language)
+        from .fonts import resolve_fonts
+
+        fonts = resolve_fonts(text, options, language=language)
     warnings: list[str] = [*doc.warnings, *getattr(media, "warnings", ()), *getattr(fonts, "warnings", ())]
     epoch, date_warning = book_epoch(doc.meta.date, options.source_date_epoch)
     if date_warning:
@@ -82,11 +84,3 @@ def prepare(doc: Document, options: Options = Options(), *, media: Any = None, f
     return PreparedBook(doc=doc, options=options, media=media, fonts=fonts, language=language, labels=labels,
                         title=doc.meta.title or labels["title_page"], text=text, epoch=epoch,
                         cover=cover, user_css=user_css, warnings=tuple(dict.fromkeys(warnings)))
-
-
-def _resolve_fonts(text: str, options: Options, language: str):
-    try:
-        from . import fonts as fonts_mod
-    except ImportError:  # pragma: no cover - the fonts stage missing: the reader's own fonts
-        return None
-    return fonts_mod.resolve_fonts(text, options, language=language)
