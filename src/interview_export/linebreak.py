@@ -34,6 +34,7 @@ from . import model
 
 ZWSP, WJ, SHY = "\u200b", "\u2060", "\u00ad"
 HINTS = ZWSP + WJ + SHY
+_NO_HINTS = str.maketrans("", "", HINTS)
 HYPHENATE_MIN = 6         # a lower-case Latin word this long or longer gets hyphenation points
 _SEP = "\x00"             # joins text nodes while their tail is glued (XML text never holds it)
 PHRASE_MAX = 8            # a heading's last phrase up to this long stays on one line
@@ -64,9 +65,9 @@ _PHRASE_END = re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]")
 # Punctuation squeezing (clreq 3.1.6): of two adjacent full-width marks one gives up its blank
 # half — a closing mark or stop before an opening mark ("”“", "。“") or before another closing
 # mark or stop ("”，", "）。", "。”"), and the second of two opening marks ("“《").
-OPENING = "“‘（《「『【〔〈"
-SQUEEZABLE = "，。、；：？！”’）》」』】〕〉"
-_CLOSING_STOPS = "，。、；：”’）》」』】〕〉"           # ？！ are not squeezed before another mark
+OPENING = _OPENING
+SQUEEZABLE = "，。、；：？！" + _CLOSING
+_CLOSING_STOPS = "，。、；：" + _CLOSING               # ？！ are not squeezed before another mark
 _PAIRS = re.compile(f"(?=([{OPENING}{SQUEEZABLE}])[{ZWSP}{WJ}]*([{OPENING}{SQUEEZABLE}]))")   # "”。“": 2 pairs
 
 
@@ -86,7 +87,7 @@ def squeezed(text: str) -> list[int]:
 
 def plain(text: str) -> str:
     """Text without the hints."""
-    return text.translate({ord(c): None for c in HINTS}) if text else text
+    return text.translate(_NO_HINTS) if text else text
 
 
 @lru_cache(maxsize=4096)
