@@ -87,6 +87,7 @@ _STRETCH = re.compile("[\u2018-\u201d\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf"
 _CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
                   "\uff00-\uffef\U00020000-\U0002ffff]")
 _ZERO_WIDTH = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_NO_ZERO_WIDTH = str.maketrans("", "", _ZERO_WIDTH)
 _GAPS = "\u2005"                        # render.py's Chinese–Latin gap, which may end a line
 
 # Punctuation squeezing (linebreak.squeezed: which mark of an adjacent pair), with the fonts'
@@ -473,7 +474,7 @@ def _patch() -> None:
                 continue
             ids = [int(g, 16) for g in re.findall(r"<([0-9a-f]+)>", part) for g in _chunks(g, 2 if font.bitmap else 4)]
             text = "".join(font.to_unicode.get(g, "") for g in ids)
-            text = text.translate({ord(c): None for c in _ZERO_WIDTH})
+            text = text.translate(_NO_ZERO_WIDTH)
             if not text:
                 stock_show_text(self, part)
                 continue
@@ -712,8 +713,7 @@ def _patch() -> None:
         result = stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
         new_box, resume_at = result[0], result[1]
         if ((new_box is None or resume_at is not None) and not page_is_empty and skip_stack is None
-                and margins is not None and box.element_tag == "figure"
-                and "figure" in (box.element.get("class") or "").split()):
+                and margins is not None and is_figure(box)):
             args[2][:] = margins
             box.position_y = top
             fitted = fit_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs)
