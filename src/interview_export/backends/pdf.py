@@ -21,7 +21,7 @@ from ..errors import RenderError, UsageError
 from ..options import PDF_VARIANTS
 from ..pagesize import PT_PER_MM, PageGeometry, geometry
 from ..prepare import PreparedBook
-from ..resources import fonts_dir, styles_dir
+from ..resources import fonts_dir, read_style
 from ..util import is_wide
 from . import weasy_speed
 
@@ -147,10 +147,6 @@ def _css_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _shorten(text: str, limit: int = HEAD_MAX_CHARS) -> str:
-    return linebreak.running_head(text, limit)
-
-
 # A space between Chinese and Latin text. WeasyPrint justifies only by stretching U+0020, so in
 # print these spaces become U+2005, a fixed quarter-em gap that never stretches (set from the
 # "IE Gap" font, fonts/IEGap.ttf). A plain character, not a <span>: every extra inline box makes
@@ -237,7 +233,7 @@ def assemble_html(book: PreparedBook, fetcher=None) -> str:
         title = linebreak.plain(part.title)
         chunks.append(f'<div class="pdf-part part-{part.kind}"{own_id}'
                       f' data-title="{render.escape(title)}"'
-                      f' data-head="{render.escape(_shorten(title))}">{part.body}</div>')
+                      f' data-head="{render.escape(linebreak.running_head(title, HEAD_MAX_CHARS))}">{part.body}</div>')
     esc = render.escape(lang)
     return (f'<!DOCTYPE html>\n<html lang="{esc}" xml:lang="{esc}">{_head(book)}'
             f'<body class="pdf">{"".join(chunks)}</body></html>')
@@ -246,7 +242,8 @@ def assemble_html(book: PreparedBook, fetcher=None) -> str:
 def page_css(geo: PageGeometry, doc: model.Document) -> str:
     """The geometry's @page rules, the running heads and folios, and print sizes that depend on it."""
     title = _css_string(doc.meta.short_title.strip()
-                        or _shorten(doc.meta.title or render.labels_of(doc)["title_page"]))
+                        or linebreak.running_head(doc.meta.title or render.labels_of(doc)["title_page"],
+                                                  HEAD_MAX_CHARS))
     content_height = geo.height - geo.top - geo.bottom
     heads = [geo.css()]
     # a margin box of width auto makes WeasyPrint measure its min- and max-content width on every
@@ -333,17 +330,6 @@ def quotes_css(geo: PageGeometry, doc: model.Document) -> str:
                     for i in starts[1:])
     return (f"p.quote-text {{ font-size: {size}em; }}\n{rules}"
             f"blockquote.quote {{ margin-bottom: {gap:.2f}em; }}")
-
-
-def _style(name: str) -> str:
-    """A shipped stylesheet, read once per process (and again only if the file changes)."""
-    path = styles_dir() / name
-    return _read_cached(path, path.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=8)
-def _read_cached(path: Path, mtime_ns: int) -> str:
-    return path.read_text(encoding="utf-8")
 
 
 def _user_css(book: PreparedBook) -> list[tuple[str, str]]:
@@ -448,8 +434,8 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
     fetcher = make_fetcher(media)
     font_css = _font_css(book, fetcher)
     html = assemble_html(book, fetcher)
-    sheets = [(font_css, "fonts"), (_style("base.css"), "base.css"),
-              (_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
+    sheets = [(font_css, "fonts"), (read_style("base.css"), "base.css"),
+              (read_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
               *_user_css(book)]
 
     messages: list[str] = []
@@ -479,7 +465,7 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
         raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", path=doc.name or None) from exc
     finally:
         _WeasyLogRouter.local.messages = None
-    warnings = [_describe(m, doc) for m in _in_our_words(_dedupe(messages), fonts)]
+    warnings = [_describe(m, doc) for m in _in_our_words(list(dict.fromkeys(messages)), fonts)]
     if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
         warnings.insert(0, _describe("vertical writing is not supported by the PDF engine "
                                      "(WeasyPrint has no writing-mode); the PDF is set horizontally", doc))
@@ -527,13 +513,6 @@ def _gap_font_css(fetcher, fonts_mod) -> str:
         return ""
     url = fetcher.add("fonts/gap.ttf", "font/ttf", path.read_bytes)
     return f'@font-face {{\n  font-family: "{fonts_mod.GAP_FAMILY}";\n  src: url("{url}") format("truetype");\n}}\n'
-
-
-def _dedupe(messages: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for m in messages:
-        seen.setdefault(m, None)
-    return list(seen)
 
 
 _NOTDEF = re.compile(r'\.notdef glyph rendered for Unicode string unsupported by fonts: ".*" \(U\+([0-9A-F]+)\)',
