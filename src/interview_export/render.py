@@ -52,7 +52,6 @@ PartKind = Literal["cover", "titlepage", "toc", "lead", "section", "quotes", "co
 # The generated labels of a Simplified Chinese book (labels.py has every language's table; the
 # renderer uses the book's own).
 LABELS = labels_for("zh-Hans")
-QUOTE_MARKS = QUOTE_STYLES["curly"][:2]      # decorative “ ” on a Simplified book's quotes page
 ATTRIBUTION_DASH = "\u2014\u2014"            # ——
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
