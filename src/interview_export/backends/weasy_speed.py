@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib
 import importlib.util
-import inspect
 import logging
 import struct
 import sys
 import threading
 import types
 from typing import Iterator
+
+from ..weasy_cjk import source_digest
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -163,8 +163,9 @@ def install() -> bool:
         from weasyprint.images import RasterImage
 
         stock = RasterImage.__dict__.get("_get_png_data")
-        found = {"RasterImage.get_x_object": _digest(RasterImage.get_x_object),
-                 "RasterImage._get_png_data": _digest(getattr(stock, "__func__", None))}
+        png_data_func = getattr(stock, "__func__", None)
+        found = {"RasterImage.get_x_object": source_digest(RasterImage.get_x_object),
+                 "RasterImage._get_png_data": source_digest(png_data_func) if png_data_func else ""}
         if __version__ != SUPPORTED or found != SOURCE_DIGESTS:
             log.debug("PNG image data re-encoded by WeasyPrint: version %s, %s", __version__, found)
             return False
@@ -177,10 +178,6 @@ def install() -> bool:
         RasterImage._get_png_data = staticmethod(png_data)
         _installed = True
         return True
-
-
-def _digest(func) -> str:
-    return hashlib.sha256(inspect.getsource(func).encode()).hexdigest() if func else ""
 
 
 def idat_of_plain_png(pillow_image) -> bytes | None:
