@@ -593,6 +593,12 @@ def _patch() -> None:
 
     stock_block = block.block_container_layout
 
+    def rewind(box, args, margins, top) -> None:
+        """Before a box is laid out again: its parent's adjoining margins (``args[2]``, which a
+        layout extends in place) and its own position as they were given."""
+        args[2][:] = margins
+        box.position_y = top
+
     def fit_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs):
         """A figure that does not fit below the text on this page, drawn smaller so that it
         does (down to MIN_FIGURE_SCALE, and a wide one, a screenshot, no narrower than
@@ -601,8 +607,7 @@ def _patch() -> None:
         margins, top = list(args[2]), box.position_y
 
         def run(space):
-            args[2][:] = margins                 # the parent's adjoining margins, as given
-            box.position_y = top
+            rewind(box, args, margins, top)
             return stock_block(context, box, space, skip_stack, page_is_empty, *args, **kwargs)
         full = run(-inf)[0]
         images = [b for b in full.descendants() if isinstance(b, boxes.ReplacedBox)] if full else []
@@ -669,8 +674,7 @@ def _patch() -> None:
 
         def run(children_order):
             box.children = children_order
-            args[2][:] = margins
-            box.position_y = top
+            rewind(box, args, margins, top)
             return stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
         for moved in range(1, DEFER_MAX_BLOCKS + 1):
             after = index + moved          # the figure's place, after the block now before it
@@ -689,8 +693,7 @@ def _patch() -> None:
                 return tried               # the figure ends the box: it opens the next page
         if placed is None:
             box.children = order
-            args[2][:] = margins
-            box.position_y = top
+            rewind(box, args, margins, top)
             return None
         return run(placed)                 # the blocks that fit, then the figure opens the next page
 
@@ -714,13 +717,11 @@ def _patch() -> None:
         new_box, resume_at = result[0], result[1]
         if ((new_box is None or resume_at is not None) and not page_is_empty and skip_stack is None
                 and margins is not None and is_figure(box)):
-            args[2][:] = margins
-            box.position_y = top
+            rewind(box, args, margins, top)
             fitted = fit_figure(context, box, bottom_space, skip_stack, page_is_empty, args, kwargs)
             if fitted is not None:
                 return fitted
-            args[2][:] = margins
-            box.position_y = top
+            rewind(box, args, margins, top)
             result = stock_block(context, box, bottom_space, skip_stack, page_is_empty, *args, **kwargs)
             new_box, resume_at = result[0], result[1]
         if ((new_box is None or resume_at is not None) and not page_is_empty and margins is not None
