@@ -35,7 +35,7 @@ class PreparedBook:
     doc: Document
     options: Options
     media: "MediaBag | None"          # None: no images collected (every image is a placeholder)
-    fonts: "FontSet | None"           # None only when the fonts stage is unavailable
+    fonts: "FontSet"                  # resolved over `text` unless the caller gave its own
     language: str                     # BCP 47, render.document_language
     labels: Mapping[str, str]         # the generated labels in that language (目录, 封面 …)
     title: str                        # the book's title: the metadata's, else the "title page" label

@@ -74,7 +74,7 @@ def deterministic_zip(entries: list[tuple[str, bytes]], epoch: int) -> bytes:
 # ---------------------------------------------------------------- fonts
 def _embedded_fonts(book: PreparedBook) -> tuple[list, str]:
     """(embedded subsets, @font-face CSS) — degrades to no fonts if fonts.py fails."""
-    if not book.options.embed_fonts or book.fonts is None:
+    if not book.options.embed_fonts:
         return [], ""
     try:
         from .. import fonts as fontmod

@@ -491,8 +491,6 @@ def _output_intent(variant: str) -> dict:
 def _font_css(book: PreparedBook, fetcher) -> str:
     """@font-face rules for our faces, each served by the fetcher as a per-book subset."""
     fonts, options = book.fonts, book.options
-    if fonts is None:  # pragma: no cover - fonts stage missing: system fonts via fontconfig
-        return ""
     from .. import fonts as fonts_mod
 
     extra = render.generated_text(book.doc, options)
