@@ -1,0 +1,77 @@
+"""The guard of our WeasyPrint patches (weasy_cjk.source_digest, check_version; weasy_speed.install
+uses the same digests): the source of every function they replace or rely on is pinned by sha256,
+taken from the file's lines without inspect.getsource, and any change to it turns the patch off."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+
+from interview_export import weasy_cjk
+from interview_export.backends import weasy_speed
+
+
+def _getsource_digest(obj) -> str:
+    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_pinned_digest_is_the_digest_of_inspect_getsource(monkeypatch):
+    weasy_speed.import_weasyprint()
+    fast, seen = weasy_cjk.source_digest, {}
+
+    def spy(obj):
+        seen[obj.__qualname__] = obj
+        return fast(obj)
+
+    monkeypatch.setattr(weasy_cjk, "source_digest", spy)
+    assert weasy_cjk.check_version() is None
+    assert sorted(seen) == sorted(weasy_cjk.SOURCE_DIGESTS)
+    for name, obj in seen.items():
+        assert fast(obj) == _getsource_digest(obj) == weasy_cjk.SOURCE_DIGESTS[name], name
+    from weasyprint.images import RasterImage
+
+    stock = RasterImage.__dict__["_get_png_data"].__func__
+    if stock.__name__ == "png_data":                      # installed: WeasyPrint's own is inside
+        stock = stock.__closure__[0].cell_contents
+    for name, obj in (("RasterImage.get_x_object", RasterImage.get_x_object),
+                      ("RasterImage._get_png_data", stock)):
+        assert fast(obj) == _getsource_digest(obj) == weasy_speed.SOURCE_DIGESTS[name], name
+
+
+def test_a_changed_line_anywhere_in_a_function_changes_its_digest(tmp_path):
+    source = ("import functools\n\n\n@functools.lru_cache\ndef f(x):\n    class Inner:\n"
+              "        def m(self):\n            return x + {k}\n\n\nclass C:\n    def m(self):\n"
+              "        return 1\n")
+    digests = []
+    for k in (1, 2):              # only the last line differs, in code nested two deep (f's own ends before)
+        path = tmp_path / f"pinned_{k}.py"
+        path.write_text(source.format(k=k), encoding="utf-8")
+        module = _load(path, f"pinned_{k}")
+        for obj in (module.f, module.C.m):
+            assert weasy_cjk.source_digest(obj) == _getsource_digest(obj)
+        digests.append(weasy_cjk.source_digest(module.f))
+    assert digests[0] != digests[1]
+
+
+def test_check_version_names_a_changed_or_replaced_function(monkeypatch):
+    weasy_speed.import_weasyprint()
+    from weasyprint.layout import inline
+
+    pins = dict(weasy_cjk.SOURCE_DIGESTS, justify_line="0" * 64)
+    monkeypatch.setattr(weasy_cjk, "SOURCE_DIGESTS", pins)
+    assert weasy_cjk.check_version() == "WeasyPrint's justify_line changed"
+    monkeypatch.undo()
+
+    def text_align(context, line, available_width, last):   # someone else's replacement
+        return "left"
+
+    monkeypatch.setattr(inline, "text_align", text_align)
+    assert weasy_cjk.check_version() == "WeasyPrint's text_align changed"
