@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from functools import lru_cache
+from types import SimpleNamespace
 
 from . import model
 
@@ -44,22 +45,30 @@ _OPENING = "“‘（《「『【〔〈"
 _CLOSING = "”’）》」』】〕〉"
 _STOPS = "，。、；：？！…—"
 _CJK_TEXT = f"{_HAN}{_STOPS}{_OPENING}{_CLOSING}\u3000-\u303f\uff00-\uffef"
-_BEFORE_OPENING = re.compile(f"(?<=[{_HAN}{_STOPS}{_CLOSING}])(?=[{_OPENING}])")
-_AFTER_CLOSING = re.compile(f"(?<=[{_CLOSING}])(?=[{_HAN}{_OPENING}])")
-# WeChat artefacts: a space kept after a full-width mark or before one ("。” 这番言论")
-_SPACE_AT_MARK = re.compile(f"(?<=[{_STOPS}{_CLOSING}{_OPENING}])[ \u00a0]+(?=[{_HAN}{_OPENING}])"
-                            f"|(?<=[{_HAN}])[ \u00a0]+(?=[{_STOPS}{_CLOSING}])")
-_COMPOUND = re.compile(r"(?<=[A-Za-z0-9])-(?=[A-Za-z0-9])")
-_NUMBER_UNIT = re.compile(f"(?<=[0-9%])( ?)(?=[{_HAN}])")
-_URL = re.compile(r"(?:https?://|www\.)[!#-'*-;=?-~]+[A-Za-z0-9/]")
-# a lower-case or capitalised English word (not OpenAI, GPT, iPhone: names and acronyms stay whole;
-# weasy_cjk breaks a capitalised one only when its line would be loose without)
-_WORD = re.compile(f"(?<![A-Za-z0-9_\\-.@/{SHY}])[A-Z]?[a-z]{{{HYPHENATE_MIN},}}(?![A-Za-z0-9_@])")
-_LIGATURE_SHY = re.compile(f"(?<=f){SHY}(?=[fil])")
-_PHRASE = re.compile(f"[^{_STOPS}]+[{_STOPS}{_CLOSING}]*|[{_STOPS}{_CLOSING}]+")
-_WIDE = re.compile(f"[{_CJK_TEXT}\u2018-\u201d]")
-_CORE = re.compile(f"[{_HAN}A-Za-z0-9]")
-_PHRASE_END = re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]")
+
+
+@lru_cache(maxsize=1)
+def _rx() -> SimpleNamespace:
+    """The PDF's patterns, compiled on first use: an EPUB (``squeezed`` only) never needs them, and
+    their Chinese character classes take ~9 ms to compile."""
+    return SimpleNamespace(
+        before_opening=re.compile(f"(?<=[{_HAN}{_STOPS}{_CLOSING}])(?=[{_OPENING}])"),
+        after_closing=re.compile(f"(?<=[{_CLOSING}])(?=[{_HAN}{_OPENING}])"),
+        # WeChat artefacts: a space kept after a full-width mark or before one ("。” 这番言论")
+        space_at_mark=re.compile(f"(?<=[{_STOPS}{_CLOSING}{_OPENING}])[ \u00a0]+(?=[{_HAN}{_OPENING}])"
+                                 f"|(?<=[{_HAN}])[ \u00a0]+(?=[{_STOPS}{_CLOSING}])"),
+        compound=re.compile(r"(?<=[A-Za-z0-9])-(?=[A-Za-z0-9])"),
+        number_unit=re.compile(f"(?<=[0-9%])( ?)(?=[{_HAN}])"),
+        url=re.compile(r"(?:https?://|www\.)[!#-'*-;=?-~]+[A-Za-z0-9/]"),
+        # a lower-case or capitalised English word (not OpenAI, GPT, iPhone: names and acronyms stay
+        # whole; weasy_cjk breaks a capitalised one only when its line would be loose without)
+        word=re.compile(f"(?<![A-Za-z0-9_\\-.@/{SHY}])[A-Z]?[a-z]{{{HYPHENATE_MIN},}}(?![A-Za-z0-9_@])"),
+        ligature_shy=re.compile(f"(?<=f){SHY}(?=[fil])"),
+        phrase=re.compile(f"[^{_STOPS}]+[{_STOPS}{_CLOSING}]*|[{_STOPS}{_CLOSING}]+"),
+        wide=re.compile(f"[{_CJK_TEXT}\u2018-\u201d]"),
+        core=re.compile(f"[{_HAN}A-Za-z0-9]"),
+        phrase_end=re.compile(f"[ \u3000{_STOPS}{_OPENING}{_CLOSING}]"),
+    )
 
 
 # Punctuation squeezing (clreq 3.1.6): of two adjacent full-width marks one gives up its blank
@@ -95,7 +104,7 @@ def hyphenate(word: str) -> str:
     """`word` with soft hyphens where English breaks it (at least 2 letters before, 3 after);
     none inside ff/fi/fl, which the fonts set as one ligature glyph (a hyphen point inside one
     lost its letters in the PDF text: "Geoffrey" came back as "Georey")."""
-    return _LIGATURE_SHY.sub("", _hyphenator().inserted(word, hyphen=SHY))
+    return _rx().ligature_shy.sub("", _hyphenator().inserted(word, hyphen=SHY))
 
 
 @lru_cache(maxsize=1)
@@ -162,26 +171,28 @@ def _patterns_on_demand(pyphen, path) -> _OnDemand | None:
 def hint(text: str) -> str:
     """Break opportunities around quotation marks and brackets, in URLs and long English words;
     compounds and numbers glued; a space next to a full-width mark dropped."""
-    if _URL.search(text):
-        parts = _URL.split(text)
-        urls = [ZWSP.join(m[0]) for m in _URL.finditer(text)]
+    url = _rx().url
+    if url.search(text):
+        parts = url.split(text)
+        urls = [ZWSP.join(m[0]) for m in url.finditer(text)]
         return "".join(_hint(part) + (urls[i] if i < len(urls) else "") for i, part in enumerate(parts))
     return _hint(text)
 
 
 def _hint(text: str) -> str:
-    text = _WORD.sub(lambda m: hyphenate(m[0]), text)
-    text = _SPACE_AT_MARK.sub("", text)
-    text = _BEFORE_OPENING.sub(ZWSP, text)
-    text = _AFTER_CLOSING.sub(ZWSP, text)
-    text = _COMPOUND.sub("-" + WJ, text)
-    return _NUMBER_UNIT.sub(lambda m: m.group(1) + WJ, text)
+    rx = _rx()
+    text = rx.word.sub(lambda m: hyphenate(m[0]), text)
+    text = rx.space_at_mark.sub("", text)
+    text = rx.before_opening.sub(ZWSP, text)
+    text = rx.after_closing.sub(ZWSP, text)
+    text = rx.compound.sub("-" + WJ, text)
+    return rx.number_unit.sub(lambda m: m.group(1) + WJ, text)
 
 
 def glue_tail(text: str, keep: int = 2) -> str:
     """Join the last `keep` core characters (Chinese, Latin letters, digits) of `text` so that a
     line break cannot separate them; the marks after them stay with them anyway (kinsoku)."""
-    cores = [m.start() for m in _CORE.finditer(text)]
+    cores = [m.start() for m in _rx().core.finditer(text)]
     if len(cores) < 2:
         return text
     first = cores[-min(keep, len(cores))]
@@ -193,9 +204,10 @@ def glue_tail(text: str, keep: int = 2) -> str:
 def heading_tail(text: str) -> str:
     """A heading or title: its last phrase together when short, else its last two characters."""
     body = plain(text).rstrip(_STOPS + _CLOSING + " ")
-    ends = [m.end() for m in _PHRASE_END.finditer(body)]
+    rx = _rx()
+    ends = [m.end() for m in rx.phrase_end.finditer(body)]
     last_phrase = body[ends[-1]:] if ends else body
-    count = len(_CORE.findall(last_phrase))
+    count = len(rx.core.findall(last_phrase))
     keep = count if 2 <= count <= PHRASE_MAX and ends else 2
     return glue_tail(text, keep)
 
@@ -206,7 +218,7 @@ def glue_phrases(text: str, max_em: float) -> str:
     离职首发声：/……") instead of inside a word ("离职首/发声"); a longer phrase may break inside.
     Its last two characters stay together in any case."""
     out = []
-    for phrase in _PHRASE.findall(text):
+    for phrase in _rx().phrase.findall(text):
         bare = plain(phrase)
         if _width(bare) <= max_em:
             phrase = WJ.join(bare)
@@ -217,7 +229,8 @@ def glue_phrases(text: str, max_em: float) -> str:
 def _width(text: str) -> float:
     """Estimated width in ems at the text's own size: a Chinese character or full-width mark 1,
     a space 0.3, anything else (Latin letters, digits) 0.6."""
-    return sum(1.0 if _WIDE.match(ch) else 0.3 if ch.isspace() else 0.6 for ch in text)
+    wide = _rx().wide
+    return sum(1.0 if wide.match(ch) else 0.3 if ch.isspace() else 0.6 for ch in text)
 
 
 def running_head(text: str, limit: int) -> str:
@@ -227,8 +240,9 @@ def running_head(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[:limit + 1]
-    cuts = ([m.end() for m in _PHRASE_END.finditer(head) if m.end() >= limit // 3 and m[0] != " "]
-            or [m.end() for m in _PHRASE_END.finditer(head) if m.end() >= limit // 3])
+    phrase_end = _rx().phrase_end
+    cuts = ([m.end() for m in phrase_end.finditer(head) if m.end() >= limit // 3 and m[0] != " "]
+            or [m.end() for m in phrase_end.finditer(head) if m.end() >= limit // 3])
     if not cuts:
         return text[:limit - 1].rstrip() + "…"
     return text[:cuts[-1]].rstrip(" ，、；：—…" + _OPENING)
