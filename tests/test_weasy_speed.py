@@ -53,6 +53,39 @@ def test_deferred_module_forwards_and_stays_a_plain_module_for_from_imports():
     assert call("[2]") == [2] and call.__name__ == "loads"
 
 
+HINTS_PROBE = textwrap.dedent("""
+    import json
+    from interview_export.backends.weasy_speed import import_weasyprint
+    weasyprint = import_weasyprint()
+    from weasyprint import html
+    sheet = html.PH_STYLESHEET
+    found = {"before": [type(sheet).__name__, "matcher" in vars(sheet)],
+             "others": [type(html.UA_STYLESHEET).__name__, type(html.UA_FORM_STYLESHEET).__name__]}
+    page = '<p><font color="#ff0000" size="7">x</font></p><table border="1"><td>y</td></table>'
+    found["plain"] = weasyprint.HTML(string=page).write_pdf() == weasyprint.HTML(string=page).write_pdf()
+    found["after plain"] = type(sheet).__name__
+    hinted = weasyprint.HTML(string=page).write_pdf(presentational_hints=True)
+    found["read"] = [type(sheet).__name__, sorted(vars(sheet))]
+    weasyprint.PH_STYLESHEET = weasyprint.CSS(string=html.PH)        # parsed the usual way
+    found["same"] = hinted == weasyprint.HTML(string=page).write_pdf(presentational_hints=True)
+    found["differs"] = hinted != weasyprint.HTML(string=page).write_pdf()
+    print(json.dumps(found))
+""")
+
+
+def test_presentational_hints_sheet_is_parsed_when_first_read():
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", HINTS_PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.splitlines()[-1])
+    assert found["before"] == ["Deferred", False]            # not parsed at import
+    assert found["others"] == ["CSS", "CSS"]
+    assert found["plain"] and found["after plain"] == "Deferred"   # a render without hints never reads it
+    assert found["read"] == ["CSS", ["base_url", "layers", "matcher", "page_rules"]]
+    assert found["same"] and found["differs"]                # the hints apply, as from a sheet parsed at import
+
+
 HTML = ("<html lang='zh'><head><title>t</title></head><body><h1>标题</h1>"
         + "".join(f"<p>第 {i} 段：中文与 Latin 混排。</p>" for i in range(40)) + "</body></html>")
 

@@ -12,6 +12,10 @@ Found with ``benchmarks/profile_phases.py`` (seed → A4 PDF, ~1.2 s of CPU in a
   at start-up but calls them only when HarfBuzz cannot subset a font (it subsets with
   HarfBuzz-subset ≥ 4.1) or for a variable or colour font; our faces are static OpenType cut by
   HarfBuzz already. They are imported on first use instead.
+- **The presentational-hints stylesheet parsed at import** (~9 ms): ``weasyprint/html.py`` parses
+  three user-agent stylesheets when imported; ``html5_ph.css`` serves only
+  ``presentational_hints=True``, which our books never ask for. It is parsed when first read
+  instead (the object is WeasyPrint's ``CSS`` throughout: :func:`_hints_sheet_deferred`).
 - **The PDF serialised twice** (~0.05 s): with ``pdf_identifier`` pydyf serialises every object —
   zlib level 9 on every stream — once to write it and once more to hash the whole file for its
   ``/ID``. :func:`remember_serialised` (a ``write_pdf`` finisher) keeps each object's bytes from the
@@ -50,6 +54,7 @@ SOURCE_DIGESTS = {
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _installed = False
 _lock = threading.Lock()
+_parse_lock = threading.Lock()
 
 #: The sonames WeasyPrint 70 tries among its names for each library it needs (text/ffi.py)
 SONAMES = ("libgobject-2.0.so.0", "libpango-1.0.so.0", "libharfbuzz.so.0", "libfontconfig.so.1",
@@ -64,7 +69,7 @@ def import_weasyprint() -> types.ModuleType:
     """``import weasyprint``, without the library probing and the unused fontTools modules."""
     if "weasyprint" in sys.modules:
         return sys.modules["weasyprint"]
-    with _no_library_search(), _deferred_modules():
+    with _no_library_search(), _deferred_modules(), _hints_sheet_deferred():
         import weasyprint
     return weasyprint
 
@@ -135,6 +140,63 @@ def _deferred_modules() -> Iterator[None]:
             setattr(stub, attr, _forwarder(stub, attr))
         sys.modules[name] = stub
     yield
+
+
+@contextlib.contextmanager
+def _hints_sheet_deferred() -> Iterator[None]:
+    """For the time of WeasyPrint's import (SUPPORTED only), ``CSS(string=html.PH)`` — the
+    presentational-hints sheet, which ``weasyprint/html.py`` parses at import — makes a stylesheet
+    that parses itself when first read; every other ``CSS()`` is made as always."""
+    finder = _HtmlImport()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        if finder.css is not None:
+            finder.css.__init__ = finder.init  # type: ignore[misc]
+
+
+class _HtmlImport:
+    """A meta-path finder that finds nothing: it only sees ``weasyprint.html`` about to be imported
+    (``weasyprint.CSS`` exists by then) and wraps ``CSS.__init__`` until the import is over."""
+
+    css: type | None = None
+    init = None
+
+    def find_spec(self, name, path=None, target=None):
+        weasyprint = sys.modules.get("weasyprint")
+        css = getattr(weasyprint, "CSS", None)
+        if (name == "weasyprint.html" and self.css is None and isinstance(css, type)
+                and getattr(weasyprint, "__version__", None) == SUPPORTED):
+            self.css, self.init = css, css.__dict__["__init__"]
+            css.__init__ = _parse_hints_later(css, self.init)  # type: ignore[misc]
+        return None
+
+
+def _parse_hints_later(css: type, init):
+    class Deferred(css):  # type: ignore[valid-type,misc]
+        """The stylesheet, parsed when something first reads it (then a plain ``CSS`` again)."""
+
+        def __getattr__(self, attr):
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            with _parse_lock:
+                if type(self) is Deferred:
+                    init(self, **self.__dict__["_deferred"])
+                    del self.__dict__["_deferred"]
+                    self.__class__ = css
+            return getattr(self, attr)
+
+    def deferring(self, *args, **kwargs):
+        html = sys.modules.get("weasyprint.html")
+        if args or list(kwargs) != ["string"] or kwargs["string"] is not getattr(html, "PH", None):
+            return init(self, *args, **kwargs)
+        self.__class__ = Deferred
+        self._deferred = kwargs
+        return None
+
+    return deferring
 
 
 def remember_serialised(document, pdf) -> None:
