@@ -23,7 +23,7 @@ from ..pagesize import PT_PER_MM, PageGeometry, geometry
 from ..prepare import PreparedBook
 from ..resources import fonts_dir, read_style
 from ..util import is_wide
-from . import weasy_speed
+from . import weasy_passes, weasy_speed
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -430,6 +430,7 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
     _install_log_router()
     weasy_cjk.install()
     weasy_speed.install()
+    weasy_passes.install()
 
     fetcher = make_fetcher(media)
     font_css = _font_css(book, fetcher)
