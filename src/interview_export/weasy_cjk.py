@@ -32,6 +32,7 @@ import contextlib
 import functools
 import hashlib
 import inspect
+import itertools
 import logging
 import re
 import threading
@@ -54,6 +55,11 @@ SOURCE_DIGESTS = {
     "Stream.show_text": "3e008af86f62f42c382b8d75f85a92022008f8254db58a9d8f58f137ee7bcc40",
     "draw_first_line": "1bb8eae6d88e71b17096a034656f3be17da8f1f513c78536c1c38d971927638b",   # writes the TJ strings show_text reads
     "split_first_line": "39ad1016863ca34de0bea4c9fcffb46da7e27813c87dd82b7011bfa19fe5504f",  # a soft-hyphen break: text "…\u00ad‐"
+    # what a layout made and deactivated holds (drawing_layout makes one without Pango)
+    "Layout.__init__": "c17d3975d808536ebc7993a0e4b1af9c12147700775423709b4feb99a87c1ae2",
+    "Layout.setup": "fb227a55094f41d42fbd57f180d8b7a9a1e741969ec8ddb3fd5cd80920257442",
+    "Layout.deactivate": "bfec3ec8406e1c82a91f9570103eb5ecbc5a20c1339ff26bb0f4eafb03189f0b",
+    "create_layout": "6587192cc0ab3ffad7bb1902654c7f26dd28910f760804bcf67cbf7b986660b0",
 }
 #: in a line holding CJK text a Latin space widens at most this much (the rest goes between the
 #: Chinese characters), so that "Claude Code" never opens a hole
@@ -131,6 +137,20 @@ def growth(cls: list[int], kind: int) -> float:
     return sum(c == kind for c in cls) - (cls[0] == kind) / 2 - (cls[-1] == kind) / 2
 
 
+def spacing_runs(text: str, cls: list[int], units: dict[int, int]) -> list[tuple[int, int, int]]:
+    """(start, end, spacing): each run of characters whose class takes the same letter-spacing
+    (`units` by class; NONE takes none), as UTF-8 byte offsets in `text`. One Pango attribute per
+    run gives the attribute list one per character gave: Pango merges adjoining equal attributes."""
+    runs: list[tuple[int, int, int]] = []
+    start = 0
+    for value, chars in itertools.groupby(zip(text, cls), key=lambda pair: units.get(pair[1])):
+        end = start + len("".join(ch for ch, _ in chars).encode())
+        if value is not None:
+            runs.append((start, end, value))
+        start = end
+    return runs
+
+
 def spacings(extra: float, chars: float, spaces: float, em: float) -> tuple[float, float] | None:
     """(per CJK character, per space) so that the line grows by `extra`; None: leave it ragged."""
     if extra <= 0 or chars + spaces <= 0:
@@ -174,7 +194,7 @@ def check_version() -> str | None:
     """None when the installed WeasyPrint is the one this module was written for, else why not."""
     import weasyprint
     from weasyprint.layout import inline
-    from weasyprint.text.line_break import Layout, split_first_line
+    from weasyprint.text.line_break import Layout, create_layout, split_first_line
 
     if weasyprint.__version__ != SUPPORTED:
         return f"WeasyPrint {weasyprint.__version__} (written for {SUPPORTED})"
@@ -188,7 +208,9 @@ def check_version() -> str | None:
                "Layout.reactivate": Layout.reactivate, "split_text_box": inline.split_text_box,
                "Stream.show_text": Stream.show_text, "draw_first_line": draw_text.draw_first_line,
                "trailing_whitespace_size": inline.trailing_whitespace_size,
-               "split_first_line": split_first_line}
+               "split_first_line": split_first_line, "Layout.__init__": Layout.__init__,
+               "Layout.setup": Layout.setup, "Layout.deactivate": Layout.deactivate,
+               "create_layout": create_layout}
     found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
     changed = [name for name, digest in found.items() if digest != SOURCE_DIGESTS[name]]
     return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
@@ -277,6 +299,26 @@ def looseness(text: str, slack: float, em: float) -> float:
     cls = classes(text)
     found = spacings(slack, growth(cls, CHAR), growth(cls, SPACE), em)
     return float("inf") if found is None else max(found) / em
+
+
+def drawing_layout(context, box):
+    """A layout of a text box's text for WeasyPrint to draw it with (``draw_text`` sets it up
+    again: ``reactivate``), as ``create_layout(…, max_width=None, justification_spacing=0)`` and
+    ``deactivate()`` leave it — made without setting up a Pango layout only to free it again.
+    The text is the box's own unless ``Layout.set_text`` would change it (a line break, a lone
+    space with word-spacing); a decorated box needs the font's metrics from Pango."""
+    from weasyprint.text.line_break import Layout, create_layout
+
+    text, style = box.text, box.style
+    if "\n" in text or text == " " or style["text_decoration_line"] != "none":
+        layout = create_layout(text, style, context, max_width=None, justification_spacing=0)
+        layout.deactivate()
+        return layout
+    layout = Layout.__new__(Layout)
+    layout.justification_spacing, layout.max_width, layout.text = 0, None, text
+    layout.first_line_direction = 0
+    layout.ascent = layout.underline_position = layout.strikethrough_position = None
+    return layout
 
 
 def actual_text(text: str) -> bytes:
@@ -371,11 +413,9 @@ def _patch() -> None:
             extra = (spacing[0] * growth(cls, CHAR) + spacing[1] * growth(cls, SPACE)) if cls else 0.0
             extra += fixed.get(id(box), 0.0)
             if extra:
-                layout = create_layout(box.text, box.style, context, max_width=None,
-                                       justification_spacing=0)
+                layout = drawing_layout(context, box)
                 layout.cjk_spacing = ((0.0, *spacing), cls)
                 layout.cjk_line_start = getattr(box.pango_layout, "cjk_line_start", False)
-                layout.deactivate()
                 box.pango_layout = layout
                 box.width += extra
                 x_advance += extra
@@ -428,14 +468,11 @@ def _patch() -> None:
             amounts, cls = plan
             base = self.style["letter_spacing"]
             base = 0 if base == "normal" else base
-            start = 0
-            for ch, kind in zip(text, cls):
-                end = start + len(ch.encode())
-                if kind:
-                    attr = pango.pango_attr_letter_spacing_new(int((base + amounts[kind]) * TO_UNITS))
-                    attr.start_index, attr.end_index = start, end
-                    pango.pango_attr_list_change(attr_list, attr)
-                start = end
+            units = {kind: int((base + amounts[kind]) * TO_UNITS) for kind in (CHAR, SPACE)}
+            for start, end, value in spacing_runs(text, cls, units):
+                attr = pango.pango_attr_letter_spacing_new(value)
+                attr.start_index, attr.end_index = start, end
+                pango.pango_attr_list_change(attr_list, attr)
         pango.pango_layout_set_attributes(self.layout, attr_list)
 
     stock_split = inline.split_text_box
