@@ -212,6 +212,30 @@ def test_metadata_and_dates_from_source_date_epoch(tmp_path):
     assert '"/Lang": "u:zh-CN"' in json.dumps(catalog, ensure_ascii=False)
 
 
+ONE_BOOK = """
+import sys
+from interview_export.backends import pdf
+from interview_export.options import Options
+from interview_export.prepare import prepare
+from interview_export.reader import read_text
+doc = read_text(open(sys.argv[1], encoding="utf-8").read(), name="small.md")
+sys.stdout.buffer.write(pdf.build(prepare(doc, Options(source_date_epoch=1700000000))))
+"""
+
+
+def test_base_and_print_css_are_parsed_once_per_process(tmp_path):
+    pdf.build(prepare(read_text("# 另一本\n\n正文。\n"), Options(source_date_epoch=1700000000)))
+    before = pdf._shared_sheet.cache_info()
+    again = pdf.build(prepare(read_text(SMALL, name="small.md"), Options(source_date_epoch=1700000000)))
+    after = pdf._shared_sheet.cache_info()
+    assert (after.hits - before.hits, after.misses) == (2, before.misses)   # the second book reused both
+    source = tmp_path / "small.md"
+    source.write_text(SMALL, encoding="utf-8")
+    fresh = subprocess.run([sys.executable, "-c", ONE_BOOK, str(source)], capture_output=True,
+                           timeout=120, check=True).stdout
+    assert again == fresh                                # as from a process that parsed them for it
+
+
 def test_environment_source_date_epoch_and_fixed_default(tmp_path, monkeypatch):
     doc = read_text(SMALL, name="small.md")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
