@@ -175,7 +175,7 @@ class _HtmlImport:
 
 
 def _parse_hints_later(css: type, init):
-    class Deferred(css):  # type: ignore[valid-type,misc]
+    class Deferred(css):
         """The stylesheet, parsed when something first reads it (then a plain ``CSS`` again)."""
 
         def __getattr__(self, attr):
