@@ -4,6 +4,7 @@ per-book subset carries only its own language's forms (langsys.py)."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 import uharfbuzz as hb
@@ -72,6 +73,21 @@ def test_a_book_subset_keeps_only_its_own_regional_forms():
         assert outline(simplified, char, "zh-TW") == outline(simplified, char, "zh-CN") == mainland
         assert outline(taiwan, char, "zh-TW") == outline(taiwan, char, "zh-CN") == taiwanese
     assert outline(taiwan, "直", "zh-HK") == outline(unpatched, "直", "zh-CN")   # no Hong Kong forms either
+
+
+@pytest.mark.parametrize("keep", [b"ZHS ", b"ZHT ", b"ZHH "])
+def test_the_mapped_langsys_file_holds_the_patched_bytes(keep):
+    path = str(fonts_dir() / fonts.SHIPPED[("sans", 700)])
+    with langsys.langsys_file(path, keep) as name:
+        data = name if isinstance(name, bytes) else Path(name).read_bytes()
+    patched = langsys.font_for_langsys(path, keep)
+    assert data == patched and patched != Path(path).read_bytes()
+
+
+def test_a_font_with_nothing_to_patch_is_mapped_as_it_is():
+    path = str(fonts_dir() / "IEGap.ttf")   # no GSUB
+    with langsys.langsys_file(path, b"ZHT ") as name:
+        assert name == path
 
 
 @pytest.mark.skipif(not features.check_feature("raqm"), reason="Pillow shapes with a language only through libraqm")

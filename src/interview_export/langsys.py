@@ -11,8 +11,10 @@ forms unreachable; the book renders exactly as before, under its own language ta
 from __future__ import annotations
 
 import mmap
+import os
 import struct
-from functools import cache
+from contextlib import contextmanager
+from typing import Iterator
 
 from .labels import is_traditional
 
@@ -101,9 +103,50 @@ def only_langsys(data, keep: bytes, index: int = 0) -> bytes:
                     piece.release()
 
 
-@cache
 def font_for_langsys(path: str, keep: bytes, index: int = 0) -> bytes:
-    """The font file at `path` with only `keep`'s GSUB features reachable (made once per process,
-    copied once from a memory map of the file: a CJK face is 4–10 MB)."""
+    """The font file at `path` with only `keep`'s GSUB features reachable (copied once from a
+    memory map of the file: a CJK face is 4–10 MB)."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         return only_langsys(mapped, keep, index)
+
+
+@contextmanager
+def langsys_file(path: str, keep: bytes, index: int = 0) -> Iterator[str | bytes]:
+    """`font_for_langsys` as a file to map rather than bytes to copy: `path` itself when no
+    language system changes, else an anonymous in-memory file (Linux memfd) that the kernel
+    fills from `path` and that holds the patched feature lists, by its /proc/self/fd name (open
+    inside the `with` only: map it there). Elsewhere (no memfd or no /proc): the bytes."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        patches = sorted(_patches(mapped, keep, index).items())
+        if not patches:
+            yield path
+            return
+        fd = _patched_copy(f.fileno(), len(mapped), patches)
+        if fd is None:
+            yield only_langsys(mapped, keep, index)
+            return
+    try:
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+def _patched_copy(source: int, size: int, patches: list[tuple[int, bytes]]) -> int | None:
+    """A memfd holding the file `source` (copied by the kernel) with `patches` written over it in
+    order (overlapping lists end as only_langsys makes them), or None where that is not possible."""
+    if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
+        return None
+    fd = os.memfd_create("langsys", getattr(os, "MFD_CLOEXEC", 0))
+    try:
+        done = 0
+        while done < size:
+            sent = os.sendfile(fd, source, done, size - done)
+            if sent <= 0:
+                raise OSError("short copy of a font file")
+            done += sent
+        for offset, features in patches:
+            os.pwrite(fd, features, offset)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
