@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -47,7 +48,7 @@ class Recorder:
         self.jobs = None
         self.fail, self.raise_exc = fail, raise_exc
 
-    def __call__(self, tasks, *, jobs=None, on_start=None, on_result=None, dask=None):
+    def __call__(self, tasks, *, jobs=None, on_start=None, on_result=None, dask=None, overlap=False):
         self.tasks, self.jobs, self.dask = list(tasks), jobs, dask
         if self.raise_exc is not None:
             raise self.raise_exc
@@ -394,7 +395,7 @@ def stuck_fsync(fd):          # every book hangs half-written in its temp file (
         time.sleep(120)
     real_fsync(fd)
 
-def convert_file(source, targets, options, *, overwrite=True):
+def convert_file(source, targets, options, *, overwrite=True, backends=None):
     outputs = {fmt: api.write_atomic(path, b"%PDF-partial" * 10000) for fmt, path in targets.items()}
     return api.ConversionResult(source, outputs)
 
@@ -416,7 +417,8 @@ def test_signal_mid_batch_leaves_no_partial_files_and_no_workers(tmp_path, jobs,
     proc.wait_for(lambda: "converting" in proc.stderr)
     proc.wait_for(lambda: len(list(out.glob(f".*{api.TEMP_SUFFIX}"))) >= jobs)
     workers = sorted(children_of(proc.popen.pid))
-    assert len(workers) == (jobs if jobs > 1 else 0)
+    # --jobs 1 on two CPUs: the PDF rendering process (overlap.py), forked before the first book
+    assert len(workers) == (jobs if jobs > 1 else int(len(os.sched_getaffinity(0)) > 1))
     proc.popen.send_signal(sig)
     assert proc.finish() == code
     assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr

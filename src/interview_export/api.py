@@ -228,10 +228,13 @@ def convert_planned(
     on_start: Callable[[str], None] | None = None,
     overwrite: bool = True,
     dask: Any = None,
+    overlap: bool = False,
 ) -> list[ConversionResult]:
     """Build the books of a plan ({input: {format: path}}, as from `plan_outputs`): in this process,
     in a pool of `jobs` worker processes (batch.py) or on a Dask cluster (`dask`, dask_batch.py).
-    One result per input, in plan order; KeyboardInterrupt after cleaning up."""
+    One result per input, in plan order; KeyboardInterrupt after cleaning up. `overlap`: the PDFs
+    made in this process render in a child forked for it (overlap.py; for a program that owns its
+    process, like the command line)."""
     from . import batch  # here: the pool machinery is not needed to load or inspect one file
 
     tasks = [batch.Task(source, targets, options, overwrite) for source, targets in plan.items()]
@@ -239,6 +242,6 @@ def convert_planned(
         from . import dask_batch
 
         return dask_batch.run(tasks, dask, jobs=jobs, on_start=on_start, on_result=on_result)
-    return batch.run(tasks, jobs=jobs, on_start=on_start, on_result=on_result)
+    return batch.run(tasks, jobs=jobs, on_start=on_start, on_result=on_result, overlap=overlap)
 
 

@@ -133,8 +133,12 @@ def run(
     on_start: Callable[[str], None] | None = None,
     on_result: Callable[[pipeline.ConversionResult], None] | None = None,
     file_budget: float = FILE_TIME_BUDGET,
+    overlap: bool = False,
 ) -> list[pipeline.ConversionResult]:
     """Run every task; results in task order. `jobs` None → CPU count; 1 → in this process.
+
+    With `overlap` (the command line: it owns the process) the PDFs converted in this process are
+    rendered by a child forked first, which imports WeasyPrint meanwhile (overlap.py).
 
     Stdin (`-`) is always read in this process. A pool is only started for two or more
     files; there an input running longer than `file_budget` seconds fails ("took longer
@@ -157,19 +161,37 @@ def run(
     if jobs == 1 or len(pooled) < 2:
         here += pooled
         pooled = []
-    for i in sorted(here):
-        _run_here(tasks[i], i, on_start, finish)
+    if here:
+        with _engine(overlap and any("pdf" in pipeline.pending_targets(tasks[i].targets, tasks[i].overwrite)[0]
+                                      for i in here)) as backends:
+            for i in sorted(here):
+                _run_here(tasks[i], i, on_start, finish, backends)
     if pooled:
         _run_pool(tasks, pooled, min(jobs, len(pooled)), on_start, finish, retries=2, budget=file_budget)
     return [r for r in results if r is not None]
 
 
+@contextmanager
+def _engine(wanted: bool) -> Iterator[dict[str, Any] | None]:
+    """overlap.pdf_engine when `wanted` (started before the first on_start: a progress display's
+    thread must not exist yet when it forks), else no backend of its own."""
+    if not wanted:
+        yield None
+        return
+    from . import overlap
+
+    with overlap.pdf_engine() as backends:
+        yield backends
+
+
 def _run_here(task: Task, index: int, on_start: Callable[[str], None] | None,
-              finish: Callable[[int, pipeline.ConversionResult], None]) -> None:
+              finish: Callable[[int, pipeline.ConversionResult], None],
+              backends: dict[str, Any] | None = None) -> None:
     if on_start is not None:
         on_start(task.source)
     try:
-        result = pipeline.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite)
+        own = {"backends": backends} if backends else {}
+        result = pipeline.convert_file(task.source, task.targets, task.options, overwrite=task.overwrite, **own)
     except BaseException:
         pipeline.remove_temp_files(task.targets.values())
         raise

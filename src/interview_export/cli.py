@@ -412,7 +412,7 @@ def run_convert(ctx: click.Context, inputs: tuple[str, ...], formats: tuple[str,
         interrupted: KeyboardInterrupt | None = None
         try:
             api.convert_planned(plan, settings.options, jobs=run.jobs, on_start=reporter.start, on_result=on_result,
-                                overwrite=run.overwrite, dask=run.dask)
+                                overwrite=run.overwrite, dask=run.dask, overlap=_PROGRAM)
         except KeyboardInterrupt as exc:
             interrupted = exc
         finally:

@@ -17,7 +17,7 @@ import traceback
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import ExportError, ImageError, InputError, OutputError
 from .options import Options
@@ -25,6 +25,9 @@ from .util import replace_atomically
 
 if TYPE_CHECKING:  # only for type checkers: the real imports stay lazy
     from .model import Document
+    from .prepare import PreparedBook
+
+    Backend = Callable[[PreparedBook], tuple[bytes, list[str]]]
 
     LocalImages = dict[str, "bytes | str"]   # src → bytes read on the client, or why it was refused
 
@@ -347,11 +350,12 @@ def error_reason(exc: BaseException, source: str) -> str:
 
 def build_books(doc: "Document", formats: Sequence[str], options: Options, *, clock: _Clock,
                 warnings: list[str], base_dir: str | os.PathLike[str] | None = None,
-                local: "LocalImages | None" = None) -> Iterator[tuple[str, bytes]]:
+                local: "LocalImages | None" = None,
+                backends: "Mapping[str, Backend] | None" = None) -> Iterator[tuple[str, bytes]]:
     """A loaded document → (format, book bytes), one format at a time; warnings collected as it goes.
 
     Media are collected once and fonts resolved once into one PreparedBook, which every backend
-    (backends.BACKENDS) then takes."""
+    (backends.BACKENDS, or the one `backends` gives for its format) then takes."""
     from .backends import BACKENDS  # here, not at the top: importing api stays cheap (ebooklib, lxml)
     from .prepare import prepare
 
@@ -362,9 +366,15 @@ def build_books(doc: "Document", formats: Sequence[str], options: Options, *, cl
         book = prepare(doc, options, media=bag)   # fonts resolved there, over the book's whole text
     warnings.extend(book.warnings)   # the fonts' among them (the media's are above for a prepare that fails)
     fontset = book.fonts
+    chosen = {fmt: (backends or {}).get(fmt) or BACKENDS[fmt] for fmt in formats}
+    begun: dict[str, Callable[[], tuple[bytes, list[str]]]] = {}
+    for fmt in formats[1:]:   # a backend rendering elsewhere starts now, while the first is built here
+        if hasattr(chosen[fmt], "begin"):
+            with clock.stage(fmt):
+                begun[fmt] = chosen[fmt].begin(book)
     for fmt in formats:
         with clock.stage(fmt):
-            data, more = BACKENDS[fmt](book)
+            data, more = begun[fmt]() if fmt in begun else chosen[fmt](book)
         warnings.extend(more)
         yield fmt, data
         del data  # one book in memory at a time
@@ -395,10 +405,11 @@ def pending_targets(targets: dict[str, Path], overwrite: bool) -> tuple[dict[str
 
 
 def convert_file(source: str, targets: dict[str, Path], options: Options = Options(), *,
-                 overwrite: bool = True) -> ConversionResult:
+                 overwrite: bool = True, backends: "Mapping[str, Backend] | None" = None) -> ConversionResult:
     """Convert one input to every target {format: path}; never raises an ExportError.
 
-    Each book is written as soon as it is built. Any failure ends up in the result's
+    Each book is written as soon as it is built (by `backends`' builder for its format, if any:
+    overlap.pdf_engine's). Any failure ends up in the result's
     `error`; KeyboardInterrupt and SystemExit still propagate.
     """
     clock = _Clock()
@@ -412,7 +423,7 @@ def convert_file(source: str, targets: dict[str, Path], options: Options = Optio
         doc = load(source, options, _clock=clock)
         warnings.extend(doc.warnings)
         for fmt, data in build_books(doc, tuple(todo), options, clock=clock, warnings=warnings,
-                                     base_dir=base_dir_of(source)):
+                                     base_dir=base_dir_of(source), backends=backends):
             with clock.stage("write"):
                 outputs[fmt] = write_atomic(todo[fmt], data)
             del data

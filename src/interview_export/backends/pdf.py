@@ -14,6 +14,7 @@ import logging
 import math
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import linebreak, model, render, weasy_cjk
@@ -64,6 +65,40 @@ def _install_log_router() -> None:
 
 
 # ---------------------------------------------------------------- the only door WeasyPrint has
+class Served:
+    """The book's own resources by URL: all WeasyPrint may fetch (made without WeasyPrint)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[str, object]] = {}
+
+    def add(self, path: str, media_type: str, data) -> str:
+        """Serve `data` (bytes, or a callable giving bytes on first use) at BASE_URL + path."""
+        url = BASE_URL + path.lstrip("/")
+        self.entries[url] = (media_type, data)
+        return url
+
+    def get(self, url: str) -> tuple[str, object] | None:
+        """(media type, bytes) served at `url` (without its #fragment), None for anything else;
+        raises what making them raised."""
+        key = url.split("#", 1)[0]
+        entry = self.entries.get(key)
+        if entry is not None and callable(entry[1]):
+            entry = self.entries[key] = (entry[0], entry[1]())
+        if entry is not None and isinstance(entry[1], Exception):
+            raise entry[1]
+        return entry
+
+    def resolve(self) -> None:
+        """Every callable called now, its bytes (or its error, raised by get) kept: what another
+        process can be sent."""
+        for url, (media_type, data) in self.entries.items():
+            if callable(data):
+                try:
+                    self.entries[url] = (media_type, data())
+                except Exception as exc:
+                    self.entries[url] = (media_type, exc)
+
+
 def _fetcher_class():
     import ssl
 
@@ -73,12 +108,12 @@ def _fetcher_class():
         """Serves the book's own resources from memory; refuses every other URL (no network, no
         file:, no data:), so raw HTML or a user stylesheet cannot read ``/etc/passwd``."""
 
-        def __init__(self):
+        def __init__(self, served: Served | None = None):
             # no protocol allowed, no redirects; a bare TLS context (no CA certificates loaded:
             # nothing is ever opened, and loading them costs ~20 ms where urllib does it eagerly)
             super().__init__(timeout=1, ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
                              allowed_protocols=(), allow_redirects=False)
-            self._served: dict[str, tuple[str, object]] = {}
+            self.served = Served() if served is None else served
             self.refused: list[str] = []
 
         def open(self, url, data=None, timeout=None):
@@ -87,34 +122,33 @@ def _fetcher_class():
 
         def add(self, path: str, media_type: str, data) -> str:
             """Serve `data` (bytes, or a callable giving bytes on first use) at BASE_URL + path."""
-            url = BASE_URL + path.lstrip("/")
-            self._served[url] = (media_type, data)
-            return url
+            return self.served.add(path, media_type, data)
 
         def fetch(self, url, headers=None):
-            key = url.split("#", 1)[0]
-            entry = self._served.get(key)
+            entry = self.served.get(url)
             if entry is None:
                 self.refused.append(url)
                 raise PermissionError(f"not a resource of this book (refused): {_short(url)}")
             media_type, data = entry
-            if callable(data):
-                data = data()
-                self._served[key] = (media_type, data)
-            return URLFetcherResponse(key, body=data, headers={"Content-Type": media_type})
+            return URLFetcherResponse(url.split("#", 1)[0], body=data, headers={"Content-Type": media_type})
 
     return BookFetcher
 
 
-def make_fetcher(media=None):
-    """A fetcher serving each ok image of the bag (its ``pdf_data``) at BASE_URL + its filename."""
-    fetcher = _fetcher_class()()
+def serve_media(media=None) -> Served:
+    """Each ok image of the bag (its ``pdf_data``) served at BASE_URL + its filename."""
+    served = Served()
     if media is not None:
         for asset in media.assets.values():
             if asset.ok and asset.filename and (asset.pdf_data or asset.data):
-                fetcher.add(asset.filename, asset.pdf_media_type or asset.media_type,
-                            asset.pdf_data or asset.data)
-    return fetcher
+                served.add(asset.filename, asset.pdf_media_type or asset.media_type,
+                           asset.pdf_data or asset.data)
+    return served
+
+
+def make_fetcher(media=None):
+    """A fetcher serving each ok image of the bag (its ``pdf_data``) at BASE_URL + its filename."""
+    return _fetcher_class()(serve_media(media))
 
 
 def _short(url: str, limit: int = 120) -> str:
@@ -430,34 +464,64 @@ def build(book: PreparedBook) -> bytes:
 
 def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
     """The PDF bytes and the warnings of this build (refused URLs, CSS problems)."""
-    doc, media, options, fonts = book.doc, book.media, book.options, book.fonts
-    check_size(doc)
-    weasy_speed.import_weasyprint()
-    from weasyprint import CSS, HTML
-    from weasyprint.text.fonts import FontConfiguration
+    data, messages = render_job(make_job(book))
+    return data, book_warnings(book, messages)
 
+
+@dataclass
+class PdfJob:
+    """One book as WeasyPrint takes it: HTML, stylesheets, resources. Made without WeasyPrint, so
+    that another process can render it (``overlap.py``)."""
+
+    html: str
+    sheets: list[tuple[str, str]]     # (CSS text, name), in cascade order
+    served: Served
+    variant: str                      # --pdf-variant, checked
+    name: str                         # the document's name, for the error
+
+
+def make_job(book: PreparedBook) -> PdfJob:
+    """The book's final HTML, stylesheets and resources (RenderError when too large for a PDF)."""
+    doc, media, options = book.doc, book.media, book.options
+    check_size(doc)
     variant = (options.pdf_variant or "").strip().lower()
     if variant and variant not in PDF_VARIANTS:
         raise UsageError(f"PDF variant {options.pdf_variant!r}: expected one of {', '.join(PDF_VARIANTS)}")
     geo = geometry(options.page_size, options.bleed, options.crop_marks,
                    duplex=options.duplex)
+    served = serve_media(media)
+    font_css = _font_css(book, served)
+    html = assemble_html(book, served)
+    sheets = [(font_css, "fonts"), (read_style("base.css"), "base.css"),
+              (read_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
+              *_user_css(book)]
+    return PdfJob(html, sheets, served, variant, doc.name)
+
+
+def warm_up() -> None:
+    """WeasyPrint imported and our changes to it installed: what every render needs first and no
+    book decides (``overlap.py`` has it done on the other core while the book is prepared)."""
+    weasy_speed.import_weasyprint()
     _install_log_router()
     weasy_cjk.install()
     weasy_speed.install()
     weasy_passes.install()
 
-    fetcher = make_fetcher(media)
-    font_css = _font_css(book, fetcher)
-    html = assemble_html(book, fetcher)
-    sheets = [(font_css, "fonts"), (read_style("base.css"), "base.css"),
-              (read_style("print.css"), "print.css"), (page_css(geo, doc), "page"),
-              *_user_css(book)]
 
+def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
+    """WeasyPrint renders the job → the PDF bytes and WeasyPrint's messages about the user's
+    stylesheets and the document (each once)."""
+    warm_up()
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    fetcher = _fetcher_class()(job.served)
+    variant = job.variant
     messages: list[str] = []
     try:
         font_config = FontConfiguration()
         stylesheets = []
-        for text, name in sheets:
+        for text, name in job.sheets:
             # our own sheets use properties WeasyPrint ignores (for EPUB readers): debug only;
             # from the first user sheet on, WeasyPrint's complaints are the user's warnings
             if name not in OWN_SHEETS:
@@ -468,7 +532,7 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
                 stylesheets.append(CSS(string=text, base_url=BASE_URL, url_fetcher=fetcher,
                                        font_config=font_config))
         _WeasyLogRouter.local.messages = messages
-        document = HTML(string=html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
+        document = HTML(string=job.html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
         pdf = document.write_pdf(
             stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
             pdf_variant=variant or None, pdf_tags=True,
@@ -479,16 +543,23 @@ def build_with_warnings(book: PreparedBook) -> tuple[bytes, list[str]]:
     except UsageError:
         raise
     except Exception as exc:  # WeasyPrint, Pango or pydyf failing is a render error, not a crash
-        raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", path=doc.name or None) from exc
+        raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", path=job.name or None) from exc
     finally:
         _WeasyLogRouter.local.messages = None
-    warnings = [_describe(m, doc) for m in _in_our_words(list(dict.fromkeys(messages)), fonts)]
-    if options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
+    return pdf, list(dict.fromkeys(messages))
+
+
+def book_warnings(book: PreparedBook, messages: list[str]) -> list[str]:
+    """WeasyPrint's messages → the build's warnings, in our words and logged (read after the
+    render: the font set by then knows every character a backend found uncovered)."""
+    doc = book.doc
+    warnings = [_describe(m, doc) for m in _in_our_words(messages, book.fonts)]
+    if book.options.vertical:  # WeasyPrint has no writing-mode: say so instead of failing
         warnings.insert(0, _describe("vertical writing is not supported by the PDF engine "
                                      "(WeasyPrint has no writing-mode); the PDF is set horizontally", doc))
     for w in warnings:
         log.warning("%s", w)
-    return pdf, warnings
+    return warnings
 
 
 def _output_intent(variant: str) -> dict:

@@ -1,0 +1,270 @@
+"""A PDF run → WeasyPrint made ready in a forked process while this one prepares the book, rendered there.
+
+Before its first book WeasyPrint costs ~0.2 s of CPU that no book decides: its import, our changes
+to it (weasy_cjk, weasy_speed), its own stylesheets. A one-file PDF run paid that after reading,
+fetching the images and writing the HTML (~0.25 s); on two cores both now happen at once.
+:func:`pdf_engine` forks a child *before* the book is read; the child warms WeasyPrint up and
+waits; this process sends it each book's :class:`~interview_export.backends.pdf.PdfJob` (HTML,
+stylesheets, font subsets and images as bytes) and gets back the PDF bytes and WeasyPrint's
+messages, or the error, which it raises as the render here would have. ``build`` makes the EPUB
+here while the child renders the PDF. Books are written by this process alone
+(``pipeline.write_atomic``), so a child that dies leaves no file behind; the child ignores Ctrl-C
+(this process decides, and kills it) and dies with its parent (``PR_SET_PDEATHSIG``). Same bytes,
+same warnings in the same order.
+
+Only the command line asks for it (``cli`` → ``api.convert_planned(overlap=True)``: it owns its
+process), and it forks only where that is safe and useful: Linux, two or more usable CPUs, no
+other thread running yet. ``INTERVIEW_EXPORT_OVERLAP=0`` turns it off (the render runs here).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from .errors import ExportError, RenderError
+
+if TYPE_CHECKING:
+    from .prepare import PreparedBook
+
+log = logging.getLogger("interview_export.pdf")
+
+ENV_SWITCH = "INTERVIEW_EXPORT_OVERLAP"   # "0": never fork; unset or anything else: when it helps
+EXIT_GRACE_SECONDS = 5.0                  # a child told to stop that is still there then is killed
+
+Result = tuple[bytes, list[str]]
+
+
+def why_not() -> str:
+    """"" when a rendering process may be forked now, else why not (for the -vv log)."""
+    if os.environ.get(ENV_SWITCH, "").strip() == "0":
+        return f"{ENV_SWITCH}=0"
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return "not Linux"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return "one CPU"
+    if threading.active_count() > 1 or _os_threads() > 1:
+        return "other threads running (a fork copies their locks)"
+    return ""
+
+
+def _os_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+@contextmanager
+def pdf_engine() -> Iterator[dict[str, "PdfProcess"] | None]:
+    """{"pdf": a backend that renders in a warmed-up child process}, or None (render here); the
+    child is stopped and reaped on the way out, whatever happens."""
+    reason = why_not()
+    engine = None
+    if not reason:
+        try:
+            engine = PdfProcess.start()
+        except OSError as exc:   # no fork (memory, process limit): render here, as before
+            reason = f"fork failed: {exc}"
+    if engine is None:
+        log.debug("PDF rendered in this process: %s", reason)
+        yield None
+        return
+    try:
+        yield {"pdf": engine}
+    except BaseException:
+        engine.stop(kill=True)
+        raise
+    engine.stop()
+
+
+# ---------------------------------------------------------------- this process
+class PdfProcess:
+    """The child that renders PDFs and the two pipes to it (jobs there, results back). Called with
+    a book it is a backend (book → PDF bytes, warnings); :meth:`begin` sends the book off and
+    returns what collects its PDF, so that ``pipeline.build_books`` makes the EPUB meanwhile."""
+
+    def __init__(self, pid: int, jobs: Any, results: Any):
+        self.pid, self.jobs, self.results = pid, jobs, results
+        self.sent = 0
+        self.status: int | None = None        # its wait status, once reaped
+
+    @classmethod
+    def start(cls) -> "PdfProcess":
+        """Fork the child (OSError when that fails); it starts warming WeasyPrint up at once."""
+        jobs_r, jobs_w = os.pipe()
+        results_r, results_w = os.pipe()
+        parent = os.getpid()
+        for stream in (sys.stdout, sys.stderr):   # nothing buffered here gets written twice
+            with suppress(Exception):
+                stream.flush()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (jobs_r, jobs_w, results_r, results_w):
+                os.close(fd)
+            raise
+        if pid == 0:   # the child never returns from here
+            os.close(jobs_w)
+            os.close(results_r)
+            _child(parent, jobs_r, results_w)
+        os.close(jobs_r)
+        os.close(results_w)
+        log.debug("PDF engine started in process %d", pid)
+        return cls(pid, os.fdopen(jobs_w, "wb"), os.fdopen(results_r, "rb"))
+
+    def __call__(self, book: "PreparedBook") -> Result:
+        return self.begin(book)()
+
+    def begin(self, book: "PreparedBook") -> Callable[[], Result]:
+        """Send the book's job to the child → what waits for its PDF. Every error (a book too large,
+        the child gone) is raised by that, when the PDF's turn comes, as the render here would."""
+        from .backends import BACKENDS, pdf
+
+        if self.status is not None:   # the child is gone (an earlier book killed it): render here
+            return lambda: BACKENDS["pdf"](book)
+        try:
+            job = pdf.make_job(book)
+            job.served.resolve()      # the font subsets are cut here, before the job travels
+            payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            return _raiser(exc)
+        try:
+            self.jobs.write(payload)
+            self.jobs.flush()
+        except OSError:
+            return _raiser(RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None))
+        self.sent += 1
+        return lambda: self._collect(book)
+
+    def _collect(self, book: "PreparedBook") -> Result:
+        from .backends import pdf
+
+        try:
+            kind, payload = pickle.load(self.results)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            raise RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None) from None
+        if kind != "ok":
+            exc, text = payload
+            exc.__cause__ = _ChildTraceback(text)
+            raise exc
+        data, messages = payload
+        return data, pdf.book_warnings(book, messages)
+
+    def _death(self) -> str:
+        """Why the child stopped answering (it is reaped here)."""
+        self.stop(kill=True)
+        status = self.status or 0
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else "?"
+            return f"the rendering process was killed by signal {sig} ({name})"
+        return f"the rendering process stopped (exit status {os.waitstatus_to_exitcode(status)})"
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Close the pipes (the child leaves when it reads their end) and reap the child: killed at
+        once with `kill` or when it was sent nothing (it may still be importing)."""
+        if self.status is not None:
+            return
+        for stream in (self.jobs, self.results):
+            with suppress(OSError):
+                stream.close()
+        if kill or not self.sent:
+            with suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + EXIT_GRACE_SECONDS
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:   # already reaped: nothing left to wait for
+                pid, status = self.pid, 0
+            if pid:
+                self.status = status
+                return
+            if time.monotonic() > deadline:
+                with suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
+                deadline = float("inf")
+            time.sleep(0.002)
+
+
+def _raiser(exc: BaseException) -> Callable[[], Result]:
+    def fail() -> Result:
+        raise exc
+    return fail
+
+
+class _ChildTraceback(Exception):
+    """The traceback of an error raised in the rendering process (what -v shows)."""
+
+    def __str__(self) -> str:
+        return "in the PDF rendering process:\n" + str(self.args[0]).rstrip()
+
+
+# ---------------------------------------------------------------- the child
+def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
+    """Warm WeasyPrint up, then render each job that arrives until the pipe closes; never returns."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C: the parent decides, and kills us
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _die_with(parent)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)                                # stdin and stdout stay the parent's
+        os.dup2(null, 1)
+        os.close(null)
+        from .backends import pdf
+
+        with suppress(Exception):   # a failure comes again from render_job, which reports it
+            pdf.warm_up()
+        with os.fdopen(jobs_fd, "rb") as jobs, os.fdopen(results_fd, "wb") as results:
+            while True:
+                try:
+                    job = pickle.load(jobs)
+                except EOFError:
+                    break
+                try:
+                    reply: tuple = ("ok", pdf.render_job(job))
+                except Exception as exc:
+                    reply = ("error", _portable(exc))
+                del job
+                pickle.dump(reply, results, protocol=pickle.HIGHEST_PROTOCOL)
+                results.flush()
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    with suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
+    if os.getppid() != parent:   # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _portable(exc: Exception) -> tuple[BaseException, str]:
+    """The error as it can cross the pipe and still read the same (ours and the built-in ones),
+    else a RuntimeError naming its type; with its traceback as text."""
+    text = traceback.format_exc()
+    exc.__cause__ = exc.__context__ = exc.__traceback__ = None
+    with suppress(Exception):
+        copy = pickle.loads(pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL))
+        if type(copy) is type(exc) and str(copy) == str(exc) and (
+                not isinstance(exc, ExportError) or vars(copy) == vars(exc)):
+            return exc, text
+    return RuntimeError(f"{type(exc).__name__}: {exc}"), text
