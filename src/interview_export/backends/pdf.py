@@ -499,19 +499,28 @@ def make_job(book: PreparedBook) -> PdfJob:
 
 
 def warm_up() -> None:
-    """WeasyPrint imported and our changes to it installed: what every render needs first and no
-    book decides (``overlap.py`` has it done on the other core while the book is prepared)."""
+    """What every render needs first and no book decides, made ready (``overlap.py`` has it done on
+    the other CPU while the book is prepared): WeasyPrint imported, our changes to it installed,
+    Pango and fontconfig set up, our shared stylesheets parsed."""
+    _engine_ready()
+    from weasyprint.text.fonts import FontConfiguration
+
+    FontConfiguration()   # the first one pays for setting up Pango's font map (~15 ms); later ones ~3 ms
+    for name in SHARED_SHEETS:
+        _shared_sheet(read_style(name))
+
+
+def _engine_ready() -> None:
     weasy_speed.import_weasyprint()
     _install_log_router()
     weasy_cjk.install()
     weasy_speed.install()
-    weasy_passes.install()
 
 
 def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
     """WeasyPrint renders the job → the PDF bytes and WeasyPrint's messages about the user's
     stylesheets and the document (each once)."""
-    warm_up()
+    _engine_ready()
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 
