@@ -350,6 +350,27 @@ def test_cover_option_not_an_image(tmp_path):
     assert str(bad) in str(info.value)
 
 
+def test_errors_of_the_cover_drawn_beside_the_subsets_still_stop_the_build(monkeypatch):
+    from interview_export import fonts
+    from interview_export.errors import FontError, RenderError
+    doc, bag = sample()
+    book = prepare(doc, Options(), media=bag)
+
+    def broken_cover(*args, **kwargs):
+        raise OSError("cover drawing failed")
+
+    monkeypatch.setattr(epub, "choose_cover", broken_cover)
+    with pytest.raises(RenderError, match="cover drawing failed"):
+        epub.build(book)
+
+    def broken_fonts(*args, **kwargs):   # both fail: the fonts' error, as when they ran in turn
+        raise FontError("subsetting failed")
+
+    monkeypatch.setattr(fonts, "subset_fonts", broken_fonts)
+    with pytest.raises(FontError, match="subsetting failed"):
+        epub.build(book)
+
+
 def test_portrait_document_cover_used_as_is():
     doc, bag = sample()
     bag.assets["https://cdn/banner.jpg"] = FakeAsset("https://cdn/banner.jpg", "images/tall0001.jpg",
