@@ -71,7 +71,7 @@ def install() -> bool:
             made.add(index)
             return stock(index, context, root_box, html)
 
-        remake_page.__wrapped__ = stock    # source_digest pins WeasyPrint's own (inspect.unwrap)
+        setattr(remake_page, "__wrapped__", stock)   # source_digest pins WeasyPrint's own (inspect.unwrap)
         page.remake_page = remake_page
         _installed = True
         return True
