@@ -76,3 +76,22 @@ def test_digests_pin_weasyprints_own_functions(name):
 
     obj = getattr(layout if name == "layout_document" else page, name)
     assert source_digest(obj) == weasy_passes.SOURCE_DIGESTS[name]
+
+
+def test_the_pdf_backend_installs_it():
+    """A PDF build in a fresh process leaves WeasyPrint's remake_page wrapped (not only a test's own
+    install() call)."""
+    import subprocess
+    import sys
+
+    probe = ("import pathlib, tempfile\n"
+             "d = pathlib.Path(tempfile.mkdtemp()); src = d / 'a.md'\n"
+             "src.write_text('# 标题\\n\\n## 一\\n\\n正文。\\n\\n## 二\\n\\n正文。\\n', encoding='utf-8')\n"
+             "from interview_export import pipeline\n"
+             "from interview_export.backends import pdf\n"
+             "pdf.build(pipeline.prepare_book(pipeline.load(str(src)), targets=('pdf',)))\n"
+             "from weasyprint.layout import page\n"
+             "print(hasattr(page.remake_page, '__wrapped__'))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "True"

@@ -515,6 +515,7 @@ def _engine_ready() -> None:
     _install_log_router()
     weasy_cjk.install()
     weasy_speed.install()
+    weasy_passes.install()
 
 
 def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
