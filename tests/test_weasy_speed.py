@@ -53,6 +53,38 @@ def test_deferred_module_forwards_and_stays_a_plain_module_for_from_imports():
     assert call("[2]") == [2] and call.__name__ == "loads"
 
 
+THREADS_PROBE = textwrap.dedent("""
+    import ctypes.util, json, sys, threading, time
+    from interview_export.backends import weasy_speed
+    real, opened = ctypes.util.find_library, weasy_speed._sonames_open
+
+    def slowly():                      # both threads inside the patches at once, were they unguarded
+        time.sleep(0.3)
+        return opened()
+
+    weasy_speed._sonames_open = slowly
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(weasy_speed.import_weasyprint())) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"restored": ctypes.util.find_library is real, "same": got[0] is got[1],
+                      "whole": hasattr(got[0], "HTML") and hasattr(got[1], "HTML"),
+                      "hints deferred": type(got[0].PH_STYLESHEET).__name__}))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the library probing skipped is Linux's")
+def test_two_threads_importing_leave_no_patch_behind():
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", THREADS_PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"restored": True, "same": True, "whole": True,
+                                                         "hints deferred": "Deferred"}
+
+
 HINTS_PROBE = textwrap.dedent("""
     import json
     from interview_export.backends.weasy_speed import import_weasyprint

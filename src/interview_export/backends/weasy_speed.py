@@ -54,6 +54,7 @@ SOURCE_DIGESTS = {
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _installed = False
 _lock = threading.Lock()
+_import_lock = threading.Lock()
 _parse_lock = threading.Lock()
 
 #: The sonames WeasyPrint 70 tries among its names for each library it needs (text/ffi.py)
@@ -66,11 +67,17 @@ DEFERRED = {"fontTools.subset": (True, ()),
 
 
 def import_weasyprint() -> types.ModuleType:
-    """``import weasyprint``, without the library probing and the unused fontTools modules."""
-    if "weasyprint" in sys.modules:
-        return sys.modules["weasyprint"]
-    with _no_library_search(), _deferred_modules(), _hints_sheet_deferred():
-        import weasyprint
+    """``import weasyprint``, without the library probing and the unused fontTools modules.
+    Thread-safe: one thread imports, with the patches above in place for that time only (two
+    threads entering them at once would leave ``find_library`` patched); another thread waits
+    and gets the finished module."""
+    if "weasyprint" not in sys.modules:
+        with _import_lock:
+            if "weasyprint" not in sys.modules:
+                with _no_library_search(), _deferred_modules(), _hints_sheet_deferred():
+                    import weasyprint
+    import weasyprint  # waits while another thread is still importing it
+
     return weasyprint
 
 
