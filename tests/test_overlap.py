@@ -38,7 +38,17 @@ def output_intent(variant):
         time.sleep(120)
     return real(variant)
 
+real_render_job = pdf.render_job
+early = []
+
+def render_job(job):   # "early": the first render fails before it fetches anything
+    if os.environ.get("IE_TEST_RENDER") == "early" and not early:
+        early.append(1)
+        raise ValueError("early")
+    return real_render_job(job)
+
 pdf._output_intent = output_intent
+pdf.render_job = render_job
 cli.main()
 """
 ENGINE = re.compile(r"PDF engine started in process (\d+)")
@@ -122,6 +132,23 @@ def test_a_render_that_fails_or_dies_over_there_is_one_line(tmp_path, book, how,
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.epub"], "the EPUB, built first; no PDF, no temp file"
     assert gone(engine_pid(proc), 0.5)
+
+
+def test_one_rendering_process_serves_every_book_of_a_jobs_1_run(tmp_path, book):
+    """The first book fails over there before its font subsets are read; the next still converts."""
+    second = tmp_path / "b.md"
+    second.write_text("# 另一篇\n\n正文。\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run(tmp_path, ["pdf", str(book), str(second), "-o", str(out), "--offline", "-j", "1", "-vv"],
+               env={"IE_TEST_RENDER": "early"})
+    assert proc.finish(120) == 1
+    assert f"interview-export: error: {book}: internal error: ValueError: early" in proc.stderr, proc.stderr
+    assert len(ENGINE.findall(proc.stderr)) == 1 and "1 converted" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["b.pdf"]
+    again = run(tmp_path, ["pdf", str(second), "-o", str(tmp_path / "alone"), "--offline"],
+                env={"INTERVIEW_EXPORT_OVERLAP": "0"}, driver=False)
+    assert again.finish(120) == 0
+    assert (out / "b.pdf").read_bytes() == (tmp_path / "alone" / "b.pdf").read_bytes()
 
 
 def test_ctrl_c_while_rendering_over_there(tmp_path, book):

@@ -104,6 +104,8 @@ class PdfProcess:
     @classmethod
     def start(cls) -> "PdfProcess":
         """Fork the child (OSError when that fails); it starts warming WeasyPrint up at once."""
+        from .backends import pdf  # noqa: F401  (both need it: imported once, before the fork)
+
         jobs_r, jobs_w = os.pipe()
         results_r, results_w = os.pipe()
         parent = os.getpid()
@@ -137,17 +139,23 @@ class PdfProcess:
             return lambda: BACKENDS["pdf"](book)
         try:
             job = pdf.make_job(book)
-            job.served.resolve()      # the font subsets are cut here, before the job travels
-            payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+            job.served, later = job.served.split()
+            kinds = {url: media_type for url, (media_type, _) in later.items()}
+            payload = pickle.dumps((job, kinds), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             return _raiser(exc)
         try:
-            self.jobs.write(payload)
-            self.jobs.flush()
+            # the job goes first: the child parses the HTML while the font subsets are cut here
+            self._send(payload)
+            self.sent += 1
+            self._send(_pickled(pdf.made(later)))
         except OSError:
             return _raiser(RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None))
-        self.sent += 1
         return lambda: self._collect(book)
+
+    def _send(self, payload: bytes) -> None:
+        self.jobs.write(payload)
+        self.jobs.flush()
 
     def _collect(self, book: "PreparedBook") -> Result:
         from .backends import pdf
@@ -200,6 +208,17 @@ class PdfProcess:
             time.sleep(0.002)
 
 
+def _pickled(resources: dict[str, tuple[str, object]]) -> bytes:
+    """The resources made for a job; an error that cannot be pickled goes as a RuntimeError
+    saying the same (WeasyPrint only logs it)."""
+    try:
+        return pickle.dumps(resources, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return pickle.dumps({url: (kind, RuntimeError(f"{type(data).__name__}: {data}")
+                                   if isinstance(data, Exception) else data)
+                             for url, (kind, data) in resources.items()}, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _raiser(exc: BaseException) -> Callable[[], Result]:
     def fail() -> Result:
         raise exc
@@ -232,13 +251,23 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
         with os.fdopen(jobs_fd, "rb") as jobs, os.fdopen(results_fd, "wb") as results:
             while True:
                 try:
-                    job = pickle.load(jobs)
+                    job, later = pickle.load(jobs)
                 except EOFError:
                     break
+                arrived: list[dict] = []
+
+                def resources() -> dict:   # the font subsets, sent after the job: read once
+                    if not arrived:
+                        arrived.append(pickle.load(jobs))
+                    return arrived[0]
+
+                for url, media_type in later.items():
+                    job.served.entries[url] = (media_type, lambda url=url: resources()[url][1])
                 try:
                     reply: tuple = ("ok", pdf.render_job(job))
                 except Exception as exc:
                     reply = ("error", _portable(exc))
+                resources()   # read even when the render never asked (the next job comes after)
                 del job
                 pickle.dump(reply, results, protocol=pickle.HIGHEST_PROTOCOL)
                 results.flush()

@@ -88,15 +88,24 @@ class Served:
             raise entry[1]
         return entry
 
-    def resolve(self) -> None:
-        """Every callable called now, its bytes (or its error, raised by get) kept: what another
-        process can be sent."""
-        for url, (media_type, data) in self.entries.items():
-            if callable(data):
-                try:
-                    self.entries[url] = (media_type, data())
-                except Exception as exc:
-                    self.entries[url] = (media_type, exc)
+    def split(self) -> tuple["Served", dict[str, tuple[str, object]]]:
+        """→ (the resources ready now, as bytes; {url: entry} of those still to be made): what
+        another process can be sent at once, and what it waits for (``overlap.py``)."""
+        ready, later = Served(), {}
+        for url, entry in self.entries.items():
+            (later if callable(entry[1]) else ready.entries)[url] = entry
+        return ready, later
+
+
+def made(later: dict[str, tuple[str, object]]) -> dict[str, tuple[str, object]]:
+    """Each entry's callable called → its bytes, or the error it raised (which Served.get raises)."""
+    out: dict[str, tuple[str, object]] = {}
+    for url, (media_type, make) in later.items():
+        try:
+            out[url] = (media_type, make())
+        except Exception as exc:
+            out[url] = (media_type, exc)
+    return out
 
 
 def _fetcher_class():
@@ -529,6 +538,12 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
     variant = job.variant
     messages: list[str] = []
     try:
+        # the HTML first: it needs no resource (overlap.py sends the font subsets after the job);
+        # what WeasyPrint says about it goes after what it says about the user's sheets, as ever
+        said_on_html: list[str] = []
+        _WeasyLogRouter.local.messages = said_on_html
+        document = HTML(string=job.html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
+        _WeasyLogRouter.local.messages = None
         font_config = FontConfiguration()
         stylesheets = []
         for text, name in job.sheets:
@@ -541,8 +556,8 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
             elif text:
                 stylesheets.append(CSS(string=text, base_url=BASE_URL, url_fetcher=fetcher,
                                        font_config=font_config))
+        messages += said_on_html
         _WeasyLogRouter.local.messages = messages
-        document = HTML(string=job.html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
         pdf = document.write_pdf(
             stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
             pdf_variant=variant or None, pdf_tags=True,
