@@ -1,5 +1,5 @@
-"""The guard of our WeasyPrint patches (weasy_cjk.source_digest, check_version; weasy_speed.install
-uses the same digests): the source of every function they replace or rely on is pinned by sha256,
+"""The guard of our WeasyPrint patches (compat.source_digest, used by weasy_cjk.check_version and
+weasy_speed/weasy_passes.install): the source of every function they replace or rely on is pinned by sha256,
 taken from the file's lines without inspect.getsource, and any change to it turns the patch off."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import subprocess
+import sys
 
 from interview_export import weasy_cjk
 from interview_export.backends import weasy_speed
@@ -75,3 +77,13 @@ def test_check_version_names_a_changed_or_replaced_function(monkeypatch):
 
     monkeypatch.setattr(inline, "text_align", text_align)
     assert weasy_cjk.check_version() == "WeasyPrint's text_align changed"
+
+
+def test_preparing_a_book_loads_no_weasyprint_patch():
+    # the PDF backend's import (what the process preparing the book needs: overlap.py renders in
+    # another one) neither imports WeasyPrint nor weasy_cjk (~5 ms of Chinese character classes)
+    code = ("import sys, interview_export.backends.pdf; "
+            "print(sorted(m for m in ('weasyprint', 'interview_export.weasy_cjk') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -4,12 +4,14 @@ Everything here leans on something a library does not promise to keep (a name wi
 an import-time detail). ``PROBES`` checks each of them against the installed version, and
 tests/test_compat.py runs the probes and exercises every wrapper, so an upgrade that moves one
 fails a test instead of silently dropping a guard or a speed-up. The rest of the package uses only
-public APIs. (weasy_cjk.py, which replaces WeasyPrint layout functions, guards itself the same
-way with source digests: tests/test_typeset.py.)
+public APIs. (Our WeasyPrint patches — weasy_cjk, backends/weasy_speed, backends/weasy_passes —
+guard themselves with digests of the source they replace or rely on: ``source_digest`` here,
+tests/test_weasy_guard.py.)
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from types import ModuleType
@@ -187,6 +189,35 @@ def _probe_ebooklib() -> None:
     if "self.out.writestr(" not in inspect.getsource(eb.EpubWriter._write_items):
         raise CompatError("ebooklib's EpubWriter no longer writes through self.out.writestr:"
                           " update interview_export/compat.py (epub_entries)")
+
+
+# ---------------------------------------------------------------- WeasyPrint: the source our patches pin
+def source_digest(obj) -> str:
+    """sha256 of a function's or class's source: what the SOURCE_DIGESTS of weasy_cjk,
+    weasy_speed and weasy_passes pin (the WeasyPrint functions they replace or rely on). The same
+    digest as of ``inspect.getsource`` (tests/test_weasy_guard.py checks every pinned function),
+    taken for a function straight from its file's lines: ``getsource`` tokenizes each one (~15 ms
+    for the 13 pinned, per process)."""
+    import hashlib
+
+    obj = inspect.unwrap(obj)
+    code = getattr(obj, "__code__", None)
+    if code is None:
+        return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
+    lines = _source_lines(code.co_filename)
+    return hashlib.sha256(b"".join(lines[code.co_firstlineno - 1:_last_line(code)])).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _source_lines(path: str) -> list[bytes]:
+    with open(path, "rb") as f:
+        return f.read().splitlines(keepends=True)
+
+
+def _last_line(code) -> int:
+    """The last source line of `code` or of any code nested in it."""
+    nested = [_last_line(const) for const in code.co_consts if hasattr(const, "co_lines")]
+    return max([line or 0 for *_, line in code.co_lines()] + nested)
 
 
 #: name → a check that raises CompatError when the installed library moved what we rely on

@@ -29,15 +29,13 @@ justification stays in place.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import inspect
 import itertools
 import logging
 import re
 import threading
 
 from . import linebreak
+from .compat import source_digest
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -164,30 +162,6 @@ def spacings(extra: float, chars: float, spaces: float, em: float) -> tuple[floa
     if chars and per_char > MAX_CHAR_STRETCH_EM * em:
         return None
     return per_char, per_space
-
-
-def source_digest(obj) -> str:
-    """sha256 of a function's or class's source: what SOURCE_DIGESTS pins. The same digest as of
-    ``inspect.getsource`` (checked on every pinned function), taken for a function straight from
-    its file's lines — ``getsource`` tokenizes each one (~15 ms for the 13 pinned, per process)."""
-    obj = inspect.unwrap(obj)
-    code = getattr(obj, "__code__", None)
-    if code is None:
-        return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
-    lines = _source_lines(code.co_filename)
-    return hashlib.sha256(b"".join(lines[code.co_firstlineno - 1:_last_line(code)])).hexdigest()
-
-
-@functools.lru_cache(maxsize=None)
-def _source_lines(path: str) -> list[bytes]:
-    with open(path, "rb") as f:
-        return f.read().splitlines(keepends=True)
-
-
-def _last_line(code) -> int:
-    """The last source line of `code` or of any code nested in it."""
-    nested = [_last_line(const) for const in code.co_consts if hasattr(const, "co_lines")]
-    return max([line or 0 for *_, line in code.co_lines()] + nested)
 
 
 def check_version() -> str | None:

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import linebreak, model, render, weasy_cjk
+from .. import linebreak, model, render
 from ..errors import RenderError, UsageError
 from ..options import PDF_VARIANTS
 from ..pagesize import PT_PER_MM, PageGeometry, geometry
@@ -520,6 +520,8 @@ def warm_up() -> None:
 
 
 def _engine_ready() -> None:
+    from .. import weasy_cjk  # here, not at import: the process preparing a book never uses it
+
     weasy_speed.import_weasyprint()
     _install_log_router()
     weasy_cjk.install()

@@ -26,7 +26,7 @@ import copy
 import logging
 import threading
 
-from ..weasy_cjk import source_digest
+from ..compat import source_digest
 
 log = logging.getLogger("interview_export.pdf")
 

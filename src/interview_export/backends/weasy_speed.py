@@ -41,7 +41,7 @@ import threading
 import types
 from typing import Iterator
 
-from ..weasy_cjk import source_digest
+from ..compat import source_digest
 
 log = logging.getLogger("interview_export.pdf")
 
