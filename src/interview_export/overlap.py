@@ -148,22 +148,25 @@ class PdfProcess:
             # the job goes first: the child parses the HTML while the font subsets are cut here
             self._send(payload)
             self.sent += 1
+            sent = time.monotonic()
             self._send(_pickled(pdf.made(later)))
         except OSError:
             return _raiser(RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None))
-        return lambda: self._collect(book)
+        return lambda: self._collect(book, sent)
 
     def _send(self, payload: bytes) -> None:
         self.jobs.write(payload)
         self.jobs.flush()
 
-    def _collect(self, book: "PreparedBook") -> Result:
+    def _collect(self, book: "PreparedBook", sent: float) -> Result:
         from .backends import pdf
 
         try:
-            kind, payload = pickle.load(self.results)
+            kind, payload, (ready, done) = pickle.load(self.results)
         except (OSError, EOFError, pickle.UnpicklingError):
             raise RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None) from None
+        log.debug("PDF rendered in process %d: WeasyPrint was ready %.3f s %s the job came, render %.3f s",
+                  self.pid, abs(sent - ready), "before" if ready <= sent else "after", done - max(ready, sent))
         if kind != "ok":
             exc, text = payload
             exc.__cause__ = _ChildTraceback(text)
@@ -248,6 +251,7 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
 
         with suppress(Exception):   # a failure comes again from render_job, which reports it
             pdf.warm_up()
+        ready = time.monotonic()    # (the clock is the machine's: the parent compares)
         with os.fdopen(jobs_fd, "rb") as jobs, os.fdopen(results_fd, "wb") as results:
             while True:
                 try:
@@ -269,7 +273,7 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
                     reply = ("error", _portable(exc))
                 resources()   # read even when the render never asked (the next job comes after)
                 del job
-                pickle.dump(reply, results, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((*reply, (ready, time.monotonic())), results, protocol=pickle.HIGHEST_PROTOCOL)
                 results.flush()
     except BaseException:
         code = 1
