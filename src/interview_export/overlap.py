@@ -128,6 +128,7 @@ class PdfProcess:
         return cls(pid, os.fdopen(jobs_w, "wb"), os.fdopen(results_r, "rb"))
 
     def __call__(self, book: "PreparedBook") -> Result:
+        """The backend: the book → its PDF bytes and warnings, rendered over there."""
         return self.begin(book)()
 
     def begin(self, book: "PreparedBook") -> Callable[[], Result]:

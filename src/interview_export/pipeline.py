@@ -369,9 +369,10 @@ def build_books(doc: "Document", formats: Sequence[str], options: Options, *, cl
     chosen = {fmt: (backends or {}).get(fmt) or BACKENDS[fmt] for fmt in formats}
     begun: dict[str, Callable[[], tuple[bytes, list[str]]]] = {}
     for fmt in formats[1:]:   # a backend rendering elsewhere starts now, while the first is built here
-        if hasattr(chosen[fmt], "begin"):
+        begin = getattr(chosen[fmt], "begin", None)
+        if begin is not None:
             with clock.stage(fmt):
-                begun[fmt] = chosen[fmt].begin(book)
+                begun[fmt] = begin(book)
     for fmt in formats:
         with clock.stage(fmt):
             data, more = begun[fmt]() if fmt in begun else chosen[fmt](book)

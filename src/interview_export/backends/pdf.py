@@ -16,6 +16,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import linebreak, model, render
 from ..errors import RenderError, UsageError
@@ -69,7 +70,7 @@ class Served:
     """The book's own resources by URL: all WeasyPrint may fetch (made without WeasyPrint)."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[str, object]] = {}
+        self.entries: dict[str, tuple[str, Any]] = {}   # url → (media type, bytes or what makes them)
 
     def add(self, path: str, media_type: str, data) -> str:
         """Serve `data` (bytes, or a callable giving bytes on first use) at BASE_URL + path."""
@@ -77,7 +78,7 @@ class Served:
         self.entries[url] = (media_type, data)
         return url
 
-    def get(self, url: str) -> tuple[str, object] | None:
+    def get(self, url: str) -> tuple[str, Any] | None:
         """(media type, bytes) served at `url` (without its #fragment), None for anything else;
         raises what making them raised."""
         key = url.split("#", 1)[0]
@@ -88,18 +89,18 @@ class Served:
             raise entry[1]
         return entry
 
-    def split(self) -> tuple["Served", dict[str, tuple[str, object]]]:
+    def split(self) -> tuple["Served", dict[str, tuple[str, Any]]]:
         """→ (the resources ready now, as bytes; {url: entry} of those still to be made): what
         another process can be sent at once, and what it waits for (``overlap.py``)."""
-        ready, later = Served(), {}
+        ready, later = Served(), dict[str, tuple[str, Any]]()
         for url, entry in self.entries.items():
             (later if callable(entry[1]) else ready.entries)[url] = entry
         return ready, later
 
 
-def made(later: dict[str, tuple[str, object]]) -> dict[str, tuple[str, object]]:
+def made(later: dict[str, tuple[str, Any]]) -> dict[str, tuple[str, Any]]:
     """Each entry's callable called → its bytes, or the error it raised (which Served.get raises)."""
-    out: dict[str, tuple[str, object]] = {}
+    out: dict[str, tuple[str, Any]] = {}
     for url, (media_type, make) in later.items():
         try:
             out[url] = (media_type, make())
