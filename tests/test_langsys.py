@@ -84,6 +84,17 @@ def test_the_mapped_langsys_file_holds_the_patched_bytes(keep):
     assert data == patched and patched != Path(path).read_bytes()
 
 
+@pytest.mark.parametrize("broken", ["memfd_create", "sendfile"])
+def test_without_an_in_memory_file_the_patched_bytes_are_used(monkeypatch, broken):
+    def refuse(*args, **kwargs):
+        raise OSError("not allowed here")
+
+    monkeypatch.setattr(langsys.os, broken, refuse)
+    path = str(fonts_dir() / fonts.SHIPPED[("sans", 700)])
+    with langsys.langsys_file(path, b"ZHT ") as patched:
+        assert patched == langsys.font_for_langsys(path, b"ZHT ")
+
+
 def test_a_font_with_nothing_to_patch_is_mapped_as_it_is():
     path = str(fonts_dir() / "IEGap.ttf")   # no GSUB
     with langsys.langsys_file(path, b"ZHT ") as name:

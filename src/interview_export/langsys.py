@@ -136,7 +136,10 @@ def _patched_copy(source: int, size: int, patches: list[tuple[int, bytes]]) -> i
     order (overlapping lists end as only_langsys makes them), or None where that is not possible."""
     if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
         return None
-    fd = os.memfd_create("langsys", getattr(os, "MFD_CLOEXEC", 0))
+    try:
+        fd = os.memfd_create("langsys", getattr(os, "MFD_CLOEXEC", 0))
+    except OSError:   # e.g. refused by a container's seccomp profile
+        return None
     try:
         done = 0
         while done < size:
