@@ -151,6 +151,27 @@ def test_one_rendering_process_serves_every_book_of_a_jobs_1_run(tmp_path, book)
     assert (out / "b.pdf").read_bytes() == (tmp_path / "alone" / "b.pdf").read_bytes()
 
 
+def test_a_pdf_nobody_waited_for_is_not_the_next_books(tmp_path, book):
+    """build -j 1: the first book's EPUB cannot be written (a folder is in its place), so its PDF,
+    already rendering over there, is never collected; the second book gets its own PDF."""
+    second = tmp_path / "b.md"
+    second.write_text("# 另一篇\n\n正文。\n", encoding="utf-8")
+    out = tmp_path / "out"
+    (out / "a.epub").mkdir(parents=True)
+    proc = run(tmp_path, ["build", str(book), str(second), "-o", str(out), "--offline", "-j", "1", "-vv"],
+               driver=False)
+    assert proc.finish(120) == 1, proc.stderr
+    assert f"interview-export: error: {book}: " in proc.stderr and "is a directory" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.epub", "b.epub", "b.pdf"]
+    alone = tmp_path / "alone"
+    again = run(tmp_path, ["build", str(second), "-o", str(alone), "--offline"],
+                env={"INTERVIEW_EXPORT_OVERLAP": "0"}, driver=False)
+    assert again.finish(120) == 0
+    for name in ("b.epub", "b.pdf"):
+        assert (out / name).read_bytes() == (alone / name).read_bytes(), name
+    assert gone(engine_pid(proc), 0.5)
+
+
 def test_ctrl_c_while_rendering_over_there(tmp_path, book):
     out = tmp_path / "out"
     proc = run(tmp_path, ["pdf", str(book), "-o", str(out), "--offline", "-vv"], env={"IE_TEST_RENDER": "hang"})

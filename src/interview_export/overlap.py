@@ -98,7 +98,7 @@ class PdfProcess:
 
     def __init__(self, pid: int, jobs: Any, results: Any):
         self.pid, self.jobs, self.results = pid, jobs, results
-        self.sent = 0
+        self.sent = self.received = 0         # jobs sent, replies read (in the same order)
         self.status: int | None = None        # its wait status, once reaped
 
     @classmethod
@@ -145,6 +145,7 @@ class PdfProcess:
             payload = pickle.dumps((job, kinds), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             return _raiser(exc)
+        seq = self.sent
         try:
             # the job goes first: the child parses the HTML while the font subsets are cut here
             self._send(payload)
@@ -153,17 +154,19 @@ class PdfProcess:
             self._send(_pickled(pdf.made(later)))
         except OSError:
             return _raiser(RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None))
-        return lambda: self._collect(book, sent)
+        return lambda: self._collect(book, seq, sent)
 
     def _send(self, payload: bytes) -> None:
         self.jobs.write(payload)
         self.jobs.flush()
 
-    def _collect(self, book: "PreparedBook", sent: float) -> Result:
+    def _collect(self, book: "PreparedBook", seq: int, sent: float) -> Result:
         from .backends import pdf
 
         try:
-            kind, payload, (ready, done) = pickle.load(self.results)
+            while self.received <= seq:   # earlier replies nobody waited for (that book's EPUB failed first)
+                kind, payload, (ready, done) = pickle.load(self.results)
+                self.received += 1
         except (OSError, EOFError, pickle.UnpicklingError):
             raise RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None) from None
         log.debug("PDF rendered in process %d: WeasyPrint was ready %.3f s %s the job came, render %.3f s",
@@ -187,13 +190,14 @@ class PdfProcess:
 
     def stop(self, *, kill: bool = False) -> None:
         """Close the pipes (the child leaves when it reads their end) and reap the child: killed at
-        once with `kill` or when it was sent nothing (it may still be importing)."""
+        once with `kill`, when it was sent nothing (it may still be importing) or is still rendering
+        a PDF nobody waits for."""
         if self.status is not None:
             return
         for stream in (self.jobs, self.results):
             with suppress(OSError):
                 stream.close()
-        if kill or not self.sent:
+        if kill or not self.sent or self.received < self.sent:
             with suppress(OSError):
                 os.kill(self.pid, signal.SIGKILL)
         deadline = time.monotonic() + EXIT_GRACE_SECONDS
