@@ -27,8 +27,10 @@ def test_probes_fail_when_the_private_names_are_gone(monkeypatch):
     from concurrent.futures import process
 
     from ebooklib import epub as eb
+    from weasyprint.text.fonts import FontConfiguration
 
     cases = [
+        ("WeasyPrint font folder", FontConfiguration, "_folder"),
         ("interpreter exit steps", atexit, "_run_exitfuncs"),
         ("interpreter exit steps", threading, "_shutdown"),
         ("ebooklib writer steps", eb.EpubWriter, "_write_opf"),

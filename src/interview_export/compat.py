@@ -220,6 +220,29 @@ def _last_line(code) -> int:
     return max([line or 0 for *_, line in code.co_lines()] + nested)
 
 
+# ---------------------------------------------------------------- WeasyPrint: a font configuration's files
+def remove_font_files(font_config: Any) -> None:
+    """Delete the folder where a WeasyPrint ``FontConfiguration`` wrote its @font-face files
+    (``_folder``, a ``/tmp/weasyprint-*`` of ~0.8 MB for a book). Its ``__del__`` would, but a
+    process that leaves through ``os._exit`` with the cyclic collector off never runs it: one such
+    folder stayed behind per PDF. Call it once the PDF is written (the files are read then)."""
+    import shutil
+
+    folder = getattr(font_config, "_folder", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        font_config._folder = None
+
+
+def _probe_font_folder() -> None:
+    from weasyprint.text.fonts import FontConfiguration
+
+    if "_folder" not in vars(FontConfiguration) or "self._folder" not in inspect.getsource(
+            FontConfiguration.add_font_face):
+        raise CompatError("WeasyPrint's FontConfiguration no longer writes its fonts to _folder:"
+                          " update interview_export/compat.py (remove_font_files)")
+
+
 #: name → a check that raises CompatError when the installed library moved what we rely on
 PROBES: dict[str, Callable[[], None]] = {
     "httpx import without its CLI": _probe_httpx,
@@ -227,4 +250,5 @@ PROBES: dict[str, Callable[[], None]] = {
     "ProcessPoolExecutor workers": _probe_pool_processes,
     "interpreter exit steps": _probe_exit,
     "ebooklib writer steps": _probe_ebooklib,
+    "WeasyPrint font folder": _probe_font_folder,
 }

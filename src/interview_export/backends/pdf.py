@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import linebreak, model, render
+from .. import compat, linebreak, model, render
 from ..errors import RenderError, UsageError
 from ..options import PDF_VARIANTS
 from ..pagesize import PT_PER_MM, PageGeometry, geometry
@@ -540,6 +540,7 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
     fetcher = _fetcher_class()(job.served)
     variant = job.variant
     messages: list[str] = []
+    font_config = None
     try:
         # the HTML first: it needs no resource (overlap.py sends the font subsets after the job);
         # what WeasyPrint says about it goes after what it says about the user's sheets, as ever
@@ -574,6 +575,8 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
         raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}", path=job.name or None) from exc
     finally:
         _WeasyLogRouter.local.messages = None
+        if font_config is not None:
+            compat.remove_font_files(font_config)   # else one /tmp/weasyprint-* per PDF stays
     return pdf, list(dict.fromkeys(messages))
 
 
