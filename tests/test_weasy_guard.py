@@ -87,3 +87,15 @@ def test_preparing_a_book_loads_no_weasyprint_patch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_pydyf_and_subset_pins_are_digests_of_inspect_getsource():
+    weasy_speed.import_weasyprint()
+    import pydyf
+    from weasyprint.pdf import fonts
+
+    from interview_export.backends import weasy_subset
+
+    for pins, name, obj in ((weasy_speed.PYDYF_DIGESTS, "PDF.write", pydyf.PDF.write),
+                            (weasy_subset.SOURCE_DIGESTS, "Font._harfbuzz_subset", fonts.Font._harfbuzz_subset)):
+        assert weasy_cjk.source_digest(obj) == _getsource_digest(obj) == pins[name], name

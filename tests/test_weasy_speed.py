@@ -146,6 +146,34 @@ def test_remember_serialised_gives_the_same_bytes_compressing_once(options, monk
         assert 0 < len(made) < twice           # the /ID hash reused the streams compressed for writing
 
 
+@pytest.mark.parametrize("options", [{"pdf_identifier": True, "pdf_tags": True}, {"pdf_identifier": False}])
+@pytest.mark.parametrize("pinned", [True, False])
+def test_pdf_writes_own_objects_are_serialised_once_on_the_pinned_pydyf(options, pinned, monkeypatch):
+    import re
+    import zlib
+
+    import pydyf
+
+    weasyprint = weasy_speed.import_weasyprint()
+    assert weasy_speed.pydyf_checked() is True         # fails when pydyf is not the pinned one
+    if not pinned:
+        monkeypatch.setattr(weasy_speed, "PYDYF_DIGESTS", {"PDF.write": "0" * 64})
+        weasy_speed.pydyf_checked.cache_clear()
+    made, compressobj = [], zlib.compressobj
+    monkeypatch.setattr(pydyf.zlib, "compressobj", lambda *a, **k: made.append(1) or compressobj(*a, **k))
+    try:
+        document = weasyprint.HTML(string=HTML).render()
+        plain = document.write_pdf(**options)
+        made[:] = []
+        ours = document.write_pdf(finisher=weasy_speed.remember_serialised, **options)
+    finally:
+        weasy_speed.pydyf_checked.cache_clear()
+    assert ours == plain
+    streams = len(re.findall(rb"/Filter /FlateDecode", ours))
+    # each stream deflated once; unpinned, the object stream twice with an /ID (made after the finisher)
+    assert len(made) == streams + (not pinned and options["pdf_identifier"])
+
+
 def _png(mode="RGB", size=(37, 23), **save):
     from io import BytesIO
 

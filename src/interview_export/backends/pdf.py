@@ -25,7 +25,7 @@ from ..pagesize import PT_PER_MM, PageGeometry, geometry
 from ..prepare import PreparedBook
 from ..resources import fonts_dir, read_style
 from ..util import is_wide
-from . import weasy_passes, weasy_speed
+from . import weasy_passes, weasy_speed, weasy_subset
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -528,6 +528,7 @@ def _engine_ready() -> None:
     weasy_cjk.install()
     weasy_speed.install()
     weasy_passes.install()
+    weasy_subset.install()
 
 
 def render_job(job: PdfJob) -> tuple[bytes, list[str]]:

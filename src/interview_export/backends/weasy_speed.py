@@ -19,7 +19,8 @@ Found with ``benchmarks/profile_phases.py`` (seed → A4 PDF, ~1.2 s of CPU in a
 - **The PDF serialised twice** (~0.05 s): with ``pdf_identifier`` pydyf serialises every object —
   zlib level 9 on every stream — once to write it and once more to hash the whole file for its
   ``/ID``. :func:`remember_serialised` (a ``write_pdf`` finisher) keeps each object's bytes from the
-  first time; the file and its ``/ID`` come out byte-identical.
+  first time, also those of the object stream ``PDF.write`` makes itself (on the pydyf checked);
+  the file and its ``/ID`` come out byte-identical.
 - **Every PNG decoded and encoded again** (a fifth of a warm-cache batch's CPU: screenshots):
   WeasyPrint turns a PNG into PDF image data by decoding it and saving the pixels as a new PNG
   (Pillow, zlib level 6) to take its IDAT chunks. A plain PNG — 8-bit grey or RGB, not interlaced,
@@ -51,6 +52,9 @@ SOURCE_DIGESTS = {
     "RasterImage.get_x_object": "1f590111444639aa3547375a7fbddc6056f34fe64546c8550dc0ab36ea2b2408",
     "RasterImage._get_png_data": "da00cfefb979545130b958c5437c8ac62be7dfe939261f9a8196a8a6c5e899c2",
 }
+PYDYF = "0.13.0"
+#: sha256 of pydyf's PDF.write at PYDYF (remember_serialised relies on how it adds its own objects)
+PYDYF_DIGESTS = {"PDF.write": "242cd38f92ecd33f831159f8eb560487bf2e18d746ff8a7666954f2a8d519ba0"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _installed = False
 _lock = threading.Lock()
@@ -208,10 +212,39 @@ def _parse_hints_later(css: type, init):
 
 def remember_serialised(document, pdf) -> None:
     """A ``write_pdf`` finisher: every object of `pdf` keeps its serialised bytes once made, so the
-    ``/ID`` hash reuses what was written instead of serialising and compressing everything again."""
+    ``/ID`` hash reuses what was written instead of serialising and compressing everything again.
+    On the pydyf checked (:func:`pydyf_checked`) the objects ``PDF.write`` makes and adds itself
+    do too: the object stream gathering all dictionaries (~13 ms of zlib level 9 for the seed) was
+    still compressed twice."""
     for obj in pdf.objects:
-        if obj.free != "f" and isinstance(getattr(type(obj), "data", None), property):
-            obj.__class__ = _remembering(type(obj))  # type: ignore[arg-type]
+        if obj.free != "f":
+            _remember(obj)
+    if pydyf_checked():
+        add = pdf.add_object
+
+        def added(obj) -> None:     # PDF.write: the info dictionary, object and xref streams
+            add(obj)
+            _remember(obj)
+
+        pdf.add_object = added
+
+
+def _remember(obj) -> None:
+    if isinstance(getattr(type(obj), "data", None), property):
+        obj.__class__ = _remembering(type(obj))  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1)
+def pydyf_checked() -> bool:
+    """Whether pydyf is the version whose ``PDF.write`` was read (``PYDYF_DIGESTS``): it adds the
+    object and xref streams complete and changes no object after adding it."""
+    import pydyf
+
+    found = {"PDF.write": source_digest(pydyf.PDF.write)}
+    if pydyf.__version__ != PYDYF or found != PYDYF_DIGESTS:
+        log.debug("pydyf's own objects serialised as pydyf does: version %s, %s", pydyf.__version__, found)
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=None)
