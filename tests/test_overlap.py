@@ -127,6 +127,17 @@ def test_a_pdf_run_leaves_no_font_folder_behind(tmp_path, book, overlap):
     assert list(scratch.iterdir()) == []
 
 
+def test_bad_input_is_one_line_and_the_waiting_process_goes(tmp_path):
+    bad = tmp_path / "bad.md"
+    bad.write_bytes("# 标题\n\n正文".encode() + b"\xff\xfe\xff\n")
+    proc = run(tmp_path, ["pdf", str(bad), "-o", str(tmp_path / "out"), "--offline", "-vv"], driver=False)
+    assert proc.finish(60) == 1
+    said_lines = [line for line in said(proc) if "error" in line]
+    assert len(said_lines) == 1 and said_lines[0].startswith(f"interview-export: error: {bad}: "), proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+    assert gone(engine_pid(proc), 0.5)
+
+
 def test_an_epub_run_forks_nothing(tmp_path, book):
     proc = run(tmp_path, ["epub", str(book), "-o", str(tmp_path / "out"), "--offline", "-vv"], driver=False)
     assert proc.finish(60) == 0, proc.stderr
