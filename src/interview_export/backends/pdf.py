@@ -25,7 +25,7 @@ from ..pagesize import PT_PER_MM, PageGeometry, geometry
 from ..prepare import PreparedBook
 from ..resources import fonts_dir, read_style
 from ..util import is_wide
-from . import weasy_passes, weasy_speed, weasy_subset
+from . import weasy_passes, weasy_speed, weasy_subset, weasy_tags
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -529,6 +529,7 @@ def _engine_ready() -> None:
     weasy_speed.install()
     weasy_passes.install()
     weasy_subset.install()
+    weasy_tags.install()
 
 
 def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
