@@ -388,10 +388,13 @@ MAX_PDF_CHARACTERS = 1_500_000
 MAX_PDF_SECTIONS = 2_000
 # Characters are not the whole cost: an empty 300×3000 table (907 KB) grew to 11.9 GB, 200k hard
 # breaks or empty list items ran for minutes. ``layout_cost`` counts what WeasyPrint makes boxes
-# of; past this many the PDF is refused before WeasyPrint starts. Calibrated on the hostile probes
-# (tests/hostile_corpus.py): one unit is 0.5–2 ms of WeasyPrint on a loaded 2-core machine, so the
-# limit keeps any input well under a minute; the largest real article in the corpus costs ~1,100.
-MAX_LAYOUT_COST = 10_000
+# of; past this many the PDF is refused before WeasyPrint starts. One unit is 0.3–1 ms of WeasyPrint
+# on an idle 2-core machine (2026-12-06: the seed ×16, 10,774 units, 249 pages, 10.9 s and 298 MB;
+# ×32, 21,590 units, 495 pages, 23.1 s and 524 MB; 5,000 empty list items, 15,004 units, 7.7 s;
+# 3,000 nested emphasis runs, 24,041 units, 6.7 s) and up to 2 ms on a loaded one, so the limit keeps
+# any input near half a minute and under a GB while a 500-page book of ordinary text still gets its
+# PDF; the largest real article in the corpus costs ~1,100, the seed 623.
+MAX_LAYOUT_COST = 25_000
 
 
 def _unbroken(inlines) -> int:
