@@ -1,6 +1,7 @@
-"""The guard of our WeasyPrint patches (compat.source_digest, used by weasy_cjk.check_version and
-weasy_speed/weasy_passes.install): the source of every function they replace or rely on is pinned by sha256,
-taken from the file's lines without inspect.getsource, and any change to it turns the patch off."""
+"""The guard of our WeasyPrint patches (compat.source_digest, used by weasy_cjk.check_version and the
+install() of weasy_speed/weasy_passes/weasy_subset/weasy_tags): the source of every function they replace
+or rely on is pinned by sha256, taken from the file's lines without inspect.getsource, and any change to it
+turns the patch off."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ Everything here leans on something a library does not promise to keep (a name wi
 an import-time detail). ``PROBES`` checks each of them against the installed version, and
 tests/test_compat.py runs the probes and exercises every wrapper, so an upgrade that moves one
 fails a test instead of silently dropping a guard or a speed-up. The rest of the package uses only
-public APIs. (Our WeasyPrint patches — weasy_cjk, backends/weasy_speed, backends/weasy_passes —
-guard themselves with digests of the source they replace or rely on: ``source_digest`` here,
-tests/test_weasy_guard.py.)
+public APIs. (Our WeasyPrint and pydyf patches — weasy_cjk and backends/weasy_speed, weasy_passes,
+weasy_subset, weasy_tags — guard themselves with digests of the source they replace or rely on:
+``source_digest`` here, tests/test_weasy_guard.py.)
 """
 
 from __future__ import annotations
@@ -193,11 +193,11 @@ def _probe_ebooklib() -> None:
 
 # ---------------------------------------------------------------- WeasyPrint: the source our patches pin
 def source_digest(obj) -> str:
-    """sha256 of a function's or class's source: what the SOURCE_DIGESTS of weasy_cjk,
-    weasy_speed and weasy_passes pin (the WeasyPrint functions they replace or rely on). The same
+    """sha256 of a function's or class's source: what the SOURCE_DIGESTS of our WeasyPrint
+    patches (and weasy_speed's PYDYF_DIGESTS) pin, the functions they replace or rely on. The same
     digest as of ``inspect.getsource`` (tests/test_weasy_guard.py checks every pinned function),
-    taken for a function straight from its file's lines: ``getsource`` tokenizes each one (~15 ms
-    for the 13 pinned, per process)."""
+    taken for a function straight from its file's lines: ``getsource`` tokenizes each one, about
+    ten times the cost, in every PDF process."""
     import hashlib
 
     obj = inspect.unwrap(obj)
