@@ -4,6 +4,7 @@ per-book subset carries only its own language's forms (langsys.py)."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -75,13 +76,30 @@ def test_a_book_subset_keeps_only_its_own_regional_forms():
     assert outline(taiwan, "直", "zh-HK") == outline(unpatched, "直", "zh-CN")   # no Hong Kong forms either
 
 
+def _memfd_allowed() -> bool:
+    """Whether this machine lets langsys_file make its in-memory file (not where a seccomp
+    profile refuses memfd_create, nor without /proc)."""
+    if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
+        return False
+    try:
+        os.close(os.memfd_create("probe"))
+    except OSError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("keep", [b"ZHS ", b"ZHT ", b"ZHH "])
 def test_the_mapped_langsys_file_holds_the_patched_bytes(keep):
     path = str(fonts_dir() / fonts.SHIPPED[("sans", 700)])
+    open_files = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
     with langsys.langsys_file(path, keep) as name:
         data = name if isinstance(name, bytes) else Path(name).read_bytes()
     patched = langsys.font_for_langsys(path, keep)
     assert data == patched and patched != Path(path).read_bytes()
+    # mapped where the system allows it (the bytes only elsewhere), and its file closed after
+    assert isinstance(name, str) == _memfd_allowed()
+    if open_files is not None:
+        assert len(os.listdir("/proc/self/fd")) == open_files
 
 
 @pytest.mark.parametrize("broken", ["memfd_create", "sendfile"])
