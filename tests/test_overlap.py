@@ -175,16 +175,33 @@ def test_one_rendering_process_serves_every_book_of_a_jobs_1_run(tmp_path, book)
     assert (out / "b.pdf").read_bytes() == (tmp_path / "alone" / "b.pdf").read_bytes()
 
 
+def noise_png(seed: int, side: int = 300) -> bytes:
+    """A PNG of random pixels (~270 KB: more than a pipe holds, in the PDF as in the job)."""
+    import io
+    import random
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (side, side), random.Random(seed).randbytes(side * side * 3)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def test_a_pdf_nobody_waited_for_is_not_the_next_books(tmp_path, book):
     """build -j 1: the first book's EPUB cannot be written (a folder is in its place), so its PDF,
-    already rendering over there, is never collected; the second book gets its own PDF."""
+    already rendering over there, is never collected; the second book gets its own PDF. Both carry
+    an image larger than a pipe holds: the uncollected PDF must not block the next book's job."""
+    (tmp_path / "noise1.png").write_bytes(noise_png(1))
+    (tmp_path / "noise2.png").write_bytes(noise_png(2))
+    with book.open("a", encoding="utf-8") as f:
+        f.write("\n![噪点](noise1.png)\n")
     second = tmp_path / "b.md"
-    second.write_text("# 另一篇\n\n正文。\n", encoding="utf-8")
+    second.write_text("# 另一篇\n\n正文。\n\n![噪点](noise2.png)\n", encoding="utf-8")
     out = tmp_path / "out"
     (out / "a.epub").mkdir(parents=True)
     proc = run(tmp_path, ["build", str(book), str(second), "-o", str(out), "--offline", "-j", "1", "-vv"],
                driver=False)
-    assert proc.finish(120) == 1, proc.stderr
+    assert proc.finish(60) == 1, proc.stderr
     assert f"interview-export: error: {book}: " in proc.stderr and "is a directory" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.epub", "b.epub", "b.pdf"]
     alone = tmp_path / "alone"

@@ -136,6 +136,11 @@ class PdfProcess:
         the child gone) is raised by that, when the PDF's turn comes, as the render here would."""
         from .backends import BACKENDS, pdf
 
+        if self.received < self.sent:
+            # an earlier PDF nobody collected (that book's EPUB failed): the child would block sending
+            # it back while this process blocks sending the next job, so it goes and the PDF is made here
+            log.debug("PDF engine stopped: process %d was rendering a PDF nobody waits for", self.pid)
+            self.stop(kill=True)
         if self.status is not None:   # the child is gone (an earlier book killed it): render here
             return lambda: BACKENDS["pdf"](book)
         try:
@@ -145,7 +150,6 @@ class PdfProcess:
             payload = pickle.dumps((job, kinds), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             return _raiser(exc)
-        seq = self.sent
         try:
             # the job goes first: the child parses the HTML while the font subsets are cut here
             self._send(payload)
@@ -154,19 +158,18 @@ class PdfProcess:
             self._send(_pickled(pdf.made(later)))
         except OSError:
             return _raiser(RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None))
-        return lambda: self._collect(book, seq, sent)
+        return lambda: self._collect(book, sent)
 
     def _send(self, payload: bytes) -> None:
         self.jobs.write(payload)
         self.jobs.flush()
 
-    def _collect(self, book: "PreparedBook", seq: int, sent: float) -> Result:
+    def _collect(self, book: "PreparedBook", sent: float) -> Result:
         from .backends import pdf
 
-        try:
-            while self.received <= seq:   # earlier replies nobody waited for (that book's EPUB failed first)
-                kind, payload, (ready, done) = pickle.load(self.results)
-                self.received += 1
+        try:   # the only job out (begin stops a child that has an older one)
+            kind, payload, (ready, done) = pickle.load(self.results)
+            self.received += 1
         except (OSError, EOFError, pickle.UnpicklingError):
             raise RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None) from None
         log.debug("PDF rendered in process %d: WeasyPrint was ready %.3f s %s the job came, render %.3f s",
