@@ -187,7 +187,10 @@ class PdfProcess:
         status = self.status or 0
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else "?"
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:   # a number Signals does not name (e.g. SIGRTMIN+1)
+                name = "?"
             return f"the rendering process was killed by signal {sig} ({name})"
         return f"the rendering process stopped (exit status {os.waitstatus_to_exitcode(status)})"
 
