@@ -156,9 +156,9 @@ def serve_media(media=None) -> Served:
     return served
 
 
-def make_fetcher(media=None):
-    """A fetcher serving each ok image of the bag (its ``pdf_data``) at BASE_URL + its filename."""
-    return _fetcher_class()(serve_media(media))
+def make_fetcher():
+    """A fetcher serving nothing yet (``add`` gives it resources): it refuses every other URL."""
+    return _fetcher_class()()
 
 
 def _short(url: str, limit: int = 120) -> str:
