@@ -255,8 +255,8 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with(parent)
         null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)                                # stdin and stdout stay the parent's
-        os.dup2(null, 1)
+        os.dup2(null, 0)                                # stdin and stdout are the parent's alone (a PDF
+        os.dup2(null, 1)                                # may go to stdout); stderr is shared
         os.close(null)
         from .backends import pdf
 
