@@ -39,7 +39,7 @@ needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="ne
 # ---------------------------------------------------------------- the WeasyPrint patch
 def test_weasyprint_is_the_version_the_justification_patch_was_written_for():
     """Fails when WeasyPrint (or one of the functions weasy_cjk replaces) changes: re-read
-    weasy_cjk.py against the new source, then update SUPPORTED and SOURCE_DIGESTS."""
+    weasy_cjk.py against the new source, then update compat.WEASYPRINT_PINNED and SOURCE_DIGESTS."""
     assert weasy_cjk.check_version() is None
     assert weasy_cjk.install() is True
 

@@ -11,7 +11,7 @@ import inspect
 import subprocess
 import sys
 
-from interview_export import weasy_cjk
+from interview_export import compat, weasy_cjk
 from interview_export.backends import weasy_speed
 
 
@@ -28,13 +28,13 @@ def _load(path, name):
 
 def test_every_pinned_digest_is_the_digest_of_inspect_getsource(monkeypatch):
     weasy_speed.import_weasyprint()
-    fast, seen = weasy_cjk.source_digest, {}
+    fast, seen = compat.source_digest, {}
 
     def spy(obj):
         seen[obj.__qualname__] = obj
         return fast(obj)
 
-    monkeypatch.setattr(weasy_cjk, "source_digest", spy)
+    monkeypatch.setattr(compat, "source_digest", spy)
     assert weasy_cjk.check_version() is None
     assert sorted(seen) == sorted(weasy_cjk.SOURCE_DIGESTS)
     for name, obj in seen.items():
@@ -59,8 +59,8 @@ def test_a_changed_line_anywhere_in_a_function_changes_its_digest(tmp_path):
         path.write_text(source.format(k=k), encoding="utf-8")
         module = _load(path, f"pinned_{k}")
         for obj in (module.f, module.C.m):
-            assert weasy_cjk.source_digest(obj) == _getsource_digest(obj)
-        digests.append(weasy_cjk.source_digest(module.f))
+            assert compat.source_digest(obj) == _getsource_digest(obj)
+        digests.append(compat.source_digest(module.f))
     assert digests[0] != digests[1]
 
 
@@ -102,4 +102,21 @@ def test_the_pydyf_subset_and_tags_pins_are_digests_of_inspect_getsource():
                             (weasy_tags.SOURCE_DIGESTS, "_build_box_tree", tags._build_box_tree),
                             (weasy_tags.SOURCE_DIGESTS, "PDF.page_references", pydyf.PDF.page_references.fget),
                             (weasy_subset.SOURCE_DIGESTS, "Font._harfbuzz_subset", fonts.Font._harfbuzz_subset)):
-        assert weasy_cjk.source_digest(obj) == _getsource_digest(obj) == pins[name], name
+        assert compat.source_digest(obj) == _getsource_digest(obj) == pins[name], name
+
+
+def test_unpinned_names_the_version_a_missing_function_or_a_changed_one(monkeypatch):
+    weasy_speed.import_weasyprint()
+    import weasyprint
+    from weasyprint.layout import inline
+
+    pins = {"text_align": compat.source_digest(inline.text_align)}
+    assert compat.unpinned(pins, lambda: {"text_align": inline.text_align}) is None
+    assert compat.unpinned(pins, lambda: {"text_align": None}) == "WeasyPrint's text_align changed"
+    assert compat.unpinned(pins, lambda: {"justify_line": inline.justify_line}) == "WeasyPrint's justify_line changed"
+    monkeypatch.setattr(compat, "WEASYPRINT_PINNED", "0.0")
+    called = []
+    assert compat.unpinned(pins, lambda: called.append(1) or {}) == \
+        f"WeasyPrint {weasyprint.__version__} (written for 0.0)"
+    assert not called   # another version's modules are not imported
+    assert weasy_cjk.check_version() == f"WeasyPrint {weasyprint.__version__} (written for 0.0)"

@@ -72,7 +72,7 @@ def test_digests_pin_weasyprints_own_functions(name):
     from weasyprint import layout
     from weasyprint.layout import page
 
-    from interview_export.weasy_cjk import source_digest
+    from interview_export.compat import source_digest
 
     obj = getattr(layout if name == "layout_document" else page, name)
     assert source_digest(obj) == weasy_passes.SOURCE_DIGESTS[name]

@@ -192,6 +192,23 @@ def _probe_ebooklib() -> None:
 
 
 # ---------------------------------------------------------------- WeasyPrint: the source our patches pin
+#: the WeasyPrint every patch of ours (weasy_cjk, weasy_speed, weasy_passes, weasy_subset, weasy_tags)
+#: was read against; their SOURCE_DIGESTS pin its functions (an upgrade is checked by hand)
+WEASYPRINT_PINNED = "70.0"
+
+
+def unpinned(pins: dict[str, str], current: Callable[[], dict[str, Any]]) -> str | None:
+    """None when WeasyPrint is :data:`WEASYPRINT_PINNED` and each function `current()` names (it is
+    called only then: it may import modules another version lacks) has the source digest `pins`
+    gives it; else why not, for the patch's log line."""
+    import weasyprint
+
+    if weasyprint.__version__ != WEASYPRINT_PINNED:
+        return f"WeasyPrint {weasyprint.__version__} (written for {WEASYPRINT_PINNED})"
+    changed = [name for name, obj in current().items() if obj is None or source_digest(obj) != pins.get(name)]
+    return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
+
+
 def source_digest(obj) -> str:
     """sha256 of a function's or class's source: what the SOURCE_DIGESTS of our WeasyPrint
     patches (and weasy_speed's PYDYF_DIGESTS) pin, the functions they replace or rely on. The same

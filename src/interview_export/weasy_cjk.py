@@ -20,8 +20,8 @@ Pango puts half of a character's letter-spacing before its glyph and half after,
 outer half at both ends of a layout (WeasyPrint lays out each text box as one line), so a box
 whose characters carry weights w₀…wₙ grows by s·(Σw − w₀/2 − wₙ/2) for a spacing of s.
 
-The patch is installed only on the WeasyPrint version it was written against (``SUPPORTED``);
-``tests/test_typeset.py`` fails when WeasyPrint's patched functions change, so an upgrade is
+The patch is installed only on the WeasyPrint version it was written against
+(``compat.WEASYPRINT_PINNED``); ``tests/test_typeset.py`` fails when WeasyPrint's patched functions change, so an upgrade is
 checked by hand instead of silently mis-setting text. On any other version WeasyPrint's own
 justification stays in place.
 """
@@ -35,12 +35,12 @@ import re
 import threading
 
 from . import linebreak
-from .compat import source_digest
+from .compat import unpinned
 
 log = logging.getLogger("interview_export.pdf")
 
-SUPPORTED = "70.0"
-#: sha256 of the source of the WeasyPrint functions this module replaces or relies on, at SUPPORTED
+#: sha256 of the source of the WeasyPrint functions this module replaces or relies on, at
+#: compat.WEASYPRINT_PINNED
 SOURCE_DIGESTS = {
     "text_align": "e953d41b87ccfc30405f83f6cc3c73918ef4638662794db4f834b1d788d6ed67",
     "justify_line": "f83b21ff8793ba6b6dfc5fe8e10e4ab6cd6e02b17de02da97200902166148a81",
@@ -166,17 +166,13 @@ def spacings(extra: float, chars: float, spaces: float, em: float) -> tuple[floa
 
 def check_version() -> str | None:
     """None when the installed WeasyPrint is the one this module was written for, else why not."""
-    import weasyprint
-    from weasyprint.layout import inline
-    from weasyprint.text.line_break import Layout, create_layout, split_first_line
+    def current() -> dict:
+        from weasyprint.draw import text as draw_text
+        from weasyprint.layout import block, inline
+        from weasyprint.pdf.stream import Stream
+        from weasyprint.text.line_break import Layout, create_layout, split_first_line
 
-    if weasyprint.__version__ != SUPPORTED:
-        return f"WeasyPrint {weasyprint.__version__} (written for {SUPPORTED})"
-    from weasyprint.draw import text as draw_text
-    from weasyprint.layout import block
-    from weasyprint.pdf.stream import Stream
-
-    current = {"block_container_layout": block.block_container_layout,
+        now = {"block_container_layout": block.block_container_layout,
                "text_align": inline.text_align, "justify_line": inline.justify_line,
                "add_word_spacing": inline.add_word_spacing, "Layout.set_text": Layout.set_text,
                "Layout.reactivate": Layout.reactivate, "split_text_box": inline.split_text_box,
@@ -185,9 +181,9 @@ def check_version() -> str | None:
                "split_first_line": split_first_line, "Layout.__init__": Layout.__init__,
                "Layout.setup": Layout.setup, "Layout.deactivate": Layout.deactivate,
                "create_layout": create_layout}
-    found = {name: source_digest(_originals.get(name, obj)) for name, obj in current.items()}
-    changed = [name for name, digest in found.items() if digest != SOURCE_DIGESTS[name]]
-    return f"WeasyPrint's {', '.join(changed)} changed" if changed else None
+        return {name: _originals.get(name, obj) for name, obj in now.items()}
+
+    return unpinned(SOURCE_DIGESTS, current)
 
 
 # In a TJ string WeasyPrint writes (``draw/text.py``): <glyph ids in hex> and numbers, the pen

@@ -26,12 +26,11 @@ import copy
 import logging
 import threading
 
-from ..compat import source_digest
+from ..compat import unpinned
 
 log = logging.getLogger("interview_export.pdf")
 
-SUPPORTED = "70.0"
-#: sha256 of the WeasyPrint functions this relies on, at SUPPORTED (an upgrade is checked by hand)
+#: sha256 of the WeasyPrint functions this relies on, at compat.WEASYPRINT_PINNED
 SOURCE_DIGESTS = {
     "remake_page": "1ff09b2dffa17839c03aec1150866068066c43e76a5cace0ea298e68909c6d31",
     "make_page": "656f183328e8b1b56311a342621442056c067422958dcaf6730acdfb6c7b8971",
@@ -49,17 +48,15 @@ def install() -> bool:
     with _lock:
         if _installed:
             return True
-        import weasyprint
         from weasyprint import layout
         from weasyprint.layout import page
 
         stock = page.remake_page
-        found = {"remake_page": source_digest(stock), "make_page": source_digest(page.make_page),
-                 "make_all_pages": source_digest(page.make_all_pages),
-                 "layout_document": source_digest(layout.layout_document)}
-        if weasyprint.__version__ != SUPPORTED or found != SOURCE_DIGESTS:
-            log.debug("page re-layouts as WeasyPrint makes them: version %s, %s",
-                      weasyprint.__version__, found)
+        problem = unpinned(SOURCE_DIGESTS, lambda: {
+            "remake_page": stock, "make_page": page.make_page, "make_all_pages": page.make_all_pages,
+            "layout_document": layout.layout_document})
+        if problem:
+            log.debug("page re-layouts as WeasyPrint makes them: %s", problem)
             return False
 
         def remake_page(index, context, root_box, html):

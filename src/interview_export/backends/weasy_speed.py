@@ -42,12 +42,11 @@ import threading
 import types
 from typing import Iterator
 
-from ..compat import source_digest
+from ..compat import WEASYPRINT_PINNED, source_digest, unpinned
 
 log = logging.getLogger("interview_export.pdf")
 
-SUPPORTED = "70.0"
-#: sha256 of the WeasyPrint functions install() relies on, at SUPPORTED (an upgrade is checked by hand)
+#: sha256 of the WeasyPrint functions install() relies on, at compat.WEASYPRINT_PINNED (an upgrade is checked by hand)
 SOURCE_DIGESTS = {
     "RasterImage.get_x_object": "1f590111444639aa3547375a7fbddc6056f34fe64546c8550dc0ab36ea2b2408",
     "RasterImage._get_png_data": "da00cfefb979545130b958c5437c8ac62be7dfe939261f9a8196a8a6c5e899c2",
@@ -155,7 +154,7 @@ def _deferred_modules() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _hints_sheet_deferred() -> Iterator[None]:
-    """For the time of WeasyPrint's import (SUPPORTED only), ``CSS(string=html.PH)`` — the
+    """For the time of WeasyPrint's import (compat.WEASYPRINT_PINNED only), ``CSS(string=html.PH)`` — the
     presentational-hints sheet, which ``weasyprint/html.py`` parses at import — makes a stylesheet
     that parses itself when first read; every other ``CSS()`` is made as always."""
     finder = _HtmlImport()
@@ -179,7 +178,7 @@ class _HtmlImport:
         weasyprint = sys.modules.get("weasyprint")
         css = getattr(weasyprint, "CSS", None)
         if (name == "weasyprint.html" and self.css is None and isinstance(css, type)
-                and getattr(weasyprint, "__version__", None) == SUPPORTED):
+                and getattr(weasyprint, "__version__", None) == WEASYPRINT_PINNED):
             self.css, self.init = css, css.__dict__["__init__"]
             css.__init__ = _parse_hints_later(css, self.init)  # type: ignore[misc]
         return None
@@ -261,15 +260,13 @@ def install() -> bool:
     with _lock:
         if _installed:
             return True
-        from weasyprint import __version__
         from weasyprint.images import RasterImage
 
         stock = RasterImage.__dict__.get("_get_png_data")
-        png_data_func = getattr(stock, "__func__", None)
-        found = {"RasterImage.get_x_object": source_digest(RasterImage.get_x_object),
-                 "RasterImage._get_png_data": source_digest(png_data_func) if png_data_func else ""}
-        if __version__ != SUPPORTED or found != SOURCE_DIGESTS:
-            log.debug("PNG image data re-encoded by WeasyPrint: version %s, %s", __version__, found)
+        problem = unpinned(SOURCE_DIGESTS, lambda: {"RasterImage.get_x_object": RasterImage.get_x_object,
+                                                   "RasterImage._get_png_data": getattr(stock, "__func__", None)})
+        if problem:
+            log.debug("PNG image data re-encoded by WeasyPrint: %s", problem)
             return False
         encode = stock.__func__
 

@@ -19,11 +19,10 @@ import logging
 import re
 import threading
 
-from ..compat import source_digest
+from ..compat import unpinned
 
 log = logging.getLogger("interview_export.pdf")
 
-SUPPORTED = "70.0"
 #: sha256 of the WeasyPrint function whose arrays are made here (an upgrade is checked by hand)
 SOURCE_DIGESTS = {"Font._harfbuzz_subset": "f80805663ede8080a3e1ffff831e20c74bd25fa3b8e4410334ba807158dc685f"}
 _SIZED = re.compile(r"hb_codepoint_t\[(\d+)\]")
@@ -52,14 +51,13 @@ def install() -> bool:
     """Give weasyprint/pdf/fonts.py the :class:`SubsetFFI` (once per process); False when the
     installed WeasyPrint is not the one this was checked against (then cffi parses, as always)."""
     with _lock:
-        from weasyprint import __version__
         from weasyprint.pdf import fonts
 
         if isinstance(fonts.ffi, SubsetFFI):
             return True
-        found = {"Font._harfbuzz_subset": source_digest(fonts.Font._harfbuzz_subset)}
-        if __version__ != SUPPORTED or found != SOURCE_DIGESTS:
-            log.debug("HarfBuzz subset arrays made by WeasyPrint: version %s, %s", __version__, found)
+        problem = unpinned(SOURCE_DIGESTS, lambda: {"Font._harfbuzz_subset": fonts.Font._harfbuzz_subset})
+        if problem:
+            log.debug("HarfBuzz subset arrays made by WeasyPrint: %s", problem)
             return False
         fonts.ffi = SubsetFFI(fonts.ffi)
         return True

@@ -17,11 +17,10 @@ import functools
 import logging
 import threading
 
-from ..compat import source_digest
+from ..compat import unpinned
 
 log = logging.getLogger("interview_export.pdf")
 
-SUPPORTED = "70.0"
 #: sha256 of the functions relied on: the tagging pass adds no page; the property reads the pages
 SOURCE_DIGESTS = {
     "add_tags": "f0e74575b0bafaf36458eaac27874e3b80457fba3694058153da514a68933f22",
@@ -36,16 +35,17 @@ def install() -> bool:
     one this was checked against (then every read builds the tuple again, as always)."""
     with _lock:
         import pydyf
-        from weasyprint import __version__, pdf
+        from weasyprint import pdf
         from weasyprint.pdf import tags
 
         stock = pdf.add_tags
         if getattr(stock, "__wrapped__", None) is not None:
             return True
-        found = {"add_tags": source_digest(stock), "_build_box_tree": source_digest(tags._build_box_tree),
-                 "PDF.page_references": source_digest(pydyf.PDF.page_references.fget)}
-        if __version__ != SUPPORTED or found != SOURCE_DIGESTS:
-            log.debug("page references made by pydyf on each read: version %s, %s", __version__, found)
+        problem = unpinned(SOURCE_DIGESTS, lambda: {
+            "add_tags": stock, "_build_box_tree": tags._build_box_tree,
+            "PDF.page_references": pydyf.PDF.page_references.fget})
+        if problem:
+            log.debug("page references made by pydyf on each read: %s", problem)
             return False
 
         @functools.wraps(stock)
