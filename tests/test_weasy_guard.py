@@ -98,6 +98,7 @@ def test_the_pydyf_subset_and_tags_pins_are_digests_of_inspect_getsource():
     from interview_export.backends import weasy_subset, weasy_tags
 
     for pins, name, obj in ((weasy_speed.PYDYF_DIGESTS, "PDF.write", pydyf.PDF.write),
+                            (weasy_speed.PYDYF_DIGESTS, "Stream.data", pydyf.Stream.data.fget),
                             (weasy_tags.SOURCE_DIGESTS, "add_tags", tags.add_tags),   # weasyprint.pdf's is wrapped
                             (weasy_tags.SOURCE_DIGESTS, "_build_box_tree", tags._build_box_tree),
                             (weasy_tags.SOURCE_DIGESTS, "PDF.page_references", pydyf.PDF.page_references.fget),

@@ -174,6 +174,49 @@ def test_pdf_writes_own_objects_are_serialised_once_on_the_pinned_pydyf(options,
     assert len(made) == streams + (not pinned and options["pdf_identifier"])
 
 
+def _streams(pdf: bytes) -> list[tuple[bytes, bytes]]:
+    """Each stream object of a pydyf file but the cross-reference one (its offsets move with any
+    length) → (its dictionary without /Length, its content inflated)."""
+    import re
+    import zlib
+
+    found = []
+    for match in re.finditer(rb"\n\d+ 0 obj\n(<<.*?>>)\nstream\n", pdf, re.S):
+        extra, start = match.group(1), match.end()
+        length = int(re.search(rb"/Length (\d+)", extra).group(1))
+        content = pdf[start:start + length]
+        assert pdf[start + length:start + length + 10] == b"\nendstream"
+        if b"/XRef" not in extra:
+            inflated = zlib.decompress(content) if b"/FlateDecode" in extra else content
+            found.append((re.sub(rb"/Length \d+", b"", extra), inflated))
+    return found
+
+
+@pytest.mark.parametrize("options", [{"pdf_identifier": True, "pdf_tags": True}, {"pdf_identifier": False}])
+def test_finish_pdf_deflates_the_same_streams_at_level_6(options, monkeypatch):
+    import zlib
+
+    weasyprint = weasy_speed.import_weasyprint()
+    levels, compressobj = [], zlib.compressobj
+    monkeypatch.setattr(zlib, "compressobj", lambda level=-1, **k: levels.append(level) or compressobj(level, **k))
+    document = weasyprint.HTML(string=HTML).render()
+    plain = document.write_pdf(**options)
+    assert set(levels) == {9}                    # pydyf's level, through the same zlib.compressobj
+    levels[:] = []
+    ours = document.write_pdf(finisher=weasy_speed.finish_pdf, **options)
+    assert set(levels) == {weasy_speed.DEFLATE_LEVEL} == {6}
+    assert ours != plain and ours == document.write_pdf(finisher=weasy_speed.finish_pdf, **options)
+    assert _streams(ours) == _streams(plain) and len(_streams(plain)) > 3   # pages, font, object stream
+    assert (b"/ID" in ours) == options["pdf_identifier"]
+    # only pydyf's Stream.data read (the pin) is replaced: another one is left as it is
+    monkeypatch.setattr(weasy_speed, "PYDYF_DIGESTS", dict(weasy_speed.PYDYF_DIGESTS, **{"Stream.data": "0" * 64}))
+    weasy_speed.pydyf_checked.cache_clear()
+    try:
+        assert document.write_pdf(finisher=weasy_speed.finish_pdf, **options) == plain
+    finally:
+        weasy_speed.pydyf_checked.cache_clear()
+
+
 def _png(mode="RGB", size=(37, 23), **save):
     from io import BytesIO
 

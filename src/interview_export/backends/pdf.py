@@ -571,7 +571,7 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
             stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
             pdf_variant=variant or None, pdf_tags=True,
             pdf_identifier=True,          # md5 of the content: stable across identical builds
-            finisher=weasy_speed.remember_serialised,   # …hashed without serialising it all again
+            finisher=weasy_speed.finish_pdf,   # …hashed without serialising it all again; zlib level 6
             custom_metadata=False, presentational_hints=False,
             uncompressed_pdf=False)
     except UsageError:
