@@ -6,7 +6,7 @@ tests/test_compat.py runs the probes and exercises every wrapper, so an upgrade 
 fails a test instead of silently dropping a guard or a speed-up. The rest of the package uses only
 public APIs. (Our WeasyPrint and pydyf patches — weasy_cjk and backends/weasy_speed, weasy_passes,
 weasy_subset, weasy_tags — guard themselves with digests of the source they replace or rely on:
-``source_digest`` here, tests/test_weasy_guard.py.)
+``source_digest`` here, tests/test_weasy_guard.py; backends/weasy_ffi pins text/ffi.py's file.)
 """
 
 from __future__ import annotations

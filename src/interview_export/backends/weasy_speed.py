@@ -8,6 +8,9 @@ Found with ``benchmarks/profile_phases.py`` (seed → A4 PDF, ~1.2 s of CPU in a
   54 child processes before the first line of a book. On Linux, when the sonames WeasyPrint names
   itself (``libpango-1.0.so.0`` …) open directly, the lookup is skipped during that import and
   WeasyPrint opens those same files by soname (its later names in each list).
+- **WeasyPrint's C declarations parsed in every process** (pycparser's import and 16 KB of C, then
+  each C type named while rendering): during the import, :mod:`.weasy_ffi` gives
+  ``weasyprint/text/ffi.py`` an FFI made from cffi tables cached per user, on the same condition.
 - **fontTools' subsetter and variable-font instancer** (~75 ms of import): WeasyPrint imports them
   at start-up but calls them only when HarfBuzz cannot subset a font (it subsets with
   HarfBuzz-subset ≥ 4.1) or for a variable or colour font; our faces are static OpenType cut by
@@ -46,6 +49,7 @@ import zlib
 from typing import Iterator
 
 from ..compat import WEASYPRINT_PINNED, source_digest, unpinned
+from . import weasy_ffi
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -85,7 +89,8 @@ def import_weasyprint() -> types.ModuleType:
     if "weasyprint" not in sys.modules:
         with _import_lock:
             if "weasyprint" not in sys.modules:
-                with _no_library_search(), _deferred_modules(), _hints_sheet_deferred():
+                with _no_library_search() as skipped, weasy_ffi.declared_from_tables(skipped), \
+                        _deferred_modules(), _hints_sheet_deferred():
                     import weasyprint
     import weasyprint  # waits while another thread is still importing it
 
@@ -93,16 +98,17 @@ def import_weasyprint() -> types.ModuleType:
 
 
 @contextlib.contextmanager
-def _no_library_search() -> Iterator[None]:
+def _no_library_search() -> Iterator[bool]:
+    """``ctypes.util.find_library`` answers None for the time of the import; yields whether it does."""
     if not sys.platform.startswith("linux") or not _sonames_open():
-        yield                      # elsewhere, or libraries only find_library knows: as WeasyPrint does
+        yield False                # elsewhere, or libraries only find_library knows: as WeasyPrint does
         return
     import ctypes.util
 
     search = ctypes.util.find_library
     ctypes.util.find_library = _not_searched
     try:
-        yield
+        yield True
     finally:
         ctypes.util.find_library = search
 
