@@ -993,7 +993,7 @@ def cache_bytecode(folder: Path) -> str:
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
     warm = ("import interview_export.cli, interview_export.api, interview_export.media, interview_export.images, "
             "interview_export.fonts, interview_export.backends.epub, interview_export.backends.pdf, interview_export.reader, "
-            "weasyprint, weasyprint.text.fonts, ebooklib.epub, PIL.Image, httpx")
+            "weasyprint, weasyprint.text.fonts, ebooklib.epub, PIL.Image, interview_export.webclient")
     subprocess.run([sys.executable, "-c", warm], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "weasyprint", "--version"], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import glob
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -14,7 +16,7 @@ from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
+_HTTP_ERRORS = (OSError, http.client.HTTPException, ValueError)   # no answer, a broken one, not JSON
 
 
 def chromium_path() -> str | None:
@@ -80,7 +82,6 @@ class WebKit:
         self.port = _free_port()
         self.timeout = timeout
         self.proc: subprocess.Popen | None = None
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=timeout)
         self.session = ""
 
     def __enter__(self) -> "WebKit":
@@ -91,9 +92,9 @@ class WebKit:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if self.http.get("/status").json()["value"]["ready"]:
+                if self._request("GET", "/status", None, 5)[1]["value"]["ready"]:
                     break
-            except httpx.HTTPError:
+            except _HTTP_ERRORS:
                 pass
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 self.__exit__()
@@ -109,18 +110,28 @@ class WebKit:
         if self.session:
             try:
                 self._call("DELETE", "")
-            except (httpx.HTTPError, RuntimeError):
+            except (*_HTTP_ERRORS, RuntimeError):
                 pass
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=30)
-        self.http.close()
+
+    def _request(self, method: str, path: str, body: dict | None, timeout: float):
+        """(status, decoded JSON answer) of one WebDriver request (a connection each: few calls)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
 
     def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None):
         url = path if path == "/session" else f"/session/{self.session}{path}"
-        response = self.http.request(method, url, json=body, timeout=timeout or self.timeout)
-        value = response.json()["value"]
-        if response.status_code != 200:
+        status, answer = self._request(method, url, body, timeout or self.timeout)
+        value = answer["value"]
+        if status != 200:
             raise RuntimeError(f"WebDriver {method} {path}: {value}")
         return value
 
@@ -145,7 +156,7 @@ class WebKit:
 
         try:
             data = base64.b64decode(self._call("GET", "/screenshot", timeout=5))
-        except httpx.TimeoutException:
+        except TimeoutError:
             return False
         png = Image.open(BytesIO(data))
         png.crop((0, 0, min(width, png.width), min(height, png.height))).save(path)

@@ -528,7 +528,7 @@ print(code, sorted(m for m in heavy if m in sys.modules) + compiled)
 
 
 def test_one_epub_loads_no_pool_progress_bar_or_pdf_machinery(tmp_path):
-    # rich (progress bar, and httpx's own CLI), the process pool, TOML, YAML, WeasyPrint and the PDF
+    # rich (the progress bar), the process pool, TOML, YAML, WeasyPrint and the PDF
     # backend (pyphen, tinycss2, fontTools), Dask, OpenCC and importlib.metadata cost start-up time
     # on every run: one book to EPUB, quiet, no config and no front matter needs none
     image = tmp_path / "in" / "p.png"

@@ -47,42 +47,6 @@ def test_probes_fail_when_the_private_names_are_gone(monkeypatch):
             compat.PROBES["ProcessPoolExecutor workers"]()
 
 
-def test_import_httpx_leaves_out_its_command_line_and_nothing_behind():
-    code = textwrap.dedent("""
-        import sys
-        from interview_export import compat
-        httpx = compat.import_httpx()
-        assert httpx.Client and callable(httpx.main), "httpx without its stub main"
-        assert "httpx._main" not in sys.modules and "rich" not in sys.modules, sorted(sys.modules)
-        import httpx._main  # a later real import still works
-        print("ok")
-    """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
-
-
-def test_set_network_backend_routes_connections_through_ours():
-    import httpcore
-    import httpx
-
-    seen = []
-
-    class Refusing(httpcore.SyncBackend):
-        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-            seen.append((host, port))
-            raise httpcore.ConnectError("refused by the test backend")
-
-    with httpx.Client(transport=compat.set_network_backend(httpx.HTTPTransport(), Refusing())) as client:
-        with pytest.raises(httpx.ConnectError, match="refused by the test backend"):
-            client.get("http://127.0.0.1:9/")
-    assert seen == [(b"127.0.0.1", 9)] or seen == [("127.0.0.1", 9)]
-
-
-def test_set_network_backend_refuses_a_transport_without_the_pool():
-    with pytest.raises(compat.CompatError, match="_pool._network_backend"):
-        compat.set_network_backend(object(), object())
-
-
 def _square(x: int) -> int:
     return x * x
 

@@ -2,50 +2,54 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import socket
+import sys
 import threading
 import time
+import zlib
 
-import httpx
 import pytest
 
 from interview_export.cache import Cache
 from interview_export.errors import ImageError
 from interview_export.fetcher import Fetcher, apply_mirrors, user_agent
 from interview_export.options import Options
+from script_server import Recorder, Reply, ScriptServer
 
 from fault_server import FaultServer, dead_port
 from helpers import png_bytes
 
 PNG = png_bytes()
 LOCAL = ("127.0.0.1",)   # the fault server's host: trusted explicitly, as --allow-host does
+X = "https://x.test/"    # the tests' image host, mirrored onto a scripted server on 127.0.0.1
 
 
-def mock(handler, **kw) -> Fetcher:
+@contextlib.contextmanager
+def mock(handler, **kw):
+    """A fetcher whose ``https://x.test/`` is a ScriptServer answering with ``handler``."""
     kw.setdefault("backoff", 0.001)
     kw.setdefault("allow_hosts", LOCAL)
-    return Fetcher(transport=httpx.MockTransport(handler), **kw)
+    with ScriptServer(handler) as srv:
+        kw["mirrors"] = ((X, srv.url), *kw.get("mirrors", ()))
+        with Fetcher(**kw) as f:
+            f.server = srv
+            yield f
 
 
-class Recorder:
-    """A MockTransport handler answering from a table and remembering every request."""
+@contextlib.contextmanager
+def connections_counted(monkeypatch):
+    """Every connection attempt's port, in order (socket.create_connection is what webclient dials)."""
+    attempts: list[tuple[int, float]] = []
+    real = socket.create_connection
 
-    def __init__(self, table):
-        self.table = table
-        self.requests: list[httpx.Request] = []
-        self.lock = threading.Lock()
+    def counting(address, *a, **kw):
+        attempts.append((address[1], time.monotonic()))
+        return real(address, *a, **kw)
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        with self.lock:
-            self.requests.append(request)
-            n = sum(1 for r in self.requests if r.url == request.url)
-        answer = self.table[str(request.url)]
-        if callable(answer):
-            return answer(request, n)
-        return answer
-
-    @property
-    def urls(self) -> list[str]:
-        return [str(r.url) for r in self.requests]
+    monkeypatch.setattr(socket, "create_connection", counting)
+    yield attempts
 
 
 def test_apply_mirrors_uses_the_longest_matching_prefix():
@@ -57,22 +61,25 @@ def test_apply_mirrors_uses_the_longest_matching_prefix():
 
 
 def test_mirror_is_applied_before_fetching_and_user_agent_is_ours():
-    rec = Recorder({"http://mirror.test/gh/x.png": httpx.Response(200, content=PNG)})
-    with mock(rec, mirrors=(("https://cdn.jsdelivr.net/", "http://mirror.test/"),)) as f:
+    rec = Recorder({"/m/gh/x.png": Reply(200, PNG)})
+    with ScriptServer(rec) as srv, Fetcher(mirrors=(("https://cdn.jsdelivr.net/", srv.url + "m/"),)) as f:
         got = f.fetch("https://cdn.jsdelivr.net/gh/x.png")
     assert got.data == PNG and got.url == "https://cdn.jsdelivr.net/gh/x.png"
-    assert got.final_url == "http://mirror.test/gh/x.png"
-    assert rec.urls == ["http://mirror.test/gh/x.png"]
+    assert got.final_url == srv.url + "m/gh/x.png"
+    assert rec.paths == ["/m/gh/x.png"]
     ua = rec.requests[0].headers["user-agent"]
     assert ua == user_agent() and ua.startswith("interview-export/")
+    assert rec.requests[0].headers["accept"] == "image/*,*/*;q=0.5"
 
 
 def test_user_agent_names_the_installed_versions():
-    # user_agent() reads version.py and httpx.__version__ (no metadata scan): they must be what
-    # is installed, so version.py cannot drift from pyproject's version
+    # user_agent() reads version.py (no metadata scan): it must be what is installed, so
+    # version.py cannot drift from pyproject's version
+    import platform
     from importlib.metadata import version
 
-    assert user_agent() == f"interview-export/{version('interview-export')} (python-httpx/{version('httpx')})"
+    assert user_agent() == (f"interview-export/{version('interview-export')}"
+                            f" (Python-http.client/{platform.python_version()})")
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/a.png", "file:///etc/passwd", "gopher://x/1"])
@@ -80,174 +87,171 @@ def test_other_schemes_are_refused_without_a_request(url):
     rec = Recorder({})
     with mock(rec) as f, pytest.raises(ImageError, match="scheme"):
         f.fetch(url)
-    assert rec.requests == []
+    assert rec.requests == [] and f.network_requests == 0
 
 
 def test_mirror_to_a_forbidden_scheme_is_refused():
-    with mock(Recorder({}), mirrors=(("https://x.test/", "file:///etc/"),)) as f:
+    with mock(Recorder({}), mirrors=(("https://y.test/", "file:///etc/"),)) as f:
         with pytest.raises(ImageError, match="scheme 'file'"):
-            f.fetch("https://x.test/passwd")
+            f.fetch("https://y.test/passwd")
 
 
 def test_500_then_200_is_retried():
-    rec = Recorder({"https://x.test/a.png": lambda req, n: httpx.Response(500 if n == 1 else 200, content=PNG)})
+    rec = Recorder({"/a.png": lambda req, n: Reply(500 if n == 1 else 200, PNG)})
     with mock(rec, retries=3) as f:
-        assert f.fetch("https://x.test/a.png").data == PNG
+        assert f.fetch(X + "a.png").data == PNG
     assert len(rec.requests) == 2
 
 
 def test_429_honours_retry_after_then_succeeds():
-    rec = Recorder({"https://x.test/a.png": lambda req, n: httpx.Response(
-        429, headers={"Retry-After": "0"}) if n == 1 else httpx.Response(200, content=PNG)})
+    rec = Recorder({"/a.png": lambda req, n: Reply(429, headers={"Retry-After": "0"}) if n == 1 else Reply(200, PNG)})
     with mock(rec) as f:
-        assert f.fetch("https://x.test/a.png").data == PNG
+        assert f.fetch(X + "a.png").data == PNG
     assert len(rec.requests) == 2
 
 
 def test_404_is_not_retried():
-    rec = Recorder({"https://x.test/a.png": httpx.Response(404)})
+    rec = Recorder({"/a.png": Reply(404)})
     with mock(rec, retries=3) as f, pytest.raises(ImageError, match="HTTP 404"):
-        f.fetch("https://x.test/a.png")
+        f.fetch(X + "a.png")
     assert len(rec.requests) == 1
 
 
 def test_persistent_5xx_gives_up_after_the_retries():
-    rec = Recorder({"https://x.test/a.png": httpx.Response(503)})
-    with mock(rec, retries=2) as f, pytest.raises(ImageError, match=r"HTTP 503.*3 attempts"):
-        f.fetch("https://x.test/a.png")
+    rec = Recorder({"/a.png": Reply(503)})
+    with mock(rec, retries=2) as f, pytest.raises(ImageError, match=r"HTTP 503 Service Unavailable.*3 attempts"):
+        f.fetch(X + "a.png")
     assert len(rec.requests) == 3
 
 
-def test_connection_errors_are_retried_with_backoff():
-    calls = []
-
-    def refuse(request):
-        calls.append(time.monotonic())
-        raise httpx.ConnectError("connection refused", request=request)
-
-    with mock(refuse, retries=2, backoff=0.05) as f, pytest.raises(ImageError, match="connection failed"):
-        f.fetch("https://x.test/a.png")
+def test_connection_errors_are_retried_with_backoff(monkeypatch):
+    port = dead_port()
+    with connections_counted(monkeypatch) as calls, \
+            Fetcher(retries=2, backoff=0.05, mirrors=((X, f"http://127.0.0.1:{port}/"),)) as f, \
+            pytest.raises(ImageError, match=r"connection failed \(ConnectError: .*refused"):
+        f.fetch(X + "a.png")
     assert len(calls) == 3
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b[1] - a[1] for a, b in zip(calls, calls[1:])]
     assert gaps[0] >= 0.05 and gaps[1] >= 0.1  # exponential backoff
 
 
-def test_an_unreachable_host_is_given_up_once_not_per_image():
-    calls = []
-
-    def refuse(request):
-        calls.append(request.url.host)
-        raise httpx.ConnectError("connection refused", request=request)
-
+def test_an_unreachable_host_is_given_up_once_not_per_image(monkeypatch):
+    dead, alive = dead_port(), dead_port()
+    mirrors = (("https://dead.test/", f"http://127.0.0.1:{dead}/"), ("https://alive.test/", f"http://127.0.0.1:{alive}/"))
     urls = [f"https://dead.test/{i}.png" for i in range(20)] + ["https://alive.test/x.png"]
-    with mock(refuse, retries=2, backoff=0.01, max_workers=2) as f:
+    with connections_counted(monkeypatch) as calls, \
+            Fetcher(retries=2, backoff=0.01, max_workers=2, mirrors=mirrors) as f:
         res = f.fetch_many(urls)
+    ports = [port for port, _ in calls]
     assert all(isinstance(r, ImageError) for r in res.values())
-    assert calls.count("dead.test") <= 2 * 3  # only the two first downloads really tried
-    assert calls.count("alive.test") == 3     # another host is not affected
+    assert ports.count(dead) <= 2 * 3  # only the two first downloads really tried
+    assert ports.count(alive) == 3     # another host is not affected
     assert sum("unreachable" in r.reason for r in res.values()) >= 18
 
 
 def test_redirects_are_followed_up_to_the_limit():
-    table = {f"https://x.test/r{i}": httpx.Response(302, headers={"Location": f"/r{i - 1}"}) for i in range(1, 8)}
-    table["https://x.test/r0"] = httpx.Response(200, content=PNG)
+    table = {f"/r{i}": Reply(302, headers={"Location": f"/r{i - 1}"}) for i in range(1, 8)}
+    table["/r0"] = Reply(200, PNG)
     rec = Recorder(table)
     with mock(rec) as f:
-        assert f.fetch("https://x.test/r5").final_url == "https://x.test/r0"
+        assert f.fetch(X + "r5").final_url == f.server.url + "r0"
         with pytest.raises(ImageError, match="too many redirects"):
-            f.fetch("https://x.test/r7")
+            f.fetch(X + "r7")
 
 
 def test_redirect_loop_is_named():
-    rec = Recorder({"https://x.test/a": httpx.Response(301, headers={"Location": "https://x.test/b"}),
-                    "https://x.test/b": httpx.Response(301, headers={"Location": "/a"})})
+    rec = Recorder({"/a": Reply(301, headers={"Location": X + "b"}),   # absolute: mirrored again
+                    "/b": Reply(301, headers={"Location": "/a"})})
     with mock(rec) as f, pytest.raises(ImageError, match="redirect loop"):
-        f.fetch("https://x.test/a")
+        f.fetch(X + "a")
     assert len(rec.requests) == 2
 
 
 def test_redirect_to_file_scheme_is_refused():
-    rec = Recorder({"https://x.test/a": httpx.Response(302, headers={"Location": "file:///etc/passwd"})})
+    rec = Recorder({"/a": Reply(302, headers={"Location": "file:///etc/passwd"})})
     with mock(rec) as f, pytest.raises(ImageError, match="scheme 'file'"):
-        f.fetch("https://x.test/a")
+        f.fetch(X + "a")
 
 
 def test_declared_length_over_the_cap_is_refused():
-    rec = Recorder({"https://x.test/a.png": httpx.Response(200, content=b"x" * 5000)})
-    with mock(rec, max_bytes=1000) as f, pytest.raises(ImageError, match="too large"):
-        f.fetch("https://x.test/a.png")
+    rec = Recorder({"/a.png": Reply(200, b"x" * 5000)})
+    with mock(rec, max_bytes=1000) as f, pytest.raises(ImageError, match=r"too large \(5000 bytes declared"):
+        f.fetch(X + "a.png")
 
 
 def test_endless_body_is_aborted_at_the_cap():
-    produced = []
+    produced, stopped = [], threading.Event()
 
-    class Endless(httpx.SyncByteStream):
-        def __iter__(self):
-            while True:
+    def endless():
+        try:
+            while len(produced) < 100_000:   # 100 MB: a client that never stops fails the test
                 produced.append(1)
                 yield b"\0" * 1024
+        finally:
+            stopped.set()
 
-    rec = Recorder({"https://x.test/a.png": lambda req, n: httpx.Response(200, stream=Endless())})
+    rec = Recorder({"/a.png": lambda req, n: Reply(200, stream=endless())})
     with mock(rec, max_bytes=64 * 1024) as f, pytest.raises(ImageError, match="too large"):
-        f.fetch("https://x.test/a.png")
-    assert 64 <= len(produced) <= 70
+        f.fetch(X + "a.png")
+    assert 64 * 1024 < f._bytes_read <= 2 * 64 * 1024   # read past the cap by at most one piece
+    assert stopped.wait(10) and len(produced) < 100_000, "the server was never hung up on"
 
 
 def test_cache_serves_the_second_fetch_without_a_request(tmp_path):
-    rec = Recorder({"https://x.test/a.png": httpx.Response(200, content=PNG, headers={"ETag": '"e1"'})})
+    rec = Recorder({"/a.png": Reply(200, PNG, headers={"ETag": '"e1"'})})
     with mock(rec, cache=Cache(tmp_path)) as f:
-        first = f.fetch("https://x.test/a.png")
+        first = f.fetch(X + "a.png")
     with mock(rec, cache=Cache(tmp_path)) as f:
-        second = f.fetch("https://x.test/a.png")
+        second = f.fetch(X + "a.png")
         assert f.network_requests == 0
     assert not first.from_cache and second.from_cache and second.data == PNG
     assert len(rec.requests) == 1
-    assert Cache(tmp_path).get("https://x.test/a.png").etag == '"e1"'
+    assert Cache(tmp_path).get(X + "a.png").etag == '"e1"'
 
 
 def test_bodies_failing_the_check_are_not_cached(tmp_path):
-    rec = Recorder({"https://x.test/a.png": httpx.Response(200, content=b"<html>login</html>")})
+    rec = Recorder({"/a.png": Reply(200, b"<html>login</html>")})
 
     def check(data):
         if data.startswith(b"<"):
             raise ImageError("x", "not an image")
 
     with mock(rec, cache=Cache(tmp_path)) as f, pytest.raises(ImageError, match="not an image") as info:
-        f.fetch("https://x.test/a.png", check=check)
-    assert info.value.src == "https://x.test/a.png"
-    assert Cache(tmp_path).get("https://x.test/a.png") is None
+        f.fetch(X + "a.png", check=check)
+    assert info.value.src == X + "a.png"
+    assert Cache(tmp_path).get(X + "a.png") is None
 
 
 def test_offline_uses_only_the_cache(tmp_path):
-    Cache(tmp_path).put("https://x.test/have.png", PNG)
+    Cache(tmp_path).put(X + "have.png", PNG)
     rec = Recorder({})
     with mock(rec, cache=Cache(tmp_path), offline=True) as f:
-        assert f.fetch("https://x.test/have.png").data == PNG
+        assert f.fetch(X + "have.png").data == PNG
         with pytest.raises(ImageError, match="offline"):
-            f.fetch("https://x.test/missing.png")
+            f.fetch(X + "missing.png")
     assert rec.requests == []
 
 
 def test_revalidation_sends_validators_and_accepts_304(tmp_path):
-    Cache(tmp_path).put("https://x.test/a.png", PNG, etag='"v1"')
+    Cache(tmp_path).put(X + "a.png", PNG, etag='"v1"', last_modified="Wed, 21 Oct 2015 07:28:00 GMT")
     seen = []
 
     def handler(request):
-        seen.append(request.headers.get("if-none-match"))
-        return httpx.Response(304)
+        seen.append((request.headers.get("if-none-match"), request.headers.get("if-modified-since")))
+        return Reply(304)
 
     with mock(handler, cache=Cache(tmp_path), revalidate=True) as f:
-        got = f.fetch("https://x.test/a.png")
-    assert seen == ['"v1"'] and got.data == PNG and got.from_cache
+        got = f.fetch(X + "a.png")
+    assert seen == [('"v1"', "Wed, 21 Oct 2015 07:28:00 GMT")] and got.data == PNG and got.from_cache
 
 
 def test_fetch_many_runs_in_parallel_and_fetches_each_url_once():
-    def slow(request):
+    def slow(request, n):
         time.sleep(0.3)
-        return httpx.Response(200, content=PNG)
+        return Reply(200, PNG)
 
-    rec = Recorder({f"https://x.test/{i}.png": (lambda req, n: slow(req)) for i in range(8)})
-    urls = [f"https://x.test/{i}.png" for i in range(8)] * 2
+    rec = Recorder({f"/{i}.png": slow for i in range(8)})
+    urls = [X + f"{i}.png" for i in range(8)] * 2
     with mock(rec, max_workers=8) as f:
         t0 = time.monotonic()
         results = f.fetch_many(urls)
@@ -258,12 +262,40 @@ def test_fetch_many_runs_in_parallel_and_fetches_each_url_once():
 
 
 def test_fetch_many_returns_failures_instead_of_raising():
-    rec = Recorder({"https://x.test/ok.png": httpx.Response(200, content=PNG),
-                    "https://x.test/no.png": httpx.Response(404)})
+    rec = Recorder({"/ok.png": Reply(200, PNG), "/no.png": Reply(404)})
     with mock(rec) as f:
-        res = f.fetch_many(["https://x.test/ok.png", "https://x.test/no.png"])
-    assert res["https://x.test/ok.png"].data == PNG
-    assert isinstance(res["https://x.test/no.png"], ImageError)
+        res = f.fetch_many([X + "ok.png", X + "no.png"])
+    assert res[X + "ok.png"].data == PNG
+    assert isinstance(res[X + "no.png"], ImageError)
+
+
+def test_connections_are_kept_alive_and_shared_by_the_threads():
+    rec = Recorder({f"/{i}.png": Reply(200, PNG) for i in range(12)})
+    with mock(rec, max_workers=3) as f:
+        for r in f.fetch_many([X + f"{i}.png" for i in range(12)]).values():
+            assert r.data == PNG
+        assert f.fetch(X + "0.png").data == PNG   # cache off: a 13th request, on a kept connection
+    assert len(rec.requests) == 13 and f.server.connections <= 3
+
+
+@pytest.mark.parametrize("looks_alive", [False, True])
+def test_a_kept_connection_the_server_closed_is_replaced(monkeypatch, looks_alive):
+    """Dropped while idle: seen before use (readable at EOF), or, when it still looks alive, the
+    request fails on it and goes out once more on a new connection, unseen by the retry count."""
+    from interview_export import webclient
+
+    rec = Recorder({"/a.png": Reply(200, PNG), "/b.png": Reply(200, PNG, headers={"Connection": "close"}),
+                    "/c.png": Reply(200, PNG)})
+    with mock(rec, retries=0) as f:
+        assert f.fetch(X + "a.png").data == PNG
+        f.server.drop_connections()
+        time.sleep(0.05)
+        if looks_alive:
+            monkeypatch.setattr(webclient, "_is_stale", lambda conn: False)
+        assert f.fetch(X + "b.png").data == PNG     # the answer closes this one too
+        assert f.fetch(X + "c.png").data == PNG
+    assert rec.paths == ["/a.png", "/b.png", "/c.png"] and f.network_requests == 3
+    assert f.server.connections == 3
 
 
 def test_from_options_takes_the_policy(tmp_path):
@@ -316,50 +348,165 @@ def test_real_server_sees_our_user_agent():
 
 
 def test_broken_gzip_body_is_an_image_error_not_a_crash():
-    rec = Recorder({"https://x.test/a.png": lambda req, n: httpx.Response(
-        200, stream=httpx.ByteStream(b"definitely not gzip"), headers={"Content-Encoding": "gzip"})})
-    with mock(rec) as f, pytest.raises(ImageError, match="download failed"):
-        f.fetch("https://x.test/a.png")
+    rec = Recorder({"/a.png": lambda req, n: Reply(200, stream=[b"definitely not gzip"],
+                                                   headers={"Content-Encoding": "gzip"})})
+    with mock(rec) as f, pytest.raises(ImageError, match=r"download failed \(DecodingError"):
+        f.fetch(X + "a.png")
 
 
-def test_unresolvable_host_fails_at_once_without_backoff(tmp_path):
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate", "br", "gzip, gzip", "identity", "unknown"])
+def test_content_encodings_are_decoded(coding):
+    """gzip, deflate (with or without its zlib header), br (the brotli package is installed with
+    fontTools), stacked codings; identity and unknown ones pass through (as httpx did)."""
+    body, header = PNG, coding
+    if coding == "br":
+        brotli = pytest.importorskip("brotli")
+        body = brotli.compress(PNG)
+    elif coding == "raw-deflate":
+        c = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        body, header = c.compress(PNG) + c.flush(), "deflate"
+    elif coding == "deflate":
+        body = zlib.compress(PNG)
+    elif coding.startswith("gzip"):
+        for _ in coding.split(","):
+            body = gzip.compress(body)
+    rec = Recorder({"/a.png": Reply(200, body, headers={"Content-Encoding": header})})
+    with mock(rec) as f:
+        assert f.fetch(X + "a.png").data == (PNG if coding != "unknown" else body)
+    assert "gzip" in rec.requests[0].headers["accept-encoding"]
+
+
+def test_a_gzip_bomb_is_stopped_at_the_cap_while_decoding():
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024), compresslevel=9)   # 50 MB in ~50 KB
+    rec = Recorder({"/a.png": Reply(200, bomb, headers={"Content-Encoding": "gzip"})})
+    with mock(rec, max_bytes=1024 * 1024) as f, pytest.raises(ImageError, match="too large"):
+        f.fetch(X + "a.png")
+    assert f._bytes_read <= 1024 * 1024 + 64 * 1024    # decoded in pieces, not all at once
+
+
+def test_a_body_shorter_than_declared_is_a_connection_failure():
+    rec = Recorder({"/a.png": Reply(200, PNG[:20], headers={"Content-Length": str(len(PNG)), "Connection": "close"})})
+    with mock(rec, retries=1) as f, pytest.raises(ImageError, match=r"connection failed \(RemoteProtocolError.*2 attempts"):
+        f.fetch(X + "a.png")
+    assert len(rec.requests) == 2
+
+
+def test_unresolvable_host_fails_at_once_without_backoff(monkeypatch):
     """A DNS failure is final: no 0.5 + 1 + 2 s of retries per image on an offline machine."""
-    import time as _time
-
-    def refuse(request):
-        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
-
     calls = []
-    transport = httpx.MockTransport(lambda r: calls.append(r) or refuse(r))
-    with Fetcher(transport=transport, backoff=0.5) as f:
-        t0 = _time.monotonic()
-        with pytest.raises(ImageError, match="host name not found"):
+
+    def no_such_name(host, *a, **kw):
+        calls.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    with Fetcher(backoff=0.5) as f:
+        t0 = time.monotonic()
+        with pytest.raises(ImageError, match=r"host name not found \(\[Errno -2\] Name or service not known\)"):
             f.fetch("http://no-such-host.invalid/a.png")
         with pytest.raises(ImageError, match="unreachable"):
             f.fetch("http://no-such-host.invalid/b.png")
-        assert _time.monotonic() - t0 < 0.5 and len(calls) == 1
+        assert time.monotonic() - t0 < 0.5 and calls == ["no-such-host.invalid"]
+
+
+@pytest.mark.parametrize("url, reason", [("http://x.test:99999/a.png", "invalid URL"),
+                                         ("http:///a.png", "invalid URL")])
+def test_urls_that_cannot_be_sent_are_refused_without_a_crash(url, reason):
+    rec = Recorder({})
+    with mock(rec, mirrors=(("http://x.test/", "http://127.0.0.1:1/"),)) as f, pytest.raises(ImageError, match=reason):
+        f.fetch(url)
+    assert rec.requests == []
+
+
+def test_non_ascii_paths_are_percent_encoded():
+    rec = Recorder({"/%E5%9B%BE%20a.png?q=%E4%B8%AD": Reply(200, PNG)})
+    with mock(rec) as f:
+        got = f.fetch(X + "图 a.png?q=中")
+    assert got.data == PNG and got.final_url == f.server.url + "%E5%9B%BE%20a.png?q=%E4%B8%AD"
 
 
 def test_plain_http_downloads_never_build_the_tls_pool():
     with FaultServer() as srv, Fetcher(retries=0, allow_hosts=LOCAL) as f:
         assert f.fetch(srv.url + "ok.png").data == srv.ok_png
-        pools = f._client._transport._pools
-        assert {scheme for scheme, _proxy in pools} == {"http"}  # no CA bundle for a plain-HTTP mirror
+        assert f._client.keys_opened == {("http", "")}   # no CA bundle for a plain-HTTP mirror
 
 
-def test_a_download_in_a_fresh_process_loads_httpx_without_its_cli():
+def test_a_download_in_a_fresh_process_loads_neither_httpx_nor_tls_roots():
     import subprocess
-    import sys
 
     with FaultServer() as srv:
         script = (
             "import sys\n"
             "from interview_export.fetcher import Fetcher\n"
-            "assert 'httpx' not in sys.modules and 'importlib.metadata' not in sys.modules\n"
+            "assert 'http.client' not in sys.modules and 'importlib.metadata' not in sys.modules\n"
             "with Fetcher(retries=0, allow_hosts=('127.0.0.1',)) as f:\n"
             f"    assert f.fetch({srv.url + 'ok.png'!r}).data[:4] == b'\\x89PNG'\n"
-            "print(sorted(m for m in ('rich', 'pygments', 'click', 'importlib.metadata') if m in sys.modules))\n"
-            "import httpx._main  # still importable on demand\n")
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            "print(sorted(m for m in ('httpx', 'httpcore', 'certifi', 'urllib.request', 'rich', 'importlib.metadata')"
+            " if m in sys.modules))\n")
+        env = {k: v for k, v in __import__("os").environ.items() if not k.lower().endswith("_proxy")}
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
         assert srv.httpd.user_agents[0].startswith("interview-export/")
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------ TLS, and https through a proxy's tunnel
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """(certificate file, server context) for 127.0.0.1 and img.example, self-signed."""
+    import shutil
+    import ssl
+
+    from script_server import self_signed
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"), "img.example")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+@pytest.fixture
+def no_proxies(monkeypatch):
+    for key in list(__import__("os").environ):
+        if key.lower().endswith("_proxy") or key in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+            monkeypatch.delenv(key)
+
+
+def test_https_is_verified_against_certifi_and_an_unknown_certificate_is_refused(tls, no_proxies):
+    rec = Recorder({"/a.png": Reply(200, PNG)})
+    with ScriptServer(rec, tls[1]) as srv, Fetcher(retries=0, allow_hosts=LOCAL) as f:
+        with pytest.raises(ImageError, match=r"connection failed \(ConnectError: .*CERTIFICATE_VERIFY_FAILED"):
+            f.fetch(srv.url + "a.png")
+        assert f._client.keys_opened == {("https", "")}
+    assert rec.requests == []
+
+
+def test_https_with_ssl_cert_file_trusting_the_server(tls, no_proxies, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))
+    rec = Recorder({f"/{i}.png": Reply(200, PNG) for i in range(4)})
+    with ScriptServer(rec, tls[1]) as srv, Fetcher(retries=0, allow_hosts=LOCAL, max_workers=2) as f:
+        results = f.fetch_many([srv.url + f"{i}.png" for i in range(4)])
+        assert all(r.data == PNG for r in results.values()), results
+    assert rec.paths == [f"/{i}.png" for i in range(4)] or sorted(rec.paths) == [f"/{i}.png" for i in range(4)]
+    assert srv.connections <= 2   # kept alive over TLS too
+    assert rec.requests[0].headers["host"] == f"127.0.0.1:{srv.port}"
+
+
+def test_https_through_the_proxy_goes_by_connect_tunnel(tls, no_proxies, monkeypatch):
+    from script_server import TunnelProxy
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))
+    rec = Recorder({"/img.png": Reply(200, PNG)})
+    with ScriptServer(rec, tls[1]) as srv:
+        proxy = TunnelProxy(srv.port)
+        try:
+            monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+            with Fetcher(retries=0) as f:
+                assert f.fetch("https://img.example/img.png").data == PNG   # the name the certificate has
+                with pytest.raises(ImageError, match="refused"):     # literal private hosts: still ours to refuse
+                    f.fetch("https://10.0.0.1/a.png")
+        finally:
+            proxy.close()
+    assert proxy.asked == ["CONNECT img.example:443 HTTP/1.1"]
+    assert rec.requests[0].headers["host"] == "img.example"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import socket
 import time
 
-import httpx
 import pytest
 
 from hostile_corpus import ProbeServer
 from interview_export.errors import ImageError
 from interview_export.fetcher import Fetcher
-from interview_export.netpolicy import AddressRefused, Policy, guard_transport, parse_address, refusal
+from interview_export.netpolicy import AddressRefused, Policy, parse_address, refusal
 
 from fault_server import FaultServer, png_bytes
 
@@ -109,11 +108,17 @@ def test_allow_host_lets_a_local_server_through():
         assert f.fetch(srv.url + "ok.png").data == srv.ok_png
 
 
-def test_the_guard_sits_where_httpx_keeps_its_network_backend():
-    """The one private attribute we use (``HTTPTransport._pool._network_backend``): this fails the
-    day httpx or httpcore moves it, instead of silently losing the connect-time check."""
-    transport = guard_transport(httpx.HTTPTransport(), Policy())
-    assert type(transport._pool._network_backend).__name__ == "GuardedBackend"
+def test_the_address_checked_is_the_address_dialled(monkeypatch):
+    """One lookup, every answer checked, that very address connected to: a name whose second
+    answer is private is refused even though the first is public, and nothing is dialled."""
+    dialled = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **kw: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))])
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **kw: dialled.append(address))
+    with Fetcher(retries=0) as f, pytest.raises(ImageError, match="resolves to 10.1.2.3, a private address"):
+        f.fetch("http://two-faced.example/a.png")
+    assert dialled == []
 
 
 def test_proxy_variables_are_honoured(monkeypatch):

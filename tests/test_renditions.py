@@ -145,7 +145,7 @@ def test_one_target_then_both_reuses_the_first_rendition(folder, monkeypatch):
     assert fields(both) == fields(fresh)
 
 
-def test_warm_process_loads_neither_pillow_nor_httpx(folder):
+def test_warm_process_loads_neither_pillow_nor_the_http_client(folder):
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
@@ -156,7 +156,7 @@ def test_warm_process_loads_neither_pillow_nor_httpx(folder):
         doc = Document(meta=Meta(title="t"), sections=(Section(id="s", title="s", blocks=figs, line=1),))
         bag = collect_media(doc, Path({str(folder)!r}), Options(cache_dir=Path({str(folder / "cache")!r})))
         assert not bag.warnings, bag.warnings
-        print(sorted(m for m in ("PIL.Image", "httpx", "rich") if m in sys.modules))
+        print(sorted(m for m in ("PIL.Image", "interview_export.webclient", "http.client", "rich") if m in sys.modules))
     """)
     run = lambda: subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,  # noqa: E731
                                  check=True, cwd=REPO).stdout.strip()

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
-from types import ModuleType
 from typing import Any, Callable
 
 
@@ -33,58 +31,6 @@ def _require_params(func: Callable, names: tuple[str, ...], what: str) -> None:
     params = tuple(inspect.signature(func).parameters)
     if params[: len(names)] != names:
         raise CompatError(f"{what} now takes {params}, not {names}: update interview_export/compat.py")
-
-
-# ---------------------------------------------------------------- httpx: import without its CLI
-def import_httpx() -> ModuleType:
-    """httpx without its command-line entry point: ``httpx/__init__`` imports ``httpx._main``
-    (click, rich, pygments: ~0.1 s) inside ``try/except ImportError``, so a ``None`` in
-    ``sys.modules`` for the time of the import makes it use its stub ``main`` instead."""
-    if "httpx" in sys.modules or "httpx._main" in sys.modules:
-        import httpx
-
-        return httpx
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]
-    try:
-        import httpx
-    finally:
-        if sys.modules.get("httpx._main", False) is None:
-            del sys.modules["httpx._main"]  # a later ``import httpx._main`` works normally
-    return httpx
-
-
-def _probe_httpx() -> None:
-    import httpx
-
-    source = inspect.getsource(httpx)
-    if "from ._main import main" not in source or "except ImportError" not in source:
-        raise CompatError("httpx/__init__ no longer imports ._main inside try/except ImportError:"
-                          " update interview_export/compat.py (import_httpx)")
-
-
-# ---------------------------------------------------------------- httpx/httpcore: the network backend
-def set_network_backend(transport: Any, backend: Any) -> Any:
-    """Make an ``httpx.HTTPTransport`` connect through `backend` (an ``httpcore.NetworkBackend``):
-    its one private attribute, ``_pool._network_backend``. Raises CompatError when it moved."""
-    pool = getattr(transport, "_pool", None)
-    if pool is None or not hasattr(pool, "_network_backend"):
-        raise CompatError("httpx.HTTPTransport no longer has _pool._network_backend: cannot guard connections")
-    pool._network_backend = backend
-    return transport
-
-
-def _probe_network_backend() -> None:
-    import httpcore
-    import httpx
-
-    transport = httpx.HTTPTransport()
-    try:
-        backend = getattr(getattr(transport, "_pool", None), "_network_backend", None)
-        if not isinstance(backend, httpcore.NetworkBackend):
-            raise CompatError("httpx.HTTPTransport()._pool._network_backend is not an httpcore"
-                              " NetworkBackend: update interview_export/compat.py")
-    finally:
-        transport.close()
 
 
 # ---------------------------------------------------------------- concurrent.futures: the worker processes
@@ -262,8 +208,6 @@ def _probe_font_folder() -> None:
 
 #: name → a check that raises CompatError when the installed library moved what we rely on
 PROBES: dict[str, Callable[[], None]] = {
-    "httpx import without its CLI": _probe_httpx,
-    "httpx transport network backend": _probe_network_backend,
     "ProcessPoolExecutor workers": _probe_pool_processes,
     "interpreter exit steps": _probe_exit,
     "ebooklib writer steps": _probe_ebooklib,

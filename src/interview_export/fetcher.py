@@ -14,7 +14,8 @@ here). Per book (per fetcher): a download budget in seconds and bytes; a host th
 is dead for the rest of the book. The disk cache (``cache.Cache``) is consulted first and written only with bodies that
 pass the caller's ``check``; ``offline`` serves the cache and nothing else.
 
-Tests inject ``transport=httpx.MockTransport(...)`` or point a mirror at a local server.
+The HTTP itself is ``webclient`` (the standard library's ``http.client``). Tests point a mirror at a
+local server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,16 +25,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Callable, Iterable
+from urllib.parse import urljoin, urlsplit
 
-from . import compat
 from .cache import Cache
 from .errors import ImageError
-from .netpolicy import AddressRefused, Policy, guard_transport
+from .netpolicy import AddressRefused, Policy
 
-if TYPE_CHECKING:  # httpx (with rich and pygments behind it) loads only when a download happens
-    import httpx
+if TYPE_CHECKING:  # http.client (with email and ssl behind it) loads only when a download happens
+    from . import webclient
 
 log = logging.getLogger("interview_export.fetcher")
 
@@ -46,12 +46,14 @@ BUDGET_BYTES = 200 * 1024 * 1024
 
 @functools.lru_cache(maxsize=1)
 def user_agent() -> str:
-    """``interview-export/<version> (python-httpx/<version>)``, from the two packages' own
-    ``__version__`` (not importlib.metadata, which scans the installed distributions: ~12 ms a
-    process; version.py is pyproject's version, a test keeps them equal)."""
+    """``interview-export/<version> (Python-http.client/<python version>)``: version.py, not
+    importlib.metadata, which scans the installed distributions (~12 ms a process; version.py is
+    pyproject's version, a test keeps them equal)."""
+    import sys
+
     from .version import __version__
 
-    return f"interview-export/{__version__} (python-httpx/{compat.import_httpx().__version__})"
+    return f"interview-export/{__version__} (Python-http.client/{'.'.join(map(str, sys.version_info[:3]))})"
 
 
 def apply_mirrors(url: str, mirrors: Iterable[tuple[str, str]]) -> str:
@@ -113,7 +115,6 @@ class Fetcher:
         backoff: float = 0.5,
         max_workers: int = 8,
         revalidate: bool = False,
-        transport: httpx.BaseTransport | None = None,
         user_agent: str | None = None,   # None: user_agent()
         allow_hosts: Iterable[str] = (),
         budget_seconds: float = BUDGET_SECONDS,
@@ -140,30 +141,21 @@ class Fetcher:
         # hosts that could not be reached even after retrying: later images there fail at once
         # (25 images on a blackholed host must not each wait out every timeout and retry)
         self._dead_hosts: dict[str, str] = {}
-        self._transport = transport
         self._user_agent = user_agent
         self._connect_timeout = connect_timeout
         self._client_lock = threading.Lock()
-        self._client_obj: httpx.Client | None = None  # made on first download: cache hits need none
+        self._client_obj: webclient.Client | None = None  # made on first download: cache hits need none
 
     @property
-    def _client(self) -> "httpx.Client":
+    def _client(self) -> "webclient.Client":
         with self._client_lock:
             if self._client_obj is None:
-                httpx = compat.import_httpx()
+                from . import webclient
+
                 connect = self._connect_timeout if self._connect_timeout else min(self.timeout, 10.0)
-                limits = httpx.Limits(max_connections=self.max_workers,
-                                      max_keepalive_connections=self.max_workers)
-                transport = self._transport
-                if transport is None:
-                    transport = _transport_per_scheme(httpx)(limits, self.policy)
-                self._client_obj = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout, connect=connect),
-                    follow_redirects=False,
-                    headers={"User-Agent": self._user_agent or user_agent(), "Accept": "image/*,*/*;q=0.5"},
-                    transport=transport,
-                    trust_env=False,   # proxies from the environment: TransportPerScheme reads them
-                )
+                self._client_obj = webclient.Client(
+                    self.policy, timeout=self.timeout, connect_timeout=connect, max_idle=self.max_workers,
+                    headers={"User-Agent": self._user_agent or user_agent(), "Accept": "image/*,*/*;q=0.5"})
             return self._client_obj
 
     @classmethod
@@ -248,7 +240,7 @@ class Fetcher:
                 return self._fetch_rest(u, check, cached)
             except ImageError as exc:
                 return exc
-            except Exception as exc:  # a bug or an httpx corner case must not sink the others
+            except Exception as exc:  # a bug or an HTTP corner case must not sink the others
                 log.exception("unexpected error fetching %s", u)
                 return ImageError(u, f"unexpected error: {type(exc).__name__}: {exc}")
 
@@ -326,7 +318,7 @@ class Fetcher:
 
     def _download_once(self, url: str, target: str, cached) -> Fetched:
         client = self._client
-        import httpx  # loaded by self._client; a dictionary lookup here
+        from . import webclient as web  # loaded by self._client; a dictionary lookup here
 
         deadline = time.monotonic() + self.total_timeout
         seen: set[str] = set()
@@ -342,13 +334,13 @@ class Fetcher:
             with self._count_lock:
                 self.network_requests += 1
             try:
-                with client.stream("GET", current, headers=headers) as response:
-                    status = response.status_code
+                with client.get(current, headers) as response:
+                    status = response.status
                     if status in REDIRECT_CODES:
-                        location = response.headers.get("location")
+                        location = response.header("location")
                         if not location:
                             raise ImageError(url, f"HTTP {status} redirect without a Location")
-                        nxt = apply_mirrors(str(response.url.join(location)), self.mirrors)
+                        nxt = apply_mirrors(urljoin(response.url, location.strip()), self.mirrors)
                         self._check_scheme(url, nxt)
                         self._check_address(url, nxt)
                         if nxt in seen:
@@ -358,44 +350,40 @@ class Fetcher:
                     if status == 304 and cached is not None:
                         return Fetched(url, current, cached.data, cached.content_type, from_cache=True)
                     if status == 429 or 500 <= status <= 599:
-                        raise _Retry(f"HTTP {status} {response.reason_phrase}".strip(),
-                                     _retry_after(response.headers.get("retry-after")))
+                        raise _Retry(f"HTTP {status} {response.reason}".strip(),
+                                     _retry_after(response.header("retry-after")))
                     if status != 200:
-                        raise ImageError(url, f"HTTP {status} {response.reason_phrase}".strip())
+                        raise ImageError(url, f"HTTP {status} {response.reason}".strip())
                     data = self._read_capped(url, current, response, deadline)
-                    return Fetched(url, str(response.url), data,
-                                   response.headers.get("content-type", ""),
-                                   etag=response.headers.get("etag", ""),
-                                   last_modified=response.headers.get("last-modified", ""))
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError,
-                    httpx.ReadError, httpx.WriteError, httpx.PoolTimeout) as exc:
-                if isinstance(exc, httpx.ConnectError) and _is_dns_failure(exc):
+                    return Fetched(url, response.url, data, response.header("content-type"),
+                                   etag=response.header("etag"), last_modified=response.header("last-modified"))
+            except (web.ConnectError, web.ConnectTimeout, web.RemoteProtocolError,
+                    web.ReadError, web.WriteError) as exc:
+                if isinstance(exc, web.ConnectError) and _is_dns_failure(exc):
                     # a name that does not resolve will not resolve in 2 s: no retries, host dead
                     reason = f"host name not found ({exc})"
                     self._mark_dead(current, reason)
                     raise ImageError(url, reason)
                 raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})",
-                             connection=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)))
+                             connection=isinstance(exc, (web.ConnectError, web.ConnectTimeout)))
             except AddressRefused as exc:
                 raise ImageError(url, exc.reason) from None
-            except httpx.TimeoutException as exc:
+            except (web.ReadTimeout, web.WriteTimeout) as exc:
                 reason = f"timed out (no data within {self.timeout:g}s: {type(exc).__name__})"
                 self._mark_dead(current, reason)
                 raise ImageError(url, reason)
-            except httpx.InvalidURL as exc:
+            except web.InvalidURL as exc:
                 raise ImageError(url, f"invalid URL ({exc})")
-            except httpx.UnsupportedProtocol as exc:
-                raise ImageError(url, f"unsupported protocol ({exc})")
-            except httpx.HTTPError as exc:  # decoding errors, proxy errors, protocol misuse
+            except web.TransportError as exc:  # decoding errors, proxy errors
                 raise ImageError(url, f"download failed ({type(exc).__name__}: {exc})")
         raise ImageError(url, f"too many redirects (more than {self.max_redirects})")
 
-    def _read_capped(self, url: str, current: str, response: httpx.Response, deadline: float) -> bytes:
-        declared = response.headers.get("content-length")
+    def _read_capped(self, url: str, current: str, response: webclient.Response, deadline: float) -> bytes:
+        declared = response.header("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise ImageError(url, f"too large ({int(declared)} bytes declared, limit {self.max_bytes})")
         buf = bytearray()
-        for chunk in response.iter_bytes():
+        for chunk in response.chunks():
             buf += chunk
             with self._count_lock:
                 self._bytes_read += len(chunk)
@@ -407,61 +395,6 @@ class Fetcher:
                 raise ImageError(url, reason)
             self._check_budget(url)
         return bytes(buf)
-
-
-@functools.lru_cache(maxsize=1)
-def _transport_per_scheme(httpx):
-    """The class of our default transport (defined once httpx is loaded)."""
-
-    class TransportPerScheme(httpx.BaseTransport):  # type: ignore[name-defined]  # httpx: loaded lazily
-        """One connection pool per URL scheme (and proxy), each made on first use: downloads over
-        plain HTTP (a local mirror) never build the TLS context (loading the CA bundle takes
-        ~0.1 s). Direct connections go through the policy's guarded backend; a proxy from the
-        environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``) connects
-        for us, so there only the URL's own host is checked (by the fetcher)."""
-
-        def __init__(self, limits, policy: Policy):
-            import urllib.request
-
-            self._limits = limits
-            self._policy = policy
-            self._proxies = urllib.request.getproxies_environment()
-            self._bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-            self._pools: dict[tuple[str, str], Any] = {}   # httpx.HTTPTransport
-            self._lock = threading.Lock()
-
-        def _proxy_for(self, url) -> str:
-            proxy = self._proxies.get(url.scheme) or self._proxies.get("all") or ""
-            if proxy and self._bypass(url.host, self._proxies):
-                return ""
-            return proxy
-
-        def handle_request(self, request):
-            scheme = request.url.scheme
-            key = (scheme, self._proxy_for(request.url))
-            pool = self._pools.get(key)
-            if pool is None:
-                with self._lock:
-                    pool = self._pools.get(key)
-                    if pool is None:
-                        # verify=False only skips building a CA store for a pool that never
-                        # speaks TLS (it serves http:// URLs only); https gets the default.
-                        if key[1]:
-                            pool = httpx.HTTPTransport(limits=self._limits, verify=scheme == "https",
-                                                       proxy=key[1])
-                        else:
-                            pool = guard_transport(httpx.HTTPTransport(limits=self._limits,
-                                                                       verify=scheme == "https"), self._policy)
-                        self._pools[key] = pool
-            return pool.handle_request(request)
-
-        def close(self):
-            with self._lock:
-                pools, self._pools = list(self._pools.values()), {}
-            for pool in pools:
-                pool.close()
-
-    return TransportPerScheme
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -5,9 +5,9 @@ A document's image URLs may not reach loopback, private (RFC 1918, 100.64/10, fc
 ``127.1``, ``0x7f000001``, ``2130706433``, ``017700000001``, ``[::ffff:127.0.0.1]``, ``::127.0.0.1``,
 NAT64 (``64:ff9b::…``), 6to4 (``2002:…``) and Teredo addresses that embed one, ``localhost`` and
 ``*.localhost``. The URL's host is checked before any connection (so a literal address is never
-contacted), and :class:`GuardedBackend` checks the address each connection really goes to: one DNS
-lookup, every address it returns checked, then a connection to that very address (no second lookup
-to rebind). Hosts the user names (``--allow-host``, the targets of ``--mirror``) are trusted.
+contacted), and ``Policy.resolve`` gives the address each connection really goes to (webclient dials
+it): one DNS lookup, every address it returns checked, then a connection to that very address (no
+second lookup to rebind). Hosts the user names (``--allow-host``, the targets of ``--mirror``) are trusted.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import ipaddress
 import socket
 from typing import Iterable
 from urllib.parse import urlsplit
-
-from . import compat
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -143,24 +141,3 @@ class Policy:
 def _port(parts) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
-
-def guarded_backend(httpcore, policy: Policy):
-    """An httpcore network backend that connects only where ``policy`` allows."""
-
-    class GuardedBackend(httpcore.SyncBackend):
-        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-            try:
-                address = policy.resolve(host, port)
-            except OSError as exc:  # DNS failures look like httpcore's own (the fetcher reads them)
-                raise httpcore.ConnectError(str(exc)) from None
-            return super().connect_tcp(address, port, timeout, local_address, socket_options)
-
-    return GuardedBackend()
-
-
-def guard_transport(transport, policy: Policy):
-    """Put the guarded backend into an ``httpx.HTTPTransport`` (compat.set_network_backend: the
-    one private attribute it takes, checked by tests/test_compat.py)."""
-    import httpcore
-
-    return compat.set_network_backend(transport, guarded_backend(httpcore, policy))
