@@ -410,12 +410,21 @@ def test_unresolvable_host_fails_at_once_without_backoff(monkeypatch):
 
 
 @pytest.mark.parametrize("url, reason", [("http://x.test:99999/a.png", "invalid URL"),
-                                         ("http:///a.png", "invalid URL")])
+                                         ("http:///a.png", "invalid URL"),
+                                         ("http://[bad/a.png", r"invalid URL \(Invalid IPv6 URL"),
+                                         ("http://a b.test/a.png", "invalid URL.*cannot have"),
+                                         ("http://a\x00b.test/a.png", "invalid URL.*cannot have")])
 def test_urls_that_cannot_be_sent_are_refused_without_a_crash(url, reason):
     rec = Recorder({})
     with mock(rec, mirrors=(("http://x.test/", "http://127.0.0.1:1/"),)) as f, pytest.raises(ImageError, match=reason):
         f.fetch(url)
     assert rec.requests == []
+
+
+def test_a_redirect_to_an_invalid_url_is_an_image_error():
+    rec = Recorder({"/a": Reply(302, headers={"Location": "http://[bad/"})})
+    with mock(rec) as f, pytest.raises(ImageError, match="redirect to an invalid URL"):
+        f.fetch(X + "a")
 
 
 def test_non_ascii_paths_are_percent_encoded():
@@ -510,3 +519,17 @@ def test_https_through_the_proxy_goes_by_connect_tunnel(tls, no_proxies, monkeyp
             proxy.close()
     assert proxy.asked == ["CONNECT img.example:443 HTTP/1.1"]
     assert rec.requests[0].headers["host"] == "img.example"
+
+
+def test_http_through_the_proxy_is_an_absolute_uri_request_with_credentials(no_proxies, monkeypatch):
+    import base64
+
+    rec = Recorder({"http://img.example/a.png": Reply(200, PNG)})
+    with ScriptServer(rec) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://pu:p%40ss@127.0.0.1:{proxy.port}")
+        with Fetcher(retries=0) as f:
+            assert f.fetch("http://me:secret@img.example/a.png").data == PNG
+    headers = rec.requests[0].headers
+    assert rec.paths == ["http://img.example/a.png"] and headers["host"] == "img.example"
+    assert headers["proxy-authorization"] == "Basic " + base64.b64encode(b"pu:p@ss").decode()
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"me:secret").decode()

@@ -134,6 +134,24 @@ def test_proxy_variables_are_honoured(monkeypatch):
         assert proxy.requests == ["http://img.example/img.png?viaproxy"]
 
 
+def test_no_proxy_and_unsupported_proxies(monkeypatch):
+    """NO_PROXY sends a host direct; a proxy kind we do not speak is one clear failure."""
+    with _probe() as (srv, proxy):
+        for key in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+        mirror = ("https://img.example/", f"http://127.0.0.1:{srv.port}/")
+        with Fetcher(retries=0, mirrors=[mirror]) as f:
+            assert f.fetch("https://img.example/img.png").data == PNG
+        assert srv.requests == ["/img.png"] and proxy.requests == []
+        monkeypatch.delenv("no_proxy")
+        monkeypatch.delenv("http_proxy")
+        monkeypatch.setenv("all_proxy", "socks5://127.0.0.1:9")
+        with Fetcher(retries=0) as f, pytest.raises(ImageError, match=r"download failed \(ProxyError: .*socks5"):
+            f.fetch("http://img.example/img.png")
+
+
 def test_no_body_bytes_in_the_message_for_a_non_image():
     from interview_export.images import ImageRefused, load_checked
 

@@ -300,6 +300,8 @@ class Fetcher:
             self.policy.check_url(target)
         except AddressRefused as exc:
             raise ImageError(url, exc.reason) from None
+        except ValueError as exc:   # urlsplit: "Invalid IPv6 URL"
+            raise ImageError(url, f"invalid URL ({exc})") from None
 
     def _check_budget(self, url: str) -> None:
         if self._budget_end is not None and time.monotonic() > self._budget_end:
@@ -340,7 +342,10 @@ class Fetcher:
                         location = response.header("location")
                         if not location:
                             raise ImageError(url, f"HTTP {status} redirect without a Location")
-                        nxt = apply_mirrors(urljoin(response.url, location.strip()), self.mirrors)
+                        try:
+                            nxt = apply_mirrors(urljoin(response.url, location.strip()), self.mirrors)
+                        except ValueError as exc:
+                            raise ImageError(url, f"HTTP {status} redirect to an invalid URL ({exc})") from None
                         self._check_scheme(url, nxt)
                         self._check_address(url, nxt)
                         if nxt in seen:

@@ -76,6 +76,7 @@ class InvalidURL(TransportError):
 
 
 # ---------------------------------------------------------------- URLs
+_HOST = re.compile(r"[A-Za-z0-9\-._~:%]+")   # names, IPv4, IPv6 (brackets already gone), zone ids
 _UNSAFE = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%\[\]]+")
 
 
@@ -90,12 +91,12 @@ class Target:
     __slots__ = ("scheme", "host", "port", "path", "authority", "url", "auth")
 
     def __init__(self, url: str):
-        parts = urlsplit(url.strip())
-        self.scheme = parts.scheme.lower()
         try:
+            parts = urlsplit(url.strip())
             port = parts.port
-        except ValueError as exc:
+        except ValueError as exc:   # "Invalid IPv6 URL", a port out of range
             raise InvalidURL(f"{exc}: {url}") from None
+        self.scheme = parts.scheme.lower()
         host = parts.hostname or ""
         if not host:
             raise InvalidURL(f"no host in {url}")
@@ -103,6 +104,8 @@ class Target:
             host = host.encode("idna").decode("ascii") if not host.isascii() else host
         except UnicodeError as exc:
             raise InvalidURL(f"host name {host!r}: {exc}") from None
+        if not _HOST.fullmatch(host):
+            raise InvalidURL(f"host name {host!r} has characters a host name cannot have")
         self.host = host
         self.port = port or (443 if self.scheme == "https" else 80)
         shown = f"[{host}]" if ":" in host else host
@@ -266,7 +269,7 @@ class Response:
                                           " (incomplete chunked read)") from None
             except http.client.HTTPException as exc:
                 raise RemoteProtocolError(f"{type(exc).__name__}: {exc}") from None
-            except OSError as exc:
+            except (OSError, ValueError) as exc:   # ValueError: the socket file closed under us
                 raise ReadError(str(exc) or type(exc).__name__) from None
             if not raw:
                 break
