@@ -533,3 +533,15 @@ def test_http_through_the_proxy_is_an_absolute_uri_request_with_credentials(no_p
     assert rec.paths == ["http://img.example/a.png"] and headers["host"] == "img.example"
     assert headers["proxy-authorization"] == "Basic " + base64.b64encode(b"pu:p@ss").decode()
     assert headers["authorization"] == "Basic " + base64.b64encode(b"me:secret").decode()
+
+
+def test_an_https_proxy_serves_http_urls_and_refuses_to_tunnel(tls, no_proxies, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))
+    rec = Recorder({"http://img.example/a.png": Reply(200, PNG)})
+    with ScriptServer(rec, tls[1]) as proxy:
+        monkeypatch.setenv("ALL_PROXY", f"https://127.0.0.1:{proxy.port}")
+        with Fetcher(retries=0) as f:
+            assert f.fetch("http://img.example/a.png").data == PNG
+            with pytest.raises(ImageError, match=r"download failed \(ProxyError: .*use an http:// proxy"):
+                f.fetch("https://img.example/a.png")
+    assert rec.paths == ["http://img.example/a.png"]
