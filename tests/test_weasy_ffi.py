@@ -227,5 +227,6 @@ def test_another_weasyprint_or_a_changed_file_is_imported_as_weasyprint_does(mon
 def test_no_finder_without_the_skipped_search_or_when_switched_off(skipped, switch, monkeypatch):
     monkeypatch.setenv(weasy_ffi.ENV_SWITCH, switch)
     monkeypatch.delitem(sys.modules, weasy_ffi.MODULE, raising=False)
-    with weasy_ffi.declared_from_tables(skipped):
-        assert not any(isinstance(f, weasy_ffi._FfiImport) for f in sys.meta_path)
+    assert weasy_ffi.finder(skipped) is None
+    monkeypatch.setenv(weasy_ffi.ENV_SWITCH, "")
+    assert isinstance(weasy_ffi.finder(True), weasy_ffi._FfiImport)

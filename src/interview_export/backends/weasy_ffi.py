@@ -24,7 +24,6 @@ before, logged at debug. ``INTERVIEW_EXPORT_ENGINE_CACHE=0`` turns it off (nothi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.machinery
 import logging
@@ -32,7 +31,7 @@ import marshal
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..compat import WEASYPRINT_PINNED
 
@@ -49,24 +48,16 @@ TABLE_KEYS = frozenset({"_version", "_types", "_globals", "_struct_unions", "_en
                         "_includes"})
 
 
-@contextlib.contextmanager
-def declared_from_tables(searching_skipped: bool) -> Iterator[None]:
-    """For the time of WeasyPrint's import: ``weasyprint.text.ffi`` gets an FFI made from the cached
-    tables (:class:`_FfiImport`); `searching_skipped` says weasy_speed skips the library search."""
+def finder(searching_skipped: bool) -> _FfiImport | None:
+    """The meta-path finder that gives ``weasyprint.text.ffi`` an FFI made from the cached tables,
+    for the time of WeasyPrint's import (weasy_speed); None when they are not to be used:
+    `searching_skipped` says whether weasy_speed skips the library search."""
     reason = "" if searching_skipped else "the library search is not skipped"
     if os.environ.get(ENV_SWITCH, "").strip() == "0":
         reason = f"{ENV_SWITCH}=0"
-    if reason or MODULE in sys.modules:
-        if reason:
-            log.debug("WeasyPrint's C declarations parsed by cffi: %s", reason)
-        yield
-        return
-    finder = _FfiImport()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
+    if reason:
+        log.debug("WeasyPrint's C declarations parsed by cffi: %s", reason)
+    return None if reason or MODULE in sys.modules else _FfiImport()
 
 
 def cache_dir() -> Path:
@@ -200,7 +191,7 @@ class _Pending:
     def dlopen(self, name, flags=0):
         """The FFI's ``dlopen``; with the tables, as cffi's own while find_library answers None: a name
         with no dot or slash is not opened (cffi tries it only through find_library)."""
-        if self.prebuilt and isinstance(name, str) and not any(c in name for c in ("." + "/" + os.sep)):
+        if self.prebuilt and isinstance(name, str) and not any(c in name for c in "./" + os.sep):
             raise OSError(f"cannot load library {name!r}: not searched for")
         return self.settled().dlopen(name, flags)
 

@@ -89,7 +89,7 @@ def import_weasyprint() -> types.ModuleType:
     if "weasyprint" not in sys.modules:
         with _import_lock:
             if "weasyprint" not in sys.modules:
-                with _no_library_search() as skipped, weasy_ffi.declared_from_tables(skipped), \
+                with _no_library_search() as skipped, _first_in_meta_path(weasy_ffi.finder(skipped)), \
                         _deferred_modules(), _hints_sheet_deferred():
                     import weasyprint
     import weasyprint  # waits while another thread is still importing it
@@ -167,16 +167,28 @@ def _deferred_modules() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _hints_sheet_deferred() -> Iterator[None]:
-    """For the time of WeasyPrint's import (compat.WEASYPRINT_PINNED only), ``CSS(string=html.PH)`` — the
-    presentational-hints sheet, which ``weasyprint/html.py`` parses at import — makes a stylesheet
-    that parses itself when first read; every other ``CSS()`` is made as always."""
-    finder = _HtmlImport()
+def _first_in_meta_path(finder) -> Iterator[None]:
+    """`finder` (None: nothing) asked before the others about each module imported meanwhile."""
+    if finder is None:
+        yield
+        return
     sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
         sys.meta_path.remove(finder)
+
+
+@contextlib.contextmanager
+def _hints_sheet_deferred() -> Iterator[None]:
+    """For the time of WeasyPrint's import (compat.WEASYPRINT_PINNED only), ``CSS(string=html.PH)`` — the
+    presentational-hints sheet, which ``weasyprint/html.py`` parses at import — makes a stylesheet
+    that parses itself when first read; every other ``CSS()`` is made as always."""
+    finder = _HtmlImport()
+    try:
+        with _first_in_meta_path(finder):
+            yield
+    finally:
         if finder.css is not None:
             finder.css.__init__ = finder.init  # type: ignore[misc]
 
