@@ -168,12 +168,18 @@ def test_written_tables_are_loaded_and_a_bad_or_unreadable_file_is_a_miss(tmp_pa
     assert any("not a tables file" in m for m in said) and any("unreadable" in m for m in said)
 
 
-def test_a_cache_that_cannot_be_written_is_logged_and_left(tmp_path, caplog):
+def test_a_cache_that_cannot_be_written_is_logged_and_left_before_parsing(tmp_path, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG, logger="interview_export.pdf")
+    monkeypatch.setattr(weasy_ffi, "make_tables", lambda text: pytest.fail("parsed for nothing"))
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     assert weasy_ffi.write_tables(blocked / "engine", CDEF) is False
-    assert any("not written" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o500)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != read_only)   # root may write anywhere
+    assert weasy_ffi.write_tables(read_only, CDEF) is False and not list(read_only.iterdir())
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert sum("not written" in m for m in said) == 2
 
 
 # ---------------------------------------------------------------- text/ffi.py run with them, or as always

@@ -286,14 +286,16 @@ def load_tables(root: Path, text: str):
 
 def write_tables(root: Path, text: str) -> bool:
     """Make the tables of cdef `text` and write them under `root` (atomically); False, logged at
-    debug, when they cannot be made or written (the next import parses again)."""
+    debug, when they cannot be made or written (the next import parses again). A folder that
+    cannot be written is found before cffi parses anything."""
     from ..util import replace_atomically
 
     path = tables_path(root, text)
     try:
-        data = encode_tables(text, make_tables(text))
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        replace_atomically(path, data, prefix=".tmp-", suffix=".bin")
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(f"{root} is not writable")
+        replace_atomically(path, encode_tables(text, make_tables(text)), prefix=".tmp-", suffix=".bin")
     except Exception as exc:
         log.debug("cffi tables of WeasyPrint's C declarations not written to %s: %s", path, exc)
         return False
