@@ -91,18 +91,19 @@ def test_preparing_a_book_loads_no_weasyprint_patch():
 
 
 def test_the_pydyf_subset_and_tags_pins_are_digests_of_inspect_getsource():
-    weasy_speed.import_weasyprint()
+    weasyprint = weasy_speed.import_weasyprint()
     import pydyf
     from weasyprint.pdf import fonts, tags
 
-    from interview_export.backends import weasy_subset, weasy_tags
+    from interview_export.backends import weasy_html, weasy_subset, weasy_tags
 
     for pins, name, obj in ((weasy_speed.PYDYF_DIGESTS, "PDF.write", pydyf.PDF.write),
                             (weasy_speed.PYDYF_DIGESTS, "Stream.data", pydyf.Stream.data.fget),
                             (weasy_tags.SOURCE_DIGESTS, "add_tags", tags.add_tags),   # weasyprint.pdf's is wrapped
                             (weasy_tags.SOURCE_DIGESTS, "_build_box_tree", tags._build_box_tree),
                             (weasy_tags.SOURCE_DIGESTS, "PDF.page_references", pydyf.PDF.page_references.fget),
-                            (weasy_subset.SOURCE_DIGESTS, "Font._harfbuzz_subset", fonts.Font._harfbuzz_subset)):
+                            (weasy_subset.SOURCE_DIGESTS, "Font._harfbuzz_subset", fonts.Font._harfbuzz_subset),
+                            (weasy_html.SOURCE_DIGESTS, "HTML.__init__", weasyprint.HTML.__init__)):
         assert compat.source_digest(obj) == _getsource_digest(obj) == pins[name], name
 
 

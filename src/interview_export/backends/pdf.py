@@ -25,7 +25,7 @@ from ..pagesize import PT_PER_MM, PageGeometry, geometry
 from ..prepare import PreparedBook
 from ..resources import fonts_dir, read_style
 from ..util import is_wide
-from . import weasy_passes, weasy_speed, weasy_subset, weasy_tags
+from . import weasy_html, weasy_passes, weasy_speed, weasy_subset, weasy_tags
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -533,13 +533,14 @@ def _engine_ready() -> None:
     weasy_passes.install()
     weasy_subset.install()
     weasy_tags.install()
+    weasy_html.install()
 
 
 def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
     """WeasyPrint renders the job → the PDF bytes and WeasyPrint's messages about the user's
     stylesheets and the document (each once)."""
     _engine_ready()
-    from weasyprint import CSS, HTML
+    from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
     fetcher = _fetcher_class()(job.served)
@@ -551,7 +552,8 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
         # what WeasyPrint says about it goes after what it says about the user's sheets, as ever
         said_on_html: list[str] = []
         _WeasyLogRouter.local.messages = said_on_html
-        document = HTML(string=job.html, base_url=DOCUMENT_URL, url_fetcher=fetcher, media_type="print")
+        document = weasy_html.html_document(job.html, base_url=DOCUMENT_URL, url_fetcher=fetcher,
+                                            media_type="print")   # the tree built by expat (same tree)
         _WeasyLogRouter.local.messages = None
         font_config = FontConfiguration()
         stylesheets = []
