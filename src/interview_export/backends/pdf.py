@@ -197,9 +197,15 @@ def _css_string(text: str) -> str:
 # WeasyPrint lay out and paint the line in more pieces (measured: the seed's 265 gaps as spans
 # cost ~0.5 s of its ~2.5 s of layout).
 _CJK_CLASS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff"
-# (the PDF's line-breaking hints U+200B/U+2060, linebreak.py, may stand between space and Chinese)
-_CJK_SPACE = re.compile(f" (?=[\u200b\u2060]?[{_CJK_CLASS}])|(?<=[{_CJK_CLASS}]) |(?<=[{_CJK_CLASS}][\u200b\u2060]) ")
 _PRINT_GAP = "\u2005"
+
+
+@functools.cache
+def _cjk_space() -> re.Pattern[str]:
+    """A space next to Chinese (the PDF's line-breaking hints U+200B/U+2060, linebreak.py, may stand
+    between them), compiled on first use: not in the process that only renders (overlap.py forks
+    it after importing this module, and these character classes are slow to compile)."""
+    return re.compile(f" (?=[\u200b\u2060]?[{_CJK_CLASS}])|(?<=[{_CJK_CLASS}]) |(?<=[{_CJK_CLASS}][\u200b\u2060]) ")
 
 
 class PdfRenderer(render.HTMLRenderer):
@@ -213,7 +219,7 @@ class PdfRenderer(render.HTMLRenderer):
 
     def text(self, text: str) -> str:
         """Text with its Chinese–Latin spaces as fixed quarter-em gaps (U+2005), which never stretch."""
-        return _CJK_SPACE.sub(_PRINT_GAP, render.escape(text))
+        return _cjk_space().sub(_PRINT_GAP, render.escape(text))
 
     def render_turn_body(self, node: model.DialogueTurn) -> str:
         """Paper sets the speaker label run-in: "主持人：今天……" on the turn's first line.
