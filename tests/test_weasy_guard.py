@@ -93,9 +93,11 @@ def test_preparing_a_book_loads_no_weasyprint_patch():
 def test_the_pydyf_subset_and_tags_pins_are_digests_of_inspect_getsource():
     weasyprint = weasy_speed.import_weasyprint()
     import pydyf
+    from weasyprint import document
+    from weasyprint.css import computed_values, units
     from weasyprint.pdf import fonts, tags
 
-    from interview_export.backends import weasy_html, weasy_subset, weasy_tags
+    from interview_export.backends import weasy_faces, weasy_html, weasy_subset, weasy_tags
 
     for pins, name, obj in ((weasy_speed.PYDYF_DIGESTS, "PDF.write", pydyf.PDF.write),
                             (weasy_speed.PYDYF_DIGESTS, "Stream.data", pydyf.Stream.data.fget),
@@ -103,7 +105,10 @@ def test_the_pydyf_subset_and_tags_pins_are_digests_of_inspect_getsource():
                             (weasy_tags.SOURCE_DIGESTS, "_build_box_tree", tags._build_box_tree),
                             (weasy_tags.SOURCE_DIGESTS, "PDF.page_references", pydyf.PDF.page_references.fget),
                             (weasy_subset.SOURCE_DIGESTS, "Font._harfbuzz_subset", fonts.Font._harfbuzz_subset),
-                            (weasy_html.SOURCE_DIGESTS, "HTML.__init__", weasyprint.HTML.__init__)):
+                            (weasy_html.SOURCE_DIGESTS, "HTML.__init__", weasyprint.HTML.__init__),
+                            (weasy_faces.SOURCE_DIGESTS, "Document._render", document.Document._render),
+                            (weasy_faces.SOURCE_DIGESTS, "to_pixels", units.to_pixels),
+                            (weasy_faces.SOURCE_DIGESTS, "vertical_align", computed_values.vertical_align)):
         assert compat.source_digest(obj) == _getsource_digest(obj) == pins[name], name
 
 

@@ -8,6 +8,7 @@ heads), adds the print stylesheets (base.css, print.css, the page geometry, @fon
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
@@ -25,7 +26,7 @@ from ..pagesize import PT_PER_MM, PageGeometry, geometry
 from ..prepare import PreparedBook
 from ..resources import fonts_dir, read_style
 from ..util import is_wide
-from . import weasy_html, weasy_passes, weasy_speed, weasy_subset, weasy_tags
+from . import weasy_faces, weasy_html, weasy_passes, weasy_speed, weasy_subset, weasy_tags
 
 log = logging.getLogger("interview_export.pdf")
 
@@ -540,6 +541,7 @@ def _engine_ready() -> None:
     weasy_subset.install()
     weasy_tags.install()
     weasy_html.install()
+    weasy_faces.install()
 
 
 def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
@@ -562,6 +564,7 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
                                             media_type="print")   # the tree built by expat (same tree)
         _WeasyLogRouter.local.messages = None
         font_config = FontConfiguration()
+        faces = _faces_later(job.sheets)
         stylesheets = []
         for text, name in job.sheets:
             # our own sheets use properties WeasyPrint ignores (for EPUB readers): debug only;
@@ -570,18 +573,27 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
                 _WeasyLogRouter.local.messages = messages
             if name in SHARED_SHEETS:
                 stylesheets.append(_shared_sheet(text))
-            elif text:
+            elif text and text is not faces:
                 stylesheets.append(CSS(string=text, base_url=BASE_URL, url_fetcher=fetcher,
                                        font_config=font_config))
         messages += said_on_html
         _WeasyLogRouter.local.messages = messages
-        pdf = document.write_pdf(
-            stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
-            pdf_variant=variant or None, pdf_tags=True,
-            pdf_identifier=True,          # md5 of the content: stable across identical builds
-            finisher=weasy_speed.finish_pdf,   # …hashed without serialising it all again; zlib level 6
-            custom_metadata=False, presentational_hints=False,
-            uncompressed_pdf=False)
+
+        def load_faces() -> None:   # our own sheet: what WeasyPrint says of it is debug only, as before
+            said, _WeasyLogRouter.local.messages = _WeasyLogRouter.local.messages, None
+            try:
+                CSS(string=faces, base_url=BASE_URL, url_fetcher=fetcher, font_config=font_config)
+            finally:
+                _WeasyLogRouter.local.messages = said
+
+        with weasy_faces.later(load_faces) if faces else contextlib.nullcontext():
+            pdf = document.write_pdf(
+                stylesheets=stylesheets, font_config=font_config, **_output_intent(variant),
+                pdf_variant=variant or None, pdf_tags=True,
+                pdf_identifier=True,          # md5 of the content: stable across identical builds
+                finisher=weasy_speed.finish_pdf,   # …hashed without serialising it all again; zlib level 6
+                custom_metadata=False, presentational_hints=False,
+                uncompressed_pdf=False)
     except UsageError:
         raise
     except Exception as exc:  # WeasyPrint, Pango or pydyf failing is a render error, not a crash
@@ -591,6 +603,18 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
         if font_config is not None:
             compat.remove_font_files(font_config)   # else one /tmp/weasyprint-* per PDF stays
     return pdf, list(dict.fromkeys(messages))
+
+
+def _faces_later(sheets: list[tuple[str, str]]) -> str | None:
+    """The text of our "fonts" sheet when its faces can be loaded once the cascade is done
+    (``weasy_faces``: the renderer does not wait for the subsets before it): @font-face rules
+    only, and no other sheet declaring faces (they would be loaded before ours)."""
+    texts = dict((name, text) for text, name in sheets)
+    faces = texts.get("fonts")
+    if (not faces or any("@font-face" in text.lower() for text, name in sheets if name != "fonts")
+            or not weasy_faces.install() or not weasy_faces.only_font_faces(faces)):
+        return None
+    return faces
 
 
 def book_warnings(book: PreparedBook, messages: list[str]) -> list[str]:
