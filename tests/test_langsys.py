@@ -133,3 +133,65 @@ def test_the_generated_cover_draws_the_regional_forms():
 
     assert title_pixels("zh-CN", "骨刃") != title_pixels("zh-TW", "骨刃")
     assert title_pixels("zh-CN", "山水") == title_pixels("zh-TW", "山水")
+
+
+# ---------------------------------------------------------------- the patched font kept in the user cache
+def _sans_bold() -> str:
+    return str(fonts_dir() / fonts.SHIPPED[("sans", 700)])
+
+
+def test_the_patched_font_is_kept_and_mapped_from_the_store_next_time(tmp_path, monkeypatch):
+    path, store = _sans_bold(), tmp_path / "engine"
+    with langsys.langsys_file(path, b"ZHT ", store=store) as name:
+        assert Path(name).parent == store
+        assert Path(name).read_bytes() == langsys.font_for_langsys(path, b"ZHT ")
+    kept = sorted(store.iterdir())
+    assert [p.name for p in kept] == [Path(name).name] and kept[0].stat().st_mode & 0o777 == 0o600
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("copied again")
+
+    monkeypatch.setattr(langsys.os, "sendfile", no_copy)
+    with langsys.langsys_file(path, b"ZHT ", store=store) as again:
+        assert again == name
+    monkeypatch.undo()
+    with langsys.langsys_file(path, b"ZHS ", store=store) as other:   # another system: its own file
+        assert isinstance(other, str) and other != name
+        assert Path(other).read_bytes() == langsys.font_for_langsys(path, b"ZHS ")
+
+
+def test_a_changed_or_damaged_font_file_gets_a_new_copy(tmp_path):
+    font, store = tmp_path / "Face.otf", tmp_path / "engine"
+    font.write_bytes(Path(_sans_bold()).read_bytes())
+    with langsys.langsys_file(str(font), b"ZHT ", store=store) as first:
+        pass
+    Path(first).write_bytes(b"truncated")                  # damaged: the size no longer matches
+    with langsys.langsys_file(str(font), b"ZHT ", store=store) as again:
+        assert again == first and Path(again).read_bytes() == langsys.font_for_langsys(str(font), b"ZHT ")
+    data = bytearray(font.read_bytes())
+    data[-1] ^= 1                                           # same size, other bytes: a new name
+    font.write_bytes(bytes(data))
+    with langsys.langsys_file(str(font), b"ZHT ", store=store) as changed:
+        assert changed != first and Path(changed).read_bytes() == langsys.font_for_langsys(str(font), b"ZHT ")
+    assert [p.name for p in store.iterdir()] == [Path(changed).name]   # the older copy went
+
+
+def test_a_store_that_cannot_be_written_falls_back_to_the_copy(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    path = _sans_bold()
+    with langsys.langsys_file(path, b"ZHT ", store=blocked / "engine") as patched:
+        data = patched if isinstance(patched, bytes) else Path(patched).read_bytes()
+        assert isinstance(patched, bytes) or not patched.startswith(str(tmp_path))
+    assert data == langsys.font_for_langsys(path, b"ZHT ")
+    assert not any(tmp_path.glob("**/*.otf"))
+
+
+def test_the_engine_cache_folder_follows_xdg_and_the_switch(tmp_path, monkeypatch):
+    from interview_export import util
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(util.ENGINE_CACHE_SWITCH, raising=False)
+    assert util.engine_cache_dir("fonts") == tmp_path / "interview-export" / "fonts"
+    monkeypatch.setenv(util.ENGINE_CACHE_SWITCH, "0")
+    assert util.engine_cache_dir("fonts") is None

@@ -26,6 +26,7 @@ from .errors import FontError
 from .langsys import font_for_langsys, langsys_file, langsys_tag
 from .options import Options
 from .resources import fonts_dir
+from .util import engine_cache_dir
 
 log = logging.getLogger("interview_export.fonts")
 
@@ -157,13 +158,14 @@ def _blob(path: str) -> hb.Blob:
 @cache
 def _langsys_blob(path: str, keep: bytes, index: int) -> hb.Blob:
     """The face's file with only `keep`'s regional forms reachable (langsys.py), loaded once per
-    process and mapped, not copied, where the system allows (a copy is ~5 ms per 10 MB face)."""
-    with langsys_file(path, keep, index) as patched:
+    process and mapped, not copied: from ``fonts/`` in the user cache (written there by the first process),
+    else from an in-memory copy where the system allows (a copy is ~5 ms per 10 MB face)."""
+    with langsys_file(path, keep, index, store=engine_cache_dir("fonts")) as patched:
         if isinstance(patched, bytes):
             return hb.Blob(patched)
         try:
             return hb.Blob.from_file_path(patched)
-        except hb.HarfBuzzError:   # cannot open the in-memory file after all: copy the bytes
+        except hb.HarfBuzzError:   # cannot open the kept or in-memory file after all: copy the bytes
             return hb.Blob(font_for_langsys(path, keep, index))
 
 

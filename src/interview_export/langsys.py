@@ -6,17 +6,26 @@ Simplified (ZHS) ones. HarfBuzz's subsetter keeps the glyphs every language syst
 Simplified book would also embed the Taiwan and Hong Kong forms of its characters. Pointing the other
 language systems' feature lists at the book's (same length, same order in these fonts) makes those
 forms unreachable; the book renders exactly as before, under its own language tag.
+
+The patched font is kept in ``fonts/`` in the user's cache folder (``util.engine_cache_dir``) when
+there is one, so that later processes map it instead of copying the whole font again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import mmap
 import os
 import struct
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Iterator
 
 from .labels import is_traditional
+from .util import replace_atomically
+
+log = logging.getLogger("interview_export.fonts")
 
 CJK_LANGSYS = (b"ZHS ", b"ZHT ", b"ZHH ", b"ZHP ", b"ZHTM", b"JAN ", b"KOR ")
 
@@ -111,15 +120,20 @@ def font_for_langsys(path: str, keep: bytes, index: int = 0) -> bytes:
 
 
 @contextmanager
-def langsys_file(path: str, keep: bytes, index: int = 0) -> Iterator[str | bytes]:
+def langsys_file(path: str, keep: bytes, index: int = 0, *, store: Path | None = None) -> Iterator[str | bytes]:
     """`font_for_langsys` as a file to map rather than bytes to copy: `path` itself when no
-    language system changes, else an anonymous in-memory file (Linux memfd) that the kernel
+    language system changes; else the patched font kept in the folder `store` (made there the
+    first time: :func:`_kept_copy`); else an anonymous in-memory file (Linux memfd) that the kernel
     fills from `path` and that holds the patched feature lists, by its /proc/self/fd name (open
     inside the `with` only: map it there). Elsewhere (no memfd or no /proc): the bytes."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         patches = sorted(_patches(mapped, keep, index).items())
         if not patches:
             yield path
+            return
+        kept = _kept_copy(store, path, f.fileno(), len(mapped), keep, index, patches) if store is not None else None
+        if kept is not None:
+            yield kept
             return
         fd = _patched_copy(f.fileno(), len(mapped), patches)
         if fd is None:
@@ -129,6 +143,44 @@ def langsys_file(path: str, keep: bytes, index: int = 0) -> Iterator[str | bytes
         yield f"/proc/self/fd/{fd}"
     finally:
         os.close(fd)
+
+
+def _kept_name(path: str, source: int, keep: bytes, index: int, patches: list[tuple[int, bytes]]) -> str:
+    """The name of the patched copy of face `index` of the font file `path` (open as `source`) for
+    language system `keep`, in the store: those three, then a digest of the file's identity (real
+    path, device, inode, size, modification and change times) and of the patches. Another font
+    file, or this one changed in any way, has another name."""
+    info = os.fstat(source)
+    identity = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+                info.st_ctime_ns, patches)
+    digest = hashlib.sha256(repr(identity).encode("utf-8")).hexdigest()[:32]
+    return f"langsys-{Path(path).stem}-{index}-{keep.decode('ascii').strip()}-{digest}{Path(path).suffix}"
+
+
+def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, index: int,
+               patches: list[tuple[int, bytes]]) -> str | None:
+    """The file in `store` that holds the font `source` with `patches`, written the first time
+    (copied by the kernel, patched, synced and renamed into place), or None when it cannot be
+    read or written (logged at debug: the caller copies into memory as before). Writing a new
+    copy removes the older ones of the same face and language system (their digest alone differs)."""
+    name = _kept_name(path, source, keep, index, patches)
+    target = store / name
+    with suppress(OSError):
+        if os.stat(target).st_size == size:
+            return str(target)
+    try:
+        store.mkdir(mode=0o700, parents=True, exist_ok=True)
+        replace_atomically(target, lambda fd: _copy_patched(fd, source, size, patches), prefix=".tmp-",
+                           suffix=Path(path).suffix, durable=True)
+    except OSError as exc:
+        log.debug("patched font not kept in %s: %s", store, exc)
+        return None
+    before_digest = name[:name.rindex("-") + 1]
+    for older in store.iterdir():   # same prefix and length: only the digest differs
+        if older.name != name and older.name.startswith(before_digest) and len(older.name) == len(name):
+            with suppress(OSError):
+                older.unlink()
+    return str(target)
 
 
 def _patched_copy(source: int, size: int, patches: list[tuple[int, bytes]]) -> int | None:
@@ -141,15 +193,20 @@ def _patched_copy(source: int, size: int, patches: list[tuple[int, bytes]]) -> i
     except OSError:   # e.g. refused by a container's seccomp profile
         return None
     try:
-        done = 0
-        while done < size:
-            sent = os.sendfile(fd, source, done, size - done)
-            if sent <= 0:
-                raise OSError("short copy of a font file")
-            done += sent
-        for offset, features in patches:
-            os.pwrite(fd, features, offset)
+        _copy_patched(fd, source, size, patches)
     except OSError:
         os.close(fd)
         return None
     return fd
+
+
+def _copy_patched(fd: int, source: int, size: int, patches: list[tuple[int, bytes]]) -> None:
+    """Fill the empty file `fd` with the file `source` (by the kernel) and write `patches` over it."""
+    done = 0
+    while done < size:
+        sent = os.sendfile(fd, source, done, size - done)
+        if sent <= 0:
+            raise OSError("short copy of a font file")
+        done += sent
+    for offset, features in patches:
+        os.pwrite(fd, features, offset)

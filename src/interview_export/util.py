@@ -1,16 +1,18 @@
 """Small rules several stages share → one place: XML-safe text, CJK width and script, the language
-guess, atomic file replacement, the book's date (SOURCE_DATE_EPOCH)."""
+guess, atomic file replacement, the user's engine cache folder, the book's date (SOURCE_DATE_EPOCH)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
+import sys
 import tempfile
 import unicodedata
 from collections import Counter
 from contextlib import suppress
 from pathlib import Path
+from typing import Callable
 
 from .hanzi import is_traditional_text
 
@@ -61,10 +63,11 @@ def detect_language(text: str) -> str:
     return "en" if latin else ""
 
 
-def replace_atomically(path: Path, data: bytes, *, prefix: str, suffix: str, durable: bool = False,
-                       mode: int | None = None, active: set[str] | None = None) -> None:
+def replace_atomically(path: Path, data: bytes | Callable[[int], None], *, prefix: str, suffix: str,
+                       durable: bool = False, mode: int | None = None, active: set[str] | None = None) -> None:
     """Write `data` to a temp file beside `path`, then ``os.replace`` it over `path`: readers see
-    the old file or the new one, never half of one. The temp file is removed on any failure
+    the old file or the new one, never half of one. `data` is the bytes, or a function that fills
+    the open temp file given its descriptor. The temp file is removed on any failure
     (KeyboardInterrupt too) and the error re-raised. `durable` fsyncs the data before the rename;
     `mode` is chmod-ed on the temp file; `active` holds the temp file's name while it exists (so a
     signal handler can remove it)."""
@@ -73,7 +76,10 @@ def replace_atomically(path: Path, data: bytes, *, prefix: str, suffix: str, dur
         active.add(tmp)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle.fileno())
+            else:
+                handle.write(data)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -88,6 +94,23 @@ def replace_atomically(path: Path, data: bytes, *, prefix: str, suffix: str, dur
         if active is not None:
             active.discard(tmp)
 
+
+ENGINE_CACHE_SWITCH = "INTERVIEW_EXPORT_ENGINE_CACHE"   # "0": the engine cache is neither read nor written
+
+
+def engine_cache_dir(name: str) -> Path | None:
+    """Folder `name` in the user's cache folder (platformdirs' on Linux: ``$XDG_CACHE_HOME`` or
+    ``~/.cache``, without importing platformdirs) for what the engine derives from installed files
+    alone, never from a book (cffi tables in ``engine/``, patched fonts in ``fonts/``); None when
+    INTERVIEW_EXPORT_ENGINE_CACHE=0."""
+    if os.environ.get(ENGINE_CACHE_SWITCH, "").strip() == "0":
+        return None
+    if sys.platform.startswith("linux"):
+        root = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.expanduser("~/.cache")
+        return Path(root) / "interview-export" / name
+    import platformdirs
+
+    return platformdirs.user_cache_path("interview-export", appauthor=False) / name
 
 
 def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, str]:
