@@ -564,6 +564,8 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
                                             media_type="print")   # the tree built by expat (same tree)
         _WeasyLogRouter.local.messages = None
         font_config = FontConfiguration()
+        # our @font-face sheet is loaded when the layout starts: the cascade and the box tree
+        # do not wait for the font subsets (weasy_faces)
         faces = _faces_later(job.sheets)
         stylesheets = []
         for text, name in job.sheets:
