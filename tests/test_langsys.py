@@ -176,6 +176,30 @@ def test_a_changed_or_damaged_font_file_gets_a_new_copy(tmp_path):
     assert [p.name for p in store.iterdir()] == [Path(changed).name]   # the older copy went
 
 
+def test_two_installations_keep_their_own_copies(tmp_path, monkeypatch):
+    """Two copies of a face at two paths (a checkout and an installed package) do not evict each
+    other's patched copy: used in turn, neither is written again."""
+    store, data = tmp_path / "engine", Path(_sans_bold()).read_bytes()
+    paths = []
+    for place in ("one", "two"):
+        (tmp_path / place).mkdir()
+        (tmp_path / place / "Face.otf").write_bytes(data)
+        paths.append(str(tmp_path / place / "Face.otf"))
+    names = []
+    for path in paths:
+        with langsys.langsys_file(path, b"ZHT ", store=store) as name:
+            names.append(name)
+    assert len(set(names)) == 2 and sorted(str(p) for p in store.iterdir()) == sorted(names)
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("copied again")
+
+    monkeypatch.setattr(langsys.os, "sendfile", no_copy)
+    for path, name in zip(paths * 2, names * 2):
+        with langsys.langsys_file(path, b"ZHT ", store=store) as again:
+            assert again == name
+
+
 def test_a_store_that_cannot_be_written_falls_back_to_the_copy(tmp_path):
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")

@@ -147,14 +147,15 @@ def langsys_file(path: str, keep: bytes, index: int = 0, *, store: Path | None =
 
 def _kept_name(path: str, source: int, keep: bytes, index: int, patches: list[tuple[int, bytes]]) -> str:
     """The name of the patched copy of face `index` of the font file `path` (open as `source`) for
-    language system `keep`, in the store: those three, then a digest of the file's identity (real
-    path, device, inode, size, modification and change times) and of the patches. Another font
-    file, or this one changed in any way, has another name."""
+    language system `keep`, in the store: those three, a digest of the file's real path, then a
+    digest of everything else that makes the copy (device, inode, size, modification and change
+    times, the patches). Another font file, or this one changed in any way, has another name."""
     info = os.fstat(source)
-    identity = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
-                info.st_ctime_ns, patches)
-    digest = hashlib.sha256(repr(identity).encode("utf-8")).hexdigest()[:32]
-    return f"langsys-{Path(path).stem}-{index}-{keep.decode('ascii').strip()}-{digest}{Path(path).suffix}"
+    real = os.path.realpath(path)
+    identity = (real, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, patches)
+    where = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    what = hashlib.sha256(repr(identity).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return f"langsys-{Path(path).stem}-{index}-{keep.decode('ascii').strip()}-{where}-{what}{Path(path).suffix}"
 
 
 def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, index: int,
@@ -162,7 +163,8 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
     """The file in `store` that holds the font `source` with `patches`, written the first time
     (copied by the kernel, patched, synced and renamed into place), or None when it cannot be
     read or written (logged at debug: the caller copies into memory as before). Writing a new
-    copy removes the older ones of the same face and language system (their digest alone differs)."""
+    copy removes the older ones of the same face file and language system (their last digest alone
+    differs); copies made from another file (another installation's fonts) stay."""
     name = _kept_name(path, source, keep, index, patches)
     target = store / name
     with suppress(OSError):
@@ -176,7 +178,7 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
         log.debug("patched font not kept in %s: %s", store, exc)
         return None
     before_digest = name[:name.rindex("-") + 1]
-    for older in store.iterdir():   # same prefix and length: only the digest differs
+    for older in store.iterdir():   # same prefix and length: only the last digest differs
         if older.name != name and older.name.startswith(before_digest) and len(older.name) == len(name):
             with suppress(OSError):
                 older.unlink()
