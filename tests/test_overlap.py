@@ -6,23 +6,27 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import Proc, png_bytes, running
+from helpers import CLI, Proc, png_bytes, running
 
 ODD = 0xF0001   # no font has it: a warning from the font check and a notdef from WeasyPrint
 TWO_CPUS = sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) >= 2
 pytestmark = pytest.mark.skipif(not TWO_CPUS, reason="the rendering process is forked on Linux with 2+ CPUs")
 
-# The CLI as a program (it owns its process: the overlap is on), with WeasyPrint made to fail,
-# die or hang where the PDF is rendered (IE_TEST_RENDER), i.e. in the forked process.
+# The program as the console script runs it (entry.main: the rendering process forked at start-up
+# when the command line will render a PDF; INTERVIEW_EXPORT_OVERLAP=late: in batch.run, as before),
+# with WeasyPrint made to fail, die or hang where the PDF is rendered (IE_TEST_RENDER), its warm-up
+# made to hang or log (IE_TEST_WARM), both in the forked process; the pid of a process forked at
+# start-up goes to ./prestarted, and IE_TEST_PRESTART=force forks one whatever the command line.
 DRIVER = """
-import os, signal, sys, time
-from interview_export import cli
+import logging, os, signal, sys, time
+from interview_export import cli, entry, overlap
 from interview_export.backends import pdf
 
 real = pdf._output_intent
@@ -47,11 +51,45 @@ def render_job(job):   # "early": the first render fails before it fetches anyth
         raise ValueError("early")
     return real_render_job(job)
 
+real_warm_up = pdf.warm_up
+
+def warm_up():
+    how = os.environ.get("IE_TEST_WARM", "")
+    if how == "hang":
+        open("warming", "w").close()
+        time.sleep(120)
+    if how == "log":
+        logging.getLogger("interview_export.pdf").debug("child: a debug line")
+        logging.getLogger("interview_export.pdf").warning("child: a warning")
+        logging.getLogger("somelib").warning("child: a library's warning")
+    real_warm_up()
+
+real_prestart = overlap.prestart
+
+def prestart():
+    real_prestart()
+    if overlap._prestarted:
+        with open("prestarted", "w") as f:
+            f.write(str(overlap._prestarted[0].pid))
+
 pdf._output_intent = output_intent
 pdf.render_job = render_job
-cli.main()
+pdf.warm_up = warm_up
+overlap.prestart = prestart
+if os.environ.get("IE_TEST_PRESTART") == "force":
+    prestart()
+    cli.main()
+else:
+    entry.main()
 """
 ENGINE = re.compile(r"PDF engine started in process (\d+)")
+CONSOLE = CLI[1:] if CLI[0] == sys.executable else CLI   # (Proc runs it with sys.executable)
+STARTUP = "at start-up"
+WHEN = pytest.mark.parametrize("when", ["start-up", "late"])   # where the rendering process is forked
+
+
+def forked(when: str) -> dict[str, str]:
+    return {"INTERVIEW_EXPORT_OVERLAP": "late"} if when == "late" else {}
 
 
 @pytest.fixture
@@ -68,7 +106,7 @@ def book(tmp_path) -> Path:
 def run(tmp_path: Path, args: list[str], *, env: dict[str, str] | None = None, driver: bool = True) -> Proc:
     script = tmp_path / "driver.py"
     script.write_text(DRIVER, encoding="utf-8")
-    cmd = [str(script)] if driver else ["-m", "interview_export"]
+    cmd = [str(script)] if driver else CONSOLE
     return Proc([*cmd, *args], cwd=tmp_path, env={"SOURCE_DATE_EPOCH": "1700000000", **(env or {})})
 
 
@@ -102,6 +140,7 @@ def test_same_books_and_warnings_with_and_without_the_rendering_process(tmp_path
         outs[key] = (sorted(p.name for p in out.iterdir()), said(proc), out)
         if key == "there":
             assert gone(engine_pid(proc), 0.5), "the rendering process outlived the run"
+            assert STARTUP in proc.stderr, "the console script forks it at start-up"
         else:
             assert "PDF rendered in this process: INTERVIEW_EXPORT_OVERLAP=0" in proc.stderr
     (names, lines, here), (names2, lines2, there) = outs["here"], outs["there"]
@@ -144,14 +183,17 @@ def test_an_epub_run_forks_nothing(tmp_path, book):
     assert "PDF engine" not in proc.stderr and "PDF rendered" not in proc.stderr
 
 
+@WHEN
 @pytest.mark.parametrize("how, reason", [
     ("fail", "PDF rendering failed: ValueError: boom"),
     ("die", "PDF rendering failed: the rendering process was killed by signal 9 (SIGKILL)"),
 ])
-def test_a_render_that_fails_or_dies_over_there_is_one_line(tmp_path, book, how, reason):
+def test_a_render_that_fails_or_dies_over_there_is_one_line(tmp_path, book, how, reason, when):
     out = tmp_path / "out"
-    proc = run(tmp_path, ["build", str(book), "-o", str(out), "--offline", "-vv"], env={"IE_TEST_RENDER": how})
+    proc = run(tmp_path, ["build", str(book), "-o", str(out), "--offline", "-vv"],
+               env={"IE_TEST_RENDER": how, **forked(when)})
     assert proc.finish(120) == 1
+    assert (STARTUP in proc.stderr) == (when == "start-up")
     assert f"interview-export: error: {book}: {reason}" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.epub"], "the EPUB, built first; no PDF, no temp file"
@@ -213,9 +255,11 @@ def test_a_pdf_nobody_waited_for_is_not_the_next_books(tmp_path, book):
     assert gone(engine_pid(proc), 0.5)
 
 
-def test_ctrl_c_while_rendering_over_there(tmp_path, book):
+@WHEN
+def test_ctrl_c_while_rendering_over_there(tmp_path, book, when):
     out = tmp_path / "out"
-    proc = run(tmp_path, ["pdf", str(book), "-o", str(out), "--offline", "-vv"], env={"IE_TEST_RENDER": "hang"})
+    proc = run(tmp_path, ["pdf", str(book), "-o", str(out), "--offline", "-vv"],
+               env={"IE_TEST_RENDER": "hang", **forked(when)})
     proc.wait_for(lambda: (tmp_path / "rendering").exists())   # WeasyPrint is at work over there
     child = engine_pid(proc)
     os.kill(child, signal.SIGINT)          # a terminal's Ctrl-C reaches both: the child ignores it
@@ -226,12 +270,92 @@ def test_ctrl_c_while_rendering_over_there(tmp_path, book):
     assert gone(child)
 
 
-def test_a_killed_parent_takes_the_rendering_process_along(tmp_path, book):
+@WHEN
+def test_a_killed_parent_takes_the_rendering_process_along(tmp_path, book, when):
     proc = run(tmp_path, ["pdf", str(book), "-o", str(tmp_path / "out"), "--offline", "-vv"],
-               env={"IE_TEST_RENDER": "hang"})
+               env={"IE_TEST_RENDER": "hang", **forked(when)})
     proc.wait_for(lambda: (tmp_path / "rendering").exists())
     child = engine_pid(proc)
     proc.popen.kill()
     proc.popen.wait(30)
     assert gone(child), "the rendering process outlived its parent"
     proc.finish(30)   # (closes the stderr pipe, which a child left behind would keep open)
+
+
+# ---------------------------------------------------------------- forked at start-up (entry.py)
+def prestarted_pid(tmp_path: Path) -> int:
+    return int((tmp_path / "prestarted").read_text())
+
+
+@pytest.mark.parametrize("case", ["usage error", "help", "nothing to do", "no PDF after all", "pool"])
+def test_a_run_that_does_not_render_here_kills_the_early_process_at_once(tmp_path, book, case):
+    """The process forked at start-up hangs in its warm-up: a run that renders no PDF here neither
+    waits for it nor leaves it behind (the pool's workers are forked after it is gone)."""
+    out = tmp_path / "out"
+    second = tmp_path / "b.md"
+    second.write_text("# 另一篇\n\n正文。\n", encoding="utf-8")
+    args, code = {
+        "usage error": (["pdf", str(book), "--page-size", "nonsense"], 2),
+        "help": (["pdf", "--help"], 0),
+        "nothing to do": (["pdf", str(book), "-o", str(out), "--no-clobber"], 0),
+        "no PDF after all": (["build", str(book), "-o", str(out), "--offline"], 0),
+        "pool": (["pdf", str(book), str(second), "-o", str(out), "-j", "2", "--offline", "-vv"], 0),
+    }[case]
+    env = {"IE_TEST_WARM": "hang"}
+    if case in ("help", "pool"):   # the command line alone forks nothing there
+        env["IE_TEST_PRESTART"] = "force"
+    if case == "nothing to do":
+        out.mkdir()
+        (out / "a.pdf").write_bytes(b"%PDF-1.7 already here")
+    if case == "no PDF after all":
+        (tmp_path / "interview-export.toml").write_text('formats = ["epub"]\n', encoding="utf-8")
+    started = time.monotonic()
+    proc = run(tmp_path, args, env=env)
+    assert proc.finish(60) == code, proc.stderr
+    if case != "pool":   # (two PDFs rendered on a loaded machine may take a while)
+        assert time.monotonic() - started < 5.0, "waited for the process forked at start-up"
+    assert gone(prestarted_pid(tmp_path), 0.5), "the process forked at start-up outlived the run"
+    assert "Traceback" not in proc.stderr
+    if case == "pool":
+        assert sorted(p.name for p in out.iterdir()) == ["a.pdf", "b.pdf"]
+        killed = f"PDF engine started in process {prestarted_pid(tmp_path)} at start-up not used: killed"
+        assert killed in proc.stderr.split("converting")[0], "killed before the pool started"
+    if case == "no PDF after all":
+        assert sorted(p.name for p in out.iterdir()) == ["a.epub"]
+
+
+@WHEN
+@pytest.mark.parametrize("flag", ["-q", "", "-v", "-vv"])
+def test_the_rendering_process_logs_as_the_command_line_says(tmp_path, when, flag):
+    """Its records reach the user through this process's logging: -vv shows its debug lines (once),
+    nothing shows its warnings (each warning has its own line), -q shows nothing."""
+    article = tmp_path / "c.md"
+    article.write_text("# 标题\n\n正文。\n", encoding="utf-8")
+    proc = run(tmp_path, ["pdf", str(article), "-o", str(tmp_path / "out"), "--offline", *filter(None, [flag])],
+               env={"IE_TEST_WARM": "log", "INTERVIEW_EXPORT_ENGINE_CACHE": "0", **forked(when)})
+    assert proc.finish(120) == 0, proc.stderr
+    assert (tmp_path / "out" / "c.pdf").stat().st_size > 0
+    lines = proc.stderr.splitlines()
+    theirs = [line for line in lines if "child:" in line or "C declarations" in line]
+    if flag == "-vv":
+        assert theirs == ["interview-export: log: interview_export.pdf: child: a debug line",
+                          "interview-export: log: interview_export.pdf: WeasyPrint's C declarations parsed by "
+                          "cffi: INTERVIEW_EXPORT_ENGINE_CACHE=0"], proc.stderr
+        assert (STARTUP in proc.stderr) == (when == "start-up") and "PDF rendered in process" in proc.stderr
+    else:
+        assert theirs == [], proc.stderr
+    if flag == "-q":
+        assert proc.stderr == ""
+
+
+def test_a_book_from_stdin_to_stdout_through_the_console_script(tmp_path):
+    text = "# 标题\n\n正文 English 混排。\n\n**主持人**：你好。\n".encode()
+    made = {}
+    for key, env in (("here", {"INTERVIEW_EXPORT_OVERLAP": "0"}), ("there", {})):
+        proc = subprocess.run([*CLI, "pdf", "-", "-o", "-", "--offline", "-vv"], input=text, capture_output=True,
+                              cwd=tmp_path, timeout=120,
+                              env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000", **env})
+        assert proc.returncode == 0, proc.stderr.decode()
+        made[key] = proc.stdout, proc.stderr.decode()
+    assert made["there"][0].startswith(b"%PDF-") and made["there"][0] == made["here"][0]
+    assert STARTUP in made["there"][1] and "PDF engine" not in made["here"][1]

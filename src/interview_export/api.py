@@ -241,6 +241,8 @@ def convert_planned(
     if dask is not None:
         from . import dask_batch
 
+        batch.drop_engine()
+
         return dask_batch.run(tasks, dask, jobs=jobs, on_start=on_start, on_result=on_result)
     return batch.run(tasks, jobs=jobs, on_start=on_start, on_result=on_result, overlap=overlap)
 

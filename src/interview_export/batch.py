@@ -161,11 +161,10 @@ def run(
     if jobs == 1 or len(pooled) < 2:
         here += pooled
         pooled = []
-    if here:
-        with _engine(overlap and any("pdf" in pipeline.pending_targets(tasks[i].targets, tasks[i].overwrite)[0]
-                                      for i in here)) as backends:
-            for i in sorted(here):
-                _run_here(tasks[i], i, on_start, finish, backends)
+    with _engine(overlap and any("pdf" in pipeline.pending_targets(tasks[i].targets, tasks[i].overwrite)[0]
+                                  for i in here)) as backends:
+        for i in sorted(here):
+            _run_here(tasks[i], i, on_start, finish, backends)
     if pooled:
         _run_pool(tasks, pooled, min(jobs, len(pooled)), on_start, finish, retries=2, budget=file_budget)
     return [r for r in results if r is not None]
@@ -174,14 +173,23 @@ def run(
 @contextmanager
 def _engine(wanted: bool) -> Iterator[dict[str, Any] | None]:
     """overlap.pdf_engine when `wanted` (started before the first on_start: a progress display's
-    thread must not exist yet when it forks), else no backend of its own."""
+    thread must not exist yet when it forks; the child forked at start-up if there is one), else no
+    backend of its own, and that child is killed (before a pool forks: it must not inherit the pipes)."""
     if not wanted:
+        drop_engine()
         yield None
         return
     from . import overlap
 
     with overlap.pdf_engine() as backends:
         yield backends
+
+
+def drop_engine() -> None:
+    """Kill the PDF engine forked at start-up (entry.py), if there is one: this run does not use it."""
+    overlap = sys.modules.get("interview_export.overlap")   # not imported: nothing was forked
+    if overlap is not None:
+        overlap.drop_prestarted()
 
 
 def _run_here(task: Task, index: int, on_start: Callable[[str], None] | None,

@@ -14,11 +14,19 @@ same warnings in the same order.
 
 Only the command line asks for it (``cli`` → ``api.convert_planned(overlap=True)``: it owns its
 process), and it forks only where that is safe and useful: Linux, two or more usable CPUs, no
-other thread running yet. ``INTERVIEW_EXPORT_OVERLAP=0`` turns it off (the render runs here).
+other thread running yet. The console script forks it even earlier, at start-up, when its command
+line will render a PDF here (``entry.py`` → :func:`prestart`): the child then imports WeasyPrint
+while this process imports the rest and parses the command line; :func:`pdf_engine` adopts it, and
+a run that does not want it (a pool, Dask, no PDF after all) or ends first kills it
+(:func:`drop_prestarted`, also at exit). The child keeps its log records and sends them back with
+each reply; this process hands them to its own loggers, so -q/-v/-vv decide for both.
+``INTERVIEW_EXPORT_OVERLAP=0`` turns it off (the render runs here), ``=late`` forks in ``batch.run`` only.
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import os
 import pickle
@@ -37,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("interview_export.pdf")
 
-ENV_SWITCH = "INTERVIEW_EXPORT_OVERLAP"   # "0": never fork; unset or anything else: when it helps
+ENV_SWITCH = "INTERVIEW_EXPORT_OVERLAP"   # "0": never fork; "late": not at start-up; else: when it helps
 EXIT_GRACE_SECONDS = 5.0                  # a child told to stop that is still there then is killed
 
 Result = tuple[bytes, list[str]]
@@ -67,13 +75,43 @@ def _os_threads() -> int:
         return 1
 
 
+_prestarted: list["PdfProcess"] = []   # the child forked at start-up, until adopted or dropped
+
+
+def prestart() -> None:
+    """Fork the rendering child now, at the program's start (``entry.py``): it imports WeasyPrint
+    while this process imports the command line (click, the API: what the child never needs) and
+    parses it; :func:`pdf_engine` adopts it, :func:`drop_prestarted` (or the exit) kills it. Nothing
+    when :func:`why_not` objects or the switch says ``late``."""
+    if _prestarted or why_not() or os.environ.get(ENV_SWITCH, "").strip().lower() == "late":
+        return
+    try:
+        engine = PdfProcess.start()
+    except OSError:   # no fork now: batch.run may try again, and say why
+        return
+    _prestarted.append(engine)
+    atexit.register(drop_prestarted)   # usage errors, --help, Ctrl-C: the exit (cli._leave) runs it
+
+
+def drop_prestarted() -> None:
+    """Kill the child forked at start-up if nobody adopted it (a pool, Dask or no PDF after all)."""
+    while _prestarted:
+        engine = _prestarted.pop()
+        engine.stop(kill=True)
+        log.debug("PDF engine started in process %d at start-up not used: killed", engine.pid)
+
+
 @contextmanager
 def pdf_engine() -> Iterator[dict[str, "PdfProcess"] | None]:
     """{"pdf": a backend that renders in a warmed-up child process}, or None (render here); the
-    child is stopped and reaped on the way out, whatever happens."""
-    reason = why_not()
-    engine = None
-    if not reason:
+    child is stopped and reaped on the way out, whatever happens. The child forked at start-up
+    is the one, when there is one."""
+    engine = _prestarted.pop() if _prestarted else None
+    reason = "" if engine else why_not()
+    if engine is not None:
+        log.debug("PDF engine started in process %d at start-up, %.3f s before it was wanted",
+                  engine.pid, time.monotonic() - engine.forked)
+    elif not reason:
         try:
             engine = PdfProcess.start()
         except OSError as exc:   # no fork (memory, process limit): render here, as before
@@ -100,6 +138,7 @@ class PdfProcess:
         self.pid, self.jobs, self.results = pid, jobs, results
         self.sent = self.received = 0         # jobs sent, replies read (in the same order)
         self.status: int | None = None        # its wait status, once reaped
+        self.forked = time.monotonic()
 
     @classmethod
     def start(cls) -> "PdfProcess":
@@ -147,7 +186,7 @@ class PdfProcess:
             job = pdf.make_job(book)
             job.served, later = job.served.split()
             kinds = {url: media_type for url, (media_type, _) in later.items()}
-            payload = pickle.dumps((job, kinds), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((job, kinds, _settings()), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             return _raiser(exc)
         try:
@@ -168,10 +207,11 @@ class PdfProcess:
         from .backends import pdf
 
         try:   # the only job out (begin stops a child that has an older one)
-            kind, payload, (ready, done) = pickle.load(self.results)
+            kind, payload, (ready, done), records = pickle.load(self.results)
             self.received += 1
         except (OSError, EOFError, pickle.UnpicklingError):
             raise RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None) from None
+        _emit(records)
         log.debug("PDF rendered in process %d: WeasyPrint was ready %.3f s %s the job came, render %.3f s",
                   self.pid, abs(sent - ready), "before" if ready <= sent else "after", done - max(ready, sent))
         if kind != "ok":
@@ -233,6 +273,23 @@ def _pickled(resources: dict[str, tuple[str, object]]) -> bytes:
                              for url, (kind, data) in resources.items()}, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _settings() -> dict[str, Any]:
+    """What the child takes over from this process with each job: the collector's state (the
+    command line turns it off for one book) and the log levels set here (-q/-v/-vv)."""
+    loggers = logging.Logger.manager.loggerDict.items()
+    return {"gc": gc.isenabled(),
+            "levels": {"": logging.getLogger().level,
+                       **{name: lg.level for name, lg in loggers if isinstance(lg, logging.Logger) and lg.level}}}
+
+
+def _emit(records: list[dict[str, Any]]) -> None:
+    """The child's log records, handed to this process's loggers as if logged here."""
+    for fields in records:
+        logger = logging.getLogger(fields.get("name"))
+        if logger.isEnabledFor(fields.get("levelno", logging.DEBUG)):
+            logger.handle(logging.makeLogRecord(fields))
+
+
 def _raiser(exc: BaseException) -> Callable[[], Result]:
     def fail() -> Result:
         raise exc
@@ -247,17 +304,63 @@ class _ChildTraceback(Exception):
 
 
 # ---------------------------------------------------------------- the child
+class _Kept(logging.Handler):
+    """The child's log records, kept (as plain fields) to go back with the next reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields = dict(vars(record), msg=record.getMessage(), args=None, exc_info=None)
+            if record.exc_info and not record.exc_text:
+                fields["exc_text"] = logging.Formatter().formatException(record.exc_info)
+            self.records.append({key: value if isinstance(value, (str, int, float, type(None))) else repr(value)
+                                 for key, value in fields.items()})
+        except Exception:
+            self.handleError(record)
+
+    def take(self) -> list[dict[str, Any]]:
+        records, self.records = self.records, []
+        return records
+
+
+def _keep_log() -> _Kept:
+    """Every record the parent could show is kept (until the first job brings its levels); none is
+    written here: the parent's handlers decide (it may have none yet, or quiet ones)."""
+    kept = _Kept()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(kept)
+    root.setLevel(logging.INFO)
+    logging.getLogger("interview_export").setLevel(logging.DEBUG)
+    return kept
+
+
+def _take_over(settings: dict[str, Any]) -> None:
+    """The parent's collector state and log levels, for this job."""
+    (gc.enable if settings["gc"] else gc.disable)()
+    for name in ("", "interview_export"):    # the ones _keep_log opened up
+        logging.getLogger(name).setLevel(logging.WARNING if not name else logging.NOTSET)
+    for name, level in settings["levels"].items():
+        logging.getLogger(name).setLevel(level)
+
+
 def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
     """Warm WeasyPrint up, then render each job that arrives until the pipe closes; never returns."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C: the parent decides, and kills us
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        gc.disable()                                    # imports make little garbage; a job says
         _die_with(parent)
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)                                # stdin and stdout are the parent's alone (a PDF
         os.dup2(null, 1)                                # may go to stdout); stderr is shared
         os.close(null)
+        kept = _keep_log()
         from .backends import pdf
 
         with suppress(Exception):   # a failure comes again from render_job, which reports it
@@ -266,9 +369,10 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
         with os.fdopen(jobs_fd, "rb") as jobs, os.fdopen(results_fd, "wb") as results:
             while True:
                 try:
-                    job, later = pickle.load(jobs)
+                    job, later, settings = pickle.load(jobs)
                 except EOFError:
                     break
+                _take_over(settings)
                 arrived: list[dict] = []
 
                 def resources() -> dict:   # the font subsets, sent after the job: read once
@@ -284,7 +388,8 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
                     reply = ("error", _portable(exc))
                 resources()   # read even when the render never asked (the next job comes after)
                 del job
-                pickle.dump((*reply, (ready, time.monotonic())), results, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((*reply, (ready, time.monotonic()), kept.take()), results,
+                            protocol=pickle.HIGHEST_PROTOCOL)
                 results.flush()
     except BaseException:
         code = 1

@@ -1,0 +1,74 @@
+"""The program's command line → the PDF engine forked at once when it will render a PDF here, then cli.main.
+
+Before ``batch.run`` would fork the process that renders the PDF (overlap.py), ~0.1 s goes to
+importing the command line and parsing it, on one CPU. Forked here instead, that process imports
+and warms up WeasyPrint meanwhile. The guess is made from the words alone (the option table says
+which options take a value): ``pdf`` or ``build`` (without ``-f`` leaving PDF out), no help, no
+``--dask``, and either ``-j 1`` or one input that is a file or stdin. A wrong guess (a config file
+asking for a pool, a book already there with --no-clobber) costs a child that is killed, never
+another result: ``batch.run`` adopts the child or kills it, and so does the exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .options import PDF_CMDS, ROWS
+
+VALUELESS = frozenset({"flag", "count"})
+
+
+def main() -> None:
+    """The console script and ``python -m interview_export``."""
+    if renders_pdf_here(sys.argv[1:]):
+        from . import overlap
+
+        overlap.prestart()
+    from .cli import main as cli_main
+
+    cli_main()
+
+
+def renders_pdf_here(args: list[str]) -> bool:
+    """Whether this command line will render a PDF in this process (a guess from argv alone)."""
+    if not args or args[0] not in PDF_CMDS:
+        return False
+    spelled = {name: row for row in ROWS if args[0] in row.commands
+               for spec in row.flags for name in spec.split("/")}
+    given: dict[str, list[str]] = {}
+    inputs: list[str] = []
+    words = iter(args[1:])
+    for word in words:
+        if word == "--":
+            inputs += words
+        elif word.startswith("--"):
+            name, eq, value = word.partition("=")
+            row = spelled.get(name)
+            if row is None or (row.kind in VALUELESS and eq):   # --help, or a usage error
+                return False
+            if row.kind not in VALUELESS:
+                given.setdefault(row.name, []).append(value if eq else next(words, ""))
+        elif word.startswith("-") and word != "-":   # -q, -vv, -j1, -j 1, -qo out.pdf
+            for at, letter in enumerate(word[1:], 2):
+                row = spelled.get("-" + letter)
+                if row is None:
+                    return False
+                if row.kind not in VALUELESS:
+                    given.setdefault(row.name, []).append(word[at:] or next(words, ""))
+                    break
+        else:
+            inputs.append(word)
+    return _here(given, inputs)
+
+
+def _here(given: dict[str, list[str]], inputs: list[str]) -> bool:
+    if "dask" in given:
+        return False
+    formats = {f.strip().lower() for value in given.get("formats", ()) for f in value.split(",")}
+    if formats and "pdf" not in formats:
+        return False
+    if given.get("jobs", [""])[-1].strip() == "1":
+        return bool(inputs)
+    return len(inputs) == 1 and (inputs[0] == "-" or os.path.isfile(inputs[0]))
+

@@ -1,0 +1,63 @@
+"""entry.py: which command lines fork the PDF rendering process at start-up (a guess from the words
+alone; test_overlap.py runs the program and checks that a wrong guess only costs a killed process)."""
+
+from __future__ import annotations
+
+import pytest
+
+from interview_export.entry import renders_pdf_here
+
+
+@pytest.fixture
+def inputs(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.md", "b.md"):
+        (tmp_path / name).write_text("# 标题\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+
+
+@pytest.mark.parametrize("line", [
+    "pdf a.md",
+    "build a.md",
+    "pdf -",
+    "pdf a.md -o out.pdf --page-size A4 -q",
+    "pdf -o b.md a.md",                    # b.md is -o's value: one input
+    "pdf -qo out.pdf a.md",                # -q, then -o with its value
+    "pdf a.md -vv --mirror https://x/=http://127.0.0.1:1/",
+    "pdf -j 1 a.md b.md",                  # no pool: both books here
+    "pdf -j1 a.md folder",
+    "pdf --jobs=1 a.md b.md",
+    "pdf --jobs 4 a.md",                   # one input never starts a pool
+    "build -f pdf a.md",
+    "build --format=epub,pdf a.md",
+    "pdf a.md --no-clobber",               # a guess: the PDF may be there (then the process is killed)
+    "pdf -- a.md",
+])
+def test_pdf_here(inputs, line):
+    assert renders_pdf_here(line.split())
+
+
+@pytest.mark.parametrize("line", [
+    "",
+    "epub a.md",
+    "inspect a.md",
+    "--version",
+    "--help",
+    "pdf --help",
+    "pdf -h a.md",
+    "pdf",                                 # a usage error
+    "pdf a.md b.md",                       # a pool (the number of CPUs)
+    "pdf folder",                          # maybe many books
+    "pdf missing.md",
+    "pdf a.md -j 2 b.md",
+    "pdf a.md --dask local:2",
+    "pdf a.md --dask=local",
+    "build -f epub a.md",
+    "build --format epub a.md",
+    "pdf a.md --no-such-option",
+    "pdf -Z a.md",
+    "pdf a.md --quiet=yes",                # a flag given a value: a usage error
+    "epub -j 1 a.md",
+])
+def test_not_here(inputs, line):
+    assert not renders_pdf_here(line.split())
