@@ -189,3 +189,27 @@ def test_a_command_line_mirror_to_127_0_0_1_still_works(tmp_path):
         assert srv.requests == ["/img.png"]
     with zipfile.ZipFile(tmp_path / "a.epub") as z:
         assert any(n.endswith(".png") and z.read(n) == PNG for n in z.namelist())
+
+
+def test_every_checked_address_is_tried_in_turn(monkeypatch):
+    """A name with several (public) answers whose first does not answer: the next one is dialled,
+    as socket.create_connection (httpx) did; each is an address that was checked."""
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **kw: [
+        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2606:2800:220:1::1", port, 0, 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))])
+    dialled = []
+
+    def dial(address, timeout):
+        dialled.append(address[0])
+        if address[0] != "93.184.216.34":
+            raise OSError(101, "Network is unreachable")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)   # the second answer is our server
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", address[1]))
+        return sock
+
+    monkeypatch.setattr(socket, "create_connection", dial)
+    with FaultServer() as srv, Fetcher(retries=0) as f:
+        port = srv.httpd.server_address[1]
+        assert f.fetch(f"http://two-homed.example:{port}/ok.png").data == srv.ok_png
+    assert dialled == ["2606:2800:220:1::1", "93.184.216.34"]

@@ -5,9 +5,9 @@ A document's image URLs may not reach loopback, private (RFC 1918, 100.64/10, fc
 ``127.1``, ``0x7f000001``, ``2130706433``, ``017700000001``, ``[::ffff:127.0.0.1]``, ``::127.0.0.1``,
 NAT64 (``64:ff9b::…``), 6to4 (``2002:…``) and Teredo addresses that embed one, ``localhost`` and
 ``*.localhost``. The URL's host is checked before any connection (so a literal address is never
-contacted), and ``Policy.resolve`` gives the address each connection really goes to (webclient dials
-it): one DNS lookup, every address it returns checked, then a connection to that very address (no
-second lookup to rebind). Hosts the user names (``--allow-host``, the targets of ``--mirror``) are trusted.
+contacted), and ``Policy.resolve`` gives the addresses each connection really goes to (webclient dials
+them in turn): one DNS lookup, every address it returns checked, then connections to those very
+addresses (no second lookup to rebind). Hosts the user names (``--allow-host``, the targets of ``--mirror``) are trusted.
 """
 
 from __future__ import annotations
@@ -119,10 +119,10 @@ class Policy:
             if reason:
                 raise AddressRefused(f"host {host} is {reason} (refused: use --allow-host to allow it)")
 
-    def resolve(self, host: str, port: int) -> str:
-        """The one address to connect to: one DNS lookup, every answer checked."""
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses to try in turn (the resolver's order): one DNS lookup, every answer checked."""
         if self.trusts(host, port):
-            return host
+            return [host]
         try:
             infos = socket.getaddrinfo(normal_host(host), port, type=socket.SOCK_STREAM)
         except UnicodeError as exc:
@@ -135,7 +135,7 @@ class Policy:
             if reason:
                 raise AddressRefused(f"host {host} resolves to {address}, {reason} "
                                      "(refused: use --allow-host to allow it)")
-        return addresses[0]
+        return addresses
 
 
 def _port(parts) -> int:

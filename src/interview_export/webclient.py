@@ -4,7 +4,8 @@ The fetcher's transport (it replaced httpx + httpcore: ~35 ms of imports on ever
 image URL). One pool of kept-alive connections per scheme, host, port and proxy, shared by the
 download threads; an idle connection the server has closed is dropped before use, and a request
 that fails on a reused connection is sent once more on a fresh one. Direct connections open where
-``netpolicy.Policy.resolve`` says (one DNS lookup, every answer checked, that very address dialled).
+``netpolicy.Policy.resolve`` says (one DNS lookup, every answer checked, those very addresses dialled
+in turn until one answers, as ``socket.create_connection`` does).
 Proxies come from ``HTTP(S)_PROXY``/``ALL_PROXY`` minus ``NO_PROXY`` (read as urllib reads them):
 ``http://`` URLs are sent to the proxy in absolute form, ``https://`` ones through a ``CONNECT``
 tunnel. TLS verifies against certifi's roots (``SSL_CERT_FILE``/``SSL_CERT_DIR`` win, as in httpx),
@@ -172,6 +173,16 @@ def _dial(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
+def _dial_first(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    """The first of `addresses` that takes a connection (each within `timeout`); else the last failure."""
+    for address in addresses[:-1]:
+        try:
+            return _dial(address, port, timeout)
+        except (ConnectError, ConnectTimeout):
+            continue
+    return _dial(addresses[-1], port, timeout)
+
+
 def _handshake(sock: socket.socket, host: str) -> socket.socket:
     try:
         return _tls().wrap_socket(sock, server_hostname=host)
@@ -325,10 +336,10 @@ class Client:
             self.keys_opened.add((scheme, proxy))
         if not proxy:
             try:
-                address = self.policy.resolve(host, port)   # AddressRefused passes through
+                addresses = self.policy.resolve(host, port)   # AddressRefused passes through
             except OSError as exc:     # DNS failures: the fetcher reads the resolver's words
                 raise ConnectError(str(exc)) from None
-            sock = _dial(address, port, self.connect_timeout)
+            sock = _dial_first(addresses, port, self.connect_timeout)
         else:
             p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
             if p.scheme not in ("http", "https") or (p.scheme == "https" and scheme == "https"):
