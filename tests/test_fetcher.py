@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import socket
 import sys
 import threading
@@ -545,3 +546,33 @@ def test_an_https_proxy_serves_http_urls_and_refuses_to_tunnel(tls, no_proxies, 
             with pytest.raises(ImageError, match=r"download failed \(ProxyError: .*use an http:// proxy"):
                 f.fetch("https://img.example/a.png")
     assert rec.paths == ["http://img.example/a.png"]
+
+
+def _gzip_then(tail_pieces):
+    """A gzip'd PNG followed by more bytes: after the end of the gzip stream they decode to nothing."""
+    return lambda req, n: Reply(200, stream=itertools.chain([gzip.compress(PNG)], tail_pieces()),
+                                headers={"Content-Encoding": "gzip"})
+
+
+def test_bytes_that_decode_to_nothing_still_count_against_the_cap():
+    """2 MB after the end of the gzip stream: the cap (100 KB) counts what came over the wire too."""
+    junk = lambda: (b"\0" * 65536 for _ in range(32))
+    rec = Recorder({"/a.png": _gzip_then(junk)})
+    with mock(rec, max_bytes=100_000, retries=0) as f, pytest.raises(ImageError, match="too large"):
+        f.fetch(X + "a.png")
+
+
+def test_bytes_that_decode_to_nothing_still_meet_the_deadline():
+    """A trickle after the end of the gzip stream (no decoded output at all) is still stopped by the
+    overall deadline, not read to its end."""
+    def trickle():
+        for _ in range(60):
+            time.sleep(0.05)
+            yield b"x" * 100
+
+    rec = Recorder({"/a.png": _gzip_then(trickle)})
+    with mock(rec, timeout=1.0, total_timeout=0.4, retries=0) as f:
+        t0 = time.monotonic()
+        with pytest.raises(ImageError, match="longer than"):
+            f.fetch(X + "a.png")
+        assert time.monotonic() - t0 < 2

@@ -392,7 +392,7 @@ class Fetcher:
             buf += chunk
             with self._count_lock:
                 self._bytes_read += len(chunk)
-            if len(buf) > self.max_bytes:
+            if len(buf) > self.max_bytes or response.received > self.max_bytes:   # decoded or on the wire
                 raise ImageError(url, f"too large (more than {self.max_bytes} bytes; download aborted)")
             if time.monotonic() > deadline:
                 reason = f"download took longer than {self.total_timeout:g}s; aborted"

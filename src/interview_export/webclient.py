@@ -259,13 +259,16 @@ class Response:
         self.reason = raw.reason.strip() or http.client.responses.get(raw.status, "")
         self.headers = raw.headers
         self._complete = raw.status in (204, 304) or raw.headers.get("content-length", "").strip() == "0"
+        self.received = 0
 
     def header(self, name: str) -> str:
         """A header's value ("" if absent; repeated headers joined with ", ")."""
         return ", ".join(self.headers.get_all(name) or ())
 
     def chunks(self) -> Iterator[bytes]:
-        """The decoded body, piece by piece (each at most ``CHUNK`` bytes)."""
+        """The decoded body, piece by piece (each at most ``CHUNK`` bytes; ``b""`` for a piece read
+        that decoded to nothing, so the caller still checks its clock); ``received`` counts the
+        bytes read off the wire."""
         raw_response = self._raw
         if raw_response is None:
             raise ReadError("the response was closed before its body was read")
@@ -288,7 +291,13 @@ class Response:
             if not raw:
                 break
             received += len(raw)
-            yield from decode(raw)
+            self.received = received
+            decoded = False
+            for piece in decode(raw):
+                decoded = True
+                yield piece
+            if not decoded:    # e.g. bytes after the end of a gzip stream, empty deflate blocks
+                yield b""
         if expected is not None and received < expected:
             raise RemoteProtocolError("peer closed connection without sending complete message body"
                                       f" (received {received} bytes, expected {expected})")
@@ -483,6 +492,8 @@ def _zlib(wbits: int, fallback: int | None = None):
     def decode(data: bytes) -> Iterator[bytes]:
         nonlocal d, first
         try:
+            if d.eof:        # bytes after the end of the stream: ignored (not kept in unused_data)
+                return
             if not data:
                 rest = d.flush()
                 if rest:
