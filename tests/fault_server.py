@@ -108,6 +108,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.flush()
                 except OSError:
                     break
+        elif path == "/drip-headers.png":   # the status line at once, then a header one byte at a time
+            self.close_connection = True
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                for _ in range(100):
+                    if srv.stop_event.wait(0.05):
+                        return
+                    self.wfile.write(b"x")
+                self.wfile.write(b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(srv.ok_png)
+                                 + srv.ok_png)
+            except OSError:
+                pass
         elif path == "/html.png":
             self._send(200, b"<!DOCTYPE html><html><body>Error: access denied</body></html>", "image/png")
         elif path == "/truncated.png":

@@ -326,6 +326,16 @@ def test_real_server_dripping_bytes_hits_the_overall_deadline():
         assert time.monotonic() - t0 < 3
 
 
+def test_real_server_dripping_its_headers_hits_the_overall_deadline():
+    """The deadline holds while the status line and headers are read too (each byte within the read
+    timeout, 5 s in all), not only between pieces of the body."""
+    with FaultServer() as srv, Fetcher(timeout=1.0, total_timeout=0.5, retries=0, allow_hosts=LOCAL) as f:
+        t0 = time.monotonic()
+        with pytest.raises(ImageError, match="longer than 0.5s"):
+            f.fetch(srv.url + "drip-headers.png")
+        assert time.monotonic() - t0 < 2
+
+
 def test_real_server_chunked_body_over_the_cap_is_aborted():
     with FaultServer(big_body_size=2_000_000) as srv, Fetcher(max_bytes=100_000, retries=0, allow_hosts=LOCAL) as f:
         with pytest.raises(ImageError, match="too large"):

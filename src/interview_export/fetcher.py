@@ -313,6 +313,11 @@ class Fetcher:
         with self._count_lock:
             self._dead_hosts.setdefault(urlsplit(url).netloc.lower(), reason)
 
+    def _too_slow(self, url: str, current: str) -> ImageError:
+        reason = f"download took longer than {self.total_timeout:g}s; aborted"
+        self._mark_dead(current, "too slow: " + reason)
+        return ImageError(url, reason)
+
     def _check_scheme(self, url: str, target: str) -> None:
         scheme = target.split(":", 1)[0].lower() if ":" in target else ""
         if scheme not in ALLOWED_SCHEMES:
@@ -336,7 +341,7 @@ class Fetcher:
             with self._count_lock:
                 self.network_requests += 1
             try:
-                with client.get(current, headers) as response:
+                with client.get(current, headers, deadline) as response:
                     status = response.status
                     if status in REDIRECT_CODES:
                         location = response.header("location")
@@ -373,6 +378,8 @@ class Fetcher:
                              connection=isinstance(exc, (web.ConnectError, web.ConnectTimeout)))
             except AddressRefused as exc:
                 raise ImageError(url, exc.reason) from None
+            except web.DeadlineExceeded:
+                raise self._too_slow(url, current) from None
             except (web.ReadTimeout, web.WriteTimeout) as exc:
                 reason = f"timed out (no data within {self.timeout:g}s: {type(exc).__name__})"
                 self._mark_dead(current, reason)
@@ -395,9 +402,7 @@ class Fetcher:
             if len(buf) > self.max_bytes or response.received > self.max_bytes:   # decoded or on the wire
                 raise ImageError(url, f"too large (more than {self.max_bytes} bytes; download aborted)")
             if time.monotonic() > deadline:
-                reason = f"download took longer than {self.total_timeout:g}s; aborted"
-                self._mark_dead(current, "too slow: " + reason)
-                raise ImageError(url, reason)
+                raise self._too_slow(url, current)
             self._check_budget(url)
         return bytes(buf)
 

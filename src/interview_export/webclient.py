@@ -11,18 +11,22 @@ Proxies come from ``HTTP(S)_PROXY``/``ALL_PROXY`` minus ``NO_PROXY`` (read as ur
 tunnel. TLS verifies against certifi's roots (``SSL_CERT_FILE``/``SSL_CERT_DIR`` win, as in httpx),
 loaded on the first ``https://`` URL only. Bodies are decoded (gzip, deflate, and br when the
 ``brotli`` package is installed) in pieces of at most ``CHUNK`` bytes, so a caller's byte cap also
-stops a compression bomb. Failures are ``TransportError`` subclasses named like httpx's.
+stops a compression bomb. A request may carry an overall deadline that every read of its answer
+keeps (status line, headers and body alike). Failures are ``TransportError`` subclasses named like
+httpx's.
 """
 
 from __future__ import annotations
 
 import functools
 import http.client
+import io
 import os
 import re
 import select
 import socket
 import threading
+import time
 import zlib
 from typing import Iterator
 from urllib.parse import unquote, urlsplit
@@ -50,6 +54,10 @@ class ReadTimeout(TransportError):
 
 class WriteTimeout(TransportError):
     """The request could not be sent within the timeout."""
+
+
+class DeadlineExceeded(TransportError):
+    """The request's overall deadline passed while its answer was being read (a trickling server)."""
 
 
 class ReadError(TransportError):
@@ -221,14 +229,65 @@ def _tunnel(sock: socket.socket, host: str, port: int, auth: str) -> None:
 
 # ---------------------------------------------------------------- connections
 class _Connection(http.client.HTTPConnection):
-    """An ``http.client`` connection whose ``connect()`` opens the socket our way."""
+    """An ``http.client`` connection whose ``connect()`` opens the socket our way and whose answers
+    are read under the request's ``deadline`` (monotonic seconds, or None) as well as ``timeout``."""
 
-    def __init__(self, opener, key, generation: int):
+    def __init__(self, opener, key, generation: int, timeout: float):
         super().__init__(key[1], key[2])
         self._opener, self.key, self.generation, self.reused = opener, key, generation, False
+        self.read_timeout, self.deadline = timeout, None
+        self.response_class = functools.partial(_TimedResponse, self)
 
     def connect(self) -> None:
         self.sock = self._opener(self.key)
+
+
+class _TimedResponse(http.client.HTTPResponse):
+    """``http.client``'s response, reading through :class:`_TimedReader`."""
+
+    def __init__(self, conn: _Connection, sock, *args, **kwargs):
+        super().__init__(_TimedSocket(conn, sock), *args, **kwargs)
+
+
+class _TimedSocket:
+    """What ``HTTPResponse`` asks a socket for: ``makefile("rb")``, here a buffered :class:`_TimedReader`."""
+
+    def __init__(self, conn: _Connection, sock):
+        self._conn, self._sock = conn, sock
+
+    def makefile(self, mode: str):
+        return io.BufferedReader(_TimedReader(self._conn, self._sock))
+
+
+class _TimedReader(io.RawIOBase):
+    """The socket's own reader (``makefile``: the socket stays open while it is), each read waiting
+    at most the read timeout and never past the connection's deadline, so a server sending a byte
+    now and then cannot stretch a status line, headers or chunk sizes."""
+
+    def __init__(self, conn: _Connection, sock):
+        self._conn, self._sock, self._raw = conn, sock, sock.makefile("rb", buffering=0)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        timeout, deadline = self._conn.read_timeout, self._conn.deadline
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded("the overall deadline passed while reading the answer")
+            timeout = min(timeout, left)
+        self._sock.settimeout(timeout)
+        try:
+            return self._raw.readinto(buffer)
+        except TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded("the overall deadline passed while reading the answer") from None
+            raise
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def _is_stale(conn: _Connection) -> bool:
@@ -311,6 +370,9 @@ class Response:
             return
         keep = self._complete and not raw.will_close
         raw.close()
+        self._conn.deadline = None
+        if keep and self._conn.sock is not None:   # the next request's send: the whole timeout again
+            self._conn.sock.settimeout(self._conn.read_timeout)
         self._client._release(self._conn, keep)
 
     def __enter__(self) -> "Response":
@@ -373,7 +435,7 @@ class Client:
                     conn.reused = True
                     return conn
                 conn.close()
-            return _Connection(self._open, key, self._generation)
+            return _Connection(self._open, key, self._generation, self.timeout)
 
     def _release(self, conn: _Connection, keep: bool) -> None:
         with self._lock:
@@ -385,8 +447,9 @@ class Client:
         conn.close()
 
     # -- requests
-    def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
-        """Send ``GET url``; the answer's status and headers are read, its body is not."""
+    def get(self, url: str, headers: dict[str, str] | None = None, deadline: float | None = None) -> Response:
+        """Send ``GET url``; the answer's status and headers are read, its body is not. No read of
+        the answer (body too) goes past `deadline` (``time.monotonic()``): ``DeadlineExceeded``."""
         target = Target(url)
         proxy = self.proxies.for_target(target)
         key = (target.scheme, target.host, target.port, proxy)
@@ -401,6 +464,7 @@ class Client:
                 lines["Proxy-Authorization"] = _basic(p.username, p.password)
         for fresh in (False, True):
             conn = self._checkout(key, fresh)
+            conn.deadline = deadline
             try:
                 return Response(self, conn, self._send(conn, path, lines), target.url)
             except _Stale:
