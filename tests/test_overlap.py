@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not TWO_CPUS, reason="the rendering process is f
 DRIVER = """
 import logging, os, signal, sys, time
 from interview_export import cli, entry, overlap
-from interview_export.backends import pdf
+from interview_export.backends import pdf, weasy_speed
 
 real = pdf._output_intent
 
@@ -64,6 +64,14 @@ def warm_up():
         logging.getLogger("somelib").warning("child: a library's warning")
     real_warm_up()
 
+real_finish = weasy_speed.finish_pdf
+
+def finish_pdf(document, pdf_):   # "hang-late": after the layout, the @font-face files written
+    if os.environ.get("IE_TEST_RENDER") == "hang-late":
+        open("rendering", "w").close()
+        time.sleep(120)
+    return real_finish(document, pdf_)
+
 real_prestart = overlap.prestart
 
 def prestart():
@@ -75,6 +83,7 @@ def prestart():
 pdf._output_intent = output_intent
 pdf.render_job = render_job
 pdf.warm_up = warm_up
+weasy_speed.finish_pdf = finish_pdf
 overlap.prestart = prestart
 if os.environ.get("IE_TEST_PRESTART") == "force":
     prestart()
@@ -268,6 +277,25 @@ def test_ctrl_c_while_rendering_over_there(tmp_path, book, when):
     assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() or list(out.iterdir()) == []
     assert gone(child)
+
+
+@WHEN
+def test_ctrl_c_while_rendering_over_there_leaves_no_font_folder(tmp_path, book, when):
+    """The rendering process stopped mid-render goes through render_job's cleanup: WeasyPrint's
+    /tmp/weasyprint-* folder of @font-face files (~0.8 MB) is removed, as a render here does."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = run(tmp_path, ["pdf", str(book), "-o", str(tmp_path / "out"), "--offline", "-vv"],
+               env={"IE_TEST_RENDER": "hang-late", "TMPDIR": str(scratch), **forked(when)})
+    proc.wait_for(lambda: (tmp_path / "rendering").exists())
+    assert [p.name[:11] for p in scratch.iterdir()] == ["weasyprint-"]    # the faces are written by now
+    child = engine_pid(proc)
+    os.kill(child, signal.SIGINT)
+    proc.popen.send_signal(signal.SIGINT)
+    assert proc.finish(30) == 130
+    assert "Traceback" not in proc.stderr
+    assert gone(child)
+    assert list(scratch.iterdir()) == []
 
 
 @WHEN
