@@ -47,6 +47,7 @@ log = logging.getLogger("interview_export.pdf")
 
 ENV_SWITCH = "INTERVIEW_EXPORT_OVERLAP"   # "0": never fork; "late": not at start-up; else: when it helps
 EXIT_GRACE_SECONDS = 5.0                  # a child told to stop that is still there then is killed
+TERM_GRACE_SECONDS = 1.0                  # a child stopped mid-render has this long to clean up
 
 Result = tuple[bytes, list[str]]
 
@@ -236,17 +237,22 @@ class PdfProcess:
 
     def stop(self, *, kill: bool = False) -> None:
         """Close the pipes (the child leaves when it reads their end) and reap the child: killed at
-        once with `kill`, when it was sent nothing (it may still be importing) or is still rendering
-        a PDF nobody waits for."""
+        once with `kill` or when it was sent nothing (it may still be importing); one still rendering
+        a PDF (nobody waits for it, or `kill`) is stopped with SIGTERM, so that it leaves through
+        render_job's cleanup (WeasyPrint's /tmp/weasyprint-* font folder), and killed after
+        :data:`TERM_GRACE_SECONDS`."""
         if self.status is not None:
             return
         for stream in (self.jobs, self.results):
             with suppress(OSError):
                 stream.close()
+        grace = EXIT_GRACE_SECONDS
         if kill or not self.sent or self.received < self.sent:
+            rendering = self.received < self.sent
             with suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
-        deadline = time.monotonic() + EXIT_GRACE_SECONDS
+                os.kill(self.pid, signal.SIGTERM if rendering else signal.SIGKILL)
+            grace = TERM_GRACE_SECONDS
+        deadline = time.monotonic() + grace
         while True:
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -353,7 +359,7 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C: the parent decides, and kills us
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, _stopped)         # the parent stops a render: clean up, leave
         gc.disable()                                    # imports make little garbage; a job says
         _die_with(parent)
         null = os.open(os.devnull, os.O_RDWR)
@@ -395,6 +401,10 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
         code = 1
     finally:
         os._exit(code)
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise SystemExit(1)    # through render_job's finally (its font folder removed), then os._exit
 
 
 def _die_with(parent: int) -> None:
