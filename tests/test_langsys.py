@@ -145,7 +145,7 @@ def test_the_patched_font_is_kept_and_mapped_from_the_store_next_time(tmp_path, 
     with langsys.langsys_file(path, b"ZHT ", store=store) as name:
         assert Path(name).parent == store
         assert Path(name).read_bytes() == langsys.font_for_langsys(path, b"ZHT ")
-    kept = sorted(store.iterdir())
+    kept = sorted(store.glob("langsys-*"))
     assert [p.name for p in kept] == [Path(name).name] and kept[0].stat().st_mode & 0o777 == 0o600
 
     def no_copy(*args, **kwargs):
@@ -173,7 +173,7 @@ def test_a_changed_or_damaged_font_file_gets_a_new_copy(tmp_path):
     font.write_bytes(bytes(data))
     with langsys.langsys_file(str(font), b"ZHT ", store=store) as changed:
         assert changed != first and Path(changed).read_bytes() == langsys.font_for_langsys(str(font), b"ZHT ")
-    assert [p.name for p in store.iterdir()] == [Path(changed).name]   # the older copy went
+    assert [p.name for p in store.glob("langsys-*")] == [Path(changed).name]   # the older copy went
 
 
 def test_two_installations_keep_their_own_copies(tmp_path, monkeypatch):
@@ -189,7 +189,7 @@ def test_two_installations_keep_their_own_copies(tmp_path, monkeypatch):
     for path in paths:
         with langsys.langsys_file(path, b"ZHT ", store=store) as name:
             names.append(name)
-    assert len(set(names)) == 2 and sorted(str(p) for p in store.iterdir()) == sorted(names)
+    assert len(set(names)) == 2 and sorted(str(p) for p in store.glob("langsys-*")) == sorted(names)
 
     def no_copy(*args, **kwargs):
         raise AssertionError("copied again")
@@ -198,6 +198,30 @@ def test_two_installations_keep_their_own_copies(tmp_path, monkeypatch):
     for path, name in zip(paths * 2, names * 2):
         with langsys.langsys_file(path, b"ZHT ", store=store) as again:
             assert again == name
+
+
+def test_copies_of_font_files_that_are_gone_are_removed(tmp_path):
+    """Copies made from a font file that no longer exists (a removed checkout, venv or temp folder)
+    go when the next copy is written; those of files still there stay. Before, every installation
+    path left ~30 MB in the user's cache for ever."""
+    store, data = tmp_path / "engine", Path(_sans_bold()).read_bytes()
+    names = {}
+    for place in ("gone", "kept", "new"):
+        (tmp_path / place).mkdir()
+        (tmp_path / place / "Face.otf").write_bytes(data)
+    for place in ("gone", "kept"):
+        with langsys.langsys_file(str(tmp_path / place / "Face.otf"), b"ZHT ", store=store) as names[place]:
+            pass
+    (tmp_path / "gone" / "Face.otf").unlink()
+    (tmp_path / "gone").rmdir()
+    leftover = store / ".tmp-killed-writer.otf"              # a writer killed before its rename
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (1, 1))
+    with langsys.langsys_file(str(tmp_path / "new" / "Face.otf"), b"ZHT ", store=store) as names["new"]:
+        pass
+    assert sorted(p.name for p in store.glob("langsys-*")) == sorted(Path(names[k]).name for k in ("kept", "new"))
+    assert not leftover.exists()
+    assert len(list(store.glob("source-*"))) == 2             # what each kept copy was made from
 
 
 def test_a_store_that_cannot_be_written_falls_back_to_the_copy(tmp_path):

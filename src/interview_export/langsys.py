@@ -18,6 +18,7 @@ import logging
 import mmap
 import os
 import struct
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
@@ -163,8 +164,7 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
     """The file in `store` that holds the font `source` with `patches`, written the first time
     (copied by the kernel, patched, synced and renamed into place), or None when it cannot be
     read or written (logged at debug: the caller copies into memory as before). Writing a new
-    copy removes the older ones of the same face file and language system (their last digest alone
-    differs); copies made from another file (another installation's fonts) stay."""
+    copy sweeps the store (:func:`_sweep`)."""
     name = _kept_name(path, source, keep, index, patches)
     target = store / name
     with suppress(OSError):
@@ -177,12 +177,33 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
     except OSError as exc:
         log.debug("patched font not kept in %s: %s", store, exc)
         return None
-    before_digest = name[:name.rindex("-") + 1]
-    for older in store.iterdir():   # same prefix and length: only the last digest differs
-        if older.name != name and older.name.startswith(before_digest) and len(older.name) == len(name):
-            with suppress(OSError):
-                older.unlink()
+    _sweep(store, name, os.path.realpath(path))
     return str(target)
+
+
+def _sweep(store: Path, name: str, real: str) -> None:
+    """After the copy `name` of the font file `real` is written: ``source-<its path digest>`` links
+    to that file; the older copies of the same face file and language system go (their last digest
+    alone differs), and so does every copy whose ``source-`` link dangles (made from a font file
+    that is gone: a removed checkout, venv or temp folder), and temp files a killed writer left.
+    Copies of font files still there (another installation's) stay."""
+    group = name[:name.rindex("-") + 1]
+    where = group.rsplit("-", 2)[-2]
+    with suppress(OSError):
+        os.symlink(real, store / f"source-{where}")   # exists already: the same path (its digest)
+    entries = list(store.iterdir())
+    gone = {e.name[len("source-"):] for e in entries if e.name.startswith("source-") and not e.exists()}
+    old = time.time() - 3600
+    for entry in entries:
+        n = entry.name
+        if n == name:
+            continue
+        stale = ((n.startswith(group) and len(n) == len(name))   # same prefix and length: an older copy
+                 or (n.startswith("langsys-") and n.rsplit("-", 2)[-2] in gone)
+                 or (n.startswith("source-") and n[len("source-"):] in gone))
+        with suppress(OSError):
+            if stale or (n.startswith(".tmp-") and entry.lstat().st_mtime < old):
+                entry.unlink()
 
 
 def _patched_copy(source: int, size: int, patches: list[tuple[int, bytes]]) -> int | None:
