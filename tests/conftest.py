@@ -44,6 +44,17 @@ def _private_user_cache(tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_machine_proxies():
+    """The machine's HTTP(S)_PROXY/ALL_PROXY/NO_PROXY would send the tests' requests to 127.0.0.1
+    through that proxy (the fetcher honours them): tests that want a proxy set their own."""
+    import os
+
+    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.lower().endswith("_proxy")}
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():
