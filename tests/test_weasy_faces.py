@@ -25,6 +25,13 @@ title: 字体测试
 """
 # lengths the cascade computes from the font itself (Pango): the faces must be there by then
 FONT_UNITS = "p { text-indent: 2.5ex; margin-bottom: 1ch; } sup { vertical-align: 60%; }\n"
+# more of them, where a user sheet may put them: line-height units, root-relative ones, calc(),
+# margin boxes of @page, generated content with counters
+MORE_UNITS = """html { line-height: 1.1rlh } h1 { font-size: larger; margin: 1lh 1cap 1ic }
+p { text-indent: 2em; padding-left: calc(1em + 1.5ex); word-spacing: .2rch; letter-spacing: .02rex }
+body { counter-reset: n } p::before { content: counter(n) " "; counter-increment: n; margin-right: 1ch }
+@page { margin-top: 9ex; @top-center { content: "页 " counter(page); font-size: 1.2ex; width: 20ch } }
+"""
 
 
 def _job(tmp_path, css: str = ""):
@@ -60,7 +67,7 @@ def _events(monkeypatch) -> list[str]:
     return events
 
 
-@pytest.mark.parametrize("css", ["", FONT_UNITS])   # font-relative lengths are computed on first read
+@pytest.mark.parametrize("css", ["", FONT_UNITS, MORE_UNITS])   # font-relative lengths are computed on first read
 def test_faces_load_after_the_cascade_and_the_pdf_is_the_same(tmp_path, monkeypatch, css):
     events = _events(monkeypatch)
     deferred, _ = pdf.render_job(_job(tmp_path, css))
