@@ -224,6 +224,20 @@ def test_copies_of_font_files_that_are_gone_are_removed(tmp_path):
     assert len(list(store.glob("source-*"))) == 2             # what each kept copy was made from
 
 
+def test_a_store_others_can_write_is_not_used(tmp_path):
+    """A kept copy in a folder someone else could write (a shared XDG_CACHE_HOME) could be their font
+    under our name and size: such a store is neither read nor written, the in-memory copy is used."""
+    store, path = tmp_path / "fonts", _sans_bold()
+    with langsys.langsys_file(path, b"ZHT ", store=store) as kept:
+        pass
+    store.chmod(0o777)
+    Path(kept).write_bytes(b"\0" * Path(kept).stat().st_size)          # planted: same name, same size
+    with langsys.langsys_file(path, b"ZHT ", store=store) as patched:
+        assert patched != kept
+        data = patched if isinstance(patched, bytes) else Path(patched).read_bytes()
+    assert data == langsys.font_for_langsys(path, b"ZHT ")
+
+
 def test_a_store_that_cannot_be_written_falls_back_to_the_copy(tmp_path):
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")

@@ -236,3 +236,15 @@ def test_no_finder_without_the_skipped_search_or_when_switched_off(skipped, swit
     assert weasy_ffi.finder(skipped) is None
     monkeypatch.setenv(weasy_ffi.ENV_SWITCH, "")
     assert isinstance(weasy_ffi.finder(True), weasy_ffi._FfiImport)
+
+
+def test_tables_in_a_folder_others_can_write_are_not_used(tmp_path, caplog):
+    """The tables describe C calls: a folder someone else could have written them into (a shared
+    XDG_CACHE_HOME, a cache folder others may write) is not read; WeasyPrint parses as always."""
+    root = tmp_path / "engine"
+    assert weasy_ffi.write_tables(root, CDEF) and weasy_ffi.load_tables(root, CDEF) is not None
+    root.chmod(0o777)
+    caplog.set_level(logging.DEBUG, "interview_export.pdf")
+    assert weasy_ffi.load_tables(root, CDEF) is None
+    assert weasy_ffi.write_tables(root, CDEF) is False
+    assert any("others can write" in r.getMessage() for r in caplog.records)

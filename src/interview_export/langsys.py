@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .labels import is_traditional
-from .util import replace_atomically
+from .util import foreign_folder, replace_atomically
 
 log = logging.getLogger("interview_export.fonts")
 
@@ -163,15 +163,20 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
                patches: list[tuple[int, bytes]]) -> str | None:
     """The file in `store` that holds the font `source` with `patches`, written the first time
     (copied by the kernel, patched, synced and renamed into place), or None when it cannot be
-    read or written (logged at debug: the caller copies into memory as before). Writing a new
+    read or written, or when others could write `store` (logged at debug: the caller copies into
+    memory as before). Writing a new
     copy sweeps the store (:func:`_sweep`)."""
     name = _kept_name(path, source, keep, index, patches)
     target = store / name
-    with suppress(OSError):
-        if os.stat(target).st_size == size:
-            return str(target)
     try:
-        store.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if foreign_folder(store):
+            store.mkdir(mode=0o700, parents=True, exist_ok=True)
+        refused = foreign_folder(store)
+        if refused:
+            raise PermissionError(refused)
+        with suppress(OSError):
+            if os.stat(target).st_size == size:
+                return str(target)
         replace_atomically(target, lambda fd: _copy_patched(fd, source, size, patches), prefix=".tmp-",
                            suffix=Path(path).suffix, durable=True)
     except OSError as exc:

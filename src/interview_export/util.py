@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import stat
 import sys
 import tempfile
 import unicodedata
@@ -111,6 +112,23 @@ def engine_cache_dir(name: str) -> Path | None:
     import platformdirs
 
     return platformdirs.user_cache_path("interview-export", appauthor=False) / name
+
+
+def foreign_folder(path: Path) -> str:
+    """Why the engine cache folder `path` is not trusted as this user's own ("" when it is): it
+    must be a folder of this user's that no one else can write (a shared ``XDG_CACHE_HOME``, or a
+    folder someone else made first, could hold their cffi tables or fonts under our names)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return str(exc)
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a folder"
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        return f"{path} belongs to another user"
+    if info.st_mode & 0o022:
+        return f"others can write {path}"
+    return ""
 
 
 def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, str]:

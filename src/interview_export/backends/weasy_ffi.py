@@ -18,7 +18,8 @@ import ffi`` in WeasyPrint gets that. Same declarations, same calls, same PDF by
 Used only for WeasyPrint :data:`~interview_export.compat.WEASYPRINT_PINNED` with the ``text/ffi.py``
 pinned below, while weasy_speed skips the library search (Linux, sonames open: there cffi's
 ``dlopen`` of a name is the C ``dlopen`` this FFI does). Any difference (version, file, cdef text,
-cffi version, a damaged file) or a cache that cannot be read or written: WeasyPrint's own import, as
+cffi version, a damaged file) or a cache that cannot be read or written, or that others can write
+(``util.foreign_folder``): WeasyPrint's own import, as
 before, logged at debug. ``INTERVIEW_EXPORT_ENGINE_CACHE=0`` turns it off (nothing read or written).
 """
 
@@ -264,6 +265,8 @@ def load_tables(root: Path, text: str):
     """The FFI made from the cached tables of cdef `text`, or None (no file yet, or unusable: logged)."""
     import _cffi_backend
 
+    from ..util import foreign_folder
+
     path = tables_path(root, text)
     try:
         data = path.read_bytes()
@@ -272,6 +275,10 @@ def load_tables(root: Path, text: str):
         return None
     except OSError as exc:
         log.debug("WeasyPrint's C declarations parsed by cffi: %s unreadable: %s", path, exc)
+        return None
+    refused = foreign_folder(root)
+    if refused:
+        log.debug("WeasyPrint's C declarations parsed by cffi: %s not read: %s", path, refused)
         return None
     tables = decode_tables(data, text)
     if isinstance(tables, str):
@@ -288,13 +295,16 @@ def write_tables(root: Path, text: str) -> bool:
     """Make the tables of cdef `text` and write them under `root` (atomically); False, logged at
     debug, when they cannot be made or written (the next import parses again). A folder that
     cannot be written is found before cffi parses anything."""
-    from ..util import replace_atomically
+    from ..util import foreign_folder, replace_atomically
 
     path = tables_path(root, text)
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not os.access(root, os.W_OK | os.X_OK):
             raise PermissionError(f"{root} is not writable")
+        refused = foreign_folder(root)
+        if refused:
+            raise PermissionError(refused)
         replace_atomically(path, encode_tables(text, make_tables(text)), prefix=".tmp-", suffix=".bin")
     except Exception as exc:
         log.debug("cffi tables of WeasyPrint's C declarations not written to %s: %s", path, exc)
