@@ -235,8 +235,9 @@ class _Connection(http.client.HTTPConnection):
     def __init__(self, opener, key, generation: int, timeout: float):
         super().__init__(key[1], key[2])
         self._opener, self.key, self.generation, self.reused = opener, key, generation, False
-        self.read_timeout, self.deadline = timeout, None
-        self.response_class = functools.partial(_TimedResponse, self)
+        self.read_timeout: float = timeout
+        self.deadline: float | None = None
+        self.response_class = functools.partial(_TimedResponse, self)   # type: ignore[assignment]
 
     def connect(self) -> None:
         self.sock = self._opener(self.key)
@@ -246,7 +247,7 @@ class _TimedResponse(http.client.HTTPResponse):
     """``http.client``'s response, reading through :class:`_TimedReader`."""
 
     def __init__(self, conn: _Connection, sock, *args, **kwargs):
-        super().__init__(_TimedSocket(conn, sock), *args, **kwargs)
+        super().__init__(_TimedSocket(conn, sock), *args, **kwargs)   # type: ignore[arg-type]
 
 
 class _TimedSocket:
