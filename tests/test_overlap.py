@@ -94,6 +94,7 @@ else:
 ENGINE = re.compile(r"PDF engine started in process (\d+)")
 CONSOLE = CLI[1:] if CLI[0] == sys.executable else CLI   # (Proc runs it with sys.executable)
 STARTUP = "at start-up"
+STALE = " (an editable install made before entry.py keeps a console script calling cli.main: pip install -e . again)"
 WHEN = pytest.mark.parametrize("when", ["start-up", "late"])   # where the rendering process is forked
 
 
@@ -149,7 +150,7 @@ def test_same_books_and_warnings_with_and_without_the_rendering_process(tmp_path
         outs[key] = (sorted(p.name for p in out.iterdir()), said(proc), out)
         if key == "there":
             assert gone(engine_pid(proc), 0.5), "the rendering process outlived the run"
-            assert STARTUP in proc.stderr, "the console script forks it at start-up"
+            assert STARTUP in proc.stderr, f"the console script forks it at start-up{STALE}"
         else:
             assert "PDF rendered in this process: INTERVIEW_EXPORT_OVERLAP=0" in proc.stderr
     (names, lines, here), (names2, lines2, there) = outs["here"], outs["there"]
@@ -386,4 +387,4 @@ def test_a_book_from_stdin_to_stdout_through_the_console_script(tmp_path):
         assert proc.returncode == 0, proc.stderr.decode()
         made[key] = proc.stdout, proc.stderr.decode()
     assert made["there"][0].startswith(b"%PDF-") and made["there"][0] == made["here"][0]
-    assert STARTUP in made["there"][1] and "PDF engine" not in made["here"][1]
+    assert STARTUP in made["there"][1] and "PDF engine" not in made["here"][1], f"{made['there'][1]}{STALE}"
