@@ -189,6 +189,19 @@ def test_not_installed_on_another_weasyprint(monkeypatch):
     assert parsed
 
 
+def test_not_installed_with_another_tinyhtml5(monkeypatch):
+    weasyprint = weasy_speed.import_weasyprint()
+    assert weasy_html.install() is True
+    monkeypatch.setattr(weasyprint, "tinyhtml5", tinyhtml5)
+    monkeypatch.setattr(tinyhtml5, "__version__", "9.9.9")
+    assert weasy_html.install() is False
+    assert weasy_html.expat_tree(_page("<p>x</p>")) is not None   # the tree is built, but not handed over
+    parsed, parse = [], tinyhtml5.parse
+    monkeypatch.setattr(tinyhtml5, "parse", lambda *a, **k: parsed.append(1) or parse(*a, **k))
+    weasy_html.html_document(_page("<p>x</p>"))
+    assert parsed
+
+
 # user text with characters the two parsers could read differently: NULs, non-characters, form
 # feeds and lone surrogates (dropped by the reader and the escaping), "]]>", "&" sequences, CR/LF,
 # tabs, C1 controls and U+2028, code blocks starting with newlines, ruby, footnotes, tables

@@ -18,7 +18,8 @@ starting with a newline (HTML5 drops it); a document not shaped ``<!DOCTYPE html
 (meta, title)</head><body>…</body></html>``. tests/test_weasy_html.py shows each case differing
 and checks the trees equal for books made from every construct we write.
 
-Installed only on the WeasyPrint version whose ``HTML.__init__`` was read (digest below).
+Installed only on the WeasyPrint version whose ``HTML.__init__`` was read (digest below) and with
+the tinyhtml5 release the tests compared against (``TINYHTML5``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ log = logging.getLogger("interview_export.pdf")
 
 #: sha256 of the WeasyPrint function whose parse call is answered here (an upgrade is checked by hand)
 SOURCE_DIGESTS = {"HTML.__init__": "5f19f40b81837f87ae7af8e5c53d5f11e7c98ba245094a86d45f5f14d001b943"}
+#: the tinyhtml5 whose trees the tests compare with expat's (WeasyPrint asks only for >= 2.0)
+TINYHTML5 = "2.1.0"
 DOCTYPE = "<!DOCTYPE html>\n"
 VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
@@ -150,6 +153,9 @@ def install() -> bool:
         if isinstance(weasyprint.tinyhtml5, _Parser):
             return True
         problem = unpinned(SOURCE_DIGESTS, lambda: {"HTML.__init__": weasyprint.HTML.__init__})
+        found = getattr(weasyprint.tinyhtml5, "__version__", None)
+        if not problem and found != TINYHTML5:
+            problem = f"tinyhtml5 {found} is not the {TINYHTML5} whose trees were compared"
         if problem:
             log.debug("HTML parsed by tinyhtml5: %s", problem)
             return False
