@@ -3,6 +3,12 @@ length — the same PDF bytes as WeasyPrint's own arrays (no timings asserted he
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 from interview_export.backends import weasy_speed, weasy_subset
 
 HTML = ("<html lang='zh'><head><title>t</title></head><body><h1>标题</h1>"
@@ -10,23 +16,42 @@ HTML = ("<html lang='zh'><head><title>t</title></head><body><h1>标题</h1>"
         + "</body></html>")
 
 
-def _sized_types(ffi) -> set[str]:
-    return {key for key in ffi._parsed_types if isinstance(key, str) and key.startswith("hb_codepoint_t[")}
-
-
-def test_same_bytes_and_no_type_parsed_per_length(monkeypatch):
+# cffi's own FFI (the engine cache off): weasy_ffi's compiled FFI parses no C type in Python at all,
+# and whether this process has it depends on which test imported WeasyPrint first with tables cached
+CHECK = textwrap.dedent("""
+    import json, sys
+    from interview_export.backends import weasy_speed, weasy_subset
     weasyprint = weasy_speed.import_weasyprint()
     from weasyprint.pdf import fonts
 
-    assert weasy_subset.install() is True                  # WeasyPrint 70.0, the function unchanged
-    assert isinstance(fonts.ffi, weasy_subset.SubsetFFI)
+    def sized(ffi):
+        return {key for key in ffi._parsed_types if isinstance(key, str) and key.startswith("hb_codepoint_t[")}
+
+    html = sys.stdin.read()
+    installed = weasy_subset.install()
+    wrapped = isinstance(fonts.ffi, weasy_subset.SubsetFFI)
     raw = fonts.ffi.ffi
-    known = _sized_types(raw)
-    ours = weasyprint.HTML(string=HTML).write_pdf()
-    assert _sized_types(raw) <= known | {"hb_codepoint_t[]"}      # no new sized type parsed
-    monkeypatch.setattr(fonts, "ffi", raw)
-    assert weasyprint.HTML(string=HTML).write_pdf() == ours        # WeasyPrint's own arrays: same subsets
-    assert _sized_types(raw) - known - {"hb_codepoint_t[]"}         # …after a type parsed per length
+    known = sized(raw)
+    ours = weasyprint.HTML(string=html).write_pdf()
+    ours_new = sorted(sized(raw) - known - {"hb_codepoint_t[]"})
+    fonts.ffi = raw
+    theirs = weasyprint.HTML(string=html).write_pdf()
+    theirs_new = sorted(sized(raw) - known - {"hb_codepoint_t[]"})
+    print(json.dumps({"installed": installed, "wrapped": wrapped, "same": ours == theirs,
+                      "ours_new": ours_new, "theirs_new": theirs_new}))
+""")
+
+
+def test_same_bytes_and_no_type_parsed_per_length():
+    env = {**os.environ, "INTERVIEW_EXPORT_ENGINE_CACHE": "0"}
+    done = subprocess.run([sys.executable, "-c", CHECK], input=HTML, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["installed"] and found["wrapped"]     # WeasyPrint 70.0, the function unchanged
+    assert found["ours_new"] == []                     # no new sized type parsed
+    assert found["same"]                               # WeasyPrint's own arrays: same subsets
+    assert found["theirs_new"]                         # …after a type parsed per length
 
 
 def test_other_arrays_are_left_to_cffi():
