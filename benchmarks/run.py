@@ -991,9 +991,11 @@ def cache_bytecode(folder: Path) -> str:
     folder (PYTHONPYCACHEPREFIX), never into the checkout. One untimed import run fills it."""
     was = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
-    warm = ("import interview_export.cli, interview_export.api, interview_export.media, interview_export.images, "
-            "interview_export.fonts, interview_export.backends.epub, interview_export.backends.pdf, interview_export.reader, "
-            "weasyprint, weasyprint.text.fonts, ebooklib.epub, PIL.Image, interview_export.webclient")
+    warm = ("import interview_export.entry, interview_export.cli, interview_export.api, interview_export.media, "
+            "interview_export.images, interview_export.fonts, interview_export.backends.epub, "
+            "interview_export.backends.pdf, interview_export.overlap, interview_export.reader, "
+            "interview_export.webclient, interview_export.weasy_cjk, weasyprint, weasyprint.text.fonts, "
+            "ebooklib.epub, PIL.Image")
     subprocess.run([sys.executable, "-c", warm], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "weasyprint", "--version"], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
