@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from interview_export import util
 from interview_export.backends import weasy_ffi, weasy_speed
 
 CDEF = "typedef struct { int x; double y; } Pair; int abs(int); enum Kind { ONE = 1, TWO };"
@@ -105,7 +106,7 @@ def test_a_process_with_the_tables_parses_nothing_and_writes_the_same_pdf(tmp_pa
     runs = {}
     for run, switch in (("without", "0"), ("first", ""), ("warm", "")):
         proc = subprocess.run([sys.executable, "-c", RUN, str(book), str(tmp_path / run)], capture_output=True,
-                              text=True, timeout=180, env={**env, weasy_ffi.ENV_SWITCH: switch})
+                              text=True, timeout=180, env={**env, util.ENGINE_CACHE_SWITCH: switch})
         assert proc.returncode == 0, proc.stderr
         runs[run] = json.loads(proc.stdout.splitlines()[-1])
         assert runs[run]["error"] is None and runs[run]["shared"]
@@ -126,7 +127,7 @@ def test_the_cache_is_platformdirs_user_cache_folder(monkeypatch, tmp_path):
     import platformdirs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert weasy_ffi.cache_dir() == platformdirs.user_cache_path("interview-export", appauthor=False) / "engine"
+    assert util.engine_cache_dir("engine") == platformdirs.user_cache_path("interview-export", appauthor=False) / "engine"
 
 
 # ---------------------------------------------------------------- the file: read back only when it is exact
@@ -187,7 +188,7 @@ def test_the_module_gets_the_ffi_itself_and_libraries_opened_from_it(tmp_path, m
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     first = _run_module(ONE_CDEF, tmp_path)                               # no tables: cffi parses, then writes
     assert type(first.ffi).__module__ == "cffi.api" and first.lib.abs(-2) == 2
-    assert weasy_ffi.tables_path(weasy_ffi.cache_dir(), CDEF).is_file()
+    assert weasy_ffi.tables_path(util.engine_cache_dir("engine"), CDEF).is_file()
     warm = _run_module(ONE_CDEF, tmp_path)
     assert type(warm.ffi).__module__ == "_cffi_backend" and warm.lib.abs(-2) == 2
     assert warm.ffi.new("Pair *", {"x": 1, "y": 2.5}).y == 2.5 and warm.lib.TWO == 2
@@ -196,9 +197,17 @@ def test_the_module_gets_the_ffi_itself_and_libraries_opened_from_it(tmp_path, m
     assert cffi.FFI is cffi.api.FFI                                      # cffi left as it was
 
 
+def test_switched_off_after_the_finder_was_made_the_module_runs_as_always(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(util.ENGINE_CACHE_SWITCH, "0")
+    module = _run_module(ONE_CDEF, tmp_path)
+    assert type(module.ffi).__module__ == "cffi.api" and module.lib.abs(-2) == 2
+    assert not (tmp_path / "xdg").exists()                                # nothing written
+
+
 def test_a_second_cdef_or_an_unknown_attribute_starts_the_module_again_as_weasyprint_does(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert weasy_ffi.write_tables(weasy_ffi.cache_dir(), CDEF)
+    assert weasy_ffi.write_tables(util.engine_cache_dir("engine"), CDEF)
     module = _run_module(TWO_CDEFS, tmp_path)
     assert type(module.ffi).__module__ == "cffi.api"
     assert module.ffi.dlopen("libc.so.6").labs(-4) == 4
@@ -231,10 +240,10 @@ def test_another_weasyprint_or_a_changed_file_is_imported_as_weasyprint_does(mon
 
 @pytest.mark.parametrize("skipped, switch", [(False, ""), (True, "0")])
 def test_no_finder_without_the_skipped_search_or_when_switched_off(skipped, switch, monkeypatch):
-    monkeypatch.setenv(weasy_ffi.ENV_SWITCH, switch)
+    monkeypatch.setenv(util.ENGINE_CACHE_SWITCH, switch)
     monkeypatch.delitem(sys.modules, weasy_ffi.MODULE, raising=False)
     assert weasy_ffi.finder(skipped) is None
-    monkeypatch.setenv(weasy_ffi.ENV_SWITCH, "")
+    monkeypatch.setenv(util.ENGINE_CACHE_SWITCH, "")
     assert isinstance(weasy_ffi.finder(True), weasy_ffi._FfiImport)
 
 

@@ -8,8 +8,8 @@ process, and while rendering it parses, in Python, each new C type string WeasyP
 ``_cffi_backend.FFI(name, **tables)`` is an FFI whose ``new``, ``cast``, ``dlopen`` and library
 lookups parse C types in C, with no pycparser in the process.
 
-The tables live in the user's cache folder (``engine/``, one file per sha256 of the cdef text and cffi
-version) like ``__pycache__``: the first import with no tables parses as WeasyPrint does and writes
+The tables live in the user's cache folder (``util.engine_cache_dir("engine")``, one file per sha256
+of the cdef text and cffi version) like ``__pycache__``: the first import with no tables parses as WeasyPrint does and writes
 them; every later one runs WeasyPrint's own ``text/ffi.py`` with ``cffi.FFI()`` answered by
 :class:`_Pending`, whose ``cdef(text)`` takes the tables made from that very text. After the module
 has run, its ``ffi`` is the FFI itself (the libraries were opened from it), so every ``from .ffi
@@ -38,7 +38,6 @@ from ..compat import WEASYPRINT_PINNED
 
 log = logging.getLogger("interview_export.pdf")
 
-ENV_SWITCH = "INTERVIEW_EXPORT_ENGINE_CACHE"   # "0": WeasyPrint parses its declarations itself
 MODULE = "weasyprint.text.ffi"
 #: sha256 of weasyprint/text/ffi.py at WEASYPRINT_PINNED: one cdef call, libraries opened by name
 #: (an upgrade is checked by hand)
@@ -53,23 +52,14 @@ def finder(searching_skipped: bool) -> _FfiImport | None:
     """The meta-path finder that gives ``weasyprint.text.ffi`` an FFI made from the cached tables,
     for the time of WeasyPrint's import (weasy_speed); None when they are not to be used:
     `searching_skipped` says whether weasy_speed skips the library search."""
+    from ..util import ENGINE_CACHE_SWITCH, engine_cache_dir
+
     reason = "" if searching_skipped else "the library search is not skipped"
-    if os.environ.get(ENV_SWITCH, "").strip() == "0":
-        reason = f"{ENV_SWITCH}=0"
+    if engine_cache_dir("engine") is None:
+        reason = f"{ENGINE_CACHE_SWITCH}=0"
     if reason:
         log.debug("WeasyPrint's C declarations parsed by cffi: %s", reason)
     return None if reason or MODULE in sys.modules else _FfiImport()
-
-
-def cache_dir() -> Path:
-    """Where the tables are kept: ``engine/`` in the user's cache folder (platformdirs' on Linux:
-    ``$XDG_CACHE_HOME`` or ``~/.cache``, without importing platformdirs in every PDF process)."""
-    if sys.platform.startswith("linux"):
-        root = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.expanduser("~/.cache")
-        return Path(root) / "interview-export" / "engine"
-    import platformdirs
-
-    return platformdirs.user_cache_path("interview-export", appauthor=False) / "engine"
 
 
 def tables_path(root: Path, text: str) -> Path:
@@ -132,8 +122,14 @@ class _Loader(importlib.machinery.SourceFileLoader):
     def exec_module(self, module) -> None:
         import cffi
 
+        from ..util import engine_cache_dir
+
+        root = engine_cache_dir("engine")
+        if root is None:    # switched off since the finder was made
+            super().exec_module(module)
+            return
         stock, before = cffi.FFI, dict(vars(module))
-        pending = _Pending(stock, cache_dir())
+        pending = _Pending(stock, root)
 
         def answer(*args, **kwargs):
             caller = sys._getframe(1).f_globals.get("__name__")
