@@ -72,3 +72,14 @@ def test_installed_only_on_the_pinned_source(monkeypatch):
     monkeypatch.setattr(weasy_subset, "SOURCE_DIGESTS", {"Font._harfbuzz_subset": "0" * 64})
     assert weasy_subset.install() is False
     assert not isinstance(fonts.ffi, weasy_subset.SubsetFFI)
+
+
+def test_an_ffi_that_parses_in_c_is_left_as_it_is(monkeypatch):
+    import _cffi_backend
+
+    weasy_speed.import_weasyprint()
+    from weasyprint.pdf import fonts
+
+    compiled = _cffi_backend.FFI()        # what weasy_ffi makes from its cached tables
+    monkeypatch.setattr(fonts, "ffi", compiled)
+    assert weasy_subset.install() is True and fonts.ffi is compiled

@@ -8,7 +8,9 @@ tables), ~12 ms of a ~1.2 s run, and again in a batch worker for each book's own
 :func:`install` gives that module an ``ffi`` that makes such an array as ``ffi.new('hb_codepoint_t[]',
 values)`` — one type, parsed once — when `values` has exactly ``n`` items: the same C array (same
 element type, length and values), so HarfBuzz cuts the same subset. Everything else goes to
-WeasyPrint's ``ffi`` as it is.
+WeasyPrint's ``ffi`` as it is. Only cffi's own ``FFI`` parses in Python: the FFI that
+:mod:`.weasy_ffi` makes from cached tables parses a C type in C (20 lengths: ~0.4 ms), so it is
+left as it is.
 
 Installed only on the WeasyPrint version whose function it was checked against (digest below).
 """
@@ -48,9 +50,11 @@ class SubsetFFI:
 
 
 def install() -> bool:
-    """Give weasyprint/pdf/fonts.py the :class:`SubsetFFI` (once per process); False when the
-    installed WeasyPrint is not the one this was checked against (then cffi parses, as always)."""
+    """Give weasyprint/pdf/fonts.py the :class:`SubsetFFI` when its ``ffi`` is cffi's own (once per
+    process); False when the installed WeasyPrint is not the one this was checked against (then
+    cffi parses, as always)."""
     with _lock:
+        import cffi
         from weasyprint.pdf import fonts
 
         if isinstance(fonts.ffi, SubsetFFI):
@@ -59,5 +63,6 @@ def install() -> bool:
         if problem:
             log.debug("HarfBuzz subset arrays made by WeasyPrint: %s", problem)
             return False
-        fonts.ffi = SubsetFFI(fonts.ffi)
+        if isinstance(fonts.ffi, cffi.FFI):     # weasy_ffi's FFI parses C types in C: nothing to save
+            fonts.ffi = SubsetFFI(fonts.ffi)
         return True
