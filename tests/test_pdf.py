@@ -124,8 +124,9 @@ def pdfinfo(path: Path) -> dict[str, str]:
 
 # ---------------------------------------------------------------- the fetcher
 def test_fetcher_serves_only_what_it_was_given():
-    fetcher = pdf.make_fetcher()
-    fetcher.add("images/a.png", "image/png", b"PNGDATA")
+    served = pdf.Served()
+    served.add("images/a.png", "image/png", b"PNGDATA")
+    fetcher = pdf.make_fetcher(served)
     response = fetcher.fetch(pdf.BASE_URL + "images/a.png")
     assert response.read() == b"PNGDATA" and response.content_type == "image/png"
     for url in ("file:///etc/passwd", "http://127.0.0.1:9/x.css", "https://cdn.jsdelivr.net/x.png",

@@ -131,10 +131,6 @@ def _fetcher_class():
             """urllib's way out: closed (fetch() serves the book's resources without it)."""
             raise PermissionError(f"not a resource of this book (refused): {_short(str(url))}")
 
-        def add(self, path: str, media_type: str, data) -> str:
-            """Serve `data` (bytes, or a callable giving bytes on first use) at BASE_URL + path."""
-            return self.served.add(path, media_type, data)
-
         def fetch(self, url, headers=None):
             entry = self.served.get(url)
             if entry is None:
@@ -157,9 +153,9 @@ def serve_media(media=None) -> Served:
     return served
 
 
-def make_fetcher():
-    """A fetcher serving nothing yet (``add`` gives it resources): it refuses every other URL."""
-    return _fetcher_class()()
+def make_fetcher(served: Served | None = None):
+    """A fetcher serving `served` (nothing when None): it refuses every other URL."""
+    return _fetcher_class()(served)
 
 
 def _short(url: str, limit: int = 120) -> str:
@@ -213,10 +209,10 @@ class PdfRenderer(render.HTMLRenderer):
     """The print renderer: one HTML document (the toc links to #anchors), fixed Chinese–Latin gaps,
     run-in speaker labels, the cover image under the title block."""
 
-    def __init__(self, book: PreparedBook, fetcher=None):
+    def __init__(self, book: PreparedBook, served: Served | None = None):
         super().__init__(book.media, book.options, lang=book.language)
         self.book = book
-        self.fetcher = fetcher   # the --cover image is served by it when one is given
+        self.served = served     # the --cover image is served by it when one is given
 
     def text(self, text: str) -> str:
         """Text with its Chinese–Latin spaces as fixed quarter-em gaps (U+2005), which never stretch."""
@@ -251,8 +247,8 @@ class PdfRenderer(render.HTMLRenderer):
             return ""
         if book.cover is not None:
             filename = book.cover.filename
-            if self.fetcher is not None:
-                self.fetcher.add(filename, book.cover.media_type, book.cover.data)
+            if self.served is not None:
+                self.served.add(filename, book.cover.media_type, book.cover.data)
         else:
             src = book.doc.meta.cover
             asset = self.asset(src) if src else None
@@ -265,16 +261,16 @@ class PdfRenderer(render.HTMLRenderer):
                 f' alt="{render.escape(self.labels["cover"])}"/></figure>')
 
 
-def assemble_html(book: PreparedBook, fetcher=None) -> str:
+def assemble_html(book: PreparedBook, served: Served | None = None) -> str:
     """One HTML document: every part in reading order, each in a wrapper that carries the id the
     TOC links to and the title the bookmarks and running heads use. The --cover image is added to
-    `fetcher` (the book's own resources) when one is given."""
+    `served` (the book's own resources) when one is given."""
     doc, options, lang = book.doc, book.options, book.language
     geo = geometry(options.page_size)
     # ems per line of the title and of a section heading; their phrases up to 92 % of that stay whole
     line_em = 0.92 * geo.text_width * PT_PER_MM / geo.font_size
     prepared = linebreak.prepare(doc, line_em / TITLE_SIZE_EM, line_em / HEADING_SIZE_EM)
-    parts = PdfRenderer(book, fetcher).render_parts(prepared)
+    parts = PdfRenderer(book, served).render_parts(prepared)
     chunks = []
     for part in parts:
         if part.kind == "cover":
@@ -551,7 +547,7 @@ def render_job(job: PdfJob) -> tuple[bytes, list[str]]:
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
-    fetcher = _fetcher_class()(job.served)
+    fetcher = make_fetcher(job.served)
     variant = job.variant
     messages: list[str] = []
     font_config = None
@@ -646,8 +642,8 @@ def _output_intent(variant: str) -> dict:
     return {"color_profiles": {"ie-srgb": profile}, "output_intent": "ie-srgb"}
 
 
-def _font_css(book: PreparedBook, fetcher) -> str:
-    """@font-face rules for our faces, each served by the fetcher as a per-book subset."""
+def _font_css(book: PreparedBook, served: Served) -> str:
+    """@font-face rules for our faces, each in `served` as a per-book subset."""
     fonts, options = book.fonts, book.options
     from .. import fonts as fonts_mod
 
@@ -655,19 +651,19 @@ def _font_css(book: PreparedBook, fetcher) -> str:
 
     def url_for(filename: str) -> str:
         media_type = "font/otf" if filename.endswith(".otf") else "font/ttf"
-        return fetcher.add(filename, media_type, lambda: fonts.file_bytes(filename, extra))
+        return served.add(filename, media_type, lambda: fonts.file_bytes(filename, extra))
 
     # WeasyPrint loads every declared face, so only those our stylesheets use are declared
     return (fonts_mod.font_face_css(fonts, url_for, fonts_mod.faces_in_use(options))
-            + _gap_font_css(fetcher, fonts_mod))
+            + _gap_font_css(served, fonts_mod))
 
 
-def _gap_font_css(fetcher, fonts_mod) -> str:
+def _gap_font_css(served: Served, fonts_mod) -> str:
     """The "IE Gap" family for the Chinese–Latin gaps render.py writes as U+2005."""
     path = fonts_dir() / fonts_mod.GAP_FONT
     if not path.is_file():  # pragma: no cover - a broken installation: the gap falls back
         return ""
-    url = fetcher.add("fonts/gap.ttf", "font/ttf", path.read_bytes)
+    url = served.add("fonts/gap.ttf", "font/ttf", path.read_bytes)
     return f'@font-face {{\n  font-family: "{fonts_mod.GAP_FAMILY}";\n  src: url("{url}") format("truetype");\n}}\n'
 
 
