@@ -56,3 +56,14 @@ def test_book_epoch(monkeypatch, env, option, expected, undated, warned):
     epoch, warning = util.book_epoch("2024-05-06", option)
     assert epoch == expected and bool(warning) is warned
     assert util.book_epoch("", option)[0] == undated
+
+
+def test_foreign_folder_makes_a_missing_folder_only_when_asked(tmp_path):
+    missing = tmp_path / "a" / "b"
+    assert "No such file" in util.foreign_folder(missing) and not missing.exists()
+    assert util.foreign_folder(missing, make=True) == ""
+    assert missing.is_dir() and missing.stat().st_mode & 0o777 == 0o700
+    (tmp_path / "file").write_text("x")
+    assert util.foreign_folder(tmp_path / "file", make=True).endswith("is not a folder")
+    missing.chmod(0o777)
+    assert util.foreign_folder(missing, make=True).startswith("others can write")

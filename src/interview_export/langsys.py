@@ -169,10 +169,7 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
     name = _kept_name(path, source, keep, index, patches)
     target = store / name
     try:
-        refused = foreign_folder(store)
-        if refused:     # none yet (or not ours): make it, look again
-            store.mkdir(mode=0o700, parents=True, exist_ok=True)
-            refused = foreign_folder(store)
+        refused = foreign_folder(store, make=True)
         if refused:
             raise PermissionError(refused)
         with suppress(OSError):

@@ -114,12 +114,19 @@ def engine_cache_dir(name: str) -> Path | None:
     return platformdirs.user_cache_path("interview-export", appauthor=False) / name
 
 
-def foreign_folder(path: Path) -> str:
+def foreign_folder(path: Path, *, make: bool = False) -> str:
     """Why the engine cache folder `path` is not trusted as this user's own ("" when it is): it
     must be a folder of this user's that no one else can write (a shared ``XDG_CACHE_HOME``, or a
-    folder someone else made first, could hold their cffi tables or fonts under our names)."""
+    folder someone else made first, could hold their cffi tables or fonts under our names).
+    `make`: a missing one is made first (mode 0700, its parents too)."""
     try:
-        info = os.stat(path)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            if not make:
+                raise
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = os.stat(path)
     except OSError as exc:
         return str(exc)
     if not stat.S_ISDIR(info.st_mode):

@@ -295,12 +295,11 @@ def write_tables(root: Path, text: str) -> bool:
 
     path = tables_path(root, text)
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not os.access(root, os.W_OK | os.X_OK):
-            raise PermissionError(f"{root} is not writable")
-        refused = foreign_folder(root)
+        refused = foreign_folder(root, make=True)
         if refused:
             raise PermissionError(refused)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(f"{root} is not writable")
         replace_atomically(path, encode_tables(text, make_tables(text)), prefix=".tmp-", suffix=".bin")
     except Exception as exc:
         log.debug("cffi tables of WeasyPrint's C declarations not written to %s: %s", path, exc)
