@@ -132,6 +132,13 @@ def _basic(user: str | None, password: str | None) -> str:
 
 
 # ---------------------------------------------------------------- proxies and TLS
+def _proxy_parts(proxy: str):
+    """A proxy URL taken apart (``http://`` when it names no scheme), and its Proxy-Authorization
+    value ("" when it names no user)."""
+    p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return p, (_basic(p.username, p.password) if p.username else "")
+
+
 class Proxies:
     """The proxy for a URL, from the environment as urllib reads it (nothing set: no urllib)."""
 
@@ -413,7 +420,7 @@ class Client:
                 raise ConnectError(str(exc)) from None
             sock = _dial_first(addresses, port, self.connect_timeout)
         else:
-            p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            p, auth = _proxy_parts(proxy)
             if p.scheme not in ("http", "https") or (p.scheme == "https" and scheme == "https"):
                 raise ProxyError(f"proxy {p.scheme}://{p.hostname} is not supported for {scheme}:// URLs"
                                  " (use an http:// proxy)")
@@ -421,7 +428,7 @@ class Client:
             if p.scheme == "https":
                 sock = _handshake(sock, p.hostname or "")
             if scheme == "https":
-                _tunnel(sock, host, port, _basic(p.username, p.password) if p.username else "")
+                _tunnel(sock, host, port, auth)
         if scheme == "https":
             sock = _handshake(sock, host)
         sock.settimeout(self.timeout)
@@ -460,9 +467,9 @@ class Client:
         path = target.path
         if proxy and target.scheme == "http":
             path = target.url
-            p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-            if p.username:
-                lines["Proxy-Authorization"] = _basic(p.username, p.password)
+            auth = _proxy_parts(proxy)[1]
+            if auth:
+                lines["Proxy-Authorization"] = auth
         for fresh in (False, True):
             conn = self._checkout(key, fresh)
             conn.deadline = deadline
