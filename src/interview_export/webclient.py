@@ -342,7 +342,6 @@ class Response:
         declared = self.header("content-length").strip()
         expected = int(declared) if declared.isdigit() and not raw_response.chunked else None
         decode = _decoder(self.header("content-encoding"))
-        received = 0
         while True:
             try:
                 raw = raw_response.read1(CHUNK)
@@ -357,17 +356,16 @@ class Response:
                 raise ReadError(str(exc) or type(exc).__name__) from None
             if not raw:
                 break
-            received += len(raw)
-            self.received = received
+            self.received += len(raw)
             decoded = False
             for piece in decode(raw):
                 decoded = True
                 yield piece
             if not decoded:    # e.g. bytes after the end of a gzip stream, empty deflate blocks
                 yield b""
-        if expected is not None and received < expected:
+        if expected is not None and self.received < expected:
             raise RemoteProtocolError("peer closed connection without sending complete message body"
-                                      f" (received {received} bytes, expected {expected})")
+                                      f" (received {self.received} bytes, expected {expected})")
         yield from decode(b"")
         self._complete = True
 
