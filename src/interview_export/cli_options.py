@@ -13,14 +13,9 @@ import click
 from click.core import ParameterSource
 
 from .errors import UsageError
-from .options import GROUPS, ROWS, Opt, rows_of
+from .options import GROUPS, ROWS, Opt, flag_names, rows_of
 
 FROM_DEFAULT = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
-
-
-def flag_names(row: Opt) -> list[str]:
-    """Every spelling of a row's flags (`--force/--no-clobber` → both)."""
-    return [name for spec in row.flags for name in spec.split("/")]
 
 
 def _callback(row: Opt) -> Callable[[click.Context, click.Parameter, Any], Any]:

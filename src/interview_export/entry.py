@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .options import PDF_CMDS, ROWS
+from .options import PDF_CMDS, flag_names, rows_of
 
 VALUELESS = frozenset({"flag", "count"})
 
@@ -34,8 +34,7 @@ def renders_pdf_here(args: list[str]) -> bool:
     """Whether this command line will render a PDF in this process (a guess from argv alone)."""
     if not args or args[0] not in PDF_CMDS:
         return False
-    spelled = {name: row for row in ROWS if args[0] in row.commands
-               for spec in row.flags for name in spec.split("/")}
+    spelled = {name: row for row in rows_of(args[0]) for name in flag_names(row)}
     given: dict[str, list[str]] = {}
     inputs: list[str] = []
     words = iter(args[1:])

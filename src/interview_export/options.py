@@ -361,6 +361,11 @@ def rows_of(command: str) -> list[Opt]:
     return [row for row in ROWS if command in row.commands]
 
 
+def flag_names(row: Opt) -> list[str]:
+    """Every spelling of a row's flags (`--force/--no-clobber` → both)."""
+    return [name for spec in row.flags for name in spec.split("/")]
+
+
 def split(values: dict[str, Any]) -> tuple[Options, RunOptions]:
     """{field name: value} (missing names keep their defaults) → (Options, RunOptions)."""
     names = {f.name for f in dataclasses.fields(Options)}
