@@ -84,11 +84,10 @@ def prestart() -> None:
     while this process imports the command line (click, the API: what the child never needs) and
     parses it; :func:`pdf_engine` adopts it, :func:`drop_prestarted` (or the exit) kills it. Nothing
     when :func:`why_not` objects or the switch says ``late``."""
-    if _prestarted or why_not() or os.environ.get(ENV_SWITCH, "").strip().lower() == "late":
+    if _prestarted or os.environ.get(ENV_SWITCH, "").strip().lower() == "late":
         return
-    try:
-        engine = PdfProcess.start()
-    except OSError:   # no fork now: batch.run may try again, and say why
+    engine, _ = _start()   # no fork now (why_not, or it failed): batch.run may try again, and say why
+    if engine is None:
         return
     _prestarted.append(engine)
     atexit.register(drop_prestarted)   # usage errors, --help, Ctrl-C: the exit (cli._leave) runs it
@@ -102,21 +101,29 @@ def drop_prestarted() -> None:
         log.debug("PDF engine started in process %d at start-up not used: killed", engine.pid)
 
 
+def _start() -> tuple["PdfProcess | None", str]:
+    """(the child forked now, "") or (None, why not: :func:`why_not`, or the fork failed)."""
+    reason = why_not()
+    if reason:
+        return None, reason
+    try:
+        return PdfProcess.start(), ""
+    except OSError as exc:   # no fork (memory, process limit): render here, as before
+        return None, f"fork failed: {exc}"
+
+
 @contextmanager
 def pdf_engine() -> Iterator[dict[str, "PdfProcess"] | None]:
     """{"pdf": a backend that renders in a warmed-up child process}, or None (render here); the
     child is stopped and reaped on the way out, whatever happens. The child forked at start-up
     is the one, when there is one."""
-    engine = _prestarted.pop() if _prestarted else None
-    reason = "" if engine else why_not()
-    if engine is not None:
+    engine: PdfProcess | None
+    if _prestarted:
+        engine, reason = _prestarted.pop(), ""
         log.debug("PDF engine started in process %d at start-up, %.3f s before it was wanted",
                   engine.pid, time.monotonic() - engine.forked)
-    elif not reason:
-        try:
-            engine = PdfProcess.start()
-        except OSError as exc:   # no fork (memory, process limit): render here, as before
-            reason = f"fork failed: {exc}"
+    else:
+        engine, reason = _start()
     if engine is None:
         log.debug("PDF rendered in this process: %s", reason)
         yield None
