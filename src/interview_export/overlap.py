@@ -144,7 +144,8 @@ class PdfProcess:
 
     def __init__(self, pid: int, jobs: Any, results: Any):
         self.pid, self.jobs, self.results = pid, jobs, results
-        self.sent = self.received = 0         # jobs sent, replies read (in the same order)
+        self.used = False                     # a job was sent (else it may still be importing)
+        self.pending = False                  # a job was sent whose reply was not read (one at a time)
         self.status: int | None = None        # its wait status, once reaped
         self.forked = time.monotonic()
 
@@ -183,7 +184,7 @@ class PdfProcess:
         the child gone) is raised by that, when the PDF's turn comes, as the render here would."""
         from .backends import BACKENDS, pdf
 
-        if self.received < self.sent:
+        if self.pending:
             # an earlier PDF nobody collected (that book's EPUB failed): the child would block sending
             # it back while this process blocks sending the next job, so it goes and the PDF is made here
             log.debug("PDF engine stopped: process %d was rendering a PDF nobody waits for", self.pid)
@@ -200,7 +201,7 @@ class PdfProcess:
         try:
             # the job goes first: the child parses the HTML while the font subsets are cut here
             self._send(payload)
-            self.sent += 1
+            self.used = self.pending = True
             sent = time.monotonic()
             self._send(_pickled(pdf.made(later)))
         except OSError:
@@ -216,7 +217,7 @@ class PdfProcess:
 
         try:   # the only job out (begin stops a child that has an older one)
             kind, payload, (ready, done), records = pickle.load(self.results)
-            self.received += 1
+            self.pending = False
         except (OSError, EOFError, pickle.UnpicklingError):
             raise RenderError(f"PDF rendering failed: {self._death()}", path=book.doc.name or None) from None
         _emit(records)
@@ -254,10 +255,9 @@ class PdfProcess:
             with suppress(OSError):
                 stream.close()
         grace = EXIT_GRACE_SECONDS
-        if kill or not self.sent or self.received < self.sent:
-            rendering = self.received < self.sent
+        if kill or not self.used or self.pending:
             with suppress(OSError):
-                os.kill(self.pid, signal.SIGTERM if rendering else signal.SIGKILL)
+                os.kill(self.pid, signal.SIGTERM if self.pending else signal.SIGKILL)
             grace = TERM_GRACE_SECONDS
         deadline = time.monotonic() + grace
         while True:
