@@ -26,6 +26,7 @@ each reply; this process hands them to its own loggers, so -q/-v/-vv decide for 
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import logging
 import os
@@ -386,13 +387,8 @@ def _child(parent: int, jobs_fd: int, results_fd: int) -> None:
                 except EOFError:
                     break
                 _take_over(settings)
-                arrived: list[dict] = []
-
-                def resources() -> dict:   # the font subsets, sent after the job: read once
-                    if not arrived:
-                        arrived.append(pickle.load(jobs))
-                    return arrived[0]
-
+                # the font subsets, sent after the job: read once, when first asked for
+                resources = functools.cache(functools.partial(pickle.load, jobs))
                 for url, media_type in later.items():
                     job.served.entries[url] = (media_type, lambda url=url: resources()[url][1])
                 try:
