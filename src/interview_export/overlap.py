@@ -356,8 +356,8 @@ def _keep_log() -> _Kept:
 def _take_over(settings: dict[str, Any]) -> None:
     """The parent's collector state and log levels, for this job."""
     (gc.enable if settings["gc"] else gc.disable)()
-    for name in ("", "interview_export"):    # the ones _keep_log opened up
-        logging.getLogger(name).setLevel(logging.WARNING if not name else logging.NOTSET)
+    logging.getLogger().setLevel(logging.WARNING)                  # the two _keep_log opened up,
+    logging.getLogger("interview_export").setLevel(logging.NOTSET)  # back to logging's defaults
     for name, level in settings["levels"].items():
         logging.getLogger(name).setLevel(level)
 
