@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import socket
 import struct
 import threading
@@ -11,6 +10,8 @@ import zlib
 from io import BytesIO
 
 from PIL import Image
+
+from script_server import QuietHandler, QuietServer
 
 from helpers import png_bytes
 
@@ -41,12 +42,7 @@ def dead_port() -> int:
         return s.getsockname()[1]
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
+class _Handler(QuietHandler):
     def _send(self, status: int, body: bytes = b"", ctype: str = "image/png", headers=(), length=True):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -151,18 +147,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, b"no such fault", "text/plain")
 
 
-class _QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):  # clients hanging up on purpose are expected
-        pass
-
-
 class FaultServer:
     """Threaded server on 127.0.0.1; ``requests`` lists every path asked for."""
 
     def __init__(self, *, slow_seconds: float = 3.0, big_body_size: int = 300_000):
-        self.httpd = _QuietServer(("127.0.0.1", 0), _Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), _Handler)
         self.httpd.lock = threading.Lock()
         self.httpd.requests = []
         self.httpd.user_agents = []

@@ -25,6 +25,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Callable
 
+from script_server import QuietHandler
+
 SECRET = "SECRET-7f3a-hostile-marker"
 
 
@@ -112,12 +114,7 @@ class ProbeServer:
     def __init__(self, png: bytes):
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 server.requests.append(self.path)
                 if self.path.startswith("/to?u="):

@@ -15,6 +15,25 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler speaking HTTP/1.1 (connections kept alive) that logs nothing."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    """A threaded server whose threads do not hold the process and that prints no traceback when
+    a client hangs up on purpose."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 @dataclass
 class Reply:
     """An answer: a body with its Content-Length, or ``stream`` (pieces sent as they come, the
@@ -42,12 +61,7 @@ class ScriptServer:
         self.sockets: list[socket.socket] = []
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def setup(self):
                 server.connections += 1
                 server.sockets.append(self.request)
@@ -75,17 +89,12 @@ class ScriptServer:
                 except OSError:
                     pass
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
+        class Server(QuietServer):
             def get_request(self):
                 sock, addr = super().get_request()
                 if context is not None:
                     sock = context.wrap_socket(sock, server_side=True)
                 return sock, addr
-
-            def handle_error(self, request, client_address):  # clients hanging up on purpose
-                pass
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
