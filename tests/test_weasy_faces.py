@@ -110,7 +110,11 @@ def test_only_a_sheet_of_font_faces_is_deferred(tmp_path):
 def test_not_installed_on_another_weasyprint(monkeypatch):
     weasy_speed.import_weasyprint()
     assert weasy_faces.install() is True                # fails when WeasyPrint is not the pinned one
-    monkeypatch.setattr(weasy_faces, "_installed", False)
+    from weasyprint import document
+
+    stock = document.layout_document.__wrapped__
+    monkeypatch.setattr(document, "layout_document", stock)
     monkeypatch.setattr(weasy_faces, "SOURCE_DIGESTS", dict(weasy_faces.SOURCE_DIGESTS, to_pixels="0" * 64))
     assert weasy_faces.install() is False
+    assert document.layout_document is stock
     assert pdf._faces_later([("@font-face { font-family: x; src: url(y.otf) }", "fonts")]) is None

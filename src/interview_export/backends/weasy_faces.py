@@ -34,7 +34,6 @@ SOURCE_DIGESTS = {
     "to_pixels": "d4c682c60e1aef6e19417d156d97f71be96c862ee49ad12d265628fdf2a4a79d",
     "vertical_align": "5b7bfa40eb4a08c3ffc46d22b95fb0bbcff6be7c64eb95de8626ad0ba219e806",
 }
-_installed = False
 _lock = threading.Lock()
 _pending = threading.local()     # .load: what loads this thread's faces, until it is called
 
@@ -67,13 +66,12 @@ def only_font_faces(text: str) -> bool:
 def install() -> bool:
     """Have WeasyPrint run a pending :func:`later` load before its first font use (once per
     process); False when the installed WeasyPrint is not the one this was checked against."""
-    global _installed
     with _lock:
-        if _installed:
-            return True
         from weasyprint import document
         from weasyprint.css import computed_values, units
 
+        if hasattr(document.layout_document, "__wrapped__"):
+            return True
         problem = unpinned(SOURCE_DIGESTS, lambda: {"Document._render": document.Document._render,
                                                    "to_pixels": units.to_pixels,
                                                    "vertical_align": computed_values.vertical_align})
@@ -83,7 +81,6 @@ def install() -> bool:
         for module, name in ((document, "layout_document"), (units, "strut"), (units, "character_ratio"),
                              (computed_values, "strut")):
             setattr(module, name, _loading_first(getattr(module, name)))
-        _installed = True
         return True
 
 

@@ -37,21 +37,19 @@ SOURCE_DIGESTS = {
     "make_all_pages": "b5e4034894841caa9581fa5d33338c71a7d8948be65618d358ab4b946f367edb",
     "layout_document": "a5cbf437e99caf7293e7ed2289278048bca734f7ead2e947b4e24e4a3a536dbc",
 }
-_installed = False
 _lock = threading.Lock()
 
 
 def install() -> bool:
     """Refresh a page's counter-based content before it is made again (once per process); False
     when the installed WeasyPrint is not the one this was checked against."""
-    global _installed
     with _lock:
-        if _installed:
-            return True
         from weasyprint import layout
         from weasyprint.layout import page
 
         stock = page.remake_page
+        if hasattr(stock, "__wrapped__"):
+            return True
         problem = unpinned(SOURCE_DIGESTS, lambda: {
             "remake_page": stock, "make_page": page.make_page, "make_all_pages": page.make_all_pages,
             "layout_document": layout.layout_document})
@@ -70,7 +68,6 @@ def install() -> bool:
 
         setattr(remake_page, "__wrapped__", stock)   # source_digest pins WeasyPrint's own (inspect.unwrap)
         page.remake_page = remake_page
-        _installed = True
         return True
 
 
