@@ -92,7 +92,7 @@ RUN = textwrap.dedent("""
     print(json.dumps({"error": result.error, "pdf": hashlib.sha256(result.outputs["pdf"].read_bytes()).hexdigest(),
                       "pycparser": sorted(m for m in ("pycparser", "cffi.cparser") if m in sys.modules),
                       "ffi": type(ffi.ffi).__module__, "pango": type(ffi.pango).__name__,
-                      "shared": fonts.ffi.ffi is ffi.ffi}))
+                      "shared": getattr(fonts.ffi, "ffi", fonts.ffi) is ffi.ffi, "wrapped": fonts.ffi is not ffi.ffi}))
 """)
 BOOK = "---\ntitle: 试验\nlang: zh-CN\n---\n\n# 第一节\n\n**甲：** 你好，中文与 Latin 混排。\n\n**乙：** 好的，谢谢。\n"
 
@@ -116,6 +116,8 @@ def test_a_process_with_the_tables_parses_nothing_and_writes_the_same_pdf(tmp_pa
     assert runs["without"]["ffi"] == runs["first"]["ffi"] == "cffi.api"    # WeasyPrint's own FFI
     assert runs["warm"]["pycparser"] == [] and runs["warm"]["ffi"] == "_cffi_backend"
     assert runs["warm"]["pango"] == "Lib"
+    # weasy_subset wraps cffi's own FFI (it parses a C type per array length), not the compiled one
+    assert runs["without"]["wrapped"] and runs["first"]["wrapped"] and not runs["warm"]["wrapped"]
     assert runs["without"]["pdf"] == runs["first"]["pdf"] == runs["warm"]["pdf"]
     [written] = (tmp_path / "xdg" / "interview-export" / "engine").iterdir()
     text = _weasyprint_cdef()                                               # …made from WeasyPrint's text
