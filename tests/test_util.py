@@ -67,3 +67,20 @@ def test_foreign_folder_makes_a_missing_folder_only_when_asked(tmp_path):
     assert util.foreign_folder(tmp_path / "file", make=True).endswith("is not a folder")
     missing.chmod(0o777)
     assert util.foreign_folder(missing, make=True).startswith("others can write")
+
+
+@pytest.mark.parametrize("xdg", ["{tmp}/xdg", "relative/xdg", "", " ", None])
+def test_user_cache_dir_is_platformdirs_folder(xdg, tmp_path, monkeypatch):
+    """The image cache (images/, keys/) and the engine cache (engine/, fonts/) are in the folder
+    platformdirs gives, worked out without it: an XDG_CACHE_HOME that is not an absolute path is
+    not used."""
+    import platformdirs
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if xdg is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg.format(tmp=tmp_path))
+    assert util.user_cache_dir("keys") == platformdirs.user_cache_path("interview-export", appauthor=False) / "keys"
+    monkeypatch.delenv(util.ENGINE_CACHE_SWITCH, raising=False)
+    assert util.engine_cache_dir("fonts") == util.user_cache_dir("fonts")

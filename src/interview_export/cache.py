@@ -42,18 +42,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .util import replace_atomically
+from .util import replace_atomically, user_cache_dir
 
 log = logging.getLogger("interview_export.cache")
-
-APP_NAME = "interview-export"
 
 
 def default_cache_dir() -> Path:
     """The per-user cache folder (``$XDG_CACHE_HOME/interview-export/images`` on Linux)."""
-    import platformdirs  # only when no folder is given
-
-    return platformdirs.user_cache_path(APP_NAME, appauthor=False) / "images"
+    return user_cache_dir("images")
 
 
 def url_key(url: str) -> str:
@@ -216,10 +212,8 @@ def _header_mac(secret: bytes, head: dict) -> str:
 def _secret(root: Path) -> bytes | None:
     """This user's secret for the cache at ``root`` (made on first use, mode 0600), kept in the
     user's cache folder, not in ``root``; None (renditions off) when it cannot be read or made."""
-    import platformdirs
-
     name = hashlib.sha256(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    path = platformdirs.user_cache_path(APP_NAME, appauthor=False) / "keys" / name
+    path = user_cache_dir("keys") / name
     try:
         return _read_secret(path)
     except FileNotFoundError:

@@ -1,5 +1,5 @@
 """Small rules several stages share → one place: XML-safe text, CJK width and script, the language
-guess, atomic file replacement, the user's engine cache folder, the book's date (SOURCE_DATE_EPOCH)."""
+guess, atomic file replacement, the user's cache folders, the book's date (SOURCE_DATE_EPOCH)."""
 
 from __future__ import annotations
 
@@ -99,19 +99,28 @@ def replace_atomically(path: Path, data: bytes | Callable[[int], None], *, prefi
 ENGINE_CACHE_SWITCH = "INTERVIEW_EXPORT_ENGINE_CACHE"   # "0": the engine cache is neither read nor written
 
 
-def engine_cache_dir(name: str) -> Path | None:
-    """Folder `name` in the user's cache folder (platformdirs' on Linux: ``$XDG_CACHE_HOME`` or
-    ``~/.cache``, without importing platformdirs) for what the engine derives from installed files
-    alone, never from a book (cffi tables in ``engine/``, patched fonts in ``fonts/``); None when
-    INTERVIEW_EXPORT_ENGINE_CACHE=0."""
-    if os.environ.get(ENGINE_CACHE_SWITCH, "").strip() == "0":
-        return None
+def user_cache_dir(name: str) -> Path:
+    """Folder `name` in the user's cache folder, platformdirs' ``user_cache_path("interview-export")``
+    (on Linux ``$XDG_CACHE_HOME`` when it is an absolute path, else ``~/.cache``: worked out here,
+    without importing platformdirs, ~2 ms): the image cache's ``images/`` and ``keys/``, the engine's
+    ``engine/`` and ``fonts/``."""
     if sys.platform.startswith("linux"):
-        root = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.expanduser("~/.cache")
+        root = os.environ.get("XDG_CACHE_HOME", "")
+        if not os.path.isabs(root):
+            root = os.path.expanduser("~/.cache")
         return Path(root) / "interview-export" / name
     import platformdirs
 
     return platformdirs.user_cache_path("interview-export", appauthor=False) / name
+
+
+def engine_cache_dir(name: str) -> Path | None:
+    """:func:`user_cache_dir` `name` for what the engine derives from installed files alone, never
+    from a book (cffi tables in ``engine/``, patched fonts in ``fonts/``); None when
+    INTERVIEW_EXPORT_ENGINE_CACHE=0."""
+    if os.environ.get(ENGINE_CACHE_SWITCH, "").strip() == "0":
+        return None
+    return user_cache_dir(name)
 
 
 def foreign_folder(path: Path, *, make: bool = False) -> str:
