@@ -420,6 +420,68 @@ def test_unresolvable_host_fails_at_once_without_backoff(monkeypatch):
         assert time.monotonic() - t0 < 0.5 and calls == ["no-such-host.invalid"]
 
 
+@pytest.fixture
+def hung_resolver(monkeypatch):
+    """A resolver that does not answer for names (addresses still resolve): the names asked, in order.
+    Its threads are let go (a gaierror) when the test ends."""
+    release, asked = threading.Event(), []
+    real = socket.getaddrinfo
+
+    def hang(host, port, *a, **kw):
+        if host.replace(".", "").isdigit():
+            return real(host, port, *a, **kw)
+        asked.append(host)
+        release.wait(5)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    yield asked
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name.startswith("ie-dns-"):
+            thread.join(5)
+
+
+def test_a_dns_lookup_that_does_not_answer_times_out(hung_resolver):
+    """The lookup waits the connect timeout, not as long as the resolver likes; the host is then dead
+    (no retries), and lookups of it running at the same time share the one that hangs."""
+    with Fetcher(connect_timeout=0.3, backoff=0.5, max_workers=4) as f:
+        t0 = time.monotonic()
+        with pytest.raises(ImageError, match=r"timed out \(host name lookup: no answer from the resolver "
+                                             r"for slow-dns.example within 0.3s\)"):
+            f.fetch("http://slow-dns.example/a.png")
+        assert time.monotonic() - t0 < 1.5
+        with pytest.raises(ImageError, match="unreachable"):
+            f.fetch("http://slow-dns.example/b.png")
+        results = f.fetch_many([f"http://other-dns.example/{i}.png" for i in range(4)])
+        assert all("timed out (host name lookup" in str(r) or "unreachable" in str(r) for r in results.values())
+        assert time.monotonic() - t0 < 3
+    assert hung_resolver == ["slow-dns.example", "other-dns.example"]
+
+
+def test_a_dns_lookup_stops_at_the_download_deadline(hung_resolver):
+    with Fetcher(connect_timeout=5, total_timeout=0.3, retries=0) as f:
+        t0 = time.monotonic()
+        with pytest.raises(ImageError, match=r"download took longer than 0.3s; aborted"):
+            f.fetch("http://slower-dns.example/a.png")
+        assert time.monotonic() - t0 < 1.5
+
+
+def test_trusted_hosts_and_proxies_are_looked_up_within_the_timeout_too(hung_resolver, no_proxies, monkeypatch):
+    """A --mirror target or a proxy given by name: its lookup is bounded the same way."""
+    mirror = ("https://img.example/", "http://slow-mirror.example:9/")
+    with Fetcher(connect_timeout=0.3, retries=0, mirrors=[mirror]) as f:
+        with pytest.raises(ImageError, match="timed out .*slow-mirror.example within 0.3s"):
+            f.fetch("https://img.example/a.png")
+    monkeypatch.setenv("HTTP_PROXY", "http://slow-proxy.example:3128")
+    with Fetcher(connect_timeout=0.3, retries=0) as f:
+        t0 = time.monotonic()
+        with pytest.raises(ImageError, match="timed out .*slow-proxy.example within 0.3s"):
+            f.fetch("http://img.example/a.png")
+        assert time.monotonic() - t0 < 1.5
+    assert hung_resolver == ["slow-mirror.example", "slow-proxy.example"]
+
+
 @pytest.mark.parametrize("url, reason", [("http://x.test:99999/a.png", "invalid URL"),
                                          ("http:///a.png", "invalid URL"),
                                          ("http://[bad/a.png", r"invalid URL \(Invalid IPv6 URL"),

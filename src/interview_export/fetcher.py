@@ -10,8 +10,9 @@ default). No request goes to a loopback, private or link-local address (``netpol
 host before connecting, the address really connected to when connecting, every redirect hop)
 unless its host is trusted (``allow_hosts``, mirror targets). ``HTTP(S)_PROXY``/``ALL_PROXY``/
 ``NO_PROXY`` are honoured (the proxy then connects; literal private addresses are still refused
-here). Per book (per fetcher): a download budget in seconds and bytes; a host that timed out once
-is dead for the rest of the book. The disk cache (``cache.Cache``) is consulted first and written only with bodies that
+here). A host name lookup waits at most the connect timeout and the deadline (a resolver that does
+not answer makes the host dead, as a DNS failure does). Per book (per fetcher): a download budget
+in seconds and bytes; a host that timed out once is dead for the rest of the book. The disk cache (``cache.Cache``) is consulted first and written only with bodies that
 pass the caller's ``check``; ``offline`` serves the cache and nothing else.
 
 The HTTP itself is ``webclient`` (the standard library's ``http.client``). Tests point a mirror at a
@@ -367,6 +368,10 @@ class Fetcher:
                     data = self._read_capped(url, current, response, deadline)
                     return Fetched(url, response.url, data, response.header("content-type"),
                                    etag=response.header("etag"), last_modified=response.header("last-modified"))
+            except web.LookupTimeout as exc:   # a resolver that hangs once hangs again: no retries, host dead
+                reason = f"timed out (host name lookup: {exc})"
+                self._mark_dead(current, reason)
+                raise ImageError(url, reason)
             except (web.ConnectError, web.ConnectTimeout, web.RemoteProtocolError,
                     web.ReadError, web.WriteError) as exc:
                 if isinstance(exc, web.ConnectError) and _is_dns_failure(exc):

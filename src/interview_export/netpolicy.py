@@ -8,12 +8,14 @@ NAT64 (``64:ff9b::…``), 6to4 (``2002:…``) and Teredo addresses that embed on
 contacted), and ``Policy.resolve`` gives the addresses each connection really goes to (webclient dials
 them in turn): one DNS lookup, every address it returns checked, then connections to those very
 addresses (no second lookup to rebind). Hosts the user names (``--allow-host``, the targets of ``--mirror``) are trusted.
+A lookup given a time limit (``lookup``) gives up when it passes: the C resolver cannot be interrupted.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from typing import Iterable
 from urllib.parse import urlsplit
 
@@ -119,23 +121,66 @@ class Policy:
             if reason:
                 raise AddressRefused(f"host {host} is {reason} (refused: use --allow-host to allow it)")
 
-    def resolve(self, host: str, port: int) -> list[str]:
-        """The addresses to try in turn (the resolver's order): one DNS lookup, every answer checked."""
+    def resolve(self, host: str, port: int, timeout: float | None = None) -> list[str]:
+        """The addresses to try in turn (the resolver's order): one DNS lookup (``lookup``: at most
+        `timeout` seconds), every answer checked unless the host is trusted."""
+        addresses = lookup(host, port, timeout)
         if self.trusts(host, port):
-            return [host]
-        try:
-            infos = socket.getaddrinfo(normal_host(host), port, type=socket.SOCK_STREAM)
-        except UnicodeError as exc:
-            raise OSError(f"invalid host name {host!r} ({exc})") from None
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not addresses:
-            raise OSError(f"no address for {host}")
+            return addresses
         for address in addresses:
             reason = refusal(ipaddress.ip_address(address.split("%", 1)[0]))
             if reason:
                 raise AddressRefused(f"host {host} resolves to {address}, {reason} "
                                      "(refused: use --allow-host to allow it)")
         return addresses
+
+
+def lookup(host: str, port: int, timeout: float | None = None) -> list[str]:
+    """A host's addresses, each once, in the resolver's order; OSError when it has none. With a
+    `timeout`, a name (not an address) is looked up in a daemon thread waited for that long, else
+    TimeoutError: getaddrinfo cannot be interrupted, so the thread is left to finish on its own, and
+    lookups of the same name and port while it runs wait for that one instead of starting another."""
+    name = normal_host(host)
+    try:
+        if timeout is None or parse_address(name) is not None:
+            infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+        else:
+            infos = _lookup_waited(name, port, timeout)
+    except UnicodeError as exc:
+        raise OSError(f"invalid host name {host!r} ({exc})") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise OSError(f"no address for {host}")
+    return addresses
+
+
+_running: dict[tuple[str, int], tuple[threading.Event, list]] = {}   # lookups under way: (done, [answer])
+_running_lock = threading.Lock()
+
+
+def _lookup_waited(name: str, port: int, timeout: float) -> list:
+    key = (name, port)
+    with _running_lock:
+        entry = _running.get(key)
+        if entry is None:
+            entry = _running[key] = (threading.Event(), [])
+            threading.Thread(target=_look_up, args=(key, *entry), name=f"ie-dns-{name}", daemon=True).start()
+    done, answer = entry
+    if not done.wait(max(timeout, 0.0)):
+        raise TimeoutError(f"no answer from the resolver for {name} within {timeout:.3g}s")
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
+
+
+def _look_up(key: tuple[str, int], done: threading.Event, answer: list) -> None:
+    try:
+        answer.append(socket.getaddrinfo(key[0], key[1], type=socket.SOCK_STREAM))
+    except BaseException as exc:   # handed to the waiting callers (gaierror, UnicodeError)
+        answer.append(exc)
+    with _running_lock:
+        del _running[key]
+    done.set()
 
 
 def _port(parts) -> int:

@@ -5,7 +5,8 @@ image URL). One pool of kept-alive connections per scheme, host, port and proxy,
 download threads; an idle connection the server has closed is dropped before use, and a request
 that fails on a reused connection is sent once more on a fresh one. Direct connections open where
 ``netpolicy.Policy.resolve`` says (one DNS lookup, every answer checked, those very addresses dialled
-in turn until one answers, as ``socket.create_connection`` does).
+in turn until one answers, as ``socket.create_connection`` does); the lookup and each dial wait at
+most the connect timeout and never past the request's deadline.
 Proxies come from ``HTTP(S)_PROXY``/``ALL_PROXY`` minus ``NO_PROXY`` (read as urllib reads them):
 ``http://`` URLs are sent to the proxy in absolute form, ``https://`` ones through a ``CONNECT``
 tunnel. TLS verifies against certifi's roots (``SSL_CERT_FILE``/``SSL_CERT_DIR`` win, as in httpx),
@@ -31,7 +32,7 @@ import zlib
 from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
-from .netpolicy import Policy
+from .netpolicy import Policy, lookup
 
 CHUNK = 64 * 1024
 
@@ -46,6 +47,10 @@ class ConnectError(TransportError):
 
 class ConnectTimeout(TransportError):
     """No connection within the connect timeout."""
+
+
+class LookupTimeout(ConnectTimeout):
+    """The host name lookup did not answer within the connect timeout."""
 
 
 class ReadTimeout(TransportError):
@@ -188,14 +193,44 @@ def _dial(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-def _dial_first(addresses: list[str], port: int, timeout: float) -> socket.socket:
-    """The first of `addresses` that takes a connection (each within `timeout`); else the last failure."""
+def _wait(timeout: float, deadline: float | None, step: str) -> float:
+    """How long `step` may wait: `timeout`, cut to what is left before `deadline`."""
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded(f"the overall deadline passed before {step}")
+    return min(timeout, left)
+
+
+def _addresses(host: str, port: int, timeout: float, deadline: float | None, resolve=lookup) -> list[str]:
+    """`resolve(host, port, wait)` (``netpolicy.lookup`` or a policy's resolve) within the connect
+    timeout and the deadline, its failures as this module's errors (AddressRefused passes through)."""
+    wait = _wait(timeout, deadline, f"looking up {host}")
+    try:
+        return resolve(host, port, wait)
+    except TimeoutError as exc:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded(f"the overall deadline passed while looking up {host}") from None
+        raise LookupTimeout(str(exc)) from None
+    except OSError as exc:     # DNS failures: the fetcher reads the resolver's words
+        raise ConnectError(str(exc)) from None
+
+
+def _dial_first(addresses: list[str], port: int, timeout: float, deadline: float | None) -> socket.socket:
+    """The first of `addresses` that takes a connection (each within `timeout` and the deadline);
+    else the last failure."""
     for address in addresses[:-1]:
         try:
-            return _dial(address, port, timeout)
+            return _dial(address, port, _wait(timeout, deadline, "connecting"))
         except (ConnectError, ConnectTimeout):
             continue
-    return _dial(addresses[-1], port, timeout)
+    try:
+        return _dial(addresses[-1], port, _wait(timeout, deadline, "connecting"))
+    except ConnectTimeout:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded("the overall deadline passed while connecting") from None
+        raise
 
 
 def _handshake(sock: socket.socket, host: str) -> socket.socket:
@@ -247,7 +282,7 @@ class _Connection(http.client.HTTPConnection):
         self.response_class = functools.partial(_TimedResponse, self)   # type: ignore[assignment]
 
     def connect(self) -> None:
-        self.sock = self._opener(self.key)
+        self.sock = self._opener(self.key, self.deadline)
 
 
 class _TimedResponse(http.client.HTTPResponse):
@@ -407,22 +442,21 @@ class Client:
         self._generation = 0
 
     # -- connections
-    def _open(self, key) -> socket.socket:
+    def _open(self, key, deadline: float | None = None) -> socket.socket:
         scheme, host, port, proxy = key
         with self._lock:
             self.keys_opened.add((scheme, proxy))
         if not proxy:
-            try:
-                addresses = self.policy.resolve(host, port)   # AddressRefused passes through
-            except OSError as exc:     # DNS failures: the fetcher reads the resolver's words
-                raise ConnectError(str(exc)) from None
-            sock = _dial_first(addresses, port, self.connect_timeout)
+            addresses = _addresses(host, port, self.connect_timeout, deadline, self.policy.resolve)
+            sock = _dial_first(addresses, port, self.connect_timeout, deadline)
         else:
             p, auth = _proxy_parts(proxy)
             if p.scheme not in ("http", "https") or (p.scheme == "https" and scheme == "https"):
                 raise ProxyError(f"proxy {p.scheme}://{p.hostname} is not supported for {scheme}:// URLs"
                                  " (use an http:// proxy)")
-            sock = _dial(p.hostname or "", p.port or (443 if p.scheme == "https" else 80), self.connect_timeout)
+            proxy_port = p.port or (443 if p.scheme == "https" else 80)
+            sock = _dial_first(_addresses(p.hostname or "", proxy_port, self.connect_timeout, deadline),
+                               proxy_port, self.connect_timeout, deadline)
             if p.scheme == "https":
                 sock = _handshake(sock, p.hostname or "")
             if scheme == "https":
