@@ -159,3 +159,60 @@ def test_rendition_write_failure_is_reported_not_raised(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert Cache(blocker).put_rendition("ab" * 32, b"x", {}) is False
+
+
+def test_a_keys_folder_others_can_write_is_not_trusted(tmp_path, monkeypatch, caplog):
+    """keys/ follows the rule engine/ and fonts/ follow: in a shared (0777) folder someone else could
+    have planted the key, and with it forge renditions. Such a key is not used, with one warning;
+    the run goes on without cached renditions (downloads are still cached)."""
+    import hashlib
+    import hmac
+    import logging
+
+    from interview_export import cache as cache_module
+
+    xdg = tmp_path / "xdg"
+    keys = xdg / "interview-export" / "keys"
+    keys.mkdir(parents=True)
+    keys.chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    monkeypatch.setattr(cache_module, "_secret", cache_module._secret.__wrapped__)   # no memo across tests
+    root, key, forged = tmp_path / "cache", "ab" * 32, b"<svg onload=alert(1)>"
+    planted = b"k" * 32
+    (keys / hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:32]).write_bytes(planted)
+    head = {"key": key, "size": len(forged), "sha256": _sha(forged), "same_as_source": False,
+            "meta": {"format": "JPEG"}}
+    text = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    head["mac"] = hmac.new(planted, text.encode(), hashlib.sha256).hexdigest()
+    cache = Cache(root)
+    path = cache.rendition_path(key)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(json.dumps(head, sort_keys=True, separators=(",", ":")).encode() + b"\n" + forged)
+    with caplog.at_level(logging.WARNING, logger="interview_export.cache"):
+        assert cache.get_rendition(key, b"s", _sha(b"s")) is None
+        assert cache.put_rendition("cd" * 32, b"x", {}) is False
+        cache.put(URL, b"body")
+    assert cache.get(URL).data == b"body"
+    assert f"image cache keys not used (others can write {keys}): cached renditions are not used" in caplog.text
+    keys.chmod(0o700)   # the user's own folder: the key in it is used
+    assert cache.get_rendition(key, b"s", _sha(b"s")).data == forged
+
+
+def test_a_book_made_without_cached_renditions_says_why(tmp_path, monkeypatch):
+    from interview_export import api, cache as cache_module
+    from interview_export.options import Options
+
+    from helpers import png_bytes
+
+    keys = tmp_path / "xdg" / "interview-export" / "keys"
+    keys.mkdir(parents=True)
+    keys.chmod(0o757)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(cache_module, "_secret", cache_module._secret.__wrapped__)
+    (tmp_path / "p.png").write_bytes(png_bytes())
+    (tmp_path / "a.md").write_text("# t\n\n![p](p.png)\n")
+    options = Options(cache_dir=tmp_path / "cache")
+    bag = api.collect_media(api.load(tmp_path / "a.md"), options, base_dir=tmp_path)
+    assert next(iter(bag.assets.values())).ok
+    assert bag.warnings == [f"{tmp_path / 'a.md'}: image cache keys not used (others can write {keys}): cached renditions are not used"]
+    assert list(keys.iterdir()) == [] and not (tmp_path / "cache" / "renditions").exists()

@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .util import replace_atomically, user_cache_dir
+from .util import foreign_folder, replace_atomically, user_cache_dir
 
 log = logging.getLogger("interview_export.cache")
 
@@ -148,6 +148,11 @@ class Cache:
             log.debug("could not remove the cache entry of %s: %s", url, exc)
 
     # ------------------------------------------------------------ renditions
+    def renditions_off(self) -> str:
+        """Why renditions could not be read or stored (no usable key), "" when they could or were
+        not asked for yet."""
+        return _KEY_PROBLEMS.get(self.root, "")
+
     def rendition_path(self, key: str) -> Path:
         """Where the rendition with this key is stored."""
         return self.root / "renditions" / key[:2] / f"{key}.rendition"
@@ -208,34 +213,48 @@ def _header_mac(secret: bytes, head: dict) -> str:
     return hmac.new(secret, text.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+_KEY_PROBLEMS: dict[Path, str] = {}   # cache root → why its renditions are off (the book's warning)
+
+
 @functools.lru_cache(maxsize=8)
 def _secret(root: Path) -> bytes | None:
     """This user's secret for the cache at ``root`` (made on first use, mode 0600), kept in the
-    user's cache folder, not in ``root``; None (renditions off) when it cannot be read or made."""
+    user's cache folder, not in ``root``; None (renditions off, the reason logged and kept for
+    ``Cache.renditions_off``) when it cannot be read or made, or when ``keys/`` is not the user's
+    own (``util.foreign_folder``: whoever else can write it could plant a key and forge renditions)."""
     name = hashlib.sha256(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    path = user_cache_dir("keys") / name
+    secret, problem = _key_in(user_cache_dir("keys"), name)
+    if problem:
+        problem += ": cached renditions are not used"
+        _KEY_PROBLEMS[root] = problem
+        log.warning("%s", problem)
+    return secret
+
+
+def _key_in(folder: Path, name: str) -> tuple[bytes | None, str]:
+    """The key `name` in `folder`, made when missing (the first writer wins); else why not."""
+    refused = foreign_folder(folder, make=True)
+    if refused:
+        return None, f"image cache keys not used ({refused})"
+    path = folder / name
     try:
-        return _read_secret(path)
+        return _read_secret(path), ""
     except FileNotFoundError:
         pass
     except OSError as exc:
-        log.warning("image cache key %s unreadable (%s): cached renditions are not used", path, exc)
-        return None
+        return None, f"image cache key {path} unreadable ({exc})"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(os.urandom(32))
     except FileExistsError:  # another process made it first: use theirs
         pass
     except OSError as exc:
-        log.warning("cannot make an image cache key in %s (%s): cached renditions are not used", path.parent, exc)
-        return None
+        return None, f"cannot make an image cache key in {folder} ({exc})"
     try:
-        return _read_secret(path)
+        return _read_secret(path), ""
     except OSError as exc:
-        log.warning("image cache key %s unreadable (%s): cached renditions are not used", path, exc)
-        return None
+        return None, f"image cache key {path} unreadable ({exc})"
 
 
 def _read_secret(path: Path) -> bytes:

@@ -224,6 +224,9 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
             bag.warnings.append(f"{_where(doc.name, line)}: image {describe_src(src)}: {result}")
         else:
             bag.assets[src] = dataclasses.replace(result, src=src, alt=alt, line=line)
+    off = renditions.cache.renditions_off() if renditions.cache is not None and processed else ""
+    if off:     # no usable key (keys/ shared, unreadable): the book is made, nothing is cached
+        bag.warnings.append(f"{doc.name or '<document>'}: {off}")
     return bag
 
 
