@@ -107,6 +107,38 @@ def test_only_a_sheet_of_font_faces_is_deferred(tmp_path):
     assert pdf._faces_later(_job(tmp_path, user).sheets) is None
 
 
+@pytest.mark.parametrize("css, faces", [
+    ('@font\\-face { font-family: "Mine"; src: local(Mine) }', True),
+    ("@\\66ont-face { font-family: a }", True),
+    ("@\\000066 ont-face { font-family: a }", True),       # six hex digits, then the space ends the escape
+    ("@FONT\\-FACE { font-family: a }", True),
+    ("@media print { p { color: red } @f\\ont-face { font-family: a } }", True),
+    ("@supports (x: \\31) { @font-face { font-family: a } }", True),
+    ("@font-face { font-family: a }", True),
+    ('.font\\-face { color: red } p::before { content: "\\2014" }', False),   # a class, a string
+    ("@font\\-feature-values A { @swash { x: 1 } }", False),
+    ("/* @font\\-face */ p { color: red }", False),
+    ("p { color: red }", False),
+])
+def test_faces_are_found_in_every_spelling_weasyprint_reads(css, faces):
+    import tinycss2
+
+    assert weasy_faces.declares_faces(css) is faces
+    found = any(getattr(rule, "lower_at_keyword", "") == "font-face"
+                for rule in tinycss2.parse_stylesheet(css, skip_comments=True)
+                for rule in [rule, *(tinycss2.parse_rule_list(rule.content or []) if rule.type == "at-rule" else [])])
+    assert found is faces          # what tinycss2 (WeasyPrint) makes of it
+
+
+def test_a_user_sheet_with_escaped_font_face_gets_the_stock_order(tmp_path, monkeypatch):
+    """``@font\\-face`` is an @font-face rule to WeasyPrint: ours are loaded first, as without weasy_faces."""
+    events = _events(monkeypatch)
+    job = _job(tmp_path, '@font\\-face { font-family: "Mine"; src: local(Mine) }\np { font-family: Mine, serif }')
+    assert pdf._faces_later(job.sheets) is None
+    pdf.render_job(job)
+    assert events == ["cascade", "cascade done"]
+
+
 def test_not_installed_on_another_weasyprint(monkeypatch):
     weasy_speed.import_weasyprint()
     assert weasy_faces.install() is True                # fails when WeasyPrint is not the pinned one

@@ -609,7 +609,7 @@ def _faces_later(sheets: list[tuple[str, str]]) -> str | None:
     only, and no other sheet declaring faces (they would be loaded before ours)."""
     texts = dict((name, text) for text, name in sheets)
     faces = texts.get("fonts")
-    if (not faces or any("@font-face" in text.lower() for text, name in sheets if name != "fonts")
+    if (not faces or any(weasy_faces.declares_faces(text) for text, name in sheets if name != "fonts")
             or not weasy_faces.install() or not weasy_faces.only_font_faces(faces)):
         return None
     return faces

@@ -63,6 +63,28 @@ def only_font_faces(text: str) -> bool:
     return all(rule.type == "at-rule" and rule.lower_at_keyword == "font-face" for rule in rules)
 
 
+def declares_faces(text: str) -> bool:
+    """Whether the stylesheet `text` has an ``@font-face`` rule anywhere, its name read as tinycss2
+    (WeasyPrint) reads it: in any case and with CSS escapes (``@font\\-face``, ``@\\66ont-face``).
+    Conservative: the words in a comment or a string count too unless an escape sends the text to
+    tinycss2."""
+    if "@font-face" in text.lower():
+        return True
+    if "\\" not in text:    # unescaped, an at-keyword is spelled out as it is read
+        return False
+    import tinycss2
+
+    stack = [tinycss2.parse_component_value_list(text, skip_comments=True)]
+    while stack:     # nested blocks walked with a stack, not recursion: any depth of user CSS
+        for token in stack.pop():
+            if token.type == "at-keyword" and token.lower_value == "font-face":
+                return True
+            inner = getattr(token, "content", None) or getattr(token, "arguments", None)
+            if isinstance(inner, list):
+                stack.append(inner)
+    return False
+
+
 def install() -> bool:
     """Have WeasyPrint run a pending :func:`later` load before its first font use (once per
     process); False when the installed WeasyPrint is not the one this was checked against."""
