@@ -73,6 +73,9 @@ def choose_cover(doc: Document, media, options: Options = Options(), *,
 def read_cover_file(path: Path) -> CoverImage:
     """--cover PATH → a checked JPEG or PNG (other raster formats re-encoded as JPEG); ImageError if
     the file is unreadable or not an image. Both backends read the user's cover only through this."""
+    from .images import more_formats
+
+    more_formats()   # the WebP and TIFF plugins: else Image.open would import all forty for them
     try:
         raw = path.read_bytes()
         with Image.open(io.BytesIO(raw), formats=("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")) as im:

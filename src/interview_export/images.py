@@ -13,7 +13,8 @@ comment/text segments (cut out losslessly, pixels untouched); re-encoded images 
 metadata either (the ICC profile is kept when the colour space is unchanged).
 
 Pillow is imported on first use, with only the plugins of the formats we accept (``Image.init()``
-would load all forty): a conversion whose renditions all come from the cache never loads it.
+would load all forty): a conversion whose renditions all come from the cache never loads it. The
+plugins of WebP, TIFF and AVIF (~5 ms) are imported only for bytes that are none of the others.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ LINE_ART_COLOUR_RATIO = 0.25  # distinct colours / sampled pixels below this →
 # what we accept as input (MPO, a JPEG with extra frames, comes in through the JPEG opener);
 # the formats whose Pillow plugin is missing are dropped when Pillow is loaded (``_pillow``)
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
-ALLOWED_FORMATS: tuple[str, ...] = ()
+# the four whose plugins Image.open imports anyway (its preinit), tried first: trying the others
+# only when these fail accepts the same images (only BMP moves, before WebP: RIFF is never BM)
+COMMON_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
+ALLOWED_FORMATS: tuple[str, ...] = ()         # the common ones this Pillow has, set by _pillow()
+_others: tuple[str, ...] | None = None        # the others it has, set by more_formats()
 # formats an EPUB (and Kindle) shows as they are → (media type, extension)
 KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
 
@@ -102,33 +107,50 @@ if not TYPE_CHECKING:   # the Pillow modules, set by _pillow() on first use
 
 
 def _pillow() -> None:
-    """Import Pillow and the plugins of ACCEPTED_FORMATS (thread-safe; a no-op once done)."""
+    """Import Pillow and the plugins of COMMON_FORMATS (thread-safe; a no-op once done)."""
     global Image, ImageFile, ImageOps, UnidentifiedImageError, ALLOWED_FORMATS
     if Image is not None:
         return
     with _pillow_lock:
         if Image is not None:
             return
-        import importlib
-
         from PIL import (
             Image as image_mod,
             ImageFile as imagefile_mod,
             ImageOps as imageops_mod,
             UnidentifiedImageError as unidentified,
-            features,
         )
 
-        for name in _PLUGINS.values():
-            try:
-                importlib.import_module(f"PIL.{name}")
-            except ImportError:  # an optional codec this Pillow build lacks
-                pass
-        ALLOWED_FORMATS = tuple(f for f in ACCEPTED_FORMATS if f in image_mod.OPEN
-                                and (f != "AVIF" or features.check("avif")))
+        ALLOWED_FORMATS = _import_plugins(COMMON_FORMATS, image_mod.OPEN)
         _big_blocks_back_to_the_system()
         ImageFile, ImageOps, UnidentifiedImageError = imagefile_mod, imageops_mod, unidentified  # type: ignore[misc]
         Image = image_mod  # last: other threads test it without the lock
+
+
+def more_formats() -> tuple[str, ...]:
+    """The accepted formats beyond COMMON_FORMATS that this Pillow reads, their plugins imported
+    on first call (thread-safe)."""
+    global _others
+    _pillow()
+    with _pillow_lock:
+        if _others is None:
+            from PIL import features
+
+            others = tuple(f for f in ACCEPTED_FORMATS if f not in COMMON_FORMATS)
+            _others = tuple(f for f in _import_plugins(others, Image.OPEN)
+                            if f != "AVIF" or features.check("avif"))
+        return _others
+
+
+def _import_plugins(formats: tuple[str, ...], registered: dict) -> tuple[str, ...]:
+    import importlib
+
+    for fmt in formats:
+        try:
+            importlib.import_module(f"PIL.{_PLUGINS[fmt]}")
+        except ImportError:  # an optional codec this Pillow build lacks
+            pass
+    return tuple(f for f in formats if f in registered)
 
 
 def _big_blocks_back_to_the_system() -> None:
@@ -148,10 +170,13 @@ def _big_blocks_back_to_the_system() -> None:
 
 # ---------------------------------------------------------------- checking
 def _open(data: bytes) -> Image.Image:
-    """Pillow's lazy open, restricted to ALLOWED_FORMATS; errors → ImageRefused."""
+    """Pillow's lazy open, restricted to the accepted formats; errors → ImageRefused."""
     _pillow()
     try:
-        return Image.open(BytesIO(data), formats=ALLOWED_FORMATS)
+        try:
+            return Image.open(BytesIO(data), formats=ALLOWED_FORMATS)
+        except UnidentifiedImageError:
+            return Image.open(BytesIO(data), formats=more_formats())
     except UnidentifiedImageError:
         raise ImageRefused(_not_an_image(data)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
