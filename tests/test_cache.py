@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -216,3 +217,25 @@ def test_a_book_made_without_cached_renditions_says_why(tmp_path, monkeypatch):
     assert next(iter(bag.assets.values())).ok
     assert bag.warnings == [f"{tmp_path / 'a.md'}: image cache keys not used (others can write {keys}): cached renditions are not used"]
     assert list(keys.iterdir()) == [] and not (tmp_path / "cache" / "renditions").exists()
+
+
+def test_threads_making_the_key_at_once_all_get_it_whole(tmp_path, monkeypatch):
+    """The first writer wins and the others read its key, never a part of it (which turned the
+    renditions off, with a warning, for a book whose image threads asked at the same moment)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from interview_export import cache as cache_module
+
+    for round_ in range(20):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"xdg{round_}"))
+        barrier = threading.Barrier(8)
+
+        def make(_):
+            barrier.wait()
+            return cache_module._secret.__wrapped__(tmp_path / "cache")
+
+        with ThreadPoolExecutor(8) as pool:
+            keys = set(pool.map(make, range(8)))
+        assert len(keys) == 1 and len(keys.pop() or b"") == 32
+        assert [p.name for p in (tmp_path / f"xdg{round_}" / "interview-export" / "keys").iterdir()] == [
+            hashlib.sha256(os.path.realpath(tmp_path / "cache").encode()).hexdigest()[:32]]

@@ -32,12 +32,14 @@ is built with ``revalidate=True``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,14 +245,19 @@ def _key_in(folder: Path, name: str) -> tuple[bytes | None, str]:
         pass
     except OSError as exc:
         return None, f"image cache key {path} unreadable ({exc})"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    temp = folder / f".tmp-{name}-{os.getpid()}-{threading.get_ident()}"
+    try:    # written whole under another name, then linked: a reader never sees part of a key
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(os.urandom(32))
-    except FileExistsError:  # another process made it first: use theirs
+        os.link(temp, path)
+    except FileExistsError:  # another thread or process made it first: use theirs
         pass
     except OSError as exc:
         return None, f"cannot make an image cache key in {folder} ({exc})"
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
     try:
         return _read_secret(path), ""
     except OSError as exc:
