@@ -293,14 +293,75 @@ def test_big_jpegs_decode_at_a_draft_scale_without_changing_the_output(tmp_path,
     assert len(drafts) == 1 and all(d * 2 <= s for d, s in zip(drafts[0], size)) == halved
 
 
-def test_small_jpegs_kept_as_they_are_are_decoded_in_full(tmp_path, monkeypatch):
+def test_small_jpegs_kept_as_they_are_are_checked_at_the_smallest_draft_scale(tmp_path, monkeypatch):
     from PIL import JpegImagePlugin
 
-    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft",
-                        lambda *a: pytest.fail("a kept JPEG is checked by a full decode"))
+    scaled = []
+    real = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, req):
+        out = real(self, mode, req)
+        scaled.append(self.size)
+        return out
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
     data = encode(photo((800, 600)), "JPEG")
     (tmp_path / "p.jpg").write_bytes(data)
-    assert one(collect_media(doc_of("p.jpg"), tmp_path, opts(tmp_path, use_cache=False))).data == data
+    a = one(collect_media(doc_of("p.jpg"), tmp_path, opts(tmp_path, use_cache=False)))
+    assert a.data == data and (a.width, a.height, a.source_width, a.source_height) == (800, 600, 800, 600)
+    assert scaled == [(100, 75)]     # decoded at 1/8: only the check needs the decode
+
+
+def _noisy_jpegs() -> list[bytes]:
+    """Small JPEGs full of entropy-coded data, in the layouts libjpeg decodes differently."""
+    import random
+
+    rng = random.Random(17)
+    im = Image.frombytes("RGB", (97, 61), rng.randbytes(97 * 61 * 3)).resize((97, 61))
+    kinds = [{}, {"progressive": True}, {"subsampling": 0}, {"subsampling": 1},
+             {"progressive": True, "subsampling": 0, "quality": 95}, {"restart_marker_blocks": 2}]
+    return [encode(im, "JPEG", **kw) for kw in kinds] + [encode(im.convert("L"), "JPEG"),
+                                                          encode(im.convert("L"), "JPEG", progressive=True)]
+
+
+def _damaged(data: bytes, rng, many: int):
+    yield from (data[:cut] for cut in range(0, len(data), max(1, len(data) // 60)))
+    for _ in range(many):
+        out = bytearray(data)
+        for _ in range(rng.randint(1, 4)):   # headers (tables, frame, scan) as often as scan data
+            out[rng.randrange(min(len(out), 700) if rng.random() < 0.5 else len(out))] ^= rng.randint(1, 255)
+        yield bytes(out[: rng.randrange(len(out))] if rng.random() < 0.3 else out)
+
+
+def test_the_draft_scale_check_accepts_and_refuses_exactly_as_a_full_decode(monkeypatch):
+    """Kept JPEGs are only checked at 1/8 scale: every truncated or damaged file must get the same
+    verdict and message as when it was fully decoded (SLOW=1: ten times more damaged files)."""
+    import random
+
+    from PIL import JpegImagePlugin
+
+    from interview_export import images
+    from interview_export.errors import ImageRefused
+
+    def verdict(data: bytes):
+        try:
+            n = images.normalise(data)
+            return n.epub.data, n.pdf.data, n.source_format, n.source_width, n.source_height
+        except ImageRefused as exc:
+            return str(exc)
+
+    rng = random.Random(5)
+    many = 1500 if os.environ.get("SLOW") else 150
+    files = [d for data in _noisy_jpegs() for d in _damaged(data, rng, many)]
+    scaled = [verdict(d) for d in files]
+    real = JpegImagePlugin.JpegImageFile.draft       # the check-only draft off: full decodes
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft",
+                        lambda self, mode, req: None if req == (1, 1) else real(self, mode, req))
+    full = [verdict(d) for d in files]
+    assert scaled == full
+    refused = sum(isinstance(v, str) for v in full)
+    assert 0.2 < refused / len(full) < 0.9          # both verdicts well represented
+    assert sum("truncated" in v for v in full if isinstance(v, str)) > 100
 
 
 def test_exif_orientation_is_applied_and_metadata_dropped(tmp_path):
