@@ -120,6 +120,22 @@ def test_shipped_has_every_block_char_upstream_has(name):
     assert wanted - cmap(fonts_dir() / name) == set()
 
 
+@given(chars=st.sets(st.one_of(st.integers(0, 0x3000), st.integers(0x4E00, 0x9FFF), st.integers(0x20000, 0x10FFFF)),
+                    max_size=300))
+@settings(max_examples=60, deadline=None)
+def test_face_coverage_answers_as_the_cmap_frozenset_did(chars):
+    """face_unicodes keeps HarfBuzz's bit set, not a frozenset: every use the font choice makes of
+    it (membership, chars & cov, chars - cov, chars <= cov, len, iteration) agrees with the cmap."""
+    path = fonts_dir() / "NotoSansSC-Regular.otf"
+    cov, truth = fonts.face_unicodes(str(path)), frozenset(cmap(path))
+    assert len(cov) == len(truth) and frozenset(cov) == truth and cov == truth
+    some = set(chars) | {min(truth), max(truth)}
+    assert [cp in cov for cp in sorted(some)] == [cp in truth for cp in sorted(some)]
+    assert (some & cov, cov & some, some - cov, frozenset(some) - cov) == (some & truth,) * 2 + (some - truth,) * 2
+    assert (some <= cov, (some & truth) <= cov, cov >= some & truth) == (some <= truth, True, True)
+    assert isinstance(some & cov, frozenset) and isinstance(some - cov, frozenset)
+
+
 def test_shipped_fonts_are_the_sc_faces_with_cjk_layout_and_vertical_metrics():
     for name in fonts.SHIPPED.values():
         font = load(fonts_dir() / name, lazy=True)
