@@ -88,6 +88,16 @@ def test_version_and_help(runner):
         assert option in help_text, option
 
 
+@pytest.mark.parametrize("command", ["epub", "pdf", "build", "inspect", "preview"])
+def test_each_command_has_its_table_rows_then_its_arguments(command):
+    # the table's options are made when the command is first asked for its parameters
+    from interview_export.options import rows_of
+
+    params = cli.cli.commands[command].params
+    assert [p.name for p in params] == [row.name for row in rows_of(command)] + [params[-1].name]
+    assert params[-1].param_type_name == "argument" and cli.cli.commands[command].params is params
+
+
 def test_shared_options_reach_options(runner, workdir, recorder):
     src = _md(workdir / "a.md")
     css = workdir / "extra.css"
