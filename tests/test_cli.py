@@ -531,7 +531,8 @@ except SystemExit as exc:
 heavy = ("rich", "pygments", "multiprocessing", "concurrent.futures.process", "tomllib", "yaml", "weasyprint",
          "interview_export.backends.pdf", "interview_export.weasy_cjk", "pyphen", "tinycss2", "fontTools",
          "dask", "distributed", "opencc", "importlib.metadata",
-         "PIL.WebPImagePlugin", "PIL.TiffImagePlugin", "PIL.AvifImagePlugin")   # a PNG needs none of them
+         "PIL.WebPImagePlugin", "PIL.TiffImagePlugin", "PIL.AvifImagePlugin",   # a PNG needs none of them
+         "interview_export.usercss")   # no --css
 linebreak = sys.modules.get("interview_export.linebreak")   # squeezed only: the PDF's patterns stay uncompiled
 compiled = ["linebreak._rx"] if linebreak and linebreak._rx.cache_info().currsize else []
 print(code, sorted(m for m in heavy if m in sys.modules) + compiled)

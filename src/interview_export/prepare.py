@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .model import Document
 from .options import Options
-from .usercss import UserSheet, read_user_css
 from .util import book_epoch
 
 if TYPE_CHECKING:
     from .cover import CoverImage
     from .fonts import FontSet
     from .media import MediaBag
+    from .usercss import UserSheet
 
 log = logging.getLogger("interview_export.prepare")
 
@@ -78,8 +78,12 @@ def prepare(doc: Document, options: Options = Options(), *, media: Any = None, f
         from .cover import read_cover_file
 
         cover = read_cover_file(Path(options.cover))
-    user_css, css_warnings = read_user_css(options.css)
-    warnings.extend(css_warnings)
+    user_css: tuple[UserSheet, ...] = ()
+    if options.css:
+        from .usercss import read_user_css  # only runs with --css read a stylesheet
+
+        user_css, css_warnings = read_user_css(options.css)
+        warnings.extend(css_warnings)
     labels = MappingProxyType(dict(render.labels_of(doc)))
     return PreparedBook(doc=doc, options=options, media=media, fonts=fonts, language=language, labels=labels,
                         title=doc.meta.title or labels["title_page"], text=text, epoch=epoch,
