@@ -47,7 +47,7 @@ from .model import (
     plain_text,
 )
 from .options import Options
-from .speaker_labels import TIMESTAMP, Label, read_label, rest_paragraph
+from .speaker_labels import TIMESTAMP_PATTERN, Label, read_label, rest_paragraph
 
 HOST_WORDS = re.compile(r"主持|记者|記者|采访者|採訪者|访问者|訪問者|编者|編者|提问|提問|^问$|^問$|^Q$|"
                         r"\b(?:host|hosts|interviewer|moderator|anchor|reporter|journalist)s?\b", re.I)
@@ -66,7 +66,7 @@ _URL_ONLY = re.compile(r"^\s*(?:<?https?://\S+>?\s*)+$", re.I)
 _NOTE = re.compile(r"^\s*[（(【\[]\s*(?:[^）)】\]]{0,12}(?:译注|譯注|编者注|編者注|编注|編注|注|按)|editor'?s note|note)",
                    re.I)
 _BARE_MARKER = re.compile(rf"^\s*[\[【（(]?\s*(?P<word>{_MARKERS})\s*[\]】）)]?\s*[:：]?\s*"
-                          rf"(?P<time>{TIMESTAMP.pattern})?\s*$", re.I)
+                          rf"(?P<time>{TIMESTAMP_PATTERN})?\s*$", re.I)
 _SENTENCE = re.compile(r"[，。！？；,.!?;]")
 
 

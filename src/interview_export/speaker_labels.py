@@ -27,8 +27,8 @@ from .model import BlockQuote, Heading, Inline, InlineImage, Paragraph, Strong, 
 
 # A time as transcripts write it: 04:12, 1:02:03, [04:12], (00:00:08), ranges "[39:59] to [40:18]".
 _TIME = r"[\[(（]?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?[\])）]?"
-TIMESTAMP = re.compile(rf"{_TIME}(?:\s*(?:to|-|–|~|～|至|到)\s*{_TIME})?")
-_LEADING_TIME = re.compile(rf"^\s*({TIMESTAMP.pattern})\s*")
+TIMESTAMP_PATTERN = rf"{_TIME}(?:\s*(?:to|-|–|~|～|至|到)\s*{_TIME})?"   # a part of other patterns
+_LEADING_TIME = re.compile(rf"^\s*({TIMESTAMP_PATTERN})\s*")
 _COLONS = ("：", ":")
 # Characters no name contains: sentence punctuation, quotes, book-title marks.
 _NOT_NAME = re.compile(r"[，。！？；、,!?;“”\"《》…|｜=<>\[\]{}（）()]|\.\s|\s{2}|^\W*$")
