@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,63 @@ def test_the_engine_cache_folder_follows_xdg_and_the_switch(tmp_path, monkeypatc
     assert util.engine_cache_dir("fonts") == tmp_path / "interview-export" / "fonts"
     monkeypatch.setenv(util.ENGINE_CACHE_SWITCH, "0")
     assert util.engine_cache_dir("fonts") is None
+
+
+def _no_reading(monkeypatch):
+    """The kept copy may be neither read (compared) nor written again."""
+    def refused(*args, **kwargs):
+        raise AssertionError("read or copied again")
+
+    monkeypatch.setattr(langsys.os, "preadv", refused)
+    monkeypatch.setattr(langsys.os, "sendfile", refused)
+
+
+@pytest.mark.parametrize("damage", ["truncated and padded", "one byte", "zeroed table"])
+def test_a_damaged_copy_of_the_same_size_is_found_and_written_again(tmp_path, monkeypatch, damage):
+    """Name and size are not enough: a copy cut short and padded back, or with other bytes, is
+    compared with the font file before use (no stamp yet, or a change since the stamp)."""
+    monkeypatch.setattr(langsys, "STAMP_AFTER_NS", 50_000_000)
+    path, store = _sans_bold(), tmp_path / "fonts"
+    right = langsys.font_for_langsys(path, b"ZHT ")
+    with langsys.langsys_file(path, b"ZHT ", store=store) as kept:
+        pass
+    time.sleep(0.06)
+    with langsys.langsys_file(path, b"ZHT ", store=store) as again:   # compared once, then stamped
+        assert again == kept
+    assert (store / f"ok-{Path(kept).name}").is_symlink()
+    with monkeypatch.context() as m:
+        _no_reading(m)
+        with langsys.langsys_file(path, b"ZHT ", store=store) as again:   # stamped: not read at all
+            assert again == kept
+    data = bytearray(right)
+    if damage == "truncated and padded":
+        data[len(data) // 2:] = bytes(len(data) - len(data) // 2)
+    elif damage == "one byte":
+        data[len(data) // 3] ^= 0x40
+    else:
+        at = langsys._table_offset(right, b"GSUB")
+        data[at:at + 4096] = bytes(4096)
+    time.sleep(0.06)
+    with open(kept, "r+b") as f:        # in place, as a disk tool or a stray write would
+        f.write(data)
+    for _ in range(2):
+        with langsys.langsys_file(path, b"ZHT ", store=store) as again:
+            assert again == kept and Path(again).read_bytes() == right
+
+
+def test_a_copy_kept_before_stamps_is_compared_once_not_written_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(langsys, "STAMP_AFTER_NS", 50_000_000)
+    path, store = _sans_bold(), tmp_path / "fonts"
+    with langsys.langsys_file(path, b"ZHS ", store=store) as kept:
+        pass
+    assert not list(store.glob("ok-*"))          # just written: too young to stamp
+    time.sleep(0.06)
+    compared = []
+    real = os.preadv
+    monkeypatch.setattr(langsys.os, "preadv", lambda *a: compared.append(1) or real(*a))
+    monkeypatch.setattr(langsys.os, "sendfile", lambda *a: pytest.fail("written again"))
+    for _ in range(3):
+        with langsys.langsys_file(path, b"ZHS ", store=store) as again:
+            assert again == kept
+    assert compared and len(compared) == 2 * -(-Path(kept).stat().st_size // (1 << 20))   # one pass
+    assert [p.name for p in store.glob("ok-*")] == [f"ok-{Path(kept).name}"]

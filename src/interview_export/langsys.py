@@ -29,6 +29,7 @@ from .util import foreign_folder, replace_atomically
 log = logging.getLogger("interview_export.fonts")
 
 CJK_LANGSYS = (b"ZHS ", b"ZHT ", b"ZHH ", b"ZHP ", b"ZHTM", b"JAN ", b"KOR ")
+STAMP_AFTER_NS = 3 * 10**9   # a kept copy changed this recently is checked, not stamped (_stamp)
 
 
 def langsys_tag(lang: str) -> bytes:
@@ -164,8 +165,10 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
     """The file in `store` that holds the font `source` with `patches`, written the first time
     (copied by the kernel, patched, synced and renamed into place), or None when it cannot be
     read or written, or when others could write `store` (logged at debug: the caller copies into
-    memory as before). Writing a new
-    copy sweeps the store (:func:`_sweep`)."""
+    memory as before). A copy is used as it is while its stamp (:func:`_stamped`) says nothing has
+    changed it since it was last compared with the font file and patches; else it is compared
+    (and stamped, or written again when it differs). Writing a new copy sweeps the store
+    (:func:`_sweep`)."""
     name = _kept_name(path, source, keep, index, patches)
     target = store / name
     try:
@@ -173,7 +176,8 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
         if refused:
             raise PermissionError(refused)
         with suppress(OSError):
-            if os.stat(target).st_size == size:
+            info = os.stat(target)
+            if info.st_size == size and (_stamped(target, info) or _checked(target, source, size, patches)):
                 return str(target)
         replace_atomically(target, lambda fd: _copy_patched(fd, source, size, patches), prefix=".tmp-",
                            suffix=Path(path).suffix, durable=True)
@@ -184,12 +188,75 @@ def _kept_copy(store: Path, path: str, source: int, size: int, keep: bytes, inde
     return str(target)
 
 
+def _stamp_text(info: os.stat_result) -> str:
+    """What any change to a file changes: its inode, change time (set by the kernel on every
+    write, truncate, chmod, rename or utime, and never settable) and size."""
+    return f"{info.st_ino}-{info.st_ctime_ns}-{info.st_size}"
+
+
+def _stamped(target: Path, info: os.stat_result) -> bool:
+    """Whether the kept copy `target` (as `info` shows it) is as it was when it was written or last
+    checked: its stamp, the symlink ``ok-<name>`` beside it whose text is the copy's
+    :func:`_stamp_text` then, still matches (one readlink, no byte of the copy read)."""
+    try:
+        return os.readlink(target.with_name(f"ok-{target.name}")) == _stamp_text(info)
+    except OSError:
+        return False
+
+
+def _stamp(target: Path) -> None:
+    """Record that `target`, as it is now, holds the right bytes (best effort: without a stamp the
+    next process compares the bytes again). Not while its last change is younger than
+    STAMP_AFTER_NS: file times tick coarsely (a jiffy; seconds on some file systems), so a change
+    that soon after could leave the same change time."""
+    link = target.with_name(f"ok-{target.name}")
+    temp = target.with_name(f".tmp-ok-{os.getpid()}-{target.name}")
+    with suppress(OSError):
+        info = os.stat(target)
+        if time.time_ns() - info.st_ctime_ns < STAMP_AFTER_NS:
+            return
+        os.symlink(_stamp_text(info), temp)
+        os.replace(temp, link)
+    with suppress(OSError):
+        os.unlink(temp)
+
+
+def _checked(target: Path, source: int, size: int, patches: list[tuple[int, bytes]]) -> bool:
+    """Whether the unstamped copy `target` holds the file `source` with `patches` over it; stamped
+    when it does (a copy from before stamps, or touched since), logged when it does not."""
+    with open(target, "rb") as copy:
+        same = _same_as_patched(copy.fileno(), source, size, patches)
+    if same:
+        _stamp(target)
+    else:
+        log.debug("kept font %s differs from its font file: written again", target)
+    return same
+
+
+def _same_as_patched(copy: int, source: int, size: int, patches: list[tuple[int, bytes]]) -> bool:
+    """Whether the file `copy` is `size` bytes of `source` with `patches` written over them in order
+    (as :func:`_copy_patched` writes them), read and compared a MiB at a time."""
+    step = 1 << 20
+    want, have = bytearray(step), bytearray(step)
+    for at in range(0, size, step):
+        n = min(step, size - at)
+        if os.preadv(source, [memoryview(want)[:n]], at) != n or os.preadv(copy, [memoryview(have)[:n]], at) != n:
+            return False
+        for offset, features in patches:
+            lo, hi = max(offset, at), min(offset + len(features), at + n)
+            if lo < hi:
+                want[lo - at:hi - at] = features[lo - offset:hi - offset]
+        if not (want == have if n == step else want[:n] == have[:n]):
+            return False
+    return os.fstat(copy).st_size == size
+
+
 def _sweep(store: Path, name: str, real: str) -> None:
     """After the copy `name` of the font file `real` is written: ``source-<its path digest>`` links
     to that file; the older copies of the same face file and language system go (their last digest
     alone differs), and so does every copy whose ``source-`` link dangles (made from a font file
-    that is gone: a removed checkout, venv or temp folder), and temp files a killed writer left.
-    Copies of font files still there (another installation's) stay."""
+    that is gone: a removed checkout, venv or temp folder), temp files a killed writer left, and the
+    stamps of copies gone. Copies of font files still there (another installation's) stay."""
     group = name[:name.rindex("-") + 1]
     where = group.rsplit("-", 2)[-2]
     with suppress(OSError):
@@ -206,6 +273,10 @@ def _sweep(store: Path, name: str, real: str) -> None:
                  or (n.startswith("source-") and n[len("source-"):] in gone))
         with suppress(OSError):
             if stale or (n.startswith(".tmp-") and entry.lstat().st_mtime < old):
+                entry.unlink()
+    for entry in entries:   # the stamps of copies no longer there
+        if entry.name.startswith("ok-") and not os.path.lexists(store / entry.name[len("ok-"):]):
+            with suppress(OSError):
                 entry.unlink()
 
 
