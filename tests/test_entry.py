@@ -61,3 +61,27 @@ def test_pdf_here(inputs, line):
 ])
 def test_not_here(inputs, line):
     assert not renders_pdf_here(line.split())
+
+
+STARTUP_DRIVER = """
+import atexit, gc, sys
+starts = []
+gc.callbacks.append(lambda phase, info: phase == "start" and starts.append(info["generation"]))
+atexit.register(lambda: print(len(starts), gc.get_freeze_count(), gc.isenabled()))
+sys.argv = ["interview-export", *sys.argv[1:]]
+from interview_export.entry import main
+main()
+"""
+
+
+def test_the_start_up_imports_are_not_gone_over_by_the_collector(tmp_path):
+    # ~350 modules imported with the collector on cost ~30 passes over them (~4 ms); off, then
+    # frozen, no pass ever goes over them again, and the collector is back on for the run
+    import subprocess
+    import sys
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(STARTUP_DRIVER, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(driver), "--help"], capture_output=True, text=True, timeout=60)
+    collections, frozen, enabled = proc.stdout.split()[-3:]
+    assert int(collections) <= 2 and int(frozen) > 20_000 and enabled == "True", proc.stdout[-300:] + proc.stderr
