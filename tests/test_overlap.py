@@ -388,3 +388,37 @@ def test_a_book_from_stdin_to_stdout_through_the_console_script(tmp_path):
         made[key] = proc.stdout, proc.stderr.decode()
     assert made["there"][0].startswith(b"%PDF-") and made["there"][0] == made["here"][0]
     assert STARTUP in made["there"][1] and "PDF engine" not in made["here"][1], f"{made['there'][1]}{STALE}"
+
+
+SIDES = """
+import os, sys
+from interview_export import overlap
+from interview_export.backends import pdf
+if sys.argv[1] == "child":
+    pdf.warm_up()
+else:   # a PDF run here, its render left out: what this process imports for the book alone
+    pdf.render_job = lambda job: (b"%PDF-", [])
+    from interview_export import cli
+    try:
+        cli.main(sys.argv[2:])
+    except SystemExit:
+        pass
+print(" ".join(m for m in overlap.SHARED_MODULES if m not in sys.modules) or "-", "weasyprint" in sys.modules)
+"""
+
+
+def test_the_modules_imported_before_the_fork_are_used_on_both_sides(tmp_path):
+    # imported once before the fork instead of in each process after it: the child (WeasyPrint's
+    # warm-up) needs each, and so does the process preparing the book in every PDF run
+    driver = tmp_path / "sides.py"
+    driver.write_text(SIDES, encoding="utf-8")
+    article = tmp_path / "a.md"
+    article.write_text("# Title\n\n**主持人**：你好 hyphenation。\n", encoding="utf-8")
+    env = {**os.environ, "INTERVIEW_EXPORT_OVERLAP": "0"}
+    child = subprocess.run([sys.executable, str(driver), "child"], capture_output=True, text=True, timeout=120, env=env)
+    parent = subprocess.run([sys.executable, str(driver), "parent", "pdf", str(article), "-o", str(tmp_path / "a.pdf"),
+                             "-q", "--offline", "--no-cache", "-j1"], capture_output=True, text=True, timeout=120,
+                            env=env, cwd=tmp_path)
+    assert child.stdout.split() == ["-", "True"], child.stdout + child.stderr
+    assert parent.stdout.split() == ["-", "False"], parent.stdout + parent.stderr
+    assert (tmp_path / "a.pdf").read_bytes() == b"%PDF-"
