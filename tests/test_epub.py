@@ -389,6 +389,21 @@ def test_generated_cover_is_portrait_and_deterministic():
         assert im.format == "JPEG" and im.size == (1600, 2560)
 
 
+@pytest.mark.parametrize("mode, fmt", [("RGB", "JPEG"), ("L", "JPEG"), ("RGBA", "PNG"), ("P", "PNG")])
+def test_generated_cover_uses_the_banners_rgb_pixels_whatever_its_mode(mode, fmt):
+    """An RGB banner is fitted as it was decoded (no converted copy), others through convert('RGB'):
+    either way the cover equals the one made from the banner's RGB pixels stored losslessly."""
+    gradient = Image.linear_gradient("L").resize((1280, 544))
+    rgb = Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient.point(lambda v: v // 2)))
+    banner = rgb.convert(mode) if mode != "P" else rgb.quantize(64)
+    raw, as_rgb = io.BytesIO(), io.BytesIO()
+    banner.save(raw, fmt)
+    with Image.open(io.BytesIO(raw.getvalue())) as decoded:
+        decoded.convert("RGB").save(as_rgb, "PNG")
+    doc = Document(meta=Meta(title="封面的标题", author="作者"))
+    assert cover_mod.generate_cover(doc, raw.getvalue()) == cover_mod.generate_cover(doc, as_rgb.getvalue())
+
+
 def test_cover_wrap_kinsoku():
     font = cover_mod._font(None, 40)
     lines = cover_mod.wrap("这是一个很长的标题，里面有逗号。还有句号！以及“引号”和（括号）的情况，" * 3, font, 400)

@@ -213,7 +213,9 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
         try:
             with Image.open(io.BytesIO(banner)) as opened:
                 opened.load()
-                b = opened.convert("RGB")
+                # convert() to the mode an image already has is a copy: the same pixels, 2.8 MB of
+                # fresh memory (~680 page faults) for the seed's banner
+                b = opened if opened.mode == "RGB" else opened.convert("RGB")
                 room = bottom - y - 60
                 if room > 300:
                     target_h = min(room, int(WIDTH * b.height / max(b.width, 1)), 1100)
