@@ -404,6 +404,25 @@ def test_generated_cover_uses_the_banners_rgb_pixels_whatever_its_mode(mode, fmt
     assert cover_mod.generate_cover(doc, raw.getvalue()) == cover_mod.generate_cover(doc, as_rgb.getvalue())
 
 
+def test_a_cover_drawn_on_the_last_covers_page_is_the_same_as_on_a_new_page(monkeypatch):
+    """A process keeps its last cover's page and paints it over for the next cover (a batch makes a
+    16 MB page once): whatever the previous cover drew, the next comes out as on a new page."""
+    doc, bag = sample()
+    banner = bag.assets["https://cdn/banner.jpg"].data
+    plain = Document(meta=Meta(title="没有横幅的另一本书", translator="译者", language="zh-TW"))
+    monkeypatch.setattr(cover_mod, "_spare", [])
+    fresh = cover_mod.generate_cover(plain)
+    new_pages = []
+    real_new = cover_mod.Image.new
+    monkeypatch.setattr(cover_mod.Image, "new", lambda *a, **k: new_pages.append(a[1]) or real_new(*a, **k))
+    first = cover_mod.generate_cover(doc, banner)
+    assert cover_mod.generate_cover(plain) == fresh
+    assert cover_mod.generate_cover(doc, banner) == first
+    assert (1600, 2560) not in new_pages                 # both drawn on the kept page
+    monkeypatch.setattr(cover_mod, "_spare", [])
+    assert cover_mod.generate_cover(doc, banner) == first and new_pages.count((1600, 2560)) == 1
+
+
 def test_cover_wrap_kinsoku():
     font = cover_mod._font(None, 40)
     lines = cover_mod.wrap("这是一个很长的标题，里面有逗号。还有句号！以及“引号”和（括号）的情况，" * 3, font, 400)
