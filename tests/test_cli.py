@@ -520,6 +520,38 @@ def test_killed_parent_takes_its_workers_and_their_temp_files_along(tmp_path):
     assert list(out.iterdir()) == [], "the workers removed their temp files"
 
 
+# ---------------------------------------------------------------- Ctrl-C while a class is being made
+SET_NAME_DRIVER = """
+import functools, os, signal, sys
+from interview_export import cli
+set_name, where = functools.cached_property.__set_name__.__code__, sys.argv.pop(1)
+
+def hook(frame, event, arg):   # Ctrl-C arrives while type() (or its caller) runs a __set_name__
+    if event == "call" and frame.f_code is set_name and frame.f_back.f_code.co_name == where:
+        sys.setprofile(None)
+        os.kill(os.getpid(), signal.SIGINT)
+
+sys.setprofile(hook)
+cli.main()
+"""
+
+
+@pytest.mark.parametrize("where", ["_remembering",   # the first PDF's object classes (weasy_speed)
+                                   "<module>"])      # a class in a module imported while converting
+def test_ctrl_c_while_a_class_is_made_is_an_interrupt_not_a_failure(tmp_path, where):
+    """Python 3.11 turns an exception raised in a descriptor's __set_name__ (so a Ctrl-C landing
+    there) into RuntimeError: the book was reported as failed ("PDF rendering failed: RuntimeError:
+    Error calling __set_name__"), exit 1, instead of interrupted."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(SET_NAME_DRIVER, encoding="utf-8")
+    source = _md(tmp_path / "a.md")
+    proc = subprocess.run([sys.executable, str(driver), where, "pdf", str(source), "-o", str(tmp_path / "a.pdf")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "INTERVIEW_EXPORT_OVERLAP": "0"})
+    assert (proc.returncode, proc.stderr) == (130, "interview-export: interrupted\n")
+    assert not (tmp_path / "a.pdf").exists()
+
+
 # ---------------------------------------------------------------- start-up cost of the one-book EPUB path
 LEAN_DRIVER = """
 import sys

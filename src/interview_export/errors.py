@@ -56,3 +56,17 @@ class OutputError(ExportError):
 
 class UsageError(ExportError):
     """Options that do not fit together or a value we cannot parse."""
+
+
+def interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (KeyboardInterrupt) behind `exc`, if one is among its causes: Python 3.11 turns
+    an exception raised while a class is made (a descriptor's ``__set_name__``: a lazy import, a
+    class made at run time) into a RuntimeError, so a Ctrl-C landing there must not read as a failure."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

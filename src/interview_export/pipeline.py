@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from .errors import ExportError, ImageError, InputError, OutputError
+from .errors import ExportError, ImageError, InputError, OutputError, interrupt_in
 from .options import Options
 from .util import replace_atomically
 
@@ -390,10 +390,14 @@ def guarded_result(source: str, body: Callable[[], None], *, clock: _Clock, warn
     skipped = {} if skipped is None else skipped
     try:
         body()
-    except ExportError as exc:
-        return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
-                                clock.timings, skipped, type(exc).__name__)
-    except Exception as exc:  # an internal error must not stop the batch or show a traceback
+    except Exception as exc:
+        interrupt = interrupt_in(exc)
+        if interrupt is not None:   # a Ctrl-C Python wrapped (errors.interrupt_in): it stops the run
+            raise interrupt from None
+        if isinstance(exc, ExportError):
+            return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
+                                    clock.timings, skipped, type(exc).__name__)
+        # an internal error must not stop the batch or show a traceback
         return ConversionResult(source, outputs, _unique(warnings), error_reason(exc, source),
                                 clock.timings, skipped, "internal", traceback.format_exc())
     return ConversionResult(source, outputs, _unique(warnings), None, clock.timings, skipped)

@@ -296,7 +296,11 @@ def _remembering(cls: type, level: int | None = None) -> type:
         data = functools.partial(_stream_data, level=level)
     else:
         data = cls.data.fget  # type: ignore[attr-defined]
-    return type(cls.__name__, (cls,), {"data": functools.cached_property(data), "__module__": cls.__module__})
+    remembering = type(cls.__name__, (cls,), {"__module__": cls.__module__})
+    kept = functools.cached_property(data)
+    kept.__set_name__(remembering, "data")   # not by type(): Python 3.11 turns a Ctrl-C there into RuntimeError
+    remembering.data = kept  # type: ignore[attr-defined]
+    return remembering
 
 
 def _stream_data(stream, level: int) -> bytes:
