@@ -68,6 +68,19 @@ def test_pool_runs_every_task_in_order_with_one_preload_per_worker(tmp_path, mon
     assert own_children() == set(), "workers stopped and reaped"
 
 
+def test_a_worker_freezes_what_it_imported_before_its_first_file(tmp_path, monkeypatch):
+    # the collector never goes over the preloaded modules again (~0.1 s of a 12-book worker's CPU)
+    import gc
+
+    def convert_file(source, targets, options, *, overwrite=True):
+        return api.ConversionResult(source, {}, (str(gc.get_freeze_count()),), None, {})
+
+    monkeypatch.setattr(batch, "PRELOAD", ())
+    monkeypatch.setattr(pipeline, "convert_file", convert_file)
+    results = batch.run(_tasks(tmp_path, ["a", "b"]), jobs=2)
+    assert all(int(r.warnings[0]) > 1000 for r in results), [r.warnings for r in results]
+
+
 def test_two_workers_overlap(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "PRELOAD", ())
     monkeypatch.setattr(pipeline, "convert_file", _fake_convert(1.0))

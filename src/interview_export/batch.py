@@ -9,6 +9,7 @@ also dies with its parent (PR_SET_PDEATHSIG), so even a killed parent leaves no 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import queue
@@ -98,6 +99,7 @@ def _init_worker(events: Any, parent_pid: int, preload: Sequence[str], workers: 
     from .media import share_memory_budget
 
     share_memory_budget(workers)
+    gc.freeze()   # what the worker imported lives as long as it: no collection goes over it again
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
