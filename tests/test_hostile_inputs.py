@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import hostile_corpus as hc
 from interview_export import api, batch, config, images, media, meta, pipeline
@@ -174,6 +175,28 @@ def test_data_after_the_image_end_is_cut(tmp_path):
     bag = api.collect_media(api.load(tmp_path / "a.md"), Options(use_cache=False), base_dir=tmp_path)
     asset = next(iter(bag.assets.values()))
     assert asset.ok and asset.data.count(b"\xff\xd8") == 1 and hc.SECRET.encode() not in asset.data
+
+
+@given(st.lists(st.sampled_from([b"\xff", b"\x00", b"\xd0", b"\xd7", b"\xd8", b"\xd9", b"\xcf", b"a"]), max_size=40),
+       st.integers(0, 45))
+@settings(max_examples=300, deadline=None)
+def test_the_end_of_a_jpeg_scan_is_the_first_real_marker(pieces, start):
+    """images._scan_end (one regex search) stops where walking the bytes marker by marker does:
+    at the first 0xFF followed by anything but a stuffed 0x00, a restart marker RST0-7 or fill."""
+    data = b"".join(pieces)
+
+    def walked(pos: int) -> int:
+        while True:
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= len(data):
+                return len(data)
+            nxt = data[pos + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                pos += 1 if nxt == 0xFF else 2
+                continue
+            return pos
+
+    assert images._scan_end(data, start) == walked(start)
 
 
 def test_a_forged_rendition_is_a_miss(tmp_path):

@@ -20,6 +20,7 @@ plugins of WebP, TIFF and AVIF (~5 ms) are imported only for bytes that are none
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -501,18 +502,16 @@ def _strip_jpeg(data: bytes) -> bytes:
     return b"".join(keep) if dropped else data
 
 
+# a marker after entropy-coded data: 0xFF then neither a stuffed 0x00, a restart marker RST0–7 nor fill
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
 def _scan_end(data: bytes, pos: int) -> int:
     """Where a JPEG scan's entropy-coded data ends: the next 0xFF that is not a stuffed 0xFF00,
-    a restart marker RST0–7 or fill; the end of ``data`` if none."""
-    while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= len(data):
-            return len(data)
-        nxt = data[pos + 1]
-        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
-            pos += 1 if nxt == 0xFF else 2
-            continue
-        return pos
+    a restart marker RST0–7 or fill; the end of ``data`` if none (one regex search: a Python loop
+    over every stuffed byte took ~0.2 ms per 100 KB photo)."""
+    found = _SCAN_END.search(data, pos)
+    return found.start() if found else len(data)
 
 
 def _strip_png(data: bytes) -> bytes:
