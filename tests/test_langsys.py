@@ -318,3 +318,16 @@ def test_a_copy_kept_before_stamps_is_compared_once_not_written_again(tmp_path, 
             assert again == kept
     assert compared and len(compared) == 2 * -(-Path(kept).stat().st_size // (1 << 20))   # one pass
     assert [p.name for p in store.glob("ok-*")] == [f"ok-{Path(kept).name}"]
+
+
+def test_without_preadv_a_damaged_copy_is_found_all_the_same(tmp_path, monkeypatch):
+    monkeypatch.delattr(langsys.os, "preadv", raising=False)
+    path, store = _sans_bold(), tmp_path / "fonts"
+    with langsys.langsys_file(path, b"ZHT ", store=store) as kept:
+        pass
+    size = Path(kept).stat().st_size
+    with open(kept, "r+b") as f:
+        f.truncate(size // 2)
+        f.truncate(size)                       # cut short, padded back with zeros
+    with langsys.langsys_file(path, b"ZHT ", store=store) as again:
+        assert again == kept and Path(again).read_bytes() == langsys.font_for_langsys(path, b"ZHT ")

@@ -240,7 +240,7 @@ def _same_as_patched(copy: int, source: int, size: int, patches: list[tuple[int,
     want, have = bytearray(step), bytearray(step)
     for at in range(0, size, step):
         n = min(step, size - at)
-        if os.preadv(source, [memoryview(want)[:n]], at) != n or os.preadv(copy, [memoryview(have)[:n]], at) != n:
+        if _read_at(source, memoryview(want)[:n], at) != n or _read_at(copy, memoryview(have)[:n], at) != n:
             return False
         for offset, features in patches:
             lo, hi = max(offset, at), min(offset + len(features), at + n)
@@ -278,6 +278,15 @@ def _sweep(store: Path, name: str, real: str) -> None:
         if entry.name.startswith("ok-") and not os.path.lexists(store / entry.name[len("ok-"):]):
             with suppress(OSError):
                 entry.unlink()
+
+
+def _read_at(fd: int, into: memoryview, at: int) -> int:
+    """Read the file `fd` from offset `at` into `into` (its own offset left alone) → bytes read."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [into], at)
+    data = os.pread(fd, len(into), at)      # no preadv (macOS before 11): a copy more
+    into[:len(data)] = data
+    return len(data)
 
 
 def _patched_copy(source: int, size: int, patches: list[tuple[int, bytes]]) -> int | None:
