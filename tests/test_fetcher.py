@@ -459,6 +459,36 @@ def test_a_dns_lookup_that_does_not_answer_times_out(hung_resolver):
     assert hung_resolver == ["slow-dns.example", "other-dns.example"]
 
 
+def test_a_forked_child_does_not_wait_for_its_parents_lookup(hung_resolver):
+    """A lookup under way when the process forks (a batch worker, the PDF process): the child has
+    no such thread, so it asks the resolver itself instead of waiting for an answer that never comes."""
+    import os
+    import warnings
+
+    from interview_export import netpolicy
+
+    def ask():
+        with contextlib.suppress(OSError):   # it times out, or the fixture lets it go
+            netpolicy.lookup("forked.example", 80, 3)
+
+    parent = threading.Thread(target=ask)
+    parent.start()
+    deadline = time.monotonic() + 5
+    while "forked.example" not in hung_resolver and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)    # Python 3.12: fork() with threads running
+        pid = os.fork()
+    if pid == 0:   # the child: its own lookup, answered at once
+        try:
+            socket.getaddrinfo = lambda *a, **kw: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80))]
+            os._exit(0 if netpolicy.lookup("forked.example", 80, 2.0) == ["93.184.216.34"] else 1)
+        finally:
+            os._exit(2)
+    assert os.waitpid(pid, 0)[1] == 0
+    parent.join(0)
+
+
 def test_a_dns_lookup_stops_at_the_download_deadline(hung_resolver):
     with Fetcher(connect_timeout=5, total_timeout=0.3, retries=0) as f:
         t0 = time.monotonic()

@@ -14,6 +14,7 @@ A lookup given a time limit (``lookup``) gives up when it passes: the C resolver
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from typing import Iterable
@@ -158,13 +159,28 @@ _running: dict[tuple[str, int], tuple[threading.Event, list]] = {}   # lookups u
 _running_lock = threading.Lock()
 
 
+def _forget_lookups() -> None:
+    """In a forked child: the lookup threads (and a lock one of them may hold) stayed behind."""
+    global _running_lock
+    _running_lock = threading.Lock()
+    _running.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_lookups)
+
+
 def _lookup_waited(name: str, port: int, timeout: float) -> list:
     key = (name, port)
     with _running_lock:
         entry = _running.get(key)
         if entry is None:
             entry = _running[key] = (threading.Event(), [])
-            threading.Thread(target=_look_up, args=(key, *entry), name=f"ie-dns-{name}", daemon=True).start()
+            try:
+                threading.Thread(target=_look_up, args=(key, *entry), name=f"ie-dns-{name}", daemon=True).start()
+            except RuntimeError as exc:    # no thread to be had: no lookup left behind for others to wait on
+                del _running[key]
+                raise OSError(f"cannot look up {name}: {exc}") from None
     done, answer = entry
     if not done.wait(max(timeout, 0.0)):
         raise TimeoutError(f"no answer from the resolver for {name} within {timeout:.3g}s")
