@@ -350,16 +350,23 @@ def test_cover_option_not_an_image(tmp_path):
     assert str(bad) in str(info.value)
 
 
-def test_errors_of_the_cover_drawn_beside_the_subsets_still_stop_the_build(monkeypatch):
+@pytest.mark.parametrize("step", ["choice and text", "banner and JPEG"])
+def test_errors_of_the_cover_drawn_beside_the_subsets_still_stop_the_build(monkeypatch, step):
+    """The cover's first step (choice, text) runs in the building thread, its second (banner, JPEG)
+    in a thread beside the subsets: an error of either stops the build; if the fonts fail too, the
+    fonts' error is the one raised, as when the two ran one after the other."""
     from interview_export import fonts
     from interview_export.errors import FontError, RenderError
     doc, bag = sample()
     book = prepare(doc, Options(), media=bag)
 
-    def broken_cover(*args, **kwargs):
+    def fail(*args, **kwargs):
         raise OSError("cover drawing failed")
 
-    monkeypatch.setattr(epub, "choose_cover", broken_cover)
+    def broken_cover(*args, **kwargs):   # fails at once, or in the step it returns
+        return fail() if step == "choice and text" else fail
+
+    monkeypatch.setattr(epub, "begin_cover", broken_cover)
     with pytest.raises(RenderError, match="cover drawing failed"):
         epub.build(book)
 
@@ -369,6 +376,54 @@ def test_errors_of_the_cover_drawn_beside_the_subsets_still_stop_the_build(monke
     monkeypatch.setattr(fonts, "subset_fonts", broken_fonts)
     with pytest.raises(FontError, match="subsetting failed"):
         epub.build(book)
+
+
+def test_the_covers_text_is_drawn_here_and_its_pixels_beside_the_subsets(monkeypatch):
+    """FreeType's text calls each need the GIL back, which the subsetter holds: they run in the
+    building thread before the subsets are cut; the banner's scaling and the JPEG encoding (long
+    calls without the GIL) run in the cover thread meanwhile. Same cover as drawn in one go."""
+    import threading
+
+    from PIL import ImageDraw, ImageOps
+
+    doc, bag = sample()
+    book = prepare(doc, Options(), media=bag)
+    where: dict[str, set[str]] = {"text": set(), "fit": set(), "save": set()}
+    for owner, name, key in ((ImageDraw.ImageDraw, "text", "text"), (ImageOps, "fit", "fit"),
+                             (Image.Image, "save", "save")):
+        real = getattr(owner, name)
+
+        def spy(*args, _real=real, _key=key, **kwargs):
+            where[_key].add(threading.current_thread().name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, spy)
+    b = Book(epub.build(book))
+    assert where["text"] == {threading.current_thread().name}
+    assert len(where["fit"]) == 1 and where["fit"] == where["save"] != where["text"]
+    assert next(iter(where["save"])).startswith("ie-cover")
+    cover = next(i for i in b.manifest.values() if i.get("properties") == "cover-image")
+    monkeypatch.undo()
+    bold, regular = epub._cover_fonts(book.fonts)
+    assert b.read(cover.get("href")) == cover_mod.generate_cover(
+        doc, bag.assets["https://cdn/banner.jpg"].data, font=bold, regular_font=regular, title=book.title)
+
+
+def test_a_banner_that_cannot_be_drawn_is_still_a_warning_and_no_thread_is_left(caplog):
+    """A banner Pillow cannot open (the cover thread's step): the book is still made, with the
+    cover's warning logged as before, and the build leaves no thread behind, failing or not."""
+    import threading
+
+    doc, bag = sample()
+    bag.assets["https://cdn/banner.jpg"] = FakeAsset("https://cdn/banner.jpg", "images/banner0001.jpg",
+                                                     b"\xff\xd8 not a JPEG", "image/jpeg", 1280, 544)
+    before = set(threading.enumerate())
+    with caplog.at_level("WARNING", logger="interview_export.cover"):
+        b = Book(epub.build(prepare(doc, Options(), media=bag)))
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "interview_export.cover"] \
+        == ["cover banner unusable"]
+    assert any(i.get("properties") == "cover-image" for i in b.manifest.values())
+    assert set(threading.enumerate()) == before
 
 
 def test_portrait_document_cover_used_as_is():

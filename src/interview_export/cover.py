@@ -3,12 +3,13 @@ generated 1600×2560 portrait cover (title in the CJK font, source, date, the ba
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, features
 
@@ -55,20 +56,32 @@ def choose_cover(doc: Document, media, options: Options = Options(), *,
                  given: CoverImage | None = None, title: str = "") -> CoverImage | None:
     """The cover for this book, or None with --no-cover. `given`: the --cover image already read
     (prepare.py); without it a --cover path is read here. `title`: the book's (PreparedBook.title)."""
+    return begin_cover(doc, media, options, font=font, regular_font=regular_font, given=given, title=title)()
+
+
+def begin_cover(doc: Document, media, options: Options = Options(), *,
+                font: tuple[Path, int] | None = None,
+                regular_font: tuple[Path, int] | None = None,
+                given: CoverImage | None = None, title: str = "") -> Callable[[], CoverImage | None]:
+    """:func:`choose_cover` in two steps: the choice, and a generated cover's text, made now; what
+    is returned gives the cover, drawing the banner in and encoding it first (Pillow: the pixel
+    work, most of it without the GIL, so it can run in a thread beside other work)."""
     if options.no_cover:
-        return None
+        return lambda: None
     if given is not None:
-        return given
+        return lambda: given
     if options.cover is not None:
-        return read_cover_file(Path(options.cover))
+        read = read_cover_file(Path(options.cover))
+        return lambda: read
     asset = media.get(doc.meta.cover) if (media is not None and doc.meta.cover) else None
     if asset is not None and asset.ok and asset.width and asset.height \
             and asset.height / asset.width >= PORTRAIT_RATIO and asset.media_type in ("image/jpeg", "image/png"):
-        return CoverImage(asset.data, asset.media_type, asset.filename, asset.width, asset.height,
-                          generated=False, reused_asset=True)
+        reused = CoverImage(asset.data, asset.media_type, asset.filename, asset.width, asset.height,
+                            generated=False, reused_asset=True)
+        return lambda: reused
     banner = asset.data if asset is not None and asset.ok else None
-    data = generate_cover(doc, banner, font=font, regular_font=regular_font, title=title)
-    return CoverImage(data, "image/jpeg", "images/cover.jpg", WIDTH, HEIGHT, generated=True)
+    finish = _lay_out(doc, banner, font=font, regular_font=regular_font, title=title)
+    return lambda: CoverImage(finish(), "image/jpeg", "images/cover.jpg", WIDTH, HEIGHT, generated=True)
 
 
 def read_cover_file(path: Path) -> CoverImage:
@@ -148,6 +161,13 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
                    regular_font: tuple[Path, int] | None = None, title: str = "") -> bytes:
     """A 1600×2560 JPEG: source and date on top, the title (`title`, else the metadata's) large, the
     banner below, credits."""
+    return _lay_out(doc, banner, font=font, regular_font=regular_font, title=title)()
+
+
+def _lay_out(doc: Document, banner: bytes | None, *, font: tuple[Path, int] | None,
+             regular_font: tuple[Path, int] | None, title: str) -> Callable[[], bytes]:
+    """The cover's page with its text drawn (FreeType: many short calls that need the GIL) →
+    what draws the banner in and encodes the JPEG (decoding, scaling, encoding: long calls without it)."""
     m = doc.meta
     img = _blank_page()
     draw = ImageDraw.Draw(img)
@@ -210,6 +230,12 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
         mark_font = _font(font, 520)
         left = draw.textbbox((0, 0), mark, font=mark_font, **shaping)[0]
         draw.text((MARGIN - left, max(y, bottom - 700)), mark, font=mark_font, fill=ACCENT, **shaping)
+    return functools.partial(_finish, img, banner, bottom - y - 60,
+                             bottom - 40 if credits else HEIGHT)
+
+
+def _finish(img: Image.Image, banner: bytes | None, room: int, banner_bottom: int) -> bytes:
+    """The laid-out page with the banner, if any, fitted into `room` above `banner_bottom` → JPEG."""
     if banner:
         try:
             with Image.open(io.BytesIO(banner)) as opened:
@@ -217,13 +243,12 @@ def generate_cover(doc: Document, banner: bytes | None = None, *, font: tuple[Pa
                 # convert() to the mode an image already has is a copy: the same pixels, 2.8 MB of
                 # fresh memory (~680 page faults) for the seed's banner
                 b = opened if opened.mode == "RGB" else opened.convert("RGB")
-                room = bottom - y - 60
                 if room > 300:
                     target_h = min(room, int(WIDTH * b.height / max(b.width, 1)), 1100)
                     # bicubic: looks the same as Lanczos on a photo at this size (mean difference
                     # 0.1/255 on the seed's 1.25× enlarged banner) in 60 % of the time
                     fitted = ImageOps.fit(b, (WIDTH, target_h), Image.Resampling.BICUBIC)
-                    img.paste(fitted, (0, bottom - target_h - 40 if credits else HEIGHT - target_h))
+                    img.paste(fitted, (0, banner_bottom - target_h))
         except (OSError, ValueError) as exc:
             log.warning("cover banner unusable: %s", exc)
 

@@ -22,7 +22,7 @@ from io import BytesIO
 from ebooklib import epub as eb
 
 from .. import compat, linebreak, model, render
-from ..cover import choose_cover
+from ..cover import begin_cover
 from ..errors import ExportError, RenderError
 from ..model import Document
 from ..prepare import PreparedBook
@@ -165,14 +165,20 @@ def _build(book_in: PreparedBook) -> list[tuple[str, bytes]]:
     title = book_in.title
 
     bold, regular = _cover_fonts(book_in.fonts)
-    # The generated cover is drawn in a thread while the font subsets are cut here: Pillow fills,
-    # scales and encodes it (~30 ms of its ~45) without the GIL, HarfBuzz's subsetter holds it.
+    # The cover's text is drawn here first, then its banner is scaled in and the JPEG encoded in a
+    # thread while the font subsets are cut here: Pillow does that pixel work in long calls without
+    # the GIL. (Drawn whole in the thread, each of the text's many short FreeType calls waited for
+    # the GIL that HarfBuzz's subsetter and our Python hold: the thread took twice as long.)
     # The fonts' error, if any, comes first, as it did when the two ran one after the other.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ie-cover") as pool:
-        drawing = pool.submit(choose_cover, doc, media, options, font=bold, regular_font=regular,
-                              given=book_in.cover, title=title)
+        try:
+            finishing = pool.submit(begin_cover(doc, media, options, font=bold, regular_font=regular,
+                                                given=book_in.cover, title=title))
+        except Exception:
+            _embedded_fonts(book_in)
+            raise
         embedded, font_css = _embedded_fonts(book_in)
-        cover = drawing.result()
+        cover = finishing.result()
 
     renderer = EpubRenderer(media, options, lang=lang)
     parts = renderer.render_parts(doc, cover.filename if cover else None)
