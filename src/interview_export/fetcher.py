@@ -31,10 +31,10 @@ from urllib.parse import urljoin, urlsplit
 
 from .cache import Cache
 from .errors import ImageError
-from .netpolicy import AddressRefused, Policy
 
-if TYPE_CHECKING:  # http.client (with email and ssl behind it) loads only when a download happens
-    from . import webclient
+if TYPE_CHECKING:  # http.client (with email and ssl behind it) loads only when a download happens,
+    from . import webclient  # netpolicy (socket, selectors, ipaddress) only when a URL is checked
+    from .netpolicy import Policy
 
 log = logging.getLogger("interview_export.fetcher")
 
@@ -122,7 +122,10 @@ class Fetcher:
         budget_bytes: int = BUDGET_BYTES,
     ):
         self.mirrors = tuple(mirrors)
-        self.policy = Policy(allow_hosts, self.mirrors)
+        self._allow_hosts = tuple(allow_hosts)
+        self._policy: Policy | None = None   # made when a URL is first checked: cache hits need none
+        for _prefix, replacement in self.mirrors:   # a bad port fails here, as Policy() would
+            urlsplit(replacement).port
         self.budget_seconds = budget_seconds
         self.budget_bytes = budget_bytes
         self._budget_end: float | None = None   # set by the first download
@@ -148,14 +151,25 @@ class Fetcher:
         self._client_obj: webclient.Client | None = None  # made on first download: cache hits need none
 
     @property
+    def policy(self) -> "Policy":
+        """Which hosts this fetcher may connect to (``netpolicy.Policy``: public ones, the trusted)."""
+        with self._client_lock:
+            if self._policy is None:
+                from .netpolicy import Policy
+
+                self._policy = Policy(self._allow_hosts, self.mirrors)
+            return self._policy
+
+    @property
     def _client(self) -> "webclient.Client":
+        policy = self.policy
         with self._client_lock:
             if self._client_obj is None:
                 from . import webclient
 
                 connect = self._connect_timeout if self._connect_timeout else min(self.timeout, 10.0)
                 self._client_obj = webclient.Client(
-                    self.policy, timeout=self.timeout, connect_timeout=connect, max_idle=self.max_workers,
+                    policy, timeout=self.timeout, connect_timeout=connect, max_idle=self.max_workers,
                     headers={"User-Agent": self._user_agent or user_agent(), "Accept": "image/*,*/*;q=0.5"})
             return self._client_obj
 
@@ -297,6 +311,8 @@ class Fetcher:
         raise ImageError(url, reason)
 
     def _check_address(self, url: str, target: str) -> None:
+        from .netpolicy import AddressRefused
+
         try:
             self.policy.check_url(target)
         except AddressRefused as exc:
@@ -327,6 +343,7 @@ class Fetcher:
     def _download_once(self, url: str, target: str, cached) -> Fetched:
         client = self._client
         from . import webclient as web  # loaded by self._client; a dictionary lookup here
+        from .netpolicy import AddressRefused
 
         deadline = time.monotonic() + self.total_timeout
         seen: set[str] = set()

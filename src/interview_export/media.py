@@ -191,11 +191,12 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         warnings.simplefilter("always")
         renditions = Renditions(options, targets)
         done: dict[str, ImageAsset] = {}  # sha256 of body → normalised asset (filled by the check)
+        hashed = _Digests()               # the check's hashes, for _process_all (same bytes objects)
 
         def check(data: bytes) -> None:
             """The fetcher's acceptance test: normalising *is* checking, so do it once, here."""
             try:
-                digest = hashlib.sha256(data).hexdigest()
+                digest = hashed(data)
                 done[digest] = renditions.asset(data, digest)
             except ImageRefused as exc:
                 raise ImageError("<bytes>", str(exc)) from None
@@ -213,7 +214,7 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         finally:
             if own and fetcher is not None:
                 fetcher.close()
-        processed = _process_all(raw, options, done, renditions)
+        processed = _process_all(raw, options, done, renditions, hashed)
     for w in caught:
         log.debug("while reading images: %s: %s", w.category.__name__, w.message)
 
@@ -382,8 +383,25 @@ def _read_inside(path: Path, roots: list[Path], max_bytes: int) -> bytes:
 
 
 # ---------------------------------------------------------------- normalising
+class _Digests:
+    """bytes → their SHA-256 (hex), remembered per object: a body the fetcher's check hashed is not
+    hashed again when it is grouped by content (the object is kept, so its id is not reused)."""
+
+    def __init__(self):
+        self._seen: dict[int, tuple[bytes, str]] = {}   # set from the fetch threads: one store each
+
+    def __call__(self, data: bytes) -> str:
+        known = self._seen.get(id(data))
+        if known is not None and known[0] is data:
+            return known[1]
+        digest = hashlib.sha256(data).hexdigest()
+        self._seen[id(data)] = (data, digest)
+        return digest
+
+
 def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
-                 done_before: dict[str, ImageAsset], renditions: "Renditions") -> dict[str, ImageAsset | str]:
+                 done_before: dict[str, ImageAsset], renditions: "Renditions",
+                 digest_of: _Digests) -> dict[str, ImageAsset | str]:
     """Check and normalise every body once per distinct content, in parallel (Pillow drops the GIL)."""
     out: dict[str, ImageAsset | str] = {}
     by_hash: dict[str, bytes] = {}
@@ -392,7 +410,7 @@ def _process_all(raw: dict[str, tuple[bytes, bool] | str], options: Options,
         if isinstance(item, str):
             out[src] = item
             continue
-        digest = hashlib.sha256(item[0]).hexdigest()
+        digest = digest_of(item[0])
         by_hash.setdefault(digest, item[0])
         wanted.setdefault(digest, []).append(src)
 
