@@ -231,7 +231,8 @@ def test_key_changes_with_the_format_version_and_the_normalising_code(monkeypatc
     assert Renditions(Options(), ("epub",)).key(d, "epub") != key
     monkeypatch.undo()
     media.code_fingerprint.cache_clear()
-    monkeypatch.setattr(images, "__file__", __file__)  # "another images.py"
+    assert media.NORMALISING_CODE == Path(images.__file__)   # the module that normalises, not imported
+    monkeypatch.setattr(media, "NORMALISING_CODE", Path(__file__))  # "another images.py"
     try:
         assert Renditions(Options(), ("epub",)).key(d, "epub") != key
     finally:

@@ -82,16 +82,17 @@ class StoredRendition:
 def _read_record(path: Path, what: str) -> tuple[dict | None, bytes] | None:
     """A cache file as (its JSON header line, or None if that is damaged; the body after it);
     None when the file is missing or unreadable."""
-    try:
-        raw = path.read_bytes()
+    try:    # the header line, then the body read into its own bytes (not sliced from a copy)
+        with open(path, "rb") as fh:
+            header = fh.readline()
+            body = fh.read()
     except FileNotFoundError:
         return None
     except OSError as exc:
         log.debug("%s unreadable: %s", what, exc)
         return None
-    header, sep, body = raw.partition(b"\n")
     try:
-        head = json.loads(header.decode("utf-8")) if sep else None
+        head = json.loads(header.decode("utf-8")) if header.endswith(b"\n") else None
     except ValueError:
         head = None
     return (head if isinstance(head, dict) else None), body

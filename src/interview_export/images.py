@@ -29,6 +29,7 @@ from struct import error as struct_error  # Pillow raises it on some broken head
 from typing import TYPE_CHECKING
 
 from .errors import ImageRefused
+from .model import KEPT_FORMATS
 
 if TYPE_CHECKING:
     from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -47,8 +48,6 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 COMMON_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
 ALLOWED_FORMATS: tuple[str, ...] = ()         # the common ones this Pillow has, set by _pillow()
 _others: tuple[str, ...] | None = None        # the others it has, set by more_formats()
-# formats an EPUB (and Kindle) shows as they are → (media type, extension)
-KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
 
 
 @dataclass(frozen=True)

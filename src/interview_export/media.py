@@ -12,7 +12,8 @@ Renditions are cached (``Cache.get_rendition``) under a key made of the SHA-256 
 bytes, the target, the options that shape that target's rendition, ``RENDITION_VERSION`` and a
 fingerprint of the normalising code (``images.py`` and the Pillow version), whatever the source
 (URL, local file or data: URI): a warm conversion reads bytes and never loads Pillow. Only images
-that passed every check are stored, so a hit is also a pass. ``use_cache=False`` neither reads nor
+that passed every check are stored, so a hit is also a pass. ``images`` (the normalising code) is
+imported for a miss only. ``use_cache=False`` neither reads nor
 writes them.
 """
 
@@ -34,11 +35,10 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
-from . import images
 from .cache import Cache, StoredRendition
 from .errors import ImageError, ImageRefused
 from .fetcher import Fetcher
-from .model import Document, image_refs
+from .model import KEPT_FORMATS, Document, image_refs
 from .options import Options
 
 log = logging.getLogger("interview_export.media")
@@ -487,14 +487,16 @@ class Renditions:
         e, p = epub.meta, pdf.meta
         return ImageAsset(
             src="", status="ok", filename=_filename(epub.sha256, e["format"]),
-            media_type=images.KEPT_FORMATS[e["format"]][0], data=epub.data, pdf_data=pdf.data,
+            media_type=KEPT_FORMATS[e["format"]][0], data=epub.data, pdf_data=pdf.data,
             width=e["width"], height=e["height"], format=e["format"],
-            pdf_media_type=images.KEPT_FORMATS[p["format"]][0],
+            pdf_media_type=KEPT_FORMATS[p["format"]][0],
             source_format=e["source_format"], source_size=len(data),
             source_width=e["source_width"], source_height=e["source_height"])
 
     def _make(self, data: bytes, digest: str, targets: tuple[str, ...]) -> dict[str, StoredRendition]:
         """Normalise ``data`` for ``targets`` and store each rendition in the cache."""
+        from . import images
+
         self._ready()
         with MEMORY(images.decode_cost(data)):
             n = images.normalise(data, epub_long_side=self.options.epub_image_long_side,
@@ -518,6 +520,8 @@ class Renditions:
         that: make that an error (inside collect_media's catch_warnings, which undoes it)."""
         if self._pillow_ready:
             return
+        from . import images
+
         with self._lock:
             if not self._pillow_ready:
                 images._pillow()
@@ -527,8 +531,11 @@ class Renditions:
 
 def _usable(meta: dict) -> bool:
     """Whether a stored rendition's metadata has what an ImageAsset needs (else: a miss)."""
-    return (meta.get("format") in images.KEPT_FORMATS and isinstance(meta.get("source_format"), str)
+    return (meta.get("format") in KEPT_FORMATS and isinstance(meta.get("source_format"), str)
             and all(type(meta.get(k)) is int for k in ("width", "height", "source_width", "source_height")))
+
+
+NORMALISING_CODE = Path(__file__).with_name("images.py")   # read, not imported: a warm run needs none of it
 
 
 @functools.lru_cache(maxsize=1)
@@ -538,7 +545,7 @@ def code_fingerprint() -> str:
     import PIL  # the package only (its version), not PIL.Image
 
     try:
-        source = Path(images.__file__).read_bytes()
+        source = NORMALISING_CODE.read_bytes()
     except (OSError, TypeError):
         source = b""
     return hashlib.sha256(source + b"\0" + PIL.__version__.encode()).hexdigest()[:16]
@@ -546,4 +553,4 @@ def code_fingerprint() -> str:
 
 def _filename(sha256: str, fmt: str) -> str:
     """ASCII, content-derived: identical bytes from two sources share one file in the book."""
-    return f"images/{sha256[:16]}.{images.KEPT_FORMATS[fmt][1]}"
+    return f"images/{sha256[:16]}.{KEPT_FORMATS[fmt][1]}"

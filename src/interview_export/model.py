@@ -344,6 +344,11 @@ def all_blocks(doc: Document) -> Iterator[Block]:
     yield from walk_blocks(doc.colophon)
 
 
+# image formats a book carries as they are (an EPUB reader and Kindle show them) → (media type,
+# extension): what images.normalise keeps or makes, what media names and types them by
+KEPT_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
+
+
 def image_refs(doc: Document) -> list[tuple[str, str, int]]:
     """(src, alt, line) of every image in reading order, cover included, duplicates kept."""
     refs: list[tuple[str, str, int]] = []
