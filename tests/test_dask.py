@@ -109,6 +109,18 @@ def test_unit_carries_the_local_images_and_the_worker_asks_for_what_the_scan_mis
     assert any("outside the input folder" in w for w in built.result.warnings)
 
 
+def test_the_quick_scan_skips_embedded_and_remote_images_without_reading_through_them(tmp_path):
+    big = "data:image/png;base64," + "QUJD" * 50_000
+    text = (f"![a]({big})\n![b](<{big}>)\n![c](HTTPS://cdn.example/x.png)\n![d](img/p%201.png)\n"
+            "![e](<img/q 1.png>)\n![f](img/中.png)\n")
+    source = _md(tmp_path / "a.md", text)
+    # data: and remote srcs are refused before their URI is scanned (a standalone article's base64)
+    assert [m.group(1) for m in dask_batch._IMAGE.finditer(source.read_bytes())] == [
+        b"img/p%201.png", b"<img/q 1.png>", "img/中.png".encode()]
+    assert dask_batch.quick_local_srcs(source.read_bytes(), None, Options()) == [
+        "img/p%201.png", "img/q%201.png", "img/%E4%B8%AD.png"]
+
+
 def test_a_worker_with_another_fingerprint_refuses_the_unit(tmp_path):
     [source] = _articles(tmp_path, 1)
     built = dask_batch.build_unit(_unit(source, fingerprint="0" * 16), {})
@@ -182,6 +194,21 @@ def test_local_cluster_books_are_byte_identical_to_the_local_run(tmp_path, clien
     # --no-clobber: nothing to do, nothing sent
     again = api.convert(inputs, ("epub", "pdf"), tmp_path / "there", options, dask=client, overwrite=False)
     assert [r.status for r in again] == ["skipped"] * 3
+
+
+def test_checked_workers_have_their_imports_frozen_out_of_the_collector(client):
+    import gc
+
+    assert dask_cluster.check_workers(client, "local") == 2
+    # as a pool worker (batch._init_worker): WeasyPrint and our stages imported, then gc.freeze'd
+    counts = client.run(gc.get_freeze_count)
+    assert len(counts) == 2 and all(n > 10_000 for n in counts.values()), counts
+
+
+def test_a_local_cluster_sends_the_books_straight_to_the_client_and_steals_nothing():
+    with dask_cluster.connect("local:1") as c:
+        assert c.direct_to_workers is True
+        assert "stealing" not in c.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.extensions))
 
 
 def test_local_cluster_refuses_workers_that_differ(tmp_path, client, monkeypatch):

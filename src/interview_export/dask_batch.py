@@ -209,7 +209,10 @@ def make_unit(index: int, task: Task, formats: tuple[str, ...], ours: str) -> Un
     return Unit(index, task.source, name, data, sidecar, fallback, formats, _portable(task.options), local, ours)
 
 
-_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*(<[^>\n]*>|[^)\s]+)")
+# Scanned as bytes (no decoding of a whole article: ~25 ms for 3 MB); a remote or data: src is
+# refused by the lookahead before its URI is scanned (an embedded image is ~1 MB of base64: a
+# standalone article cost the client 60-400 ms of CPU per unit, now ~1 ms).
+_IMAGE = re.compile(rb"!\[[^\]\n]*\]\(\s*(?!<?(?i:https?:|data:))(<[^>\n]*>|[^)\s]+)")
 
 
 def quick_local_srcs(data: bytes, sidecar: tuple[dict, list[str]] | None, options: Options) -> list[str]:
@@ -221,8 +224,7 @@ def quick_local_srcs(data: bytes, sidecar: tuple[dict, list[str]] | None, option
     from .reader import parser
 
     normalize = parser(options.allow_html).normalizeLink
-    text = data.decode("utf-8", "replace")
-    raw = [m.group(1) for m in _IMAGE.finditer(text)]
+    raw = [m.group(1).decode("utf-8", "replace") for m in _IMAGE.finditer(data)]
     raw = [r[1:-1] if r.startswith("<") else r for r in raw]
     srcs = [normalize(unescapeAll(r)) for r in raw if not _REMOTE.match(r)]
     cover = (sidecar or ({}, []))[0].get("cover") if sidecar else None

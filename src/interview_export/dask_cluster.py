@@ -9,6 +9,7 @@ Needs the optional `distributed` package (`pip install 'interview-export[dask]'`
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -54,7 +55,9 @@ def connect(target: Any, *, jobs: int | None = None, verbose: bool = False) -> I
     with _quiet_logs(verbose):
         if address == DASK_LOCAL:
             with _local_cluster(count or jobs) as cluster:
-                client = distributed.Client(cluster, set_as_default=False)
+                # the books come straight from the worker, not through the scheduler (a second copy
+                # of every book's bytes through this process's event loop)
+                client = distributed.Client(cluster, set_as_default=False, direct_to_workers=True)
                 try:
                     yield client
                 finally:
@@ -79,6 +82,7 @@ LOCAL_SETTINGS = {
     "distributed.admin.tick.interval": "200ms",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
+    "distributed.scheduler.work-stealing": False,          # tasks wait on the scheduler (queuing): nothing to steal
 }
 
 
@@ -173,7 +177,7 @@ def describe_difference(theirs: dict[str, str], ours: dict[str, str]) -> str:
 def worker_hello(neighbours: dict[str, int] | None = None, dask_worker: Any = None) -> dict[str, str]:
     """Runs on each worker (in its event loop) before the run: no stack sampling, its share of the
     image memory budget (`neighbours`: worker address → workers on its host, as `--jobs` shares
-    it), the heavy modules imported once, → the fingerprint."""
+    it), the heavy modules imported once and frozen out of the collector's way, → the fingerprint."""
     from .batch import PRELOAD, preload_module
     from .media import share_memory_budget
 
@@ -183,7 +187,9 @@ def worker_hello(neighbours: dict[str, int] | None = None, dask_worker: Any = No
     for name in PRELOAD:
         with suppress(Exception):
             preload_module(name)
-    return fingerprint()
+    info = fingerprint()
+    gc.freeze()   # as a pool worker (batch._init_worker): no collection goes over the imports again
+    return info
 
 
 def stop_profiler(worker: Any) -> None:
