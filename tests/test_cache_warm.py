@@ -66,7 +66,7 @@ def test_a_warm_collection_loads_no_network_code_and_no_pillow(tmp_path):
     assert warm["loaded"] == []
 
 
-def test_a_warm_collection_hashes_each_body_once_besides_the_entry_check(tmp_path, monkeypatch):
+def test_a_warm_collection_hashes_each_body_once(tmp_path, monkeypatch):
     import collections
     import hashlib
 
@@ -98,5 +98,5 @@ def test_a_warm_collection_hashes_each_body_once_besides_the_entry_check(tmp_pat
         server.stop()
     assert [a.status for a in warm.assets.values()] == ["cached"] * 3
     assert [a.data for a in warm.assets.values()] == [a.data for a in cold.assets.values()]
-    # the cache's check of the stored entry, then the rendition key: not a third time to group bodies
-    assert [hashed[b] for b in bodies] == [2, 2, 2]
+    # by the cache's check of the stored entry; not again for the rendition key, nor to group bodies
+    assert [hashed[b] for b in bodies] == [1, 1, 1]

@@ -32,7 +32,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from .cache import Cache, StoredRendition
@@ -181,17 +181,17 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         except ImageRefused as exc:
             raw[src] = str(exc)
 
+    hashed = _Digests()   # each body hashed once: by the cache's check of its entry, or else here
+    renditions = Renditions(options, targets, hashed)
     own = fetcher is None and bool(remote)
-    if own:
-        fetcher = Fetcher.from_options(options)
+    if own:   # one Cache for the downloads and the renditions (with the same memory of hashes)
+        fetcher = Fetcher.from_options(options, **({"cache": renditions.cache} if renditions.cache else {}))
     # The filter list is process-wide, so this also covers the worker threads below; the
     # renditions add the Pillow-specific filter when they first need Pillow. Other Pillow warnings
     # (odd EXIF, odd chunks) are logged, never printed by library code.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        renditions = Renditions(options, targets)
         done: dict[str, ImageAsset] = {}  # sha256 of body → normalised asset (filled by the check)
-        hashed = _Digests()               # the check's hashes, for _process_all (same bytes objects)
 
         def check(data: bytes) -> None:
             """The fetcher's acceptance test: normalising *is* checking, so do it once, here."""
@@ -384,8 +384,9 @@ def _read_inside(path: Path, roots: list[Path], max_bytes: int) -> bytes:
 
 # ---------------------------------------------------------------- normalising
 class _Digests:
-    """bytes → their SHA-256 (hex), remembered per object: a body the fetcher's check hashed is not
-    hashed again when it is grouped by content (the object is kept, so its id is not reused)."""
+    """bytes → their SHA-256 (hex), remembered per object: a body the cache's check of its entry or
+    the fetcher's check hashed is not hashed again for its rendition key or to group bodies by
+    content (the object is kept, so its id is not reused)."""
 
     def __init__(self):
         self._seen: dict[int, tuple[bytes, str]] = {}   # set from the fetch threads: one store each
@@ -451,11 +452,11 @@ class Renditions:
     """Source bytes → ImageAsset for one conversion: from the rendition cache when it has them,
     else normalised (Pillow loaded then, with decompression-bomb warnings made errors) and stored."""
 
-    def __init__(self, options: Options, targets: tuple[str, ...]):
+    def __init__(self, options: Options, targets: tuple[str, ...], digest: Callable[[bytes], str] | None = None):
         self.options = options
         # what images.normalise computes for these targets (no target named: the PDF one)
         self.wanted = tuple(t for t in TARGETS if t in targets) or ("pdf",)
-        self.cache = Cache(options.cache_dir) if options.use_cache else None
+        self.cache = Cache(options.cache_dir, digest=digest) if options.use_cache else None
         self._lock = threading.Lock()
         self._pillow_ready = False
 
