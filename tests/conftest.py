@@ -30,6 +30,28 @@ def _interruptible_children():
         yield
 
 
+def pytest_configure(config):
+    """Out of the real user cache from the start: collecting the tests imports our modules, whose
+    first dataclass reads (and at exit writes) dataclass_code's table in the engine cache."""
+    import os
+    import tempfile
+
+    config._real_xdg_cache = os.environ.get("XDG_CACHE_HOME")
+    folder = Path(tempfile.gettempdir()) / f"interview-export-tests-{os.getuid()}"   # one per user, reused
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+
+
+def pytest_unconfigure(config):
+    import os
+
+    old = getattr(config, "_real_xdg_cache", None)
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_user_cache(tmp_path_factory):
     """Keep tests out of the real user cache (and its hits out of request counts)."""

@@ -15,8 +15,6 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Callable
 
-from .hanzi import is_traditional_text
-
 #: Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF): the
 #: reader drops them from the text (with a warning), the renderer from anything it escapes.
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -60,6 +58,9 @@ def detect_language(text: str) -> str:
     if hangul and hangul >= han:
         return "ko"
     if han and han * 16 >= latin:  # one Han character carries several letters' worth of text
+        # imported here: util imports nothing of ours (dataclass_code reads the engine cache with it)
+        from .hanzi import is_traditional_text
+
         return "zh-Hant" if is_traditional_text(text[:200_000]) else "zh-CN"
     return "en" if latin else ""
 

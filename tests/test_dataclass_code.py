@@ -1,0 +1,128 @@
+"""dataclass_code: dataclasses' generated methods compiled once and kept — the same classes, the rules of the engine cache."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import marshal
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from interview_export import dataclass_code
+
+
+def _make_classes() -> list[type]:
+    """Dataclasses of every kind our code uses (frozen, defaults, factories, order, slots, kw_only)."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Frozen:
+        x: int
+        y: str = "a"
+        z: list = dataclasses.field(default_factory=list)
+
+    @dataclasses.dataclass(order=True, slots=True, kw_only=True)
+    class Ordered:
+        a: float = 0.5
+        b: tuple[int, ...] = ()
+
+    @dataclasses.dataclass
+    class Plain:
+        n: int
+        m: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    return [Frozen, Ordered, Plain]
+
+
+def _methods(classes: list[type]) -> list[tuple]:
+    out = []
+    for cls in classes:
+        for name in ("__init__", "__repr__", "__eq__", "__hash__", "__lt__", "__setattr__", "__delattr__"):
+            fn = vars(cls).get(name)
+            if callable(fn) and hasattr(fn, "__code__"):
+                out.append((cls.__name__, name, fn.__code__, fn.__code__.co_filename, fn.__annotations__,
+                            fn.__defaults__, fn.__kwdefaults__))
+    return out
+
+
+def test_classes_made_from_kept_code_are_the_classes_exec_makes(monkeypatch):
+    """Methods from the table (compiled here, and after a marshal round trip as stored) are the
+    ones exec() of the generated text makes: same code, file name, annotations and defaults (this
+    module's `from __future__ import annotations` must not leak into the compile)."""
+    monkeypatch.setattr(dataclasses, "exec", builtins.exec, raising=False)
+    stock = _methods(_make_classes())
+    monkeypatch.setattr(dataclass_code, "_table", {})
+    monkeypatch.setattr(dataclass_code, "_gained", 1)      # no exit hook registered by this test
+    monkeypatch.setattr(dataclasses, "exec", dataclass_code._exec)
+    compiled = _methods(_make_classes())
+    table = dataclass_code._table
+    assert len(table) >= 10
+    monkeypatch.setattr(dataclass_code, "_table", marshal.loads(marshal.dumps(table)))
+    monkeypatch.setattr(dataclass_code, "_gained", 0)
+    stored = _methods(_make_classes())
+    assert dataclass_code._gained == 0                     # every method came from the table
+    assert stock == compiled == stored
+    assert stock[0][4] == {"x": "int", "y": "str", "z": "list", "return": None}
+
+
+def _run(env: dict, code: str = "") -> tuple[int, int]:
+    """(texts compiled, table size) of a fresh process importing our dataclass-heavy modules."""
+    script = ("import interview_export.options, interview_export.model, interview_export.fonts\n"
+              "from interview_export import dataclass_code as d\n" + code +
+              "print(d._gained, len(d._table or {}))\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    gained, size = out.stdout.split()
+    return int(gained), int(size)
+
+
+@pytest.fixture
+def cache_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "INTERVIEW_EXPORT_ENGINE_CACHE"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    return env
+
+
+def test_the_table_is_written_once_and_read_by_the_next_process(cache_env, tmp_path):
+    table = tmp_path / "interview-export" / "engine" / f"dataclasses-{sys.implementation.cache_tag}.bin"
+    gained, size = _run(cache_env)
+    assert gained == size > 100 and table.is_file()
+    assert _run(cache_env) == (0, size)                    # nothing compiled again
+    assert table.stat().st_mode & 0o077 == 0
+
+
+def test_a_damaged_or_foreign_table_is_not_used(cache_env, tmp_path):
+    engine = tmp_path / "interview-export" / "engine"
+    table = engine / f"dataclasses-{sys.implementation.cache_tag}.bin"
+    gained, size = _run(cache_env)
+    good = table.read_bytes()
+    for damage in (good[:len(good) // 2], b"garbage", b"", good[:4] + marshal.dumps({"text": 1})):
+        table.write_bytes(damage)
+        assert _run(cache_env) == (size, size)             # all compiled again, nothing failed …
+        assert table.read_bytes().startswith(good[:4])     # … and a good table written back
+    assert _run(cache_env) == (0, size)
+    engine.chmod(0o777)                                    # others could plant code in it: not read
+    try:
+        assert _run(cache_env) == (size, size)
+    finally:
+        engine.chmod(0o700)
+    assert _run(cache_env) == (0, size)
+
+
+def test_engine_cache_off_neither_reads_nor_writes_the_table(cache_env, tmp_path):
+    gained, size = _run({**cache_env, "INTERVIEW_EXPORT_ENGINE_CACHE": "0"})
+    assert gained == size > 100
+    assert not (tmp_path / "interview-export").exists()
+
+
+def test_util_imports_none_of_our_modules():
+    """dataclass_code reads the table through util while our first dataclasses are being made, so
+    util must not import a module of ours at import (hanzi → model would import itself half-made)."""
+    out = subprocess.run([sys.executable, "-c", "import sys, interview_export.util\n"
+                          "print(sorted(m for m in sys.modules if m.startswith('interview_export.')))"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(sorted(["interview_export.dataclass_code", "interview_export.util",
+                                             "interview_export.version"]))
+    assert Path(dataclass_code.__file__).name == "dataclass_code.py"
