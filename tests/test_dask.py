@@ -205,10 +205,19 @@ def test_checked_workers_have_their_imports_frozen_out_of_the_collector(client):
     assert len(counts) == 2 and all(n > 10_000 for n in counts.values()), counts
 
 
-def test_a_local_cluster_sends_the_books_straight_to_the_client_and_steals_nothing():
-    with dask_cluster.connect("local:1") as c:
+def test_a_local_cluster_forks_warm_workers_sends_the_books_straight_and_steals_nothing():
+    from multiprocessing import forkserver
+
+    with dask_cluster.connect("local:2") as c:
+        c.wait_for_workers(2, timeout=60)
+        # forked from one server that imported WeasyPrint and our stages before them (no worker_hello yet)
+        parents = set(c.run(os.getppid).values())
+        assert len(parents) == 1 and os.getpid() not in parents
+        assert all(c.run(lambda: "weasyprint" in sys.modules and "interview_export.render" in sys.modules).values())
         assert c.direct_to_workers is True
         assert "stealing" not in c.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.extensions))
+    assert forkserver._forkserver._forkserver_pid is None   # stopped and reaped with the cluster
+    assert forkserver._forkserver._preload_modules == ["__main__"]
 
 
 def test_local_cluster_refuses_workers_that_differ(tmp_path, client, monkeypatch):
@@ -295,7 +304,8 @@ class _Cluster:
 
     def add_worker(self, name: str) -> None:
         self.start(name, "distributed.cli.dask_worker", self.address, "--nthreads", "1", "--name", name,
-                   "--no-dashboard", "--local-directory", str(self.tmp / name), "--death-timeout", "60")
+                   "--no-dashboard", "--local-directory", str(self.tmp / name), "--death-timeout", "60",
+                   "--preload", "interview_export.dask_warm")   # as README says
 
     def wait_for_workers(self, n: int, timeout: float = 60) -> None:
         with distributed.Client(self.address, timeout=timeout, set_as_default=False) as c:
