@@ -100,3 +100,102 @@ def test_a_warm_collection_hashes_each_body_once(tmp_path, monkeypatch):
     assert [a.data for a in warm.assets.values()] == [a.data for a in cold.assets.values()]
     # by the cache's check of the stored entry; not again for the rendition key, nor to group bodies
     assert [hashed[b] for b in bodies] == [1, 1, 1]
+
+
+# ------------------------------------------------------------ links: URL → the renditions, download unread
+def _site(tmp_path: Path, n: int) -> tuple[Path, StaticServer]:
+    site = tmp_path / "site"
+    site.mkdir()
+    for i in range(n):
+        (site / f"p{i}.jpg").write_bytes(_photo(i))
+    article = tmp_path / "a.md"
+    article.write_text("# 标题\n\n" + "".join(f"![图{i}]({MIRROR}p{i}.jpg)\n\n" for i in range(n)), encoding="utf-8")
+    return article, StaticServer(site).start()
+
+
+def _options(tmp_path: Path, server: StaticServer, **kw):
+    from interview_export.options import Options
+
+    kw.setdefault("epub_image_long_side", 32)   # the photos are made smaller: renditions with bodies
+    return Options(cache_dir=tmp_path / "cache", mirrors=((MIRROR, server.url),), allow_hosts=("127.0.0.1",), **kw)
+
+
+def _fields(bag) -> list:
+    import dataclasses
+
+    return [dataclasses.astuple(a) for a in bag.assets.values()]
+
+
+def _collect_in_process(article: Path, options, targets=("epub",)):
+    from interview_export.media import collect_media
+    from interview_export.reader import read_path
+
+    return collect_media(read_path(article), article.parent, options, targets=targets)
+
+
+def test_a_warm_collection_follows_links_and_never_reads_the_downloads(tmp_path, monkeypatch):
+    from interview_export.cache import Cache
+
+    article, server = _site(tmp_path, 2)
+    try:
+        o = _options(tmp_path, server)
+        cold = _collect_in_process(article, o)
+        assert sorted(p.name for p in (tmp_path / "cache").rglob("*.link")) == sorted(
+            Cache(tmp_path / "cache").link_path(MIRROR + f"p{i}.jpg").name for i in range(2))
+
+        def unread(self, url):
+            raise AssertionError(f"download of {url} read")
+
+        monkeypatch.setattr(Cache, "get", unread)
+        warm = _collect_in_process(article, o)
+    finally:
+        server.stop()
+    assert [a.status for a in cold.assets.values()] == ["ok"] * 2
+    assert [a.status for a in warm.assets.values()] == ["cached"] * 2 and warm.warnings == []
+    assert _fields(warm) == [(f[0], "cached", *f[2:]) for f in _fields(cold)]
+    assert len(server.requests) == 2
+    assert warm.get(MIRROR + "p0.jpg").source_size == len(_photo(0))
+
+
+def test_a_forged_or_damaged_link_is_a_miss(tmp_path):
+    import json
+
+    from interview_export.cache import Cache
+
+    article, server = _site(tmp_path, 2)
+    try:
+        o = _options(tmp_path, server)
+        cold = _collect_in_process(article, o)
+        cache = Cache(tmp_path / "cache")
+        a, b = (cache.link_path(MIRROR + f"p{i}.jpg") for i in range(2))
+        head_a, head_b = json.loads(a.read_bytes()), json.loads(b.read_bytes())
+        # p0's link sends it to p1's renditions, its MAC kept: must not serve p1's picture for p0
+        a.write_bytes(json.dumps({**head_a, "sha256": head_b["sha256"], "size": head_b["size"]}).encode() + b"\n")
+        b.write_bytes(b"\x00garbage\n")
+        again = _collect_in_process(article, o)
+        relinked = json.loads(a.read_bytes()) == head_a and json.loads(b.read_bytes()) == head_b
+    finally:
+        server.stop()
+    assert _fields(again) == [(f[0], "cached", *f[2:]) for f in _fields(cold)] and again.warnings == []
+    assert len(server.requests) == 2   # the downloads in the cache, read and checked as before
+    assert relinked                    # and the links written again
+
+
+def test_a_link_to_a_rendition_stored_as_the_source_reads_and_checks_the_download(tmp_path):
+    from interview_export.cache import Cache
+
+    article, server = _site(tmp_path, 1)
+    url = MIRROR + "p0.jpg"
+    try:
+        o = _options(tmp_path, server, epub_image_long_side=1600)   # kept as it is: no body of its own
+        cold = _collect_in_process(article, o, targets=("epub",))
+        cache = Cache(tmp_path / "cache")
+        assert cache.get_link(url) is not None
+        entry = cache.path(url)
+        raw = entry.read_bytes()
+        entry.write_bytes(raw[:-9] + bytes([raw[-9] ^ 0x20]) + raw[-8:])   # the download damaged
+        again = _collect_in_process(article, o, targets=("epub",))
+    finally:
+        server.stop()
+    assert _fields(again) == _fields(cold) and again.warnings == []   # fetched anew: "ok", not "cached"
+    assert len(server.requests) == 2

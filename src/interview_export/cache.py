@@ -24,6 +24,13 @@ not a picture in every later book. A cache moved to another machine or user re-r
 whose bytes are the source's own stores no body, only the source's hash, and is served from the
 source bytes the caller already holds.
 
+Links: ``<root>/renditions/<first two hex>/<sha256 of the URL>.link`` (a header line, no body)
+says, under the same HMAC, which content (SHA-256 and size) the checked download of a URL had when
+its renditions were stored. A warm conversion follows it straight to the renditions, without
+reading or hashing the download (which may be megabytes for a few hundred KB of renditions); a
+rendition stored as the source's own bytes still needs the download, read and checked as before.
+A forged or damaged link is a miss, like a forged rendition.
+
 Freshness policy: an entry is served as it is, without revalidation, so a second conversion of
 the same article makes zero network requests (articles' images rarely change, and offline
 rebuilds must be reproducible). The stored ETag/Last-Modified let the fetcher revalidate when it
@@ -164,9 +171,44 @@ class Cache:
         """Where the rendition with this key is stored."""
         return self.root / "renditions" / key[:2] / f"{key}.rendition"
 
-    def get_rendition(self, key: str, source: bytes, source_sha256: str) -> StoredRendition | None:
+    def link_path(self, url: str) -> Path:
+        """Where the link from ``url`` to the content of its download is stored."""
+        key = url_key(url)
+        return self.root / "renditions" / key[:2] / f"{key}.link"
+
+    def get_link(self, url: str) -> tuple[str, int] | None:
+        """(SHA-256, size) of the checked download of ``url`` whose renditions were stored, from
+        its authenticated link (``put_link``); None when missing, damaged or forged."""
+        record = _read_record(self.link_path(url), f"link of {url}")
+        if record is None:
+            return None
+        head, body = record
+        secret = _secret(self.root)
+        if (head is None or body or secret is None or head.get("kind") != "link" or head.get("url") != url
+                or not hmac.compare_digest(str(head.pop("mac", "")), _header_mac(secret, head))):
+            log.debug("link of %s is damaged; ignored", url)
+            return None
+        digest, size = head.get("sha256"), head.get("size")
+        if not isinstance(digest, str) or type(size) is not int:
+            return None
+        return digest, size
+
+    def put_link(self, url: str, sha256: str, size: int) -> bool:
+        """Record, under the renditions' key, that the download of ``url`` (checked, its renditions
+        stored) has this SHA-256 and size: a warm conversion finds its renditions without reading
+        or hashing the download. False (and a log line) when the disk refuses."""
+        secret = _secret(self.root)
+        if secret is None:
+            return False
+        head = {"kind": "link", "url": url, "sha256": sha256, "size": size}
+        head["mac"] = _header_mac(secret, head)
+        header = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+        return self._write(self.link_path(url), header, b"")
+
+    def get_rendition(self, key: str, source: bytes | None, source_sha256: str) -> StoredRendition | None:
         """The stored rendition ``key`` of ``source`` (whose SHA-256 the caller passes), or None
-        (missing, unreadable, damaged or not of this source)."""
+        (missing, unreadable, damaged or not of this source; or stored as the source's own bytes
+        when ``source`` is None: the caller has only its hash)."""
         record = _read_record(self.rendition_path(key), f"rendition {key}")
         if record is None:
             return None
@@ -177,6 +219,8 @@ class Cache:
             log.debug("rendition %s is damaged; ignored", key)
             return None
         if head.get("same_as_source"):
+            if source is None:
+                return None
             data, digest = source, source_sha256
             ok = not body and head.get("size") == len(source) and head.get("sha256") == digest
         else:

@@ -13,7 +13,8 @@ bytes, the target, the options that shape that target's rendition, ``RENDITION_V
 fingerprint of the normalising code (``images.py`` and the Pillow version), whatever the source
 (URL, local file or data: URI): a warm conversion reads bytes and never loads Pillow. Only images
 that passed every check are stored, so a hit is also a pass. ``images`` (the normalising code) is
-imported for a miss only. ``use_cache=False`` neither reads nor
+imported for a miss only. A download whose renditions are all stored with their own bodies is
+found through its URL's authenticated link (``Cache.get_link``) and never read nor hashed. ``use_cache=False`` neither reads nor
 writes them.
 """
 
@@ -183,6 +184,11 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
 
     hashed = _Digests()   # each body hashed once: by the cache's check of its entry, or else here
     renditions = Renditions(options, targets, hashed)
+    # downloads whose renditions the cache has with their own bodies: found through the URLs'
+    # authenticated links, the downloads neither read nor hashed (not with a caller's fetcher,
+    # which may revalidate or have another cache)
+    linked = renditions.linked(remote) if fetcher is None else {}
+    remote = {src: url for src, url in remote.items() if src not in linked}
     own = fetcher is None and bool(remote)
     if own:   # one Cache for the downloads and the renditions (with the same memory of hashes)
         fetcher = Fetcher.from_options(options, **({"cache": renditions.cache} if renditions.cache else {}))
@@ -211,10 +217,13 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
                 for src, url in remote.items():
                     res = results[url]
                     raw[src] = res.reason if isinstance(res, ImageError) else (res.data, res.from_cache)
+                    if own and not isinstance(res, ImageError):   # checked, its renditions stored
+                        renditions.link(url, res.data)
         finally:
             if own and fetcher is not None:
                 fetcher.close()
         processed = _process_all(raw, options, done, renditions, hashed)
+        processed.update(linked)
     for w in caught:
         log.debug("while reading images: %s: %s", w.category.__name__, w.message)
 
@@ -456,7 +465,8 @@ class Renditions:
         self.options = options
         # what images.normalise computes for these targets (no target named: the PDF one)
         self.wanted = tuple(t for t in TARGETS if t in targets) or ("pdf",)
-        self.cache = Cache(options.cache_dir, digest=digest) if options.use_cache else None
+        self.digest = digest or _Digests()
+        self.cache = Cache(options.cache_dir, digest=self.digest) if options.use_cache else None
         self._lock = threading.Lock()
         self._pillow_ready = False
 
@@ -468,6 +478,34 @@ class Renditions:
         text = json.dumps({"v": RENDITION_VERSION, "code": code_fingerprint(), "source": digest,
                            **shape}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def linked(self, remote: dict[str, str]) -> dict[str, ImageAsset]:
+        """src → its cached asset, for the URLs (``remote``: src → URL) whose link and renditions
+        the cache has, every wanted rendition with its own body."""
+        found: dict[str, ImageAsset] = {}
+        if self.cache is None:
+            return found
+        for src, url in remote.items():
+            link = self.cache.get_link(url)
+            if link is None:
+                continue
+            digest, size = link
+            hits: dict[str, StoredRendition] = {}
+            for target in self.wanted:
+                hit = self.cache.get_rendition(self.key(digest, target), None, digest)
+                if hit is None or not _usable(hit.meta):
+                    break
+                hits[target] = hit
+            else:
+                found[src] = dataclasses.replace(self._assemble(hits, size), status="cached")
+        return found
+
+    def link(self, url: str, data: bytes) -> None:
+        """Link ``url`` to its checked download ``data`` (hashed already), unless linked so."""
+        if self.cache is not None:
+            digest, size = self.digest(data), len(data)
+            if self.cache.get_link(url) != (digest, size):
+                self.cache.put_link(url, digest, size)
 
     def asset(self, data: bytes, digest: str) -> ImageAsset:
         """The asset of one body (src, alt and line are filled in by the caller); raises
@@ -481,6 +519,10 @@ class Renditions:
         missing = tuple(t for t in self.wanted if t not in found)
         if missing:
             found.update(self._make(data, digest, missing))
+        return self._assemble(found, len(data))
+
+    def _assemble(self, found: dict[str, StoredRendition], source_size: int) -> ImageAsset:
+        """The asset made of the wanted renditions (src, alt and line are filled in by the caller)."""
         epub = found.get("epub") or found["pdf"]
         pdf = found.get("pdf") or epub
         if pdf.sha256 == epub.sha256:
@@ -491,7 +533,7 @@ class Renditions:
             media_type=KEPT_FORMATS[e["format"]][0], data=epub.data, pdf_data=pdf.data,
             width=e["width"], height=e["height"], format=e["format"],
             pdf_media_type=KEPT_FORMATS[p["format"]][0],
-            source_format=e["source_format"], source_size=len(data),
+            source_format=e["source_format"], source_size=source_size,
             source_width=e["source_width"], source_height=e["source_height"])
 
     def _make(self, data: bytes, digest: str, targets: tuple[str, ...]) -> dict[str, StoredRendition]:
