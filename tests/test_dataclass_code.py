@@ -70,8 +70,9 @@ def test_classes_made_from_kept_code_are_the_classes_exec_makes(monkeypatch):
 
 def _run(env: dict, code: str = "") -> tuple[int, int]:
     """(texts compiled, table size) of a fresh process importing our dataclass-heavy modules."""
-    script = ("import interview_export.options, interview_export.model, interview_export.fonts\n"
-              "from interview_export import dataclass_code as d\n" + code +
+    script = ("from interview_export import dataclass_code as d\n"
+              "d.install()\n"
+              "import interview_export.options, interview_export.model, interview_export.fonts\n" + code +
               "print(d._gained, len(d._table or {}))\n")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     gained, size = out.stdout.split()
@@ -123,6 +124,21 @@ def test_util_imports_none_of_our_modules():
     out = subprocess.run([sys.executable, "-c", "import sys, interview_export.util\n"
                           "print(sorted(m for m in sys.modules if m.startswith('interview_export.')))"],
                          capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(sorted(["interview_export.dataclass_code", "interview_export.util",
-                                             "interview_export.version"]))
+    assert out.stdout.strip() == str(sorted(["interview_export.util", "interview_export.version"]))
     assert Path(dataclass_code.__file__).name == "dataclass_code.py"
+
+
+
+def test_only_the_command_line_routes_dataclasses_through_the_table():
+    """Importing the package or its API (a program using us) leaves the dataclasses module alone;
+    the command line's entry installs the table before any of our classes is made."""
+    script = ("import builtins, dataclasses, sys\n"
+              "import interview_export, interview_export.api, interview_export.model\n"
+              "library = getattr(dataclasses, 'exec', builtins.exec) is builtins.exec\n"
+              "sys.argv = ['interview-export', '--version']\n"
+              "from interview_export import cli, dataclass_code, entry\n"
+              "cli.main = lambda: None    # the entry's work up to the command line, which ends the process\n"
+              "entry.main()\n"
+              "print('library-untouched', library, 'cli-installed', dataclasses.exec is dataclass_code._exec)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "library-untouched True cli-installed True"

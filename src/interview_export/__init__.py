@@ -9,10 +9,7 @@ The public Python API lives in :mod:`interview_export.api` and is re-exported he
 
 from __future__ import annotations
 
-from . import dataclass_code
 from .version import __version__
-
-dataclass_code.install()    # before any of our dataclasses is made
 
 __all__ = ["convert", "load", "to_epub", "to_pdf", "Options", "__version__"]
 

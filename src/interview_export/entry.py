@@ -23,6 +23,10 @@ def main() -> None:
     # The start-up imports (~350 modules) make objects that live as long as the process: without
     # the collector they are not gone over ~30 times (~4 ms), and frozen they never are again.
     gc.disable()
+    # The command line only: a program using the API keeps the dataclasses module as it is.
+    from . import dataclass_code
+
+    dataclass_code.install()    # before any of our dataclasses is made
     if renders_pdf_here(sys.argv[1:]):
         from . import overlap
 
