@@ -31,8 +31,8 @@ def _interruptible_children():
 
 
 def pytest_configure(config):
-    """Out of the real user cache from the start: collecting the tests imports our modules, whose
-    first dataclass reads (and at exit writes) dataclass_code's table in the engine cache."""
+    """Out of the real user cache from the start, before collection imports our modules: every
+    command line a test runs reads (and at exit writes) the engine cache, dataclass_code's table too."""
     import os
     import tempfile
 
