@@ -53,7 +53,8 @@ TERM_GRACE_SECONDS = 1.0                  # a child stopped mid-render has this 
 # What WeasyPrint's import brings in that this process imports in every PDF run too (click, the
 # fonts, the reader, the hyphenation): imported before the fork, once for both (~10 ms of CPU the
 # child no longer spends; it is ready just as soon). test_overlap checks that both sides use them.
-SHARED_MODULES = ("html", "locale", "pyphen", "socket", "subprocess", "uuid", "zipfile")
+# Not socket: this process loads it only to download an image (the fetcher's host policy).
+SHARED_MODULES = ("html", "locale", "pyphen", "subprocess", "uuid", "zipfile")
 
 Result = tuple[bytes, list[str]]
 
