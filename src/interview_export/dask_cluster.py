@@ -124,7 +124,7 @@ def _forkserver() -> Iterator[dict[str, str]]:
     try:
         from multiprocessing import forkserver
 
-        server = forkserver._forkserver
+        server: Any = forkserver._forkserver   # Any: private state (a name missing: not ours, below)
         ours = sys.platform.startswith("linux") and server._forkserver_pid is None and hasattr(server, "_stop")
     except (ImportError, AttributeError):
         ours = False
