@@ -85,3 +85,56 @@ def test_the_start_up_imports_are_not_gone_over_by_the_collector(tmp_path):
     proc = subprocess.run([sys.executable, str(driver), "--help"], capture_output=True, text=True, timeout=60)
     collections, frozen, enabled = proc.stdout.split()[-3:]
     assert int(collections) <= 2 and int(frozen) > 20_000 and enabled == "True", proc.stdout[-300:] + proc.stderr
+
+
+INTERRUPT_DRIVER = """
+import os, sys
+from pathlib import Path
+
+
+class CtrlC:
+    '''Ctrl-C while the command line is being imported (after the PDF process was forked).'''
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "interview_export.cli":
+            from interview_export import overlap
+            Path(pid_file).write_text(" ".join(str(e.pid) for e in overlap._prestarted))
+            raise KeyboardInterrupt
+
+
+sys.meta_path.insert(0, CtrlC())
+pid_file = sys.argv[1]
+sys.argv = ["interview-export", *sys.argv[2:]]
+from interview_export.entry import main
+main()
+"""
+
+
+def test_ctrl_c_during_the_start_up_imports_is_one_line_and_130(tmp_path):
+    # before the command line runs, a Ctrl-C was a KeyboardInterrupt traceback; now the CLI's own
+    # words and exit code, and the PDF process forked at start-up is gone
+    import os
+    import subprocess
+    import sys
+    import time
+
+    driver, pids, book = tmp_path / "driver.py", tmp_path / "pids", tmp_path / "a.md"
+    driver.write_text(INTERRUPT_DRIVER, encoding="utf-8")
+    book.write_text("# 标题\n\n正文。\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "INTERVIEW_EXPORT_OVERLAP"}
+    proc = subprocess.run([sys.executable, str(driver), str(pids), "pdf", str(book), "-o", str(tmp_path / "a.pdf")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 130, proc.stderr[-500:]
+    assert proc.stderr == "interview-export: interrupted\n"
+    assert not (tmp_path / "a.pdf").exists()
+    forked = [int(p) for p in pids.read_text().split()]
+    deadline = time.monotonic() + 5
+    for pid in forked:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError(f"the PDF process {pid} forked at start-up outlived the interrupted run")

@@ -16,6 +16,7 @@ import os
 import sys
 
 VALUELESS = frozenset({"flag", "count"})
+EXIT_INTERRUPTED = 130        # cli.py's exit-code table: 128 + SIGINT
 
 
 def main() -> None:
@@ -23,16 +24,21 @@ def main() -> None:
     # The start-up imports (~350 modules) make objects that live as long as the process: without
     # the collector they are not gone over ~30 times (~4 ms), and frozen they never are again.
     gc.disable()
-    # The command line only: a program using the API keeps the dataclasses module as it is.
-    from . import dataclass_code
+    try:
+        # The command line only: a program using the API keeps the dataclasses module as it is.
+        from . import dataclass_code
 
-    dataclass_code.install()    # before any of our dataclasses is made
-    if renders_pdf_here(sys.argv[1:]):
-        from . import overlap
+        dataclass_code.install()    # before any of our dataclasses is made
+        if renders_pdf_here(sys.argv[1:]):
+            from . import overlap
 
-        overlap.prestart()
-    from .cli import main as cli_main
-
+            overlap.prestart()
+        from .cli import main as cli_main
+    except KeyboardInterrupt:
+        # Ctrl-C before the command line runs (~0.1 s of imports): its words and exit code, no
+        # traceback; the exit still kills a child forked already (overlap's atexit).
+        sys.stderr.write("interview-export: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
     gc.freeze()
     gc.enable()
     cli_main()
