@@ -74,7 +74,8 @@ def _run(env: dict, code: str = "") -> tuple[int, int]:
               "d.install()\n"
               "import interview_export.options, interview_export.model, interview_export.fonts\n" + code +
               "print(d._gained, len(d._table or {}))\n")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         timeout=120)
     gained, size = out.stdout.split()
     return int(gained), int(size)
 
@@ -109,6 +110,28 @@ def test_a_damaged_or_foreign_table_is_not_used(cache_env, tmp_path):
         assert _run(cache_env) == (size, size)
     finally:
         engine.chmod(0o700)
+    assert _run(cache_env) == (0, size)
+
+
+def test_a_table_that_is_not_a_file_of_ours_is_not_read(cache_env, tmp_path):
+    """The folder check alone let a symlink reach a table in a folder others can write (its code
+    ran), and a FIFO under the table's name blocked the first dataclass for ever."""
+    table = tmp_path / "interview-export" / "engine" / f"dataclasses-{sys.implementation.cache_tag}.bin"
+    gained, size = _run(cache_env)
+    good = table.read_bytes()
+    planted = tmp_path / "shared" / "table.bin"
+    planted.parent.mkdir()
+    planted.parent.chmod(0o777)
+    planted.write_bytes(good)
+    table.unlink()
+    table.symlink_to(planted)                              # what the symlink reaches is not ours alone
+    assert _run(cache_env) == (size, size)
+    assert not table.is_symlink() and table.read_bytes().startswith(good[:4])
+    table.chmod(0o666)                                     # a table others could write
+    assert _run(cache_env) == (size, size)
+    table.unlink()
+    os.mkfifo(table)                                       # no hang: not a regular file
+    assert _run(cache_env) == (size, size)
     assert _run(cache_env) == (0, size)
 
 

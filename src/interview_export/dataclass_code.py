@@ -21,6 +21,7 @@ import _thread
 import builtins
 import marshal
 import os
+import stat
 import sys
 
 TYPE_CHECKING = False      # not typing's: importing the package stays cheap (mypy reads the block below)
@@ -123,17 +124,24 @@ def _magic() -> bytes:
 
 
 def _read(path: Path | None) -> dict[str, CodeType]:
-    """The table stored at `path`, or {} (none yet, unreadable, untrusted folder, another version, damaged)."""
+    """The table stored at `path`, or {} (none yet, unreadable, untrusted folder, not a regular file of
+    ours that only we can write, another version, damaged)."""
     from .util import foreign_folder
 
-    if path is None:
+    if path is None or foreign_folder(path.parent):
         return {}
-    try:
-        data = path.read_bytes()
+    try:   # not through a symlink, not a FIFO (it would block), only a file of ours others cannot write
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if (not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022
+                    or (hasattr(os, "geteuid") and info.st_uid != os.geteuid())):
+                return {}
+            data = handle.read()
     except OSError:
         return {}
     magic = _magic()
-    if foreign_folder(path.parent) or not data.startswith(magic):
+    if not data.startswith(magic):
         return {}
     try:
         table = marshal.loads(data[len(magic):])
