@@ -260,3 +260,24 @@ def test_tables_in_a_folder_others_can_write_are_not_used(tmp_path, caplog):
     assert weasy_ffi.load_tables(root, CDEF) is None
     assert weasy_ffi.write_tables(root, CDEF) is False
     assert any("others can write" in r.getMessage() for r in caplog.records)
+
+
+def test_tables_reached_by_a_symlink_or_that_others_can_write_are_not_used(tmp_path, caplog):
+    """The folder being ours is not enough: the file itself must be ours alone (a symlink in it
+    could reach tables in a folder others can write)."""
+    root, shared = tmp_path / "engine", tmp_path / "shared"
+    assert weasy_ffi.write_tables(root, CDEF)
+    path = weasy_ffi.tables_path(root, CDEF)
+    shared.mkdir()
+    shared.chmod(0o777)
+    planted = shared / path.name
+    path.rename(planted)
+    path.symlink_to(planted)
+    caplog.set_level(logging.DEBUG, "interview_export.pdf")
+    assert weasy_ffi.load_tables(root, CDEF) is None
+    path.unlink()
+    planted.rename(path)
+    assert weasy_ffi.load_tables(root, CDEF) is not None
+    path.chmod(0o666)
+    assert weasy_ffi.load_tables(root, CDEF) is None
+    assert any("others can write" in r.getMessage() for r in caplog.records)

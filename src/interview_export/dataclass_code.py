@@ -21,7 +21,6 @@ import _thread
 import builtins
 import marshal
 import os
-import stat
 import sys
 
 TYPE_CHECKING = False      # not typing's: importing the package stays cheap (mypy reads the block below)
@@ -126,18 +125,12 @@ def _magic() -> bytes:
 def _read(path: Path | None) -> dict[str, CodeType]:
     """The table stored at `path`, or {} (none yet, unreadable, untrusted folder, not a regular file of
     ours that only we can write, another version, damaged)."""
-    from .util import foreign_folder
+    from .util import foreign_folder, read_own_file
 
     if path is None or foreign_folder(path.parent):
         return {}
-    try:   # not through a symlink, not a FIFO (it would block), only a file of ours others cannot write
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        with open(fd, "rb") as handle:
-            info = os.fstat(fd)
-            if (not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022
-                    or (hasattr(os, "geteuid") and info.st_uid != os.geteuid())):
-                return {}
-            data = handle.read()
+    try:
+        data = read_own_file(path)
     except OSError:
         return {}
     magic = _magic()

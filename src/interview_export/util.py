@@ -148,6 +148,22 @@ def foreign_folder(path: Path, *, make: bool = False) -> str:
     return ""
 
 
+def read_own_file(path: Path) -> bytes:
+    """The bytes of `path` when it is a regular file of this user's that no one else can write (what
+    the engine cache runs or hands to C), opened without following a symlink or waiting on a FIFO;
+    else OSError (PermissionError saying why)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PermissionError(f"{path} is not a regular file")
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            raise PermissionError(f"{path} belongs to another user")
+        if info.st_mode & 0o022:
+            raise PermissionError(f"others can write {path}")
+        return handle.read()
+
+
 def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, str]:
     """The book's date as a Unix time, and a warning ("" if none): `source_date_epoch` (the option),
     else $SOURCE_DATE_EPOCH, else the document's `date` (YYYY-MM-DD…), else 2000-01-01.

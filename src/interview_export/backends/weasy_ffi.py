@@ -18,9 +18,9 @@ import ffi`` in WeasyPrint gets that. Same declarations, same calls, same PDF by
 Used only for WeasyPrint :data:`~interview_export.compat.WEASYPRINT_PINNED` with the ``text/ffi.py``
 pinned below, while weasy_speed skips the library search (Linux, sonames open: there cffi's
 ``dlopen`` of a name is the C ``dlopen`` this FFI does). Any difference (version, file, cdef text,
-cffi version, a damaged file) or a cache that cannot be read or written, or that others can write
-(``util.foreign_folder``): WeasyPrint's own import, as
-before, logged at debug. ``INTERVIEW_EXPORT_ENGINE_CACHE=0`` turns it off (nothing read or written).
+cffi version, a damaged file) or a cache that cannot be read or written, that others can write
+(``util.foreign_folder``), or a tables file that is not a regular file of ours alone
+(``util.read_own_file``): WeasyPrint's own import, as before, logged at debug. ``INTERVIEW_EXPORT_ENGINE_CACHE=0`` turns it off (nothing read or written).
 """
 
 from __future__ import annotations
@@ -261,20 +261,20 @@ def load_tables(root: Path, text: str):
     """The FFI made from the cached tables of cdef `text`, or None (no file yet, or unusable: logged)."""
     import _cffi_backend
 
-    from ..util import foreign_folder
+    from ..util import foreign_folder, read_own_file
 
     path = tables_path(root, text)
+    refused = foreign_folder(root) if root.exists() else ""
+    if refused:
+        log.debug("WeasyPrint's C declarations parsed by cffi: %s not read: %s", path, refused)
+        return None
     try:
-        data = path.read_bytes()
+        data = read_own_file(path)
     except FileNotFoundError:
         log.debug("WeasyPrint's C declarations parsed by cffi: no tables yet in %s", root)
         return None
     except OSError as exc:
         log.debug("WeasyPrint's C declarations parsed by cffi: %s unreadable: %s", path, exc)
-        return None
-    refused = foreign_folder(root)
-    if refused:
-        log.debug("WeasyPrint's C declarations parsed by cffi: %s not read: %s", path, refused)
         return None
     tables = decode_tables(data, text)
     if isinstance(tables, str):
