@@ -181,6 +181,34 @@ def test_a_forged_or_damaged_link_is_a_miss(tmp_path):
     assert relinked                    # and the links written again
 
 
+def test_a_link_does_not_outlive_its_download(tmp_path):
+    """A download stored again (as a caller's revalidating fetcher stores a changed picture) or
+    discarded drops its URL's link: the next warm conversion shows the entry's picture or fetches."""
+    from interview_export.cache import Cache
+
+    article, server = _site(tmp_path, 1)
+    url = MIRROR + "p0.jpg"
+
+    def red(bag) -> int:     # _photo(i) is one colour, its red i * 40
+        return Image.open(BytesIO(bag.get(url).data)).convert("RGB").getpixel((0, 0))[0]
+
+    try:
+        o = _options(tmp_path, server)
+        cold = _collect_in_process(article, o)
+        cache = Cache(tmp_path / "cache")
+        cache.put(url, _photo(5))
+        stored_again = _collect_in_process(article, o)
+        (tmp_path / "site" / "p0.jpg").write_bytes(_photo(6))
+        cache.discard(url)
+        discarded = _collect_in_process(article, o)
+    finally:
+        server.stop()
+    assert abs(red(cold) - 0) < 8 and cold.get(url).status == "ok"
+    assert abs(red(stored_again) - 200) < 8 and stored_again.get(url).status == "cached"
+    assert abs(red(discarded) - 240) < 8 and discarded.get(url).status == "ok"
+    assert len(server.requests) == 2
+
+
 def test_a_link_to_a_rendition_stored_as_the_source_reads_and_checks_the_download(tmp_path):
     from interview_export.cache import Cache
 

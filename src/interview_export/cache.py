@@ -29,7 +29,8 @@ says, under the same HMAC, which content (SHA-256 and size) the checked download
 its renditions were stored. A warm conversion follows it straight to the renditions, without
 reading or hashing the download (which may be megabytes for a few hundred KB of renditions); a
 rendition stored as the source's own bytes still needs the download, read and checked as before.
-A forged or damaged link is a miss, like a forged rendition.
+A forged or damaged link is a miss, like a forged rendition; storing or discarding the URL's
+download drops its link (a revalidating fetcher's new picture is not hidden by the old one's).
 
 Freshness policy: an entry is served as it is, without revalidation, so a second conversion of
 the same article makes zero network requests (articles' images rarely change, and offline
@@ -138,7 +139,9 @@ class Cache:
 
     def put(self, url: str, data: bytes, *, etag: str = "", last_modified: str = "",
             content_type: str = "", fetched_url: str = "") -> bool:
-        """Store ``data`` for ``url`` atomically; False (and a log line) when the disk refuses."""
+        """Store ``data`` for ``url`` atomically; False (and a log line) when the disk refuses. The
+        URL's link (``put_link``) goes first: it may lead to another content's renditions."""
+        self._forget(self.link_path(url), f"link of {url}")
         path = self.path(url)
         meta = {
             "url": url,
@@ -153,13 +156,18 @@ class Cache:
         return self._write(path, json.dumps(meta, ensure_ascii=True, separators=(",", ":")), data)
 
     def discard(self, url: str) -> None:
-        """Forget ``url`` (used when a cached body no longer passes the image checks)."""
+        """Forget ``url`` (used when a cached body no longer passes the image checks), and its link."""
+        self._forget(self.link_path(url), f"link of {url}")
+        self._forget(self.path(url), f"cache entry of {url}")
+
+    @staticmethod
+    def _forget(path: Path, what: str) -> None:
         try:
-            self.path(url).unlink()
+            path.unlink()
         except FileNotFoundError:
             pass
         except OSError as exc:
-            log.debug("could not remove the cache entry of %s: %s", url, exc)
+            log.debug("could not remove the %s: %s", what, exc)
 
     # ------------------------------------------------------------ renditions
     def renditions_off(self) -> str:
