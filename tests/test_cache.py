@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from interview_export.cache import Cache, default_cache_dir, url_key
 
 URL = "https://cdn.example.org/a/b/image_01.png"
@@ -120,6 +122,28 @@ def test_two_processes_writing_at_once_leave_a_consistent_entry(tmp_path):
     assert data in (b"a" * 200000, b"b" * 200000)
     assert not [n for n in os.listdir(next(tmp_path.iterdir())) if n.startswith(".tmp-")]
     assert len(list(tmp_path.rglob("*.entry"))) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="no FIFOs")
+def test_a_fifo_or_a_device_planted_in_the_cache_is_a_miss(tmp_path):
+    """Whoever can write a shared cache could plant a FIFO (opening it waits for a writer) or a
+    symlink to /dev/zero (reading it never ends) where an entry, a link or a rendition goes."""
+    code = (
+        "import os, resource, sys; from interview_export.cache import Cache\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))   # /dev/zero read: MemoryError, soon\n"
+        "c = Cache(sys.argv[1]); u = 'https://x.test/i.png'; key = 'ab' * 32\n"
+        "for p in (c.path(u), c.link_path(u), c.rendition_path(key)):\n"
+        "    p.parent.mkdir(parents=True, exist_ok=True)\n"
+        "os.mkfifo(c.path(u)); os.mkfifo(c.link_path(u)); os.symlink('/dev/zero', c.rendition_path(key))\n"
+        "print(c.get(u), c.get_link(u), c.get_rendition(key, None, ''))\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cache")], capture_output=True,
+                             text=True, timeout=30, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading a FIFO in the cache waited for a writer")
+    assert out.stdout.split() == ["None"] * 3, out.stderr[-400:]
 
 
 # ---------------------------------------------------------------- renditions

@@ -47,6 +47,7 @@ import hmac
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -90,9 +91,13 @@ class StoredRendition:
 
 def _read_record(path: Path, what: str) -> tuple[dict | None, bytes] | None:
     """A cache file as (its JSON header line, or None if that is damaged; the body after it);
-    None when the file is missing or unreadable."""
+    None when the file is missing or unreadable, or not a regular file (a FIFO planted in a shared
+    cache would make us wait forever, a link to /dev/zero read forever)."""
     try:    # the header line, then the body read into its own bytes (not sliced from a copy)
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError("not a regular file")
             header = fh.readline()
             body = fh.read()
     except FileNotFoundError:
