@@ -263,3 +263,20 @@ def test_threads_making_the_key_at_once_all_get_it_whole(tmp_path, monkeypatch):
         assert len(keys) == 1 and len(keys.pop() or b"") == 32
         assert [p.name for p in (tmp_path / f"xdg{round_}" / "interview-export" / "keys").iterdir()] == [
             hashlib.sha256(os.path.realpath(tmp_path / "cache").encode()).hexdigest()[:32]]
+
+
+def test_a_killed_runs_leftover_temporary_key_does_not_stop_the_key(tmp_path):
+    # c089171 named the temporary key after the pid and thread id: a run killed between writing and
+    # linking left it behind, and a later process with the same pid and thread (pid 1 in a container)
+    # could never write the key (renditions off, 'unreadable (No such file …)')
+    import threading
+
+    from interview_export import cache as cache_module
+
+    folder, name = tmp_path / "keys", "k" * 32
+    folder.mkdir(mode=0o700)
+    leftover = folder / f".tmp-{name}-{os.getpid()}-{threading.get_ident()}"
+    leftover.write_bytes(b"half")
+    key, problem = cache_module._key_in(folder, name)
+    assert problem == "" and key is not None and len(key) == 32
+    assert (folder / name).read_bytes() == key

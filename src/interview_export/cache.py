@@ -48,7 +48,6 @@ import json
 import logging
 import os
 import stat
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,7 +310,9 @@ def _key_in(folder: Path, name: str) -> tuple[bytes | None, str]:
         pass
     except OSError as exc:
         return None, f"image cache key {path} unreadable ({exc})"
-    temp = folder / f".tmp-{name}-{os.getpid()}-{threading.get_ident()}"
+    # a random part: a killed run's leftover under this process's pid and thread id (pid 1 in a
+    # container) would otherwise stop every later run from writing the key
+    temp = folder / f".tmp-{name}-{os.getpid()}-{os.urandom(8).hex()}"
     try:    # written whole under another name, then linked: a reader never sees part of a key
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as fh:
