@@ -141,11 +141,7 @@ def foreign_folder(path: Path, *, make: bool = False) -> str:
         return str(exc)
     if not stat.S_ISDIR(info.st_mode):
         return f"{path} is not a folder"
-    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
-        return f"{path} belongs to another user"
-    if info.st_mode & 0o022:
-        return f"others can write {path}"
-    return ""
+    return _not_own(path, info)
 
 
 def read_own_file(path: Path) -> bytes:
@@ -155,13 +151,20 @@ def read_own_file(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     with open(fd, "rb") as handle:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PermissionError(f"{path} is not a regular file")
-        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
-            raise PermissionError(f"{path} belongs to another user")
-        if info.st_mode & 0o022:
-            raise PermissionError(f"others can write {path}")
+        refused = _not_own(path, info) if stat.S_ISREG(info.st_mode) else f"{path} is not a regular file"
+        if refused:
+            raise PermissionError(refused)
         return handle.read()
+
+
+def _not_own(path: Path, info: os.stat_result) -> str:
+    """Why `path` (as `info` shows it) is not this user's alone ("" when it is): another owner, or
+    others can write it."""
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        return f"{path} belongs to another user"
+    if info.st_mode & 0o022:
+        return f"others can write {path}"
+    return ""
 
 
 def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, str]:
