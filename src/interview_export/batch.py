@@ -57,6 +57,13 @@ def preload_module(name: str) -> None:
         importlib.import_module(name)
 
 
+def preload_modules(names: Sequence[str]) -> None:
+    """preload_module for each of `names`; a missing or broken stage reports itself when a file needs it."""
+    for name in names:
+        with suppress(Exception):
+            preload_module(name)
+
+
 @dataclass(frozen=True)
 class Task:
     """One input and where its books go."""
@@ -91,11 +98,7 @@ def _init_worker(events: Any, parent_pid: int, preload: Sequence[str], workers: 
 
     if not logging.getLogger().handlers:  # spawned workers: no stray log lines on stderr
         logging.getLogger().addHandler(logging.NullHandler())
-    for name in preload:
-        try:
-            preload_module(name)
-        except Exception:  # a missing or broken stage reports itself when a file needs it
-            pass
+    preload_modules(preload)
     from .media import share_memory_budget
 
     share_memory_budget(workers)

@@ -213,15 +213,13 @@ def worker_hello(neighbours: dict[str, int] | None = None, dask_worker: Any = No
     """Runs on each worker (in its event loop) before the run: no stack sampling, its share of the
     image memory budget (`neighbours`: worker address → workers on its host, as `--jobs` shares
     it), the heavy modules imported once and frozen out of the collector's way, → the fingerprint."""
-    from .batch import PRELOAD, preload_module
+    from .batch import PRELOAD, preload_modules
     from .media import share_memory_budget
 
     if dask_worker is not None:
         stop_profiler(dask_worker)
         share_memory_budget((neighbours or {}).get(dask_worker.address, 1))
-    for name in PRELOAD:
-        with suppress(Exception):
-            preload_module(name)
+    preload_modules(PRELOAD)
     info = fingerprint()
     gc.freeze()   # as a pool worker (batch._init_worker): no collection goes over the imports again
     return info

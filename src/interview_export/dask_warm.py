@@ -8,11 +8,8 @@ for each worker at its start instead of before the first run (``dask_cluster.wor
 from __future__ import annotations
 
 import gc
-from contextlib import suppress
 
-from .batch import PRELOAD, preload_module
+from .batch import PRELOAD, preload_modules
 
-for _name in PRELOAD:
-    with suppress(Exception):   # a missing or broken stage reports itself when a file needs it
-        preload_module(_name)
+preload_modules(PRELOAD)
 gc.freeze()   # what a worker imported lives as long as it: no collection goes over it again
