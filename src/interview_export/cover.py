@@ -50,22 +50,15 @@ class CoverImage:
     reused_asset: bool = False   # True: the file is also a document image (embed it once)
 
 
-def choose_cover(doc: Document, media, options: Options = Options(), *,
-                 font: tuple[Path, int] | None = None,
-                 regular_font: tuple[Path, int] | None = None,
-                 given: CoverImage | None = None, title: str = "") -> CoverImage | None:
-    """The cover for this book, or None with --no-cover. `given`: the --cover image already read
-    (prepare.py); without it a --cover path is read here. `title`: the book's (PreparedBook.title)."""
-    return begin_cover(doc, media, options, font=font, regular_font=regular_font, given=given, title=title)()
-
-
 def begin_cover(doc: Document, media, options: Options = Options(), *,
                 font: tuple[Path, int] | None = None,
                 regular_font: tuple[Path, int] | None = None,
                 given: CoverImage | None = None, title: str = "") -> Callable[[], CoverImage | None]:
-    """:func:`choose_cover` in two steps: the choice, and a generated cover's text, made now; what
-    is returned gives the cover, drawing the banner in and encoding it first (Pillow: the pixel
-    work, most of it without the GIL, so it can run in a thread beside other work)."""
+    """The cover for this book in two steps: the choice, and a generated cover's text, made now;
+    what is returned gives the cover (None with --no-cover), drawing the banner in and encoding it
+    first (Pillow: the pixel work, most of it without the GIL, so it can run in a thread beside
+    other work). `given`: the --cover image already read (prepare.py); without it a --cover path
+    is read here. `title`: the book's (PreparedBook.title)."""
     if options.no_cover:
         return lambda: None
     if given is not None:
