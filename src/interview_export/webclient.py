@@ -203,6 +203,11 @@ def _wait(timeout: float, deadline: float | None, step: str) -> float:
     return min(timeout, left)
 
 
+def _passed(deadline: float | None) -> bool:
+    """Whether `deadline` (``time.monotonic()`` seconds; None: no deadline) has passed."""
+    return deadline is not None and time.monotonic() >= deadline
+
+
 def _addresses(host: str, port: int, timeout: float, deadline: float | None, resolve=lookup) -> list[str]:
     """`resolve(host, port, wait)` (``netpolicy.lookup`` or a policy's resolve) within the connect
     timeout and the deadline, its failures as this module's errors (AddressRefused passes through)."""
@@ -210,7 +215,7 @@ def _addresses(host: str, port: int, timeout: float, deadline: float | None, res
     try:
         return resolve(host, port, wait)
     except TimeoutError as exc:
-        if deadline is not None and time.monotonic() >= deadline:
+        if _passed(deadline):
             raise DeadlineExceeded(f"the overall deadline passed while looking up {host}") from None
         raise LookupTimeout(str(exc)) from None
     except OSError as exc:     # DNS failures: the fetcher reads the resolver's words
@@ -228,7 +233,7 @@ def _dial_first(addresses: list[str], port: int, timeout: float, deadline: float
     try:
         return _dial(addresses[-1], port, _wait(timeout, deadline, "connecting"))
     except ConnectTimeout:
-        if deadline is not None and time.monotonic() >= deadline:
+        if _passed(deadline):
             raise DeadlineExceeded("the overall deadline passed while connecting") from None
         raise
 
@@ -314,17 +319,12 @@ class _TimedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int | None:
-        timeout, deadline = self._conn.read_timeout, self._conn.deadline
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DeadlineExceeded("the overall deadline passed while reading the answer")
-            timeout = min(timeout, left)
-        self._sock.settimeout(timeout)
+        deadline = self._conn.deadline
+        self._sock.settimeout(_wait(self._conn.read_timeout, deadline, "reading the answer"))
         try:
             return self._raw.readinto(buffer)
         except TimeoutError:
-            if deadline is not None and time.monotonic() >= deadline:
+            if _passed(deadline):
                 raise DeadlineExceeded("the overall deadline passed while reading the answer") from None
             raise
 
