@@ -191,13 +191,11 @@ class Cache:
     def get_link(self, url: str) -> tuple[str, int] | None:
         """(SHA-256, size) of the checked download of ``url`` whose renditions were stored, from
         its authenticated link (``put_link``); None when missing, damaged or forged."""
-        record = _read_record(self.link_path(url), f"link of {url}")
+        record = self._read_signed(self.link_path(url), f"link of {url}")
         if record is None:
             return None
         head, body = record
-        secret = _secret(self.root)
-        if (head is None or body or secret is None or head.get("kind") != "link" or head.get("url") != url
-                or not hmac.compare_digest(str(head.pop("mac", "")), _header_mac(secret, head))):
+        if body or head.get("kind") != "link" or head.get("url") != url:
             log.debug("link of %s is damaged; ignored", url)
             return None
         digest, size = head.get("sha256"), head.get("size")
@@ -209,25 +207,18 @@ class Cache:
         """Record, under the renditions' key, that the download of ``url`` (checked, its renditions
         stored) has this SHA-256 and size: a warm conversion finds its renditions without reading
         or hashing the download. False (and a log line) when the disk refuses."""
-        secret = _secret(self.root)
-        if secret is None:
-            return False
-        head = {"kind": "link", "url": url, "sha256": sha256, "size": size}
-        head["mac"] = _header_mac(secret, head)
-        header = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
-        return self._write(self.link_path(url), header, b"")
+        return self._write_signed(self.link_path(url), {"kind": "link", "url": url, "sha256": sha256, "size": size},
+                                  b"")
 
     def get_rendition(self, key: str, source: bytes | None, source_sha256: str) -> StoredRendition | None:
         """The stored rendition ``key`` of ``source`` (whose SHA-256 the caller passes), or None
         (missing, unreadable, damaged or not of this source; or stored as the source's own bytes
         when ``source`` is None: the caller has only its hash)."""
-        record = _read_record(self.rendition_path(key), f"rendition {key}")
+        record = self._read_signed(self.rendition_path(key), f"rendition {key}")
         if record is None:
             return None
         head, body = record
-        secret = _secret(self.root)
-        if (head is None or secret is None or head.get("key") != key or not isinstance(head.get("meta"), dict)
-                or not hmac.compare_digest(str(head.pop("mac", "")), _header_mac(secret, head))):
+        if head.get("key") != key or not isinstance(head.get("meta"), dict):
             log.debug("rendition %s is damaged; ignored", key)
             return None
         if head.get("same_as_source"):
@@ -248,15 +239,34 @@ class Cache:
         """Store one rendition atomically: ``sha256`` is the caller's hash of ``data`` (computed
         here when empty); no body when ``data`` is the source's own bytes. False (and a log line)
         when the disk refuses."""
+        if _secret(self.root) is None:
+            return False
+        head = {"key": key, "size": len(data), "sha256": sha256 or hashlib.sha256(data).hexdigest(),
+                "same_as_source": same_as_source, "meta": meta}
+        return self._write_signed(self.rendition_path(key), head, b"" if same_as_source else data)
+
+    def _read_signed(self, path: Path, what: str) -> tuple[dict, bytes] | None:
+        """A record whose header carries this cache's HMAC (``_write_signed``) as (its header
+        without the MAC, its body); None when missing, unreadable, damaged or forged."""
+        record = _read_record(path, what)
+        if record is None:
+            return None
+        head, body = record
+        secret = _secret(self.root)
+        if head is None or secret is None or not hmac.compare_digest(str(head.pop("mac", "")),
+                                                                     _header_mac(secret, head)):
+            log.debug("%s is damaged; ignored", what)
+            return None
+        return head, body
+
+    def _write_signed(self, path: Path, head: dict, body: bytes) -> bool:
+        """``head`` (signed with this cache's HMAC) and ``body`` written as one record; False when
+        there is no key or the disk refuses."""
         secret = _secret(self.root)
         if secret is None:
             return False
-        digest = sha256 or hashlib.sha256(data).hexdigest()
-        head = {"key": key, "size": len(data), "sha256": digest, "same_as_source": same_as_source,
-                "meta": meta}
         head["mac"] = _header_mac(secret, head)
-        header = json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
-        return self._write(self.rendition_path(key), header, b"" if same_as_source else data)
+        return self._write(path, json.dumps(head, ensure_ascii=True, sort_keys=True, separators=(",", ":")), body)
 
     def _write(self, path: Path, header: str, body: bytes) -> bool:
         """One record (JSON header line + body) written atomically; False (and a log line) when
