@@ -190,8 +190,8 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
     linked = renditions.linked(remote) if fetcher is None else {}
     remote = {src: url for src, url in remote.items() if src not in linked}
     own = fetcher is None and bool(remote)
-    if own:   # one Cache for the downloads and the renditions (with the same memory of hashes)
-        fetcher = Fetcher.from_options(options, **({"cache": renditions.cache} if renditions.cache else {}))
+    if own:   # one Cache (None: use_cache off) for the downloads and the renditions (same memory of hashes)
+        fetcher = Fetcher.from_options(options, cache=renditions.cache)
     # The filter list is process-wide, so this also covers the worker threads below; the
     # renditions add the Pillow-specific filter when they first need Pillow. Other Pillow warnings
     # (odd EXIF, odd chunks) are logged, never printed by library code.
