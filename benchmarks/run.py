@@ -45,7 +45,11 @@ LINK_BYTES_PER_S = 125e6                  # the client's network link in the Das
 PROJECTION = (10_000, (16, 64, 256))      # articles, cores
 SCALES = (1, 4, 16)
 # targets (issue 17, round two; the others are issue 8's)
-EPUB_MAX_S = 0.25           # seed → EPUB, whole process, wall
+EPUB_MAX_S = 0.25           # seed → EPUB, whole process, wall (seconds on the machine the issue was filed on)
+# The same target as a ratio measured in one run, as every other target here: the issue saw our EPUB at
+# 0.26 s = 0.17× pandoc-with-fonts, so pandoc+fonts took ~1.53 s there and 0.25 s was 0.25 / 1.53 = 0.163× of
+# it; 0.16× rounds that down. Seconds drift with the machine (pandoc+fonts has measured 1.53–2.62 s here).
+EPUB_MAX_RATIO_FONTS = 0.16
 PDF_MAX_RATIO = 0.8         # seed → PDF time ÷ pandoc --pdf-engine=weasyprint
 FLOOR_MAX_OVERHEAD = 0.10   # seed → PDF time over WeasyPrint alone on our final HTML
 BATCH_BASELINE = 1.87       # books/s at --jobs 2 (34 books) before round two (RESULTS.md, 2026-11-29)
@@ -510,9 +514,12 @@ class Bench:
             plain = series["pandoc"]
             self.rows.append(Row("seed → EPUB", "pandoc --to epub3 (no fonts: tofu risk)", plain, "EPUB",
                                  last(plain.sizes), "", checks["pandoc"] + self.fail_note(plain)))
-        self.target(f"seed → EPUB whole process ≤ {EPUB_MAX_S} s", f"{ours.wall:.2f} s", ours.wall <= EPUB_MAX_S)
+        self.target(f"seed → EPUB whole process ≤ {EPUB_MAX_S} s (seconds: depend on the machine)",
+                    f"{ours.wall:.2f} s", ours.wall <= EPUB_MAX_S)
         if theirs:
             r = paired_ratio(ours.walls, theirs.walls)
+            self.target(f"seed → EPUB ≤ {EPUB_MAX_RATIO_FONTS}× pandoc-with-fonts time (the 0.25 s target as the "
+                        "issue's ratio)", f"{r:.3f}× (CPU {cpu_ratio(ours, theirs)})", r <= EPUB_MAX_RATIO_FONTS)
             self.target("seed → EPUB ≤ 0.5× pandoc-with-fonts time", f"{r:.2f}× (CPU {cpu_ratio(ours, theirs)})",
                         r <= 0.5)
             if last(ours.sizes) and last(theirs.sizes):
