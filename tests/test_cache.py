@@ -146,6 +146,45 @@ def test_a_fifo_or_a_device_planted_in_the_cache_is_a_miss(tmp_path):
     assert out.stdout.split() == ["None"] * 3, out.stderr[-400:]
 
 
+def test_a_huge_file_planted_in_the_cache_is_a_miss_without_reading_it(tmp_path):
+    """A symlink to (or a regular file the size of) a huge file where an entry, a link or a
+    rendition goes is a miss, read no further than a header line: never the whole file (a
+    sparse 2 GiB file under a 768 MiB address-space limit: reading it whole is a MemoryError)."""
+    code = (
+        "import os, resource, sys, time; from interview_export.cache import Cache\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))\n"
+        "c = Cache(sys.argv[1]); u = 'https://x.test/i.png'; key = 'ab' * 32; big = 2 << 30\n"
+        "def huge(name, head=b''):\n"
+        "    path = os.path.join(sys.argv[1], name)\n"
+        "    with open(path, 'wb') as fh:\n"
+        "        fh.write(head); fh.truncate(big)\n"
+        "    return path\n"
+        "for p in (c.path(u), c.link_path(u), c.rendition_path(key)):\n"
+        "    p.parent.mkdir(parents=True, exist_ok=True)\n"
+        "head = b'{\"url\":\"%s\",\"size\":%d,\"sha256\":\"%s\"}\\n' % (u.encode(), big - 80, b'0' * 64)\n"
+        "huge('entry', head.ljust(80)); os.rename(os.path.join(sys.argv[1], 'entry'), c.path(u))\n"
+        "os.symlink(huge('zeros'), c.link_path(u))\n"
+        "rhead = b'{\"key\":\"%s\",\"size\":%d,\"sha256\":\"0\",\"same_as_source\":false,\"meta\":{},\"mac\":\"0\"}\\n'\n"
+        "os.symlink(huge('rendition', rhead % (key.encode(), big)), c.rendition_path(key))\n"
+        "t = time.perf_counter()\n"
+        "print(c.get(u), c.get_link(u), c.get_rendition(key, None, ''), c.get_rendition(key, b's', 'x'))\n"
+        "print(time.perf_counter() - t < 2)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
+    (tmp_path / "cache").mkdir()
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cache")], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.stdout.split() == ["None"] * 4 + ["True"], out.stderr[-400:]
+
+
+def test_an_entry_over_the_byte_cap_is_a_miss(tmp_path):
+    """A cached download is never larger than the fetcher's byte cap: a bigger one was not made
+    by us and is not read."""
+    Cache(tmp_path).put(URL, b"x" * 1000)
+    assert Cache(tmp_path, max_bytes=1000).get(URL).data == b"x" * 1000
+    assert Cache(tmp_path, max_bytes=999).get(URL) is None
+
+
 # ---------------------------------------------------------------- renditions
 def _sha(data: bytes) -> str:
     import hashlib

@@ -88,35 +88,48 @@ class StoredRendition:
     meta: dict = field(default_factory=dict)
 
 
-def _read_record(path: Path, what: str) -> tuple[dict | None, bytes] | None:
-    """A cache file as (its JSON header line, or None if that is damaged; the body after it);
-    None when the file is missing or unreadable, or not a regular file (a FIFO planted in a shared
-    cache would make us wait forever, a link to /dev/zero read forever)."""
+MAX_HEADER = 1 << 20   # bytes: a record's header line (URLs, the server's validators) is far shorter
+MAX_BYTES = 25 * 1024 * 1024   # a download's default cap (``Options.max_image_bytes``)
+
+
+def _read_record(path: Path, what: str, body_size: Callable[[dict], int | None]) -> tuple[dict, bytes] | None:
+    """A cache file as (its JSON header line, the body after it); None when the file is missing,
+    unreadable, not a regular file (a FIFO planted in a shared cache would make us wait forever, a
+    link to /dev/zero read forever) or damaged. ``body_size(header)`` is the body's length that
+    header stands for (None: a damaged or forged header); a body of another length is not read,
+    so a file planted in a shared cache costs a header line at most, whatever its size."""
     try:    # the header line, then the body read into its own bytes (not sliced from a copy)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         with open(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 raise OSError("not a regular file")
-            header = fh.readline()
-            body = fh.read()
+            header = fh.readline(MAX_HEADER)
+            try:
+                head = json.loads(header.decode("utf-8")) if header.endswith(b"\n") else None
+            except ValueError:
+                head = None
+            size = body_size(head) if isinstance(head, dict) else None
+            if head is None or size is None or size != info.st_size - len(header):
+                log.debug("%s is damaged; ignored", what)
+                return None
+            body = fh.read(size)
     except FileNotFoundError:
         return None
     except OSError as exc:
         log.debug("%s unreadable: %s", what, exc)
         return None
-    try:
-        head = json.loads(header.decode("utf-8")) if header.endswith(b"\n") else None
-    except ValueError:
-        head = None
-    return (head if isinstance(head, dict) else None), body
+    return head, body
 
 
 class Cache:
     """A folder of downloaded bodies keyed by URL (and of renditions keyed by content and
     options); safe for concurrent processes."""
 
-    def __init__(self, root: Path | str | None = None, *, digest: Callable[[bytes], str] | None = None):
+    def __init__(self, root: Path | str | None = None, *, digest: Callable[[bytes], str] | None = None,
+                 max_bytes: int = MAX_BYTES):
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.max_bytes = max_bytes   # no download is larger: a bigger entry is not read
         # bytes → SHA-256 (hex) for the checks on read; media passes one that remembers what it
         # hashed, so a body checked here is not hashed again for its rendition key
         self.digest = digest or _sha256
@@ -128,11 +141,11 @@ class Cache:
 
     def get(self, url: str) -> CacheEntry | None:
         """The stored body for ``url``, or None (missing, unreadable or damaged entry)."""
-        record = _read_record(self.path(url), f"cache entry for {url}")
+        record = _read_record(self.path(url), f"cache entry for {url}", self._entry_size)
         if record is None:
             return None
         meta, data = record
-        if meta is None or meta.get("url") != url:
+        if meta.get("url") != url:
             return None
         if meta.get("size") != len(data) or meta.get("sha256") != self.digest(data):
             log.debug("cache entry for %s is damaged; ignored", url)
@@ -140,6 +153,10 @@ class Cache:
         return CacheEntry(url=url, data=data, etag=meta.get("etag") or "",
                           last_modified=meta.get("last_modified") or "",
                           content_type=meta.get("content_type") or "", meta=meta)
+
+    def _entry_size(self, head: dict) -> int | None:
+        size = head.get("size")
+        return size if type(size) is int and 0 <= size <= self.max_bytes else None
 
     def put(self, url: str, data: bytes, *, etag: str = "", last_modified: str = "",
             content_type: str = "", fetched_url: str = "") -> bool:
@@ -191,7 +208,7 @@ class Cache:
     def get_link(self, url: str) -> tuple[str, int] | None:
         """(SHA-256, size) of the checked download of ``url`` whose renditions were stored, from
         its authenticated link (``put_link``); None when missing, damaged or forged."""
-        record = self._read_signed(self.link_path(url), f"link of {url}")
+        record = self._read_signed(self.link_path(url), f"link of {url}", lambda head: 0)
         if record is None:
             return None
         head, body = record
@@ -214,7 +231,7 @@ class Cache:
         """The stored rendition ``key`` of ``source`` (whose SHA-256 the caller passes), or None
         (missing, unreadable, damaged or not of this source; or stored as the source's own bytes
         when ``source`` is None: the caller has only its hash)."""
-        record = self._read_signed(self.rendition_path(key), f"rendition {key}")
+        record = self._read_signed(self.rendition_path(key), f"rendition {key}", _rendition_size)
         if record is None:
             return None
         head, body = record
@@ -245,19 +262,18 @@ class Cache:
                 "same_as_source": same_as_source, "meta": meta}
         return self._write_signed(self.rendition_path(key), head, b"" if same_as_source else data)
 
-    def _read_signed(self, path: Path, what: str) -> tuple[dict, bytes] | None:
+    def _read_signed(self, path: Path, what: str, body_size: Callable[[dict], int | None]
+                     ) -> tuple[dict, bytes] | None:
         """A record whose header carries this cache's HMAC (``_write_signed``) as (its header
-        without the MAC, its body); None when missing, unreadable, damaged or forged."""
-        record = _read_record(path, what)
-        if record is None:
-            return None
-        head, body = record
-        secret = _secret(self.root)
-        if head is None or secret is None or not hmac.compare_digest(str(head.pop("mac", "")),
-                                                                     _header_mac(secret, head)):
-            log.debug("%s is damaged; ignored", what)
-            return None
-        return head, body
+        without the MAC, its body: ``body_size(header)`` bytes); None when missing, unreadable,
+        damaged or forged (its body never read then)."""
+        def signed_size(head: dict) -> int | None:
+            secret = _secret(self.root)    # asked only when there is a record (it may make the key)
+            if secret is None or not hmac.compare_digest(str(head.pop("mac", "")), _header_mac(secret, head)):
+                return None
+            return body_size(head)
+
+        return _read_record(path, what, signed_size)
 
     def _write_signed(self, path: Path, head: dict, body: bytes) -> bool:
         """``head`` (signed with this cache's HMAC) and ``body`` written as one record; False when
@@ -278,6 +294,12 @@ class Cache:
             log.warning("could not write the image cache in %s: %s", self.root, exc)
             return False
         return True
+
+
+def _rendition_size(head: dict) -> int | None:
+    """The body length a rendition's (authenticated) header stands for: none when it is the source's own bytes."""
+    size = head.get("size")
+    return 0 if head.get("same_as_source") else size if type(size) is int else None
 
 
 def _sha256(data: bytes) -> str:

@@ -178,7 +178,7 @@ class Fetcher:
         """A fetcher configured from ``Options`` (mirrors, offline, cache, caps, timeout, parallelism)."""
         cache = None
         if options.use_cache:
-            cache = Cache(options.cache_dir)
+            cache = Cache(options.cache_dir, max_bytes=options.max_image_bytes)
         kwargs = dict(
             mirrors=options.mirrors,
             offline=options.offline,

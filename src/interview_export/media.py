@@ -466,7 +466,8 @@ class Renditions:
         # what images.normalise computes for these targets (no target named: the PDF one)
         self.wanted = tuple(t for t in TARGETS if t in targets) or ("pdf",)
         self.digest = digest or _Digests()
-        self.cache = Cache(options.cache_dir, digest=self.digest) if options.use_cache else None
+        self.cache = (Cache(options.cache_dir, digest=self.digest, max_bytes=options.max_image_bytes)
+                      if options.use_cache else None)
         self._lock = threading.Lock()
         self._pillow_ready = False
 
