@@ -54,16 +54,16 @@ def test_classes_made_from_kept_code_are_the_classes_exec_makes(monkeypatch):
     module's `from __future__ import annotations` must not leak into the compile)."""
     monkeypatch.setattr(dataclasses, "exec", builtins.exec, raising=False)
     stock = _methods(_make_classes())
-    monkeypatch.setattr(dataclass_code, "_table", {})
-    monkeypatch.setattr(dataclass_code, "_gained", 1)      # no exit hook registered by this test
+    table = dataclass_code.TABLE
+    monkeypatch.setattr(table, "entries", {})              # not None: nothing read, no exit hook
+    monkeypatch.setattr(table, "gained", 0)
     monkeypatch.setattr(dataclasses, "exec", dataclass_code._exec)
     compiled = _methods(_make_classes())
-    table = dataclass_code._table
-    assert len(table) >= 10
-    monkeypatch.setattr(dataclass_code, "_table", marshal.loads(marshal.dumps(table)))
-    monkeypatch.setattr(dataclass_code, "_gained", 0)
+    assert len(table.entries) >= 10
+    monkeypatch.setattr(table, "entries", marshal.loads(marshal.dumps(table.entries)))
+    monkeypatch.setattr(table, "gained", 0)
     stored = _methods(_make_classes())
-    assert dataclass_code._gained == 0                     # every method came from the table
+    assert table.gained == 0                               # every method came from the table
     assert stock == compiled == stored
     assert stock[0][4] == {"x": "int", "y": "str", "z": "list", "return": None}
 
@@ -73,7 +73,7 @@ def _run(env: dict, code: str = "") -> tuple[int, int]:
     script = ("from interview_export import dataclass_code as d\n"
               "d.install()\n"
               "import interview_export.options, interview_export.model, interview_export.fonts\n" + code +
-              "print(d._gained, len(d._table or {}))\n")
+              "print(d.TABLE.gained, len(d.TABLE.entries or {}))\n")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
                          timeout=120)
     gained, size = out.stdout.split()

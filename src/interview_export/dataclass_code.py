@@ -9,42 +9,32 @@ dataclasses module an ``exec`` of its own that looks the generated text up in a 
 that gained texts is written back at exit (atexit, which the CLI's exit runs too) to the file it was
 read from.
 
-The table is ``dataclasses-<cache tag>.bin`` in ``util.engine_cache_dir("engine")``, under the rules of
-that folder: INTERVIEW_EXPORT_ENGINE_CACHE=0 neither reads nor writes it, and a folder that is not the
-user's or that others can write is not read (its code would run). A file of another bytecode version
-(magic number), or one that does not decode to texts and code objects, is ignored and rewritten.
+The table is a :class:`~.code_table.CodeTable` (``dataclasses-<cache tag>.bin``, the engine cache's
+rules; a file of another bytecode version, or one that does not decode to texts and code objects, is
+ignored and rewritten).
 """
 
 from __future__ import annotations
 
-import _thread
 import builtins
-import marshal
-import os
 import sys
+
+from .code_table import CodeTable
 
 TYPE_CHECKING = False      # not typing's: importing the package stays cheap (mypy reads the block below)
 if TYPE_CHECKING:
-    from pathlib import Path
     from types import CodeType
     from typing import Any
 
-MAX_TEXTS = 4000        # more than this (many versions of our classes): only this process's texts are kept
-_lock = _thread.RLock()                       # reentrant: reading the table imports modules
-_table: dict[str, CodeType] | None = None     # generated text → its code; read on first use
-_where: Path | None = None                    # the file it was read from (and is written back to)
-_used: set[str] = set()                       # the texts this process made classes from
-_gained = 0                                   # texts compiled here (not in the table read)
+
+def _magic() -> bytes:
+    import importlib.util
+
+    return importlib.util.MAGIC_NUMBER
 
 
-def _fresh_lock() -> None:
-    """In a forked child: a lock another thread of the parent held at the fork would never be let go."""
-    global _lock
-    _lock = _thread.RLock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_fresh_lock)
+_CODE = type(_magic.__code__)
+TABLE = CodeTable("dataclasses", _magic, lambda text, code: type(text) is str and type(code) is _CODE)
 
 
 def install() -> None:
@@ -83,83 +73,9 @@ class _WhenImported:
 def _exec(source: Any, globals: dict | None = None, locals: dict | None = None) -> None:
     if not isinstance(source, str):
         return builtins.exec(source, globals, locals)
-    code = _code(source)
-    return builtins.exec(code, globals, locals)
+    return builtins.exec(_code(source), globals, locals)
 
 
 def _code(source: str) -> CodeType:
-    """The code of a generated text: from the table, else compiled (and the table to be written)."""
-    global _table, _where, _gained
-    with _lock:
-        if _table is None:
-            _table = {}               # a class made while the table is read is compiled, not looked up
-            _where = table_path()
-            _table.update(_read(_where))
-        _used.add(source)
-        code = _table.get(source)
-        if code is None:
-            code = compile(source, "<string>", "exec", dont_inherit=True)
-            _table[source] = code
-            _gained += 1
-            if _gained == 1:
-                import atexit
-
-                atexit.register(_write)
-    return code
-
-
-def table_path() -> Path | None:
-    """Where the table of this Python's bytecode version lives (None: the engine cache is off)."""
-    from .util import engine_cache_dir
-
-    root = engine_cache_dir("engine")
-    return None if root is None else root / f"dataclasses-{sys.implementation.cache_tag}.bin"
-
-
-def _magic() -> bytes:
-    import importlib.util
-
-    return importlib.util.MAGIC_NUMBER
-
-
-def _read(path: Path | None) -> dict[str, CodeType]:
-    """The table stored at `path`, or {} (none yet, unreadable, untrusted folder, not a regular file of
-    ours that only we can write, another version, damaged)."""
-    from .util import foreign_folder, read_own_file
-
-    if path is None or foreign_folder(path.parent):
-        return {}
-    try:
-        data = read_own_file(path)
-    except OSError:
-        return {}
-    magic = _magic()
-    if not data.startswith(magic):
-        return {}
-    try:
-        table = marshal.loads(data[len(magic):])
-    except (EOFError, ValueError, TypeError):
-        return {}
-    code_type = type(_read.__code__)
-    if not isinstance(table, dict) or not all(
-            type(k) is str and type(v) is code_type for k, v in table.items()):
-        return {}
-    return table
-
-
-def _write() -> None:
-    """Write the table back (atomically) when this process compiled texts it did not have; best effort."""
-    from .util import foreign_folder, replace_atomically
-
-    path = _where
-    if path is None or not _gained or _table is None:
-        return
-    with _lock:
-        keep = _table if len(_table) <= MAX_TEXTS else {t: _table[t] for t in _used}
-        data = _magic() + marshal.dumps(keep)
-    try:
-        if foreign_folder(path.parent, make=True):
-            return
-        replace_atomically(path, data, prefix=".tmp-", suffix=".bin")
-    except OSError:
-        pass
+    """The code of a generated text: from the table, else compiled as exec would (and kept)."""
+    return TABLE.get(source, lambda: compile(source, "<string>", "exec", dont_inherit=True))

@@ -26,9 +26,10 @@ def main() -> None:
     gc.disable()
     try:
         # The command line only: a program using the API keeps the dataclasses module as it is.
-        from . import dataclass_code
+        from . import dataclass_code, regex_code
 
         dataclass_code.install()    # before any of our dataclasses is made
+        regex_code.install()        # … and before our first pattern
         if renders_pdf_here(sys.argv[1:]):
             from . import overlap
 

@@ -1,0 +1,84 @@
+"""re's pattern compiler → its programs compiled once per Python version, kept in the engine cache.
+
+Every ``re.compile`` of a new pattern parses it and assembles the program ``_sre`` runs, in Python:
+~180 patterns (ours, markdown-it's, the standard library's, ebooklib's) while an EPUB run starts,
+~20 ms, a fifteenth of the run. :func:`install` puts :func:`compile` in place of ``re._compiler.compile``
+(what ``re`` calls for a pattern not in its own cache): the program of a pattern string and flags
+comes from a :class:`~.code_table.CodeTable` (``regex-<cache tag>.bin``, the engine cache's rules)
+and goes to ``_sre.compile`` as the stock function hands it, which validates it; a pattern not in the
+table is parsed and assembled as the stock function does and kept. This copies the body of CPython's
+``re._compiler.compile`` (the same in 3.11–3.13): the test compares the patterns with the stock ones.
+"""
+
+from __future__ import annotations
+
+from .code_table import CodeTable
+
+TYPE_CHECKING = False      # not typing's: importing the package stays cheap (mypy reads the block below)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _magic() -> bytes:
+    """The Python bytecode version and the version of the _sre program format."""
+    import _sre
+    import importlib.util
+
+    return importlib.util.MAGIC_NUMBER + _sre.MAGIC.to_bytes(4, "little")
+
+
+def _valid(key: Any, value: Any) -> bool:
+    """A (pattern, flags) → (flags, program, groups, groupindex, indexgroup) entry of the right shape."""
+    return (type(key) is tuple and len(key) == 2 and type(key[0]) in (str, bytes) and type(key[1]) is int
+            and type(value) is tuple and len(value) == 5 and type(value[0]) is int and type(value[1]) is list
+            and type(value[2]) is int and type(value[3]) is dict and type(value[4]) is tuple)
+
+
+# min_gain 2: a library that builds a pattern from a set (markdown-it's terminators) spells it in
+# another order in each process (string hashing): that one new pattern alone does not rewrite the file
+TABLE = CodeTable("regex", _magic, _valid, max_entries=1000, min_gain=2)
+
+
+def install() -> None:
+    """Route re's compiler through the table (the command line only: the API leaves re as it is)."""
+    import re
+
+    compiler = getattr(re, "_compiler", None)
+    if compiler is None or getattr(compiler, "compile", None) is compile:
+        return
+    global _stock
+    _stock = compiler.compile
+    compiler.compile = compile
+
+
+_stock: Any = None
+
+
+def compile(p: Any, flags: int = 0) -> Any:
+    """``re._compiler.compile`` with the program of a pattern string from the table."""
+    if type(p) not in (str, bytes) or type(flags) is not int or flags & _DEBUG:
+        return _stock(p, flags)           # a parsed pattern (re.Scanner), or a debug listing
+    import _sre
+
+    fl, code, groups, groupindex, indexgroup = TABLE.get((p, flags), lambda: program(p, flags))
+    try:
+        return _sre.compile(p, fl, code, groups, groupindex, indexgroup)   # it copies the program
+    except (RuntimeError, TypeError, ValueError, OverflowError):    # "invalid SRE code": a damaged entry
+        return _stock(p, flags)
+
+
+_DEBUG = 128    # re.DEBUG (SRE_FLAG_DEBUG)
+
+
+def program(pattern: str | bytes, flags: int) -> tuple[int, list[int], int, dict, tuple]:
+    """What CPython's ``re._compiler.compile`` hands ``_sre.compile`` for `pattern` and `flags`."""
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    p = _parser.parse(pattern, flags)
+    code = [int(op) for op in _compiler._code(p, flags)]     # opcodes are an int subclass marshal refuses
+    groupindex = p.state.groupdict
+    indexgroup: list[str | None] = [None] * p.state.groups
+    for k, i in groupindex.items():
+        indexgroup[i] = k
+    return flags | p.state.flags, code, p.state.groups - 1, dict(groupindex), tuple(indexgroup)
+

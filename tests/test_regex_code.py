@@ -1,0 +1,135 @@
+"""regex_code: re's pattern programs compiled once and kept — the same patterns as re's own, the rules of the engine cache."""
+
+from __future__ import annotations
+
+import _sre
+import importlib
+import marshal
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from interview_export import regex_code
+
+PATTERNS = [
+    ("a", 0), (r"(?P<word>\w+)\s+(?P=word)", 0), (r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?$", re.M),
+    (r"(?i)[a-zé]+(?=x)|(?<!y)z*?", 0), (r"(?s).*?END", 0), (r"(a)?(?(1)b|c)", 0), (r"(?>ab|a)c++", 0),
+    ("[\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0002ffff]+", 0), ("[，。、；：？！）」』》〉】”’…—·]", 0),
+    (r"(?x) \d+  # digits", 0), (r"\bword\b", re.I | re.A), (rb"[\x00-\x1f]+|\xff\xd8", 0),
+    (rb"(?L)\w+", 0), (r"[^\W\d_]+", re.U), (r"(?:(?:a|b){2,5}){3}", 0), ("", 0),
+]
+
+
+def _ours(pattern, flags):
+    """The pattern as regex_code makes it: compiled and kept, then again from a marshal round trip."""
+    key = (pattern, flags := int(flags))      # re hands its compiler plain ints
+    made = regex_code.program(pattern, flags)
+    stored = marshal.loads(marshal.dumps({key: made}))[key]
+    return [_sre.compile(pattern, *entry) for entry in (made, stored)]
+
+
+def _module_patterns() -> list[tuple]:
+    """Every module-level pattern of ours, markdown-it's and ebooklib's (what a run compiles)."""
+    names = ["interview_export.meta", "interview_export.dialogue", "interview_export.speaker_labels",
+             "interview_export.reader", "interview_export.util", "interview_export.linebreak",
+             "interview_export.transforms", "interview_export.images", "markdown_it.common.utils",
+             "markdown_it.common.html_re", "markdown_it.rules_block.html_block", "ebooklib.epub"]
+    found = []
+    for name in names:
+        for value in vars(importlib.import_module(name)).values():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            found += [(p.pattern, p.flags) for p in items if isinstance(p, re.Pattern)]
+            found += [(p[0].pattern, p[0].flags) for p in items
+                      if isinstance(p, tuple) and p and isinstance(p[0], re.Pattern)]
+    return found
+
+
+def test_patterns_from_the_table_are_re_s_own():
+    """Pattern objects compare equal only with the same pattern, flags and program (_sre's
+    richcompare): what the table holds, kept or read back, is what CPython's compiler makes. Fails
+    the day re._compiler's body (copied in regex_code.program) changes."""
+    cases = PATTERNS + _module_patterns()
+    assert len(cases) > 40
+    for pattern, flags in cases:
+        stock = re._compiler.compile(pattern, flags)           # type: ignore[attr-defined]
+        for ours in _ours(pattern, flags):
+            assert ours == stock, pattern
+            assert (ours.groups, ours.groupindex, ours.flags) == (stock.groups, stock.groupindex, stock.flags)
+    text = "第三部分：开始 ok OK word word 12:30 abc"
+    for pattern, flags in PATTERNS:
+        if isinstance(pattern, str) and pattern:
+            stock = re._compiler.compile(pattern, flags)       # type: ignore[attr-defined]
+            assert [m.span() for m in _ours(pattern, flags)[1].finditer(text)] == \
+                   [m.span() for m in stock.finditer(text)]
+
+
+def _run(env: dict, code: str = "") -> tuple[int, int]:
+    """(patterns compiled, table size) of a fresh process whose re goes through the table."""
+    script = ("from interview_export import regex_code as r\n"
+              "r.install()\n"
+              "import interview_export.meta, interview_export.dialogue, interview_export.reader\n" + code +
+              "print(r.TABLE.gained, len(r.TABLE.entries or {}))\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         timeout=120)
+    gained, size = out.stdout.split()
+    return int(gained), int(size)
+
+
+@pytest.fixture
+def cache_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("INTERVIEW_EXPORT_ENGINE_CACHE", "PYTHONHASHSEED")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    return env
+
+
+def test_the_table_is_written_once_and_read_by_the_next_process(cache_env, tmp_path):
+    table = tmp_path / "interview-export" / "engine" / f"regex-{sys.implementation.cache_tag}.bin"
+    gained, size = _run(cache_env)
+    assert gained == size > 50 and table.is_file()
+    assert _run(cache_env)[0] <= 1          # at most markdown-it's set-built pattern, in a new order
+    assert table.stat().st_mode & 0o077 == 0
+    before = table.stat().st_mtime_ns, table.read_bytes()
+    assert _run(cache_env, "import re; re.compile('one new pattern')\n")[0] <= 2
+    assert (table.stat().st_mtime_ns, table.read_bytes()) == before        # one new pattern: not written
+    _run(cache_env, "import re; re.compile('one new pattern'); re.compile('and another')\n")
+    assert table.read_bytes() != before[1]                                  # two: written
+    assert _run(cache_env, "import re; re.compile('one new pattern'); re.compile('and another')\n")[0] <= 1
+
+
+def test_a_damaged_entry_is_compiled_by_re(cache_env, tmp_path):
+    """A program _sre refuses (a file of ours, changed) costs the stock compile, never an error."""
+    table = tmp_path / "interview-export" / "engine" / f"regex-{sys.implementation.cache_tag}.bin"
+    _run(cache_env)
+    data = table.read_bytes()
+    magic, entries = data[:8], marshal.loads(data[8:])
+    for key, (fl, code, groups, groupindex, indexgroup) in entries.items():
+        entries[key] = (fl, [99999] * len(code), groups, groupindex, indexgroup)
+    table.write_bytes(magic + marshal.dumps(entries))
+    out = subprocess.run([sys.executable, "-c", "from interview_export import regex_code as r\n"
+                          "r.install()\nimport re\nprint(re.compile(r'(?P<n>\\d+)x').match('12x')['n'])\n"],
+                         env=cache_env, capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "12"
+
+
+def test_engine_cache_off_neither_reads_nor_writes_the_table(cache_env, tmp_path):
+    gained, size = _run({**cache_env, "INTERVIEW_EXPORT_ENGINE_CACHE": "0"})
+    assert gained == size > 50
+    assert not (tmp_path / "interview-export").exists()
+
+
+def test_only_the_command_line_routes_re_through_the_table():
+    """Importing the package or its API leaves re alone; the command line's entry installs the table."""
+    script = ("import re, sys\n"
+              "import interview_export, interview_export.api\n"
+              "from interview_export import regex_code\n"
+              "library = re._compiler.compile is not regex_code.compile\n"
+              "sys.argv = ['interview-export', '--version']\n"
+              "from interview_export import cli, entry\n"
+              "cli.main = lambda: None    # the entry's work up to the command line\n"
+              "entry.main()\n"
+              "print('library-untouched', library, 'cli-installed', re._compiler.compile is regex_code.compile)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "library-untouched True cli-installed True"
