@@ -650,6 +650,92 @@ def test_an_https_proxy_serves_http_urls_and_refuses_to_tunnel(tls, no_proxies, 
     assert rec.paths == ["http://img.example/a.png"]
 
 
+@contextlib.contextmanager
+def trickler(first: bytes, piece: bytes, *, every: float = 0.2, lasting: float = 8.0):
+    """A 127.0.0.1 server that reads what a client sends first, answers ``first`` and then ``piece``
+    every ``every`` seconds for ``lasting`` seconds: a TLS handshake (a record that never ends) or a
+    proxy's answer to CONNECT that never ends, yet is never silent for long. Yields (port, accepted)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def one(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.recv(4096)
+            conn.sendall(first)
+            end = time.monotonic() + lasting
+            while time.monotonic() < end:
+                time.sleep(every)
+                conn.sendall(piece)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        listener.close()
+        for conn in accepted:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+TLS_RECORD = b"\x16\x03\x03\x40\x00"   # a handshake record of 16 KB: the client waits for all of it
+
+
+def test_a_trickled_tls_handshake_ends_at_the_download_deadline(no_proxies, monkeypatch):
+    """A server that takes the connection and trickles its handshake: the download ends at its
+    deadline even when the connection itself was slow to open (before: the handshake had the whole
+    time left when the dial began, so a slow dial + a stalled handshake ran past the deadline)."""
+    real = socket.create_connection
+
+    def slow_dial(*a, **kw):    # a SYN answered late (retransmitted), as a real slow host does
+        time.sleep(1.5)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(socket, "create_connection", slow_dial)
+    with trickler(TLS_RECORD, b"\x02") as (port, _), \
+            Fetcher(retries=0, total_timeout=2, connect_timeout=5, allow_hosts=LOCAL) as f:
+        start = time.monotonic()
+        with pytest.raises(ImageError, match=r"download took longer than 2s; aborted"):
+            f.fetch(f"https://127.0.0.1:{port}/a.png")
+        assert time.monotonic() - start < 2.6
+
+
+def test_a_stalled_tls_handshake_makes_the_host_dead_without_retries(no_proxies):
+    """A host that took the connection and then stalled the handshake for the connect timeout is as
+    dead as one that stalls its answer: one wait, no retries (before: 4 attempts, past the deadline)."""
+    with trickler(TLS_RECORD, b"\x02") as (port, accepted), \
+            Fetcher(retries=3, backoff=0.001, connect_timeout=1, total_timeout=3, allow_hosts=LOCAL) as f:
+        start = time.monotonic()
+        results = f.fetch_many([f"https://127.0.0.1:{port}/{i}.png" for i in range(3)])
+        took = time.monotonic() - start
+    reasons = sorted(r.reason for r in results.values())
+    assert reasons[0] == "timed out (TLS handshake: not finished within 1s)", reasons
+    assert len(accepted) <= 3 and took < 2.5, (len(accepted), took)   # one handshake per worker at most
+
+
+def test_a_proxy_trickling_its_answer_to_connect_stops_at_the_connect_timeout(no_proxies, monkeypatch):
+    with trickler(b"HTTP/1.1 200 Connection established\r\nX-Slow: ", b"a") as (port, accepted):
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        with Fetcher(retries=0, connect_timeout=1, total_timeout=3) as f:
+            start = time.monotonic()
+            with pytest.raises(ImageError, match=r"ConnectTimeout: proxy did not answer CONNECT within 1s"):
+                f.fetch("https://img.example/a.png")
+            assert time.monotonic() - start < 1.8
+        with Fetcher(retries=0, connect_timeout=5, total_timeout=1) as f:
+            start = time.monotonic()
+            with pytest.raises(ImageError, match=r"download took longer than 1s; aborted"):
+                f.fetch("https://img.example/a.png")
+            assert time.monotonic() - start < 1.6
+
+
 def _gzip_then(tail_pieces):
     """A gzip'd PNG followed by more bytes: after the end of the gzip stream they decode to nothing."""
     return lambda req, n: Reply(200, stream=itertools.chain([gzip.compress(PNG)], tail_pieces()),

@@ -11,7 +11,8 @@ host before connecting, the address really connected to when connecting, every r
 unless its host is trusted (``allow_hosts``, mirror targets). ``HTTP(S)_PROXY``/``ALL_PROXY``/
 ``NO_PROXY`` are honoured (the proxy then connects; literal private addresses are still refused
 here). A host name lookup waits at most the connect timeout and the deadline (a resolver that does
-not answer makes the host dead, as a DNS failure does). Per book (per fetcher): a download budget
+not answer makes the host dead, as a DNS failure does), and so does the TLS handshake (a host that
+takes the connection and stalls the handshake is dead, as one that stalls its answer is). Per book (per fetcher): a download budget
 in seconds and bytes; a host that timed out once is dead for the rest of the book. The disk cache (``cache.Cache``) is consulted first and written only with bodies that
 pass the caller's ``check``; ``offline`` serves the cache and nothing else.
 
@@ -385,8 +386,11 @@ class Fetcher:
                     data = self._read_capped(url, current, response, deadline)
                     return Fetched(url, response.url, data, response.header("content-type"),
                                    etag=response.header("etag"), last_modified=response.header("last-modified"))
-            except web.LookupTimeout as exc:   # a resolver that hangs once hangs again: no retries, host dead
-                reason = f"timed out (host name lookup: {exc})"
+            except (web.LookupTimeout, web.HandshakeTimeout) as exc:
+                # a resolver that hangs once hangs again, a host that took the connection and then
+                # stalled the TLS handshake is as dead as one that stalls its answer: no retries, host dead
+                step = "host name lookup" if isinstance(exc, web.LookupTimeout) else "TLS handshake"
+                reason = f"timed out ({step}: {exc})"
                 self._mark_dead(current, reason)
                 raise ImageError(url, reason)
             except (web.ConnectError, web.ConnectTimeout, web.RemoteProtocolError,

@@ -5,8 +5,9 @@ image URL). One pool of kept-alive connections per scheme, host, port and proxy,
 download threads; an idle connection the server has closed is dropped before use, and a request
 that fails on a reused connection is sent once more on a fresh one. Direct connections open where
 ``netpolicy.Policy.resolve`` says (one DNS lookup, every answer checked, those very addresses dialled
-in turn until one answers, as ``socket.create_connection`` does); the lookup and each dial wait at
-most the connect timeout and never past the request's deadline.
+in turn until one answers, as ``socket.create_connection`` does); the lookup, each dial, a proxy's
+answer to ``CONNECT`` and the TLS handshake each wait at most the connect timeout (in all, not per
+piece read) and never past the request's deadline.
 Proxies come from ``HTTP(S)_PROXY``/``ALL_PROXY`` minus ``NO_PROXY`` (read as urllib reads them):
 ``http://`` URLs are sent to the proxy in absolute form, ``https://`` ones through a ``CONNECT``
 tunnel. TLS verifies against certifi's roots (``SSL_CERT_FILE``/``SSL_CERT_DIR`` win, as in httpx),
@@ -51,6 +52,10 @@ class ConnectTimeout(TransportError):
 
 class LookupTimeout(ConnectTimeout):
     """The host name lookup did not answer within the connect timeout."""
+
+
+class HandshakeTimeout(ConnectTimeout):
+    """The host took the connection but did not finish the TLS handshake within the connect timeout."""
 
 
 class ReadTimeout(TransportError):
@@ -238,37 +243,54 @@ def _dial_first(addresses: list[str], port: int, timeout: float, deadline: float
         raise
 
 
-def _handshake(sock: socket.socket, host: str) -> socket.socket:
+def _handshake(sock: socket.socket, host: str, timeout: float, deadline: float | None) -> socket.socket:
+    """The TLS handshake with `host`, all of it within `timeout` and the deadline (the ssl module
+    keeps one time limit for the whole handshake: a server trickling its bytes cannot stretch it)."""
     try:
+        sock.settimeout(_wait(timeout, deadline, "the TLS handshake"))
         return _tls().wrap_socket(sock, server_hostname=host)
-    except TimeoutError as exc:
+    except TimeoutError:
         sock.close()
-        raise ConnectTimeout(str(exc) or "TLS handshake timed out") from None
+        if _passed(deadline):
+            raise DeadlineExceeded("the overall deadline passed during the TLS handshake") from None
+        raise HandshakeTimeout(f"not finished within {timeout:g}s") from None
     except OSError as exc:  # ssl.SSLError (certificate refused) is an OSError
         sock.close()
         raise ConnectError(str(exc)) from None
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _tunnel(sock: socket.socket, host: str, port: int, auth: str) -> None:
-    """Ask an HTTP proxy for a ``CONNECT`` tunnel to the target's host and port."""
+def _tunnel(sock: socket.socket, host: str, port: int, auth: str, timeout: float, deadline: float | None) -> None:
+    """Ask an HTTP proxy for a ``CONNECT`` tunnel to the target's host and port; its whole answer
+    read within `timeout` and the deadline (not each piece: a proxy trickling it cannot stretch it)."""
     authority = _hostport(host, port)
     lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
     if auth:
         lines.append(f"Proxy-Authorization: {auth}")
+    limit = _Limit(timeout, deadline)
     try:
+        sock.settimeout(_wait(timeout, deadline, "asking the proxy for a tunnel"))
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-        answer = http.client.HTTPResponse(sock, method="CONNECT")
+        answer = http.client.HTTPResponse(_TimedSocket(limit, sock), method="CONNECT")   # type: ignore[arg-type]
         answer.begin()
-    except TimeoutError as exc:
+    except (TimeoutError, DeadlineExceeded) as exc:
         sock.close()
-        raise ConnectTimeout(str(exc) or "proxy timed out") from None
+        if _passed(deadline):
+            raise DeadlineExceeded("the overall deadline passed while asking the proxy for a tunnel") from None
+        raise ConnectTimeout(str(exc) if isinstance(exc, TimeoutError) and str(exc)
+                             else f"proxy did not answer CONNECT within {timeout:g}s") from None
     except (OSError, http.client.HTTPException) as exc:
         sock.close()
         raise ProxyError(f"proxy tunnel failed ({type(exc).__name__}: {exc})") from None
+    except BaseException:
+        sock.close()
+        raise
     if answer.status != 200:
         sock.close()
         raise ProxyError(f"proxy answered CONNECT with {answer.status} {answer.reason}".strip())
@@ -288,6 +310,15 @@ class _Connection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         self.sock = self._opener(self.key, self.deadline)
+
+
+class _Limit:
+    """What :class:`_TimedReader` asks a connection for, for a read that is not a request's answer
+    (a proxy's answer to ``CONNECT``): all of it within ``timeout`` from now and the ``deadline``."""
+
+    def __init__(self, timeout: float, deadline: float | None):
+        end = time.monotonic() + timeout
+        self.read_timeout, self.deadline = timeout, end if deadline is None else min(end, deadline)
 
 
 class _TimedResponse(http.client.HTTPResponse):
@@ -458,11 +489,11 @@ class Client:
             sock = _dial_first(_addresses(p.hostname or "", proxy_port, self.connect_timeout, deadline),
                                proxy_port, self.connect_timeout, deadline)
             if p.scheme == "https":
-                sock = _handshake(sock, p.hostname or "")
+                sock = _handshake(sock, p.hostname or "", self.connect_timeout, deadline)
             if scheme == "https":
-                _tunnel(sock, host, port, auth)
+                _tunnel(sock, host, port, auth, self.connect_timeout, deadline)
         if scheme == "https":
-            sock = _handshake(sock, host)
+            sock = _handshake(sock, host, self.connect_timeout, deadline)
         sock.settimeout(self.timeout)
         return sock
 
