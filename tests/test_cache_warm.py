@@ -25,7 +25,7 @@ article, server, cache = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 options = Options(cache_dir=Path(cache), mirrors=(({mirror!r}, server),), allow_hosts=("127.0.0.1",))
 bag = collect_media(read_path(article), article.parent, options, targets=("epub",))
 watched = ("interview_export.netpolicy", "interview_export.webclient", "socket", "http.client", "PIL.Image",
-           "interview_export.images", "concurrent.futures")
+           "interview_export.images", "concurrent.futures", "interview_export.fetcher")
 print(json.dumps({{"status": [a.status for a in bag.assets.values()], "warnings": bag.warnings,
                   "loaded": [m for m in watched if m in sys.modules]}}))
 """.format(mirror=MIRROR)
@@ -59,10 +59,12 @@ def test_a_warm_collection_loads_no_network_code_and_no_pillow(tmp_path):
     finally:
         server.stop()
     assert cold["status"] == ["ok"] * 3 and asked == 3 and cold["warnings"] == []
-    assert {"interview_export.netpolicy", "interview_export.images", "PIL.Image"} <= set(cold["loaded"])
+    assert {"interview_export.netpolicy", "interview_export.images", "PIL.Image",
+            "interview_export.fetcher"} <= set(cold["loaded"])
     assert warm["status"] == ["cached"] * 3 and len(server.requests) == asked and warm["warnings"] == []
     # the URLs' host policy (socket, selectors) is made for a download only, the normalising code
-    # (images) is loaded for a miss only
+    # (images) is loaded for a miss only; the photos are kept as they are (renditions stored as the
+    # downloads' bytes): their links lead to the cache entries, no fetcher is made
     assert warm["loaded"] == []
 
 
@@ -206,6 +208,38 @@ def test_a_link_does_not_outlive_its_download(tmp_path):
     assert abs(red(cold) - 0) < 8 and cold.get(url).status == "ok"
     assert abs(red(stored_again) - 200) < 8 and stored_again.get(url).status == "cached"
     assert abs(red(discarded) - 240) < 8 and discarded.get(url).status == "ok"
+    assert len(server.requests) == 2
+
+
+def test_a_link_to_a_rendition_stored_as_the_source_reads_each_record_once(tmp_path, monkeypatch):
+    """Link, rendition, download: each file read once, and no fetcher made (the link says which
+    content the download must have; the entry's check hashes it)."""
+    import collections
+
+    from interview_export import cache as cache_mod
+    from interview_export import fetcher as fetcher_mod
+
+    article, server = _site(tmp_path, 2)
+    try:
+        o = _options(tmp_path, server, epub_image_long_side=1600)   # kept as they are: no bodies of their own
+        cold = _collect_in_process(article, o, targets=("epub",))
+        read: collections.Counter = collections.Counter()
+        real = cache_mod._read_record
+
+        def counting(path, *args):
+            read[Path(path).suffix] += 1
+            return real(path, *args)
+
+        def no_fetcher(*args, **kw):
+            raise AssertionError("a fetcher made")
+
+        monkeypatch.setattr(cache_mod, "_read_record", counting)
+        monkeypatch.setattr(fetcher_mod.Fetcher, "from_options", no_fetcher)
+        warm = _collect_in_process(article, o, targets=("epub",))
+    finally:
+        server.stop()
+    assert _fields(warm) == [(f[0], "cached", *f[2:]) for f in _fields(cold)] and warm.warnings == []
+    assert read == {".link": 2, ".rendition": 2, ".entry": 2}
     assert len(server.requests) == 2
 
 

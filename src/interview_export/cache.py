@@ -227,10 +227,12 @@ class Cache:
         return self._write_signed(self.link_path(url), {"kind": "link", "url": url, "sha256": sha256, "size": size},
                                   b"")
 
-    def get_rendition(self, key: str, source: bytes | None, source_sha256: str) -> StoredRendition | None:
+    def get_rendition(self, key: str, source: bytes | Callable[[], bytes | None] | None,
+                      source_sha256: str) -> StoredRendition | None:
         """The stored rendition ``key`` of ``source`` (whose SHA-256 the caller passes), or None
         (missing, unreadable, damaged or not of this source; or stored as the source's own bytes
-        when ``source`` is None: the caller has only its hash)."""
+        when there is no ``source``: the caller has only its hash). ``source`` may be a function
+        giving the source's bytes (or None), called only for a rendition stored as those bytes."""
         record = self._read_signed(self.rendition_path(key), f"rendition {key}", _rendition_size)
         if record is None:
             return None
@@ -239,6 +241,8 @@ class Cache:
             log.debug("rendition %s is damaged; ignored", key)
             return None
         if head.get("same_as_source"):
+            if callable(source):
+                source = source()
             if source is None:
                 return None
             data, digest = source, source_sha256

@@ -13,9 +13,10 @@ bytes, the target, the options that shape that target's rendition, ``RENDITION_V
 fingerprint of the normalising code (``images.py`` and the Pillow version), whatever the source
 (URL, local file or data: URI): a warm conversion reads bytes and never loads Pillow. Only images
 that passed every check are stored, so a hit is also a pass. ``images`` (the normalising code) is
-imported for a miss only. A download whose renditions are all stored with their own bodies is
-found through its URL's authenticated link (``Cache.get_link``) and never read nor hashed. ``use_cache=False`` neither reads nor
-writes them.
+imported for a miss only. A download whose renditions are all stored is found through its URL's
+authenticated link (``Cache.get_link``), without a fetcher: never read nor hashed when they have
+their own bodies, read from the cache and checked against the link when one is stored as the
+download's own bytes. ``use_cache=False`` neither reads nor writes them.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from .cache import Cache, StoredRendition
 from .errors import ImageError, ImageRefused
-from .fetcher import Fetcher
 from .model import KEPT_FORMATS, Document, image_refs
 from .options import Options
+
+if TYPE_CHECKING:
+    from .fetcher import Fetcher
 
 log = logging.getLogger("interview_export.media")
 
@@ -184,13 +187,15 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
 
     hashed = _Digests()   # each body hashed once: by the cache's check of its entry, or else here
     renditions = Renditions(options, targets, hashed)
-    # downloads whose renditions the cache has with their own bodies: found through the URLs'
-    # authenticated links, the downloads neither read nor hashed (not with a caller's fetcher,
+    # downloads whose renditions the cache has: found through the URLs' authenticated links, the
+    # downloads read only for a rendition stored as their bytes (not with a caller's fetcher,
     # which may revalidate or have another cache)
     linked = renditions.linked(remote) if fetcher is None else {}
     remote = {src: url for src, url in remote.items() if src not in linked}
     own = fetcher is None and bool(remote)
     if own:   # one Cache (None: use_cache off) for the downloads and the renditions (same memory of hashes)
+        from .fetcher import Fetcher   # not needed when every URL is found through its link
+
         fetcher = Fetcher.from_options(options, cache=renditions.cache)
     # The filter list is process-wide, so this also covers the worker threads below; the
     # renditions add the Pillow-specific filter when they first need Pillow. Other Pillow warnings
@@ -482,7 +487,9 @@ class Renditions:
 
     def linked(self, remote: dict[str, str]) -> dict[str, ImageAsset]:
         """src → its cached asset, for the URLs (``remote``: src → URL) whose link and renditions
-        the cache has, every wanted rendition with its own body."""
+        the cache has: a rendition with its own body is served without the download; one stored
+        as the source's bytes from the download's cache entry, read (once) and checked against
+        the link's SHA-256 and size (as the fetcher's check would, without a fetcher)."""
         found: dict[str, ImageAsset] = {}
         if self.cache is None:
             return found
@@ -491,15 +498,24 @@ class Renditions:
             if link is None:
                 continue
             digest, size = link
+            download = functools.cache(functools.partial(self._download, url, digest, size))
             hits: dict[str, StoredRendition] = {}
             for target in self.wanted:
-                hit = self.cache.get_rendition(self.key(digest, target), None, digest)
+                hit = self.cache.get_rendition(self.key(digest, target), download, digest)
                 if hit is None or not _usable(hit.meta):
                     break
                 hits[target] = hit
             else:
                 found[src] = dataclasses.replace(self._assemble(hits, size), status="cached")
         return found
+
+    def _download(self, url: str, digest: str, size: int) -> bytes | None:
+        """The cached download of ``url`` when it is the content its link names (else None)."""
+        assert self.cache is not None
+        entry = self.cache.get(url)   # hashed by the entry's check, remembered by self.digest
+        if entry is None or len(entry.data) != size or self.digest(entry.data) != digest:
+            return None
+        return entry.data
 
     def link(self, url: str, data: bytes) -> None:
         """Link ``url`` to its checked download ``data`` (hashed already), unless linked so."""
