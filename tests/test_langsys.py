@@ -331,3 +331,31 @@ def test_without_preadv_a_damaged_copy_is_found_all_the_same(tmp_path, monkeypat
         f.truncate(size)                       # cut short, padded back with zeros
     with langsys.langsys_file(path, b"ZHT ", store=store) as again:
         assert again == kept and Path(again).read_bytes() == langsys.font_for_langsys(path, b"ZHT ")
+
+
+def test_a_copy_swapped_in_after_the_compare_is_not_stamped(tmp_path, monkeypatch):
+    """The stamp is of the file compared (fstat of the open copy), not of whatever the name leads
+    to a moment later: a damaged copy renamed into place right after the compare is found and
+    written again by the next run (a fresh stat would have stamped it as checked)."""
+    monkeypatch.setattr(langsys, "STAMP_AFTER_NS", 50_000_000)
+    path, store = _sans_bold(), tmp_path / "fonts"
+    right = langsys.font_for_langsys(path, b"ZHT ")
+    with langsys.langsys_file(path, b"ZHT ", store=store) as kept:
+        pass
+    damaged = store / "damaged"
+    damaged.write_bytes(right[: len(right) // 2] + bytes(len(right) - len(right) // 2))
+    time.sleep(0.06)                     # both old enough to stamp
+    real = langsys._same_as_patched
+
+    def compare_then_swap(*args):
+        same = real(*args)
+        os.replace(damaged, kept)        # between the compare and the stamp
+        time.sleep(0.06)                 # the swapped-in file old enough to stamp too
+        return same
+
+    with monkeypatch.context() as m:
+        m.setattr(langsys, "_same_as_patched", compare_then_swap)
+        with langsys.langsys_file(path, b"ZHT ", store=store) as again:
+            assert again == kept
+    with langsys.langsys_file(path, b"ZHT ", store=store) as again:
+        assert again == kept and Path(again).read_bytes() == right

@@ -204,15 +204,15 @@ def _stamped(target: Path, info: os.stat_result) -> bool:
         return False
 
 
-def _stamp(target: Path) -> None:
-    """Record that `target`, as it is now, holds the right bytes (best effort: without a stamp the
-    next process compares the bytes again). Not while its last change is younger than
-    STAMP_AFTER_NS: file times tick coarsely (a jiffy; seconds on some file systems), so a change
-    that soon after could leave the same change time."""
+def _stamp(target: Path, info: os.stat_result) -> None:
+    """Record that `target`, as `info` (the ``fstat`` of the file compared, taken before reading it)
+    shows it, holds the right bytes (best effort: without a stamp the next process compares the
+    bytes again). A file swapped in after the compare, or changed during it, does not match that.
+    Not while its last change is younger than STAMP_AFTER_NS: file times tick coarsely (a jiffy;
+    seconds on some file systems), so a change that soon after could leave the same change time."""
     link = target.with_name(f"ok-{target.name}")
     temp = target.with_name(f".tmp-ok-{os.getpid()}-{target.name}")
     with suppress(OSError):
-        info = os.stat(target)
         if time.time_ns() - info.st_ctime_ns < STAMP_AFTER_NS:
             return
         os.symlink(_stamp_text(info), temp)
@@ -225,9 +225,10 @@ def _checked(target: Path, source: int, size: int, patches: list[tuple[int, byte
     """Whether the unstamped copy `target` holds the file `source` with `patches` over it; stamped
     when it does (a copy from before stamps, or touched since), logged when it does not."""
     with open(target, "rb") as copy:
+        info = os.fstat(copy.fileno())     # the file compared, as it was before it was read
         same = _same_as_patched(copy.fileno(), source, size, patches)
     if same:
-        _stamp(target)
+        _stamp(target, info)
     else:
         log.debug("kept font %s differs from its font file: written again", target)
     return same
