@@ -293,6 +293,51 @@ def test_big_jpegs_decode_at_a_draft_scale_without_changing_the_output(tmp_path,
     assert len(drafts) == 1 and all(d * 2 <= s for d, s in zip(drafts[0], size)) == halved
 
 
+def test_targets_that_need_different_draft_scales_each_get_their_own_decode(monkeypatch):
+    """3840×2160: alone, the EPUB's rendition (1600 px) decodes at 1/2 and the PDF's (2000 px)
+    whole; asked for both, the JPEG is decoded twice, each rendition as when it is alone (one
+    decode at the PDF's scale for both made an EPUB that depended on the PDF being wanted)."""
+    from PIL import JpegImagePlugin
+
+    from interview_export import images
+
+    scaled = []
+    real = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, req):
+        out = real(self, mode, req)
+        scaled.append(self.size)
+        return out
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    data = encode(photo((3840, 2160)), "JPEG", quality=90)
+    epub = images.normalise(data, targets=("epub",)).epub
+    assert scaled == [(1920, 1080)]
+    pdf = images.normalise(data, targets=("pdf",)).pdf
+    assert scaled == [(1920, 1080), (3840, 2160)]
+    scaled.clear()
+    both = images.normalise(data)
+    assert (both.epub, both.pdf) == (epub, pdf) and epub.data != pdf.data
+    assert sorted(scaled) == [(1920, 1080), (3840, 2160)]
+    assert (epub.width, epub.height, pdf.width, pdf.height) == (1600, 900, 2000, 1125)
+
+
+def test_the_draft_scale_we_predict_is_the_one_pillow_picks():
+    """images._draft_scale mirrors JpegImageFile.draft: two targets share one decode exactly when
+    Pillow decodes both at the same scale."""
+    from interview_export import images
+
+    for size in [(97, 61), (300, 17), (256, 256), (129, 255), (33, 40), (8, 9)]:
+        data = encode(photo(size), "JPEG")
+        for long_side in range(0, max(size) + 2):
+            im = Image.open(BytesIO(data))
+            request = images._draft_request(size, long_side)
+            if request is not None:
+                im.draft(im.mode, request)
+            scale = images._draft_scale(size, long_side)
+            assert (-(-size[0] // scale), -(-size[1] // scale)) == im.size, (size, long_side)
+
+
 def test_small_jpegs_kept_as_they_are_are_checked_at_the_smallest_draft_scale(tmp_path, monkeypatch):
     from PIL import JpegImagePlugin
 

@@ -145,6 +145,63 @@ def test_one_target_then_both_reuses_the_first_rendition(folder, monkeypatch):
     assert fields(both) == fields(fresh)
 
 
+# A JPEG between the thresholds decodes at a draft scale that differs per target: each target's
+# rendition must still be the one it gets alone (cold or warm, whatever else was wanted or cached).
+BETWEEN = [
+    ((3840, 2160), 1600, False),   # defaults: alone, the EPUB's decodes at 1/2 and the PDF's whole
+    ((4000, 2000), 2500, False),   # a large EPUB long side: the EPUB's whole, the PDF's at 1/2
+    ((4000, 2000), 4000, True),    # grey: the EPUB's re-encoded from the whole image, the PDF's at 1/2
+]
+
+
+@pytest.mark.parametrize("size, epub_long, grey", BETWEEN)
+def test_a_rendition_is_the_same_whatever_other_target_or_cache(tmp_path, size, epub_long, grey):
+    """Each target's rendition is a function of the image and that target's own options: the same
+    alone or beside the other target, cold or served from a cache another target set filled."""
+    (tmp_path / "p.jpg").write_bytes(encode(photo(size), "JPEG", quality=90))
+
+    def run(cache: str, targets: tuple[str, ...]) -> tuple[bytes, bytes]:
+        o = opts(tmp_path, cache_dir=tmp_path / cache, epub_image_long_side=epub_long, grayscale=grey)
+        a = collect_media(doc_of("p.jpg"), tmp_path, o, targets=targets).get("p.jpg")
+        assert a.ok, a.reason
+        return a.data, a.pdf_data
+
+    both = ("epub", "pdf")
+    epub_alone, pdf_alone = run("cold-epub", ("epub",))[0], run("cold-pdf", ("pdf",))[1]
+    assert epub_alone != pdf_alone
+    assert run("cold-both", both) == (epub_alone, pdf_alone)
+    assert run("cold-both", ("epub",))[0] == epub_alone and run("cold-both", ("pdf",))[1] == pdf_alone
+    for first in ("epub", "pdf"):          # `epub` (or `pdf`) first, then `build` on the same cache
+        run(f"{first}-first", (first,))
+        assert run(f"{first}-first", both) == (epub_alone, pdf_alone)
+
+
+def test_epub_then_build_serves_the_epub_a_cold_build_makes(tmp_path):
+    """`interview-export epub` then `build` with one cache: the warm build's EPUB image is the cold
+    build's and the cold `epub`'s (a 3840×2160 JPEG: alone, the EPUB's decodes at 1/2)."""
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from interview_export import cli
+
+    (tmp_path / "p.jpg").write_bytes(encode(photo((3840, 2160)), "JPEG", quality=90))
+    (tmp_path / "a.md").write_text("# 标题\n\n正文。\n\n![图](p.jpg)\n", encoding="utf-8")
+
+    def images_of(command: str, cache: str, out: str) -> dict[str, bytes]:
+        result = CliRunner().invoke(cli.cli, [command, str(tmp_path / "a.md"), "-o", str(tmp_path / out),
+                                              "--cache-dir", str(tmp_path / cache), "-q"])
+        assert result.exit_code == 0, result.output
+        with zipfile.ZipFile(tmp_path / out / "a.epub") as z:
+            return {n: z.read(n) for n in z.namelist() if "/images/" in n}
+
+    cold_epub = images_of("epub", "c1", "e1")
+    assert any("cover" not in name for name in cold_epub), cold_epub.keys()
+    assert images_of("build", "c2", "b2") == cold_epub
+    images_of("epub", "c3", "e3")
+    assert images_of("build", "c3", "b3") == cold_epub
+
+
 def test_warm_process_loads_neither_pillow_nor_the_http_client(folder):
     script = textwrap.dedent(f"""
         import sys

@@ -239,14 +239,33 @@ def _not_an_image(data: bytes) -> str:
 
 def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = False,
               targets: tuple[str, ...] = ("epub", "pdf")) -> Normalised:
-    """Both renditions of ``data`` (only the targets asked for are computed; the other shares it)."""
+    """Both renditions of ``data`` (only the targets asked for are computed; the other shares it).
+
+    Each rendition depends on ``data`` and its own target's options only, never on the other
+    target being asked for too: both come from one decode when they need the same draft scale;
+    else the target needing the smaller one is made as when it is alone, from a decode of its own."""
+    made, apart = _normalise(data, epub_long_side, grayscale, targets)
+    if apart:   # decoded once the shared decode's images are freed (returned from): one at a time
+        alone = _normalise(data, epub_long_side, grayscale, (apart,))[0]
+        epub, pdf = (alone.epub, made.pdf) if apart == "epub" else (made.epub, alone.pdf)
+        made = Normalised(epub, epub if epub.data == pdf.data else pdf, made.source_format,
+                          made.source_width, made.source_height)
+    return made
+
+
+def _normalise(data: bytes, epub_long_side: int, grayscale: bool,
+               targets: tuple[str, ...]) -> tuple[Normalised, str]:
+    """``normalise`` from one decode, and the target left out of it ("" if none): the one whose
+    own draft scale is smaller than the other's (its rendition is then the other's, to replace)."""
     e_long, p_long = epub_long_side, PDF_LONG_SIDE
     want_epub, want_pdf = "epub" in targets, "pdf" in targets or "epub" not in targets
     full: list[tuple[int, int]] = []
+    apart: list[str] = []   # the wanted target whose own draft scale is not the shared decode's
 
     def draft(opened: Image.Image) -> None:
         """A JPEG whose every re-encoded rendition is downscaled decodes at 1/2, 1/4 or 1/8 of
-        its size (libjpeg's DCT scaling: far less work), never below the largest long side. A
+        its size (libjpeg's DCT scaling: far less work), never below the long side of a rendition
+        made from it (the target that alone would decode at a smaller scale is left apart). A
         JPEG kept as it is (no rendition needs its pixels) decodes at 1/8 only to be checked:
         libjpeg still reads and entropy-decodes every byte to the end, so truncated or corrupt
         data fails as in a full decode (tests compare both on damaged files), with 1/64 of the
@@ -254,17 +273,21 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
         full.append(opened.size)
         if opened.format != "JPEG":
             return
-        longs = [n for n, want, grey in ((e_long, want_epub, grayscale), (p_long, want_pdf, False))
-                 if want and _needs_change(opened, "JPEG", False, n, grey)]
-        biggest = max(opened.size)
+        longs = {t: n for t, n, want, grey in (("epub", e_long, want_epub, grayscale),
+                                                ("pdf", p_long, want_pdf, False))
+                 if want and _needs_change(opened, "JPEG", False, n, grey)}
         if not longs:
             opened.draft(opened.mode, (1, 1))
-        elif all(0 < n < biggest for n in longs):
-            need = max(longs)
-            w0, h0 = opened.size
-            opened.draft(opened.mode, (-(-w0 * need // biggest), -(-h0 * need // biggest)))
+            return
+        scales = {t: _draft_scale(opened.size, n) for t, n in longs.items()}
+        apart.extend(t for t, s in scales.items() if s != min(scales.values()))
+        shared = [n for t, n in longs.items() if t not in apart]
+        request = _draft_request(opened.size, max(shared)) if 0 not in shared else None
+        if request is not None:
+            opened.draft(opened.mode, request)
 
     im = load_checked(data, before_load=draft)
+    want_epub, want_pdf = want_epub and "epub" not in apart, want_pdf and "pdf" not in apart
     try:
         src_fmt = im.format or ""
         fmt = "JPEG" if src_fmt == "MPO" else src_fmt  # MPO: a JPEG with extra frames
@@ -307,7 +330,28 @@ def normalise(data: bytes, *, epub_long_side: int = 1600, grayscale: bool = Fals
     epub_r, pdf_r = Rendition(*epub), Rendition(*pdf)
     if epub_r.data is pdf_r.data or epub_r.data == pdf_r.data:
         pdf_r = epub_r  # the same object: backends (and tests) can tell the bytes are shared
-    return Normalised(epub_r, pdf_r, src_fmt, w, h)
+    return Normalised(epub_r, pdf_r, src_fmt, w, h), "".join(apart)
+
+
+def _draft_request(size: tuple[int, int], long_side: int) -> tuple[int, int] | None:
+    """The size to ask ``JpegImageFile.draft`` for so that the long side stays ≥ ``long_side``
+    (None: the whole image is needed, ``long_side`` being 0 for no limit or not below it)."""
+    w, h = size
+    biggest = max(w, h)
+    if not 0 < long_side < biggest:
+        return None
+    return -(-w * long_side // biggest), -(-h * long_side // biggest)
+
+
+def _draft_scale(size: tuple[int, int], long_side: int) -> int:
+    """The libjpeg scale divisor (1, 2, 4 or 8) that Pillow's ``JpegImageFile.draft`` picks for
+    ``_draft_request(size, long_side)``: the largest whose size still covers the request
+    (tests check it against Pillow's own draft)."""
+    request = _draft_request(size, long_side)
+    if request is None:
+        return 1
+    fits = min(size[0] // request[0], size[1] // request[1])
+    return next(s for s in (8, 4, 2, 1) if fits >= s)
 
 
 def _needs_change(im: Image.Image, fmt: str, animated: bool, long_side: int, grayscale: bool,

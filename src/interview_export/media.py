@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("interview_export.media")
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-RENDITION_VERSION = 1   # bump when what a cached rendition holds or means changes
+RENDITION_VERSION = 2   # bump when what a cached rendition holds or means changes (2: as if made alone)
 TARGETS = ("epub", "pdf")
 IMAGE_MEMORY_BUDGET = 384 * 1024 * 1024   # bytes of decoded images in flight, per process
 
