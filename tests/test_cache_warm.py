@@ -216,8 +216,7 @@ def test_a_link_to_a_rendition_stored_as_the_source_reads_each_record_once(tmp_p
     content the download must have; the entry's check hashes it)."""
     import collections
 
-    from interview_export import cache as cache_mod
-    from interview_export import fetcher as fetcher_mod
+    from interview_export import cache as cache_mod, fetcher as fetcher_mod
 
     article, server = _site(tmp_path, 2)
     try:

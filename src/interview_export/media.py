@@ -194,7 +194,7 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
     remote = {src: url for src, url in remote.items() if src not in linked}
     own = fetcher is None and bool(remote)
     if own:   # one Cache (None: use_cache off) for the downloads and the renditions (same memory of hashes)
-        from .fetcher import Fetcher   # not needed when every URL is found through its link
+        from .fetcher import Fetcher  # not needed when every URL is found through its link
 
         fetcher = Fetcher.from_options(options, cache=renditions.cache)
     # The filter list is process-wide, so this also covers the worker threads below; the
