@@ -322,6 +322,28 @@ def test_targets_that_need_different_draft_scales_each_get_their_own_decode(monk
     assert (epub.width, epub.height, pdf.width, pdf.height) == (1600, 900, 2000, 1125)
 
 
+@settings(max_examples=60, deadline=None)
+@given(size=st.tuples(st.integers(9, 420), st.integers(9, 420)), epub_long=st.integers(0, 450),
+       pdf_long=st.integers(1, 450), grey=st.booleans(), orientation=st.sampled_from([1, 6]),
+       mode=st.sampled_from(["RGB", "L"]))
+def test_each_rendition_is_the_one_its_target_gets_alone(size, epub_long, pdf_long, grey, orientation, mode):
+    """Whatever the sizes, long sides, grey or rotation: asked for both, each rendition is
+    byte-for-byte the one asked for alone (small images, the PDF long side lowered to match)."""
+    from unittest import mock
+
+    from interview_export import images
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(photo(size).convert(mode), "JPEG", quality=90, exif=exif.tobytes())
+    with mock.patch.object(images, "PDF_LONG_SIDE", pdf_long):
+        run = lambda *targets: images.normalise(data, epub_long_side=epub_long, grayscale=grey,  # noqa: E731
+                                                targets=targets)
+        both = run("epub", "pdf")
+        assert (both.epub, both.pdf) == (run("epub").epub, run("pdf").pdf)
+        assert (both.pdf is both.epub) == (both.pdf.data == both.epub.data)
+
+
 def test_the_draft_scale_we_predict_is_the_one_pillow_picks():
     """images._draft_scale mirrors JpegImageFile.draft: two targets share one decode exactly when
     Pillow decodes both at the same scale."""
