@@ -39,6 +39,7 @@ PRELOAD: tuple[str, ...] = (
     "interview_export.fonts",
     "interview_export.render",
     "interview_export.backends.epub",
+    "ebooklib.epub",            # backends.epub imports it on its first build
     "interview_export.backends.pdf",
 )
 POLL_SECONDS = 0.1

@@ -18,8 +18,7 @@ import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
-
-from ebooklib import epub as eb
+from typing import TYPE_CHECKING
 
 from .. import compat, linebreak, model, render
 from ..cover import begin_cover
@@ -27,6 +26,9 @@ from ..errors import ExportError, RenderError
 from ..model import Document
 from ..prepare import PreparedBook
 from ..resources import read_style
+
+if TYPE_CHECKING:   # _build imports it once the cover's pixels are under way
+    from ebooklib import epub as eb
 
 log = logging.getLogger("interview_export.epub")
 
@@ -177,6 +179,10 @@ def _build(book_in: PreparedBook) -> list[tuple[str, bytes]]:
         except Exception:
             _embedded_fonts(book_in)
             raise
+        # ebooklib and lxml are imported beside the pixel work, not before it starts (the
+        # cover's thread is the last to finish)
+        from ebooklib import epub as eb
+
         embedded, font_css = _embedded_fonts(book_in)
         cover = finishing.result()
 
@@ -255,6 +261,8 @@ def _slug(name: str) -> str:
 
 
 def _cover_item(cover) -> eb.EpubItem:
+    from ebooklib import epub as eb
+
     item = eb.EpubCover(uid="cover-image", file_name=cover.filename)
     item.media_type = cover.media_type
     item.content = cover.data
