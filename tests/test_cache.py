@@ -282,6 +282,29 @@ def test_a_book_made_without_cached_renditions_says_why(tmp_path, monkeypatch):
     assert list(keys.iterdir()) == [] and not (tmp_path / "cache" / "renditions").exists()
 
 
+def test_keys_in_a_folder_under_one_others_can_write_are_not_used(tmp_path, monkeypatch):
+    """XDG_CACHE_HOME=/tmp/evil/xdg with /tmp/evil open to all (not sticky): keys/ itself is ours
+    and 0700, but whoever can write /tmp/evil can swap xdg for a folder holding their own key."""
+    from interview_export import api, cache as cache_module, util
+    from interview_export.options import Options
+
+    from helpers import png_bytes
+
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    evil.chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(evil / "xdg"))
+    monkeypatch.setattr(cache_module, "_secret", cache_module._secret.__wrapped__)
+    monkeypatch.setattr(util, "_UNCHANGEABLE", set(), raising=False)
+    (tmp_path / "p.png").write_bytes(png_bytes())
+    (tmp_path / "a.md").write_text("# t\n\n![p](p.png)\n")
+    bag = api.collect_media(api.load(tmp_path / "a.md"), Options(cache_dir=tmp_path / "cache"), base_dir=tmp_path)
+    assert next(iter(bag.assets.values())).ok
+    assert bag.warnings == [f"{tmp_path / 'a.md'}: image cache keys not used (others can write {evil}):"
+                            " cached renditions are not used"]
+    assert not list((evil / "xdg" / "interview-export" / "keys").iterdir())
+
+
 def test_threads_making_the_key_at_once_all_get_it_whole(tmp_path, monkeypatch):
     """The first writer wins and the others read its key, never a part of it (which turned the
     renditions off, with a warning, for a book whose image threads asked at the same moment)."""

@@ -239,6 +239,20 @@ def test_a_store_others_can_write_is_not_used(tmp_path):
     assert data == langsys.font_for_langsys(path, b"ZHT ")
 
 
+def test_a_store_under_a_folder_others_can_write_is_not_used(tmp_path, monkeypatch):
+    """The store itself ours and 0700, but in a folder anyone can write (not sticky): whoever can
+    write it could swap the store for theirs, so it is not used (the copy in memory, as before)."""
+    from interview_export import util
+
+    monkeypatch.setattr(util, "_UNCHANGEABLE", set(), raising=False)
+    shared = tmp_path / "shared"
+    (shared / "fonts").mkdir(parents=True, mode=0o700)
+    shared.chmod(0o777)
+    with langsys.langsys_file(_sans_bold(), b"ZHT ", store=shared / "fonts") as name:
+        assert isinstance(name, bytes) or not name.startswith(str(shared))
+    assert not list((shared / "fonts").iterdir())
+
+
 def test_a_store_that_cannot_be_written_falls_back_to_the_copy(tmp_path):
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")

@@ -69,6 +69,69 @@ def test_foreign_folder_makes_a_missing_folder_only_when_asked(tmp_path):
     assert util.foreign_folder(missing, make=True).startswith("others can write")
 
 
+@pytest.fixture
+def fresh_paths(monkeypatch):
+    """No path remembered as unchangeable from another test (util._replaceable checks each once)."""
+    monkeypatch.setattr(util, "_UNCHANGEABLE", set(), raising=False)
+
+
+def test_missing_folders_above_are_made_the_users_own_too(tmp_path, fresh_paths):
+    assert util.foreign_folder(tmp_path / "a" / "b" / "c", make=True) == ""
+    assert [(tmp_path / p).stat().st_mode & 0o777 for p in ("a", "a/b", "a/b/c")] == [0o700] * 3
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o757, 0o1777])
+def test_a_folder_inside_one_others_can_write_is_foreign(tmp_path, fresh_paths, mode):
+    """In /tmp/evil/cache, whoever can write /tmp/evil can rename `cache` away and put their own in
+    its place: the folder is as foreign as if they could write it. A sticky folder (as /tmp) lets
+    them rename only their own entries."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    cache = shared / "xdg" / "interview-export" / "engine"
+    expected = "" if mode & 0o1000 else f"others can write {shared}"
+    assert util.foreign_folder(cache, make=True) == expected
+    util._UNCHANGEABLE.clear()
+    assert util.foreign_folder(cache) == expected
+    (tmp_path / "link").symlink_to(cache)           # the same through a symlink of ours
+    assert util.foreign_folder(tmp_path / "link") == expected
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    (shared / "to-mine").symlink_to(mine)          # a symlink in the folder others can write
+    assert util.foreign_folder(shared / "to-mine") == expected
+
+
+def test_a_group_writable_folder_above_is_foreign_unless_the_group_is_the_users_own(tmp_path, fresh_paths,
+                                                                                     monkeypatch):
+    shared = tmp_path / "group"
+    (shared / "cache").mkdir(parents=True, mode=0o700)
+    shared.chmod(0o770)
+    monkeypatch.setattr(util, "_private_group", lambda gid, uid: False)
+    assert util.foreign_folder(shared / "cache") == f"others can write {shared}"
+    monkeypatch.setattr(util, "_private_group", lambda gid, uid: True)   # umask 002, a user private group
+    assert util.foreign_folder(shared / "cache") == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root can give a file away")
+def test_a_folder_or_symlink_of_another_user_on_the_way_is_foreign(tmp_path, fresh_paths):
+    other = 65534   # nobody
+    theirs = tmp_path / "theirs"
+    (theirs / "cache").mkdir(parents=True, mode=0o700)
+    os.chown(theirs, other, -1)
+    assert util.foreign_folder(theirs / "cache") == f"{theirs} belongs to another user"
+    sticky = tmp_path / "tmp"
+    (sticky / "mine").mkdir(parents=True, mode=0o700)
+    sticky.chmod(0o1777)
+    (sticky / "link").symlink_to(sticky / "mine")
+    assert util.foreign_folder(sticky / "link") == ""
+    util._UNCHANGEABLE.clear()
+    os.lchown(sticky / "link", other, -1)          # in a sticky folder its owner may replace it
+    assert util.foreign_folder(sticky / "link") == f"{sticky / 'link'} belongs to another user"
+    os.chown(sticky / "mine", other, -1)
+    os.chmod(sticky / "mine", 0o700)
+    assert util.foreign_folder(sticky / "mine").endswith("belongs to another user")
+
+
 @pytest.mark.parametrize("xdg", ["{tmp}/xdg", "relative/xdg", "", " ", None])
 def test_user_cache_dir_is_platformdirs_folder(xdg, tmp_path, monkeypatch):
     """The image cache (images/, keys/) and the engine cache (engine/, fonts/) are in the folder

@@ -4,6 +4,8 @@ guess, atomic file replacement, the user's cache folders, the book's date (SOURC
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import os
 import re
 import stat
@@ -127,21 +129,24 @@ def engine_cache_dir(name: str) -> Path | None:
 def foreign_folder(path: Path, *, make: bool = False) -> str:
     """Why the engine cache folder `path` is not trusted as this user's own ("" when it is): it
     must be a folder of this user's that no one else can write (a shared ``XDG_CACHE_HOME``, or a
-    folder someone else made first, could hold their cffi tables or fonts under our names).
-    `make`: a missing one is made first (mode 0700, its parents too)."""
+    folder someone else made first, could hold their cffi tables or fonts under our names), on a
+    path no one else can change (:func:`_replaceable`: in ``/tmp/evil/cache``, whoever can write
+    ``/tmp/evil`` could rename our folder away and put theirs in its place).
+    `make`: a missing one is made first (mode 0700, the missing folders above it too)."""
     try:
         try:
             info = os.stat(path)
         except FileNotFoundError:
             if not make:
                 raise
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for folder in reversed([path, *itertools.takewhile(lambda p: not p.exists(), path.parents)]):
+                folder.mkdir(mode=0o700, exist_ok=True)
             info = os.stat(path)
+        if not stat.S_ISDIR(info.st_mode):
+            return f"{path} is not a folder"
+        return _not_own(path, info) or _replaceable(path)
     except OSError as exc:
         return str(exc)
-    if not stat.S_ISDIR(info.st_mode):
-        return f"{path} is not a folder"
-    return _not_own(path, info)
 
 
 def read_own_file(path: Path) -> bytes:
@@ -165,6 +170,69 @@ def _not_own(path: Path, info: os.stat_result) -> str:
     if info.st_mode & 0o022:
         return f"others can write {path}"
     return ""
+
+
+def _replaceable(path: Path) -> str:
+    """Why another user could rename or replace `path` or a folder or symlink on the way to it (""
+    when no one can): each folder passed, from ``/`` on and through symlinks as the kernel follows
+    them, must be this user's or root's and writable by no one else (group-writable only by this
+    user's private group: umask 002), unless it is sticky (``/tmp``) and the entry in it is this
+    user's or root's. One lstat per part of the path, once per process: only their owners (this
+    user, root) could make such a path changeable by others later."""
+    whole = os.path.abspath(path)
+    if whole in _UNCHANGEABLE or not hasattr(os, "geteuid"):
+        return ""
+    me = os.geteuid()
+    todo = whole.split("/")[::-1]
+    folder, info, links = "/", os.stat("/"), 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            folder = os.path.dirname(folder)
+            info = os.stat(folder)
+            continue
+        entry = os.path.join(folder, name)
+        entry_info = os.lstat(entry)
+        if info.st_uid not in (me, 0):
+            return f"{folder} belongs to another user"
+        if info.st_mode & 0o002 or (info.st_mode & 0o020 and not _private_group(info.st_gid, me)):
+            if not info.st_mode & stat.S_ISVTX:
+                return f"others can write {folder}"
+            if entry_info.st_uid not in (me, 0):   # a sticky folder: the entry's owner may replace it
+                return f"{entry} belongs to another user"
+        if stat.S_ISLNK(entry_info.st_mode):
+            links += 1
+            if links > 40:
+                return f"too many symlinks on the way to {path}"
+            target = os.readlink(entry)
+            if target.startswith("/"):
+                folder, info = "/", os.stat("/")
+            todo.extend(target.split("/")[::-1])
+            continue
+        folder, info = entry, entry_info
+    _UNCHANGEABLE.add(whole)
+    return ""
+
+
+_UNCHANGEABLE: set[str] = set()   # paths _replaceable found no one else can change
+
+
+@functools.lru_cache(maxsize=4)
+def _private_group(gid: int, uid: int) -> bool:
+    """Whether group `gid` is user `uid`'s private group: the user is in it and no one else is (the
+    Debian rule for group-writable folders, as OpenSSH's StrictModes there)."""
+    try:
+        import grp
+        import pwd
+
+        group, user = grp.getgrgid(gid), pwd.getpwuid(uid)
+        others = [p for p in pwd.getpwall() if p.pw_gid == gid and p.pw_uid != uid]
+    except (ImportError, KeyError, OSError):
+        return False
+    return ((user.pw_gid == gid or user.pw_name in group.gr_mem) and not others
+            and all(name == user.pw_name for name in group.gr_mem))
 
 
 def book_epoch(date: str, source_date_epoch: int | None = None) -> tuple[int, str]:
