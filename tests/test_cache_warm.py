@@ -260,3 +260,87 @@ def test_a_link_to_a_rendition_stored_as_the_source_reads_and_checks_the_downloa
         server.stop()
     assert _fields(again) == _fields(cold) and again.warnings == []   # fetched anew: "ok", not "cached"
     assert len(server.requests) == 2
+
+
+# ------------------------------------------------------------ local files: real path + stamp → the renditions
+def _local_article(tmp_path: Path, n: int) -> Path:
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i in range(n):
+        (pics / f"p{i}.jpg").write_bytes(_photo(i))
+    article = tmp_path / "a.md"
+    article.write_text("# 标题\n\n" + "".join(f"![图{i}](pics/p{i}.jpg)\n\n" for i in range(n)), encoding="utf-8")
+    return article
+
+
+def _local_options(tmp_path: Path, **kw):
+    from interview_export.options import Options
+
+    kw.setdefault("epub_image_long_side", 32)   # made smaller: renditions with bodies of their own
+    return Options(cache_dir=tmp_path / "cache", **kw)
+
+
+def test_a_warm_collection_of_local_files_follows_their_links_and_hashes_none(tmp_path, monkeypatch):
+    import collections
+    import hashlib
+
+    from interview_export import media
+
+    monkeypatch.setattr(media, "LOCAL_SETTLED_NS", 0)   # the files were written just now
+    article = _local_article(tmp_path, 2)
+    o = _local_options(tmp_path)
+    cold = _collect_in_process(article, o)
+    assert len(list((tmp_path / "cache").rglob("*.link"))) == 2
+    hashed: collections.Counter = collections.Counter()
+    real = hashlib.sha256
+
+    def counting(data=b"", *args, **kw):
+        hashed[bytes(data)] += 1
+        return real(data, *args, **kw)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    warm = _collect_in_process(article, o)
+    assert _fields(warm) == _fields(cold) and warm.warnings == []
+    assert [hashed[_photo(i)] for i in range(2)] == [0, 0]
+    # the file is still opened and checked: a missing one is a placeholder, link or not
+    (tmp_path / "pics" / "p1.jpg").unlink()
+    gone = _collect_in_process(article, o)
+    assert [a.status for a in gone.assets.values()] == ["ok", "placeholder"]
+
+
+def test_a_local_file_rewritten_with_its_size_and_mtime_is_read_again(tmp_path, monkeypatch):
+    """Same size, mtime set back (cp -p, rsync -t, touch -r): the ctime still moves, so the link is stale."""
+    import os
+
+    from interview_export import media
+
+    monkeypatch.setattr(media, "LOCAL_SETTLED_NS", 0)
+    article = _local_article(tmp_path, 1)
+    pic = tmp_path / "pics" / "p0.jpg"
+    o = _local_options(tmp_path)
+    cold = _collect_in_process(article, o)
+    before = os.stat(pic)
+    other = _photo(7)   # red 280 % 256 = 24, the same length as _photo(0)
+    assert len(other) == before.st_size
+    with open(pic, "r+b") as fh:   # in place: same inode
+        fh.write(other)
+    os.utime(pic, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(pic)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    again = _collect_in_process(article, o)
+
+    def red(bag) -> int:     # _photo(i) is one colour, its red i * 40
+        return Image.open(BytesIO(bag.get("pics/p0.jpg").data)).convert("RGB").getpixel((0, 0))[0]
+
+    assert abs(red(cold) - 0) < 8 and abs(red(again) - 24) < 8
+
+
+def test_a_local_file_changed_just_before_it_is_read_gets_no_link(tmp_path):
+    """A write in the same clock tick as the file's ctime would not move it: such a file is linked
+    only once it has not changed for LOCAL_SETTLED_NS (it is read and hashed until then)."""
+    article = _local_article(tmp_path, 1)
+    o = _local_options(tmp_path)
+    first = _collect_in_process(article, o)
+    again = _collect_in_process(article, o)
+    assert list((tmp_path / "cache").rglob("*.link")) == []
+    assert _fields(again) == _fields(first) and first.get("pics/p0.jpg").status == "ok"

@@ -205,9 +205,10 @@ class Cache:
         key = url_key(url)
         return self.root / "renditions" / key[:2] / f"{key}.link"
 
-    def get_link(self, url: str) -> tuple[str, int] | None:
+    def get_link(self, url: str, stamp: tuple[int, ...] | None = None) -> tuple[str, int] | None:
         """(SHA-256, size) of the checked download of ``url`` whose renditions were stored, from
-        its authenticated link (``put_link``); None when missing, damaged or forged."""
+        its authenticated link (``put_link``); None when missing, damaged or forged, or when its
+        stamp (a local file's: ``put_link``) is not ``stamp``."""
         record = self._read_signed(self.link_path(url), f"link of {url}", lambda head: 0)
         if record is None:
             return None
@@ -215,17 +216,24 @@ class Cache:
         if body or head.get("kind") != "link" or head.get("url") != url:
             log.debug("link of %s is damaged; ignored", url)
             return None
+        if head.get("stamp") != (None if stamp is None else list(stamp)):
+            log.debug("link of %s is stale; ignored", url)
+            return None
         digest, size = head.get("sha256"), head.get("size")
         if not isinstance(digest, str) or type(size) is not int:
             return None
         return digest, size
 
-    def put_link(self, url: str, sha256: str, size: int) -> bool:
+    def put_link(self, url: str, sha256: str, size: int, *, stamp: tuple[int, ...] | None = None) -> bool:
         """Record, under the renditions' key, that the download of ``url`` (checked, its renditions
         stored) has this SHA-256 and size: a warm conversion finds its renditions without reading
-        or hashing the download. False (and a log line) when the disk refuses."""
-        return self._write_signed(self.link_path(url), {"kind": "link", "url": url, "sha256": sha256, "size": size},
-                                  b"")
+        or hashing the download. For a local file (a ``file:`` URL), ``stamp`` is what its content
+        was read under (``media._stamp``), and the link holds for that stamp only. False (and a log
+        line) when the disk refuses."""
+        head = {"kind": "link", "url": url, "sha256": sha256, "size": size}
+        if stamp is not None:
+            head["stamp"] = list(stamp)
+        return self._write_signed(self.link_path(url), head, b"")
 
     def get_rendition(self, key: str, source: bytes | Callable[[], bytes | None] | None,
                       source_sha256: str) -> StoredRendition | None:

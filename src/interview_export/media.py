@@ -16,7 +16,9 @@ that passed every check are stored, so a hit is also a pass. ``images`` (the nor
 imported for a miss only. A download whose renditions are all stored is found through its URL's
 authenticated link (``Cache.get_link``), without a fetcher: never read nor hashed when they have
 their own bodies, read from the cache and checked against the link when one is stored as the
-download's own bytes. ``use_cache=False`` neither reads nor writes them.
+download's own bytes. A local file, opened and checked as always, is found through the link from
+its real path and stamp (``Renditions.local``) and not read either. ``use_cache=False`` neither
+reads nor writes them.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import logging
 import os
 import re
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from .cache import Cache, StoredRendition
@@ -51,6 +54,9 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 RENDITION_VERSION = 2   # bump when what a cached rendition holds or means changes (2: as if made alone)
 TARGETS = ("epub", "pdf")
 IMAGE_MEMORY_BUDGET = 384 * 1024 * 1024   # bytes of decoded images in flight, per process
+# a local file last changed less than this before it is read gets no link (Renditions.local): more
+# than a clock tick and the coarsest file time (FAT's 2 s), so a later write has a later ctime
+LOCAL_SETTLED_NS = 3_000_000_000
 
 
 class MemoryBudget:
@@ -164,8 +170,11 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
         return bag
     base = Path(base_dir) if base_dir is not None else Path.cwd()
 
+    hashed = _Digests()   # each body hashed once: by the cache's check of its entry, or else here
+    renditions = Renditions(options, targets, hashed)
     raw: dict[str, tuple[bytes, bool] | str] = {}   # src → (bytes, from_cache) or refusal reason
     remote: dict[str, str] = {}                      # src → URL to fetch
+    linked: dict[str, ImageAsset] = {}              # src → its asset, found through its link
     for src in first:
         kind, value = _classify(src)
         try:
@@ -179,18 +188,21 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
                     raise ImageRefused(found)
                 raw[src] = (found, False)
             elif kind == "local":
-                raw[src] = (_read_local(value, base, options), False)
+                read = _open_local(value, base, options, renditions.local)
+                if isinstance(read, ImageAsset):
+                    linked[src] = read
+                else:
+                    raw[src] = (read, False)
             else:
                 raise ImageRefused(value)
         except ImageRefused as exc:
             raw[src] = str(exc)
 
-    hashed = _Digests()   # each body hashed once: by the cache's check of its entry, or else here
-    renditions = Renditions(options, targets, hashed)
     # downloads whose renditions the cache has: found through the URLs' authenticated links, the
     # downloads read only for a rendition stored as their bytes (not with a caller's fetcher,
     # which may revalidate or have another cache)
-    linked = renditions.linked(remote) if fetcher is None else {}
+    if fetcher is None:
+        linked.update(renditions.linked(remote))
     remote = {src: url for src, url in remote.items() if src not in linked}
     own = fetcher is None and bool(remote)
     if own:   # one Cache (None: use_cache off) for the downloads and the renditions (same memory of hashes)
@@ -228,6 +240,9 @@ def collect_media(doc: Document, base_dir: Path | None, options: Options = Optio
             if own and fetcher is not None:
                 fetcher.close()
         processed = _process_all(raw, options, done, renditions, hashed)
+        for src, item in raw.items():   # local files read whole, checked, their renditions stored
+            if not isinstance(item, str) and isinstance(processed[src], ImageAsset):
+                renditions.link_local(item[0])
         processed.update(linked)
     for w in caught:
         log.debug("while reading images: %s: %s", w.category.__name__, w.message)
@@ -330,8 +345,21 @@ def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
 _WHITESPACE = str.maketrans("", "", " \t\r\n")
 
 
+Reader = Callable[[], tuple[bytes, os.stat_result]]   # an opened file's bytes, and its fstat after the read
+T = TypeVar("T")
+
+
 def _read_local(src: str, base: Path, options: Options) -> bytes:
     """Bytes of a local image, only from the input folder or the named resource folders."""
+    return _open_local(src, base, options, _whole)
+
+
+def _whole(real: Path, info: os.stat_result, read: Reader) -> bytes:
+    return read()[0]
+
+
+def _open_local(src: str, base: Path, options: Options, opened: Callable[[Path, os.stat_result, Reader], T]) -> T:
+    """``opened(real path, fstat, read)`` of a local image file, opened and checked by ``_read_local``'s rules."""
     if src[:5].lower() == "file:":
         parts = urlsplit(src)
         if parts.netloc not in ("", "localhost"):
@@ -358,13 +386,14 @@ def _read_local(src: str, base: Path, options: Options) -> bytes:
             raise ImageRefused("file not found")
     except (OSError, ValueError) as exc:  # NUL bytes, names too long, loops of symlinks
         raise ImageRefused(f"unusable path ({exc})") from None
-    return _read_inside(chosen, roots, options.max_image_bytes)
+    return _read_inside(chosen, roots, options.max_image_bytes, opened)
 
 
-def _read_inside(path: Path, roots: list[Path], max_bytes: int) -> bytes:
+def _read_inside(path: Path, roots: list[Path], max_bytes: int, opened: Callable[[Path, os.stat_result, Reader], T]) -> T:
     """Open first, then check what was opened: a regular file (no FIFO to block on), and a real
     path under one of ``roots`` as the kernel sees the open file — so swapping a folder for a
-    symlink between the checks above and the open cannot leak a file from elsewhere."""
+    symlink between the checks above and the open cannot leak a file from elsewhere. ``opened``
+    is given the checked file's real path, its fstat and a function reading it (bytes, fstat after)."""
     import stat
 
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -385,15 +414,20 @@ def _read_inside(path: Path, roots: list[Path], max_bytes: int) -> bytes:
             raise ImageRefused("path is outside the input folder (it changed while being opened)")
         if info.st_size > max_bytes:
             raise ImageRefused(f"too large ({info.st_size} bytes, limit {max_bytes})")
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read(max_bytes + 1)
+
+        def read() -> tuple[bytes, os.stat_result]:
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                data = fh.read(max_bytes + 1)
+                after = os.fstat(fh.fileno())
+            if len(data) > max_bytes:
+                raise ImageRefused(f"too large (limit {max_bytes} bytes)")
+            return data, after
+
+        return opened(real, info, read)
     except OSError as exc:
         raise ImageRefused(f"cannot read the file ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
-    if len(data) > max_bytes:
-        raise ImageRefused(f"too large (limit {max_bytes} bytes)")
-    return data
 
 
 # ---------------------------------------------------------------- normalising
@@ -475,6 +509,7 @@ class Renditions:
                       if options.use_cache else None)
         self._lock = threading.Lock()
         self._pillow_ready = False
+        self._unlinked: dict[int, tuple[bytes, str, tuple[int, ...]]] = {}   # id(data) → (data, file URI, stamp)
 
     def key(self, digest: str, target: str) -> str:
         """The cache key of ``target``'s rendition of the source whose SHA-256 is ``digest``."""
@@ -498,24 +533,65 @@ class Renditions:
             if link is None:
                 continue
             digest, size = link
-            download = functools.cache(functools.partial(self._download, url, digest, size))
-            hits: dict[str, StoredRendition] = {}
-            for target in self.wanted:
-                hit = self.cache.get_rendition(self.key(digest, target), download, digest)
-                if hit is None or not _usable(hit.meta):
-                    break
-                hits[target] = hit
-            else:
-                found[src] = dataclasses.replace(self._assemble(hits, size), status="cached")
+            asset = self._from_link(digest, size, functools.partial(self._download, url, digest, size))
+            if asset is not None:
+                found[src] = dataclasses.replace(asset, status="cached")
         return found
+
+    def _from_link(self, digest: str, size: int, source: Callable[[], bytes | None]) -> ImageAsset | None:
+        """The asset of the source whose SHA-256 and size a link names, when the cache has every
+        wanted rendition; ``source()`` (called once at most) gives the source's bytes, checked to
+        be that content, for a rendition stored as them."""
+        assert self.cache is not None
+        hits: dict[str, StoredRendition] = {}
+        once = functools.cache(source)
+        for target in self.wanted:
+            hit = self.cache.get_rendition(self.key(digest, target), once, digest)
+            if hit is None or not _usable(hit.meta):
+                return None
+            hits[target] = hit
+        return self._assemble(hits, size)
+
+    def local(self, real: Path, info: os.stat_result, read: Reader) -> bytes | ImageAsset:
+        """A local image file, opened and checked by the caller (``info``: its fstat; ``read()``: its
+        bytes and its fstat then) → its asset through the authenticated link from its real path and
+        stamp (device, inode, size, mtime, ctime) when the cache has that and every wanted
+        rendition, the file not read (or read and checked against the link for a rendition stored
+        as its bytes); else its bytes, to be linked (``link_local``) once checked.
+
+        A write to the file changes its ctime (the kernel's clock; no call sets it), so a stamp
+        stands for one content, except for a write in the same clock tick as the stamp's ctime:
+        a file changed less than ``LOCAL_SETTLED_NS`` before it was read gets no link."""
+        settled = time.time_ns() - LOCAL_SETTLED_NS   # before any read: a later write has a later ctime
+        once = functools.cache(read)
+        uri, stamp = real.as_uri(), _stamp(info)
+        if self.cache is not None:
+            link = self.cache.get_link(uri, stamp)
+            if link is not None:
+                digest, size = link
+                asset = self._from_link(digest, size, lambda: self._checked(once()[0], digest, size))
+                if asset is not None:
+                    return asset
+        data, after = once()
+        if self.cache is not None and info.st_ctime_ns < settled and _stamp(after) == stamp:
+            self._unlinked[id(data)] = (data, uri, stamp)
+        return data
+
+    def link_local(self, data: bytes) -> None:
+        """Link the local file ``data`` was read from (``local``), now checked, to its content."""
+        pending = self._unlinked.pop(id(data), None)
+        if pending is not None and pending[0] is data and self.cache is not None:
+            self.cache.put_link(pending[1], self.digest(data), len(data), stamp=pending[2])
+
+    def _checked(self, data: bytes, digest: str, size: int) -> bytes | None:
+        """``data`` when it is the content a link names (SHA-256 and size), else None."""
+        return data if len(data) == size and self.digest(data) == digest else None
 
     def _download(self, url: str, digest: str, size: int) -> bytes | None:
         """The cached download of ``url`` when it is the content its link names (else None)."""
         assert self.cache is not None
         entry = self.cache.get(url)   # hashed by the entry's check, remembered by self.digest
-        if entry is None or len(entry.data) != size or self.digest(entry.data) != digest:
-            return None
-        return entry.data
+        return None if entry is None else self._checked(entry.data, digest, size)
 
     def link(self, url: str, data: bytes) -> None:
         """Link ``url`` to its checked download ``data`` (hashed already), unless linked so."""
@@ -587,6 +663,11 @@ class Renditions:
                 images._pillow()
                 warnings.simplefilter("error", images.Image.DecompressionBombWarning)
                 self._pillow_ready = True
+
+
+def _stamp(info: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's content does: device, inode, size, mtime, ctime (nanoseconds)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _usable(meta: dict) -> bool:
