@@ -293,13 +293,9 @@ def test_big_jpegs_decode_at_a_draft_scale_without_changing_the_output(tmp_path,
     assert len(drafts) == 1 and all(d * 2 <= s for d, s in zip(drafts[0], size)) == halved
 
 
-def test_targets_that_need_different_draft_scales_each_get_their_own_decode(monkeypatch):
-    """3840×2160: alone, the EPUB's rendition (1600 px) decodes at 1/2 and the PDF's (2000 px)
-    whole; asked for both, the JPEG is decoded twice, each rendition as when it is alone (one
-    decode at the PDF's scale for both made an EPUB that depended on the PDF being wanted)."""
+def drafted_sizes(monkeypatch) -> list[tuple[int, int]]:
+    """The size each JPEG draft decodes to (a JPEG not drafted is decoded whole), as they happen."""
     from PIL import JpegImagePlugin
-
-    from interview_export import images
 
     scaled = []
     real = JpegImagePlugin.JpegImageFile.draft
@@ -310,6 +306,16 @@ def test_targets_that_need_different_draft_scales_each_get_their_own_decode(monk
         return out
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    return scaled
+
+
+def test_targets_that_need_different_draft_scales_each_get_their_own_decode(monkeypatch):
+    """3840×2160: alone, the EPUB's rendition (1600 px) decodes at 1/2 and the PDF's (2000 px)
+    whole; asked for both, the JPEG is decoded twice, each rendition as when it is alone (one
+    decode at the PDF's scale for both made an EPUB that depended on the PDF being wanted)."""
+    from interview_export import images
+
+    scaled = drafted_sizes(monkeypatch)
     data = encode(photo((3840, 2160)), "JPEG", quality=90)
     epub = images.normalise(data, targets=("epub",)).epub
     assert scaled == [(1920, 1080)]
@@ -361,17 +367,7 @@ def test_the_draft_scale_we_predict_is_the_one_pillow_picks():
 
 
 def test_small_jpegs_kept_as_they_are_are_checked_at_the_smallest_draft_scale(tmp_path, monkeypatch):
-    from PIL import JpegImagePlugin
-
-    scaled = []
-    real = JpegImagePlugin.JpegImageFile.draft
-
-    def draft(self, mode, req):
-        out = real(self, mode, req)
-        scaled.append(self.size)
-        return out
-
-    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    scaled = drafted_sizes(monkeypatch)
     data = encode(photo((800, 600)), "JPEG")
     (tmp_path / "p.jpg").write_bytes(data)
     a = one(collect_media(doc_of("p.jpg"), tmp_path, opts(tmp_path, use_cache=False)))
