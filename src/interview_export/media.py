@@ -37,7 +37,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from .cache import Cache, StoredRendition
@@ -45,8 +45,13 @@ from .errors import ImageError, ImageRefused
 from .model import KEPT_FORMATS, Document, image_refs
 from .options import Options
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:   # annotations only: nothing of it is made when the module loads
+    from typing import TypeVar
+
     from .fetcher import Fetcher
+
+    Reader = Callable[[], tuple[bytes, os.stat_result]]   # an opened file's bytes, and its fstat after the read
+    T = TypeVar("T")
 
 log = logging.getLogger("interview_export.media")
 
@@ -343,10 +348,6 @@ def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
 
 
 _WHITESPACE = str.maketrans("", "", " \t\r\n")
-
-
-Reader = Callable[[], tuple[bytes, os.stat_result]]   # an opened file's bytes, and its fstat after the read
-T = TypeVar("T")
 
 
 def _read_local(src: str, base: Path, options: Options) -> bytes:
