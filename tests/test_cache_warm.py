@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import subprocess
 import sys
@@ -68,10 +69,22 @@ def test_a_warm_collection_loads_no_network_code_and_no_pillow(tmp_path):
     assert warm["loaded"] == []
 
 
-def test_a_warm_collection_hashes_each_body_once(tmp_path, monkeypatch):
-    import collections
+def _count_hashes(monkeypatch) -> collections.Counter:
+    """bytes → how often hashlib.sha256 is asked for them from now on."""
     import hashlib
 
+    hashed: collections.Counter = collections.Counter()
+    real = hashlib.sha256
+
+    def counting(data=b"", *args, **kw):
+        hashed[bytes(data)] += 1
+        return real(data, *args, **kw)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    return hashed
+
+
+def test_a_warm_collection_hashes_each_body_once(tmp_path, monkeypatch):
     from interview_export.media import collect_media
     from interview_export.options import Options
     from interview_export.reader import read_path
@@ -87,14 +100,7 @@ def test_a_warm_collection_hashes_each_body_once(tmp_path, monkeypatch):
     options = Options(cache_dir=tmp_path / "cache", mirrors=((MIRROR, server.url),), allow_hosts=("127.0.0.1",))
     try:
         cold = collect_media(read_path(article), tmp_path, options, targets=("epub",))
-        hashed: collections.Counter = collections.Counter()
-        real = hashlib.sha256
-
-        def counting(data=b"", *args, **kw):
-            hashed[bytes(data)] += 1
-            return real(data, *args, **kw)
-
-        monkeypatch.setattr(hashlib, "sha256", counting)
+        hashed = _count_hashes(monkeypatch)
         warm = collect_media(read_path(article), tmp_path, options, targets=("epub",))
     finally:
         server.stop()
@@ -105,14 +111,19 @@ def test_a_warm_collection_hashes_each_body_once(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------ links: URL → the renditions, download unread
-def _site(tmp_path: Path, n: int) -> tuple[Path, StaticServer]:
-    site = tmp_path / "site"
-    site.mkdir()
+def _article(tmp_path: Path, n: int, folder: str, prefix: str) -> Path:
+    """a.md showing n photos p0.jpg … written into tmp_path/folder, as prefix + name."""
+    pics = tmp_path / folder
+    pics.mkdir()
     for i in range(n):
-        (site / f"p{i}.jpg").write_bytes(_photo(i))
+        (pics / f"p{i}.jpg").write_bytes(_photo(i))
     article = tmp_path / "a.md"
-    article.write_text("# 标题\n\n" + "".join(f"![图{i}]({MIRROR}p{i}.jpg)\n\n" for i in range(n)), encoding="utf-8")
-    return article, StaticServer(site).start()
+    article.write_text("# 标题\n\n" + "".join(f"![图{i}]({prefix}p{i}.jpg)\n\n" for i in range(n)), encoding="utf-8")
+    return article
+
+
+def _site(tmp_path: Path, n: int) -> tuple[Path, StaticServer]:
+    return _article(tmp_path, n, "site", MIRROR), StaticServer(tmp_path / "site").start()
 
 
 def _options(tmp_path: Path, server: StaticServer, **kw):
@@ -214,8 +225,6 @@ def test_a_link_does_not_outlive_its_download(tmp_path):
 def test_a_link_to_a_rendition_stored_as_the_source_reads_each_record_once(tmp_path, monkeypatch):
     """Link, rendition, download: each file read once, and no fetcher made (the link says which
     content the download must have; the entry's check hashes it)."""
-    import collections
-
     from interview_export import cache as cache_mod, fetcher as fetcher_mod
 
     article, server = _site(tmp_path, 2)
@@ -264,13 +273,7 @@ def test_a_link_to_a_rendition_stored_as_the_source_reads_and_checks_the_downloa
 
 # ------------------------------------------------------------ local files: real path + stamp → the renditions
 def _local_article(tmp_path: Path, n: int) -> Path:
-    pics = tmp_path / "pics"
-    pics.mkdir()
-    for i in range(n):
-        (pics / f"p{i}.jpg").write_bytes(_photo(i))
-    article = tmp_path / "a.md"
-    article.write_text("# 标题\n\n" + "".join(f"![图{i}](pics/p{i}.jpg)\n\n" for i in range(n)), encoding="utf-8")
-    return article
+    return _article(tmp_path, n, "pics", "pics/")
 
 
 def _local_options(tmp_path: Path, **kw):
@@ -281,9 +284,6 @@ def _local_options(tmp_path: Path, **kw):
 
 
 def test_a_warm_collection_of_local_files_follows_their_links_and_hashes_none(tmp_path, monkeypatch):
-    import collections
-    import hashlib
-
     from interview_export import media
 
     monkeypatch.setattr(media, "LOCAL_SETTLED_NS", 0)   # the files were written just now
@@ -291,14 +291,7 @@ def test_a_warm_collection_of_local_files_follows_their_links_and_hashes_none(tm
     o = _local_options(tmp_path)
     cold = _collect_in_process(article, o)
     assert len(list((tmp_path / "cache").rglob("*.link"))) == 2
-    hashed: collections.Counter = collections.Counter()
-    real = hashlib.sha256
-
-    def counting(data=b"", *args, **kw):
-        hashed[bytes(data)] += 1
-        return real(data, *args, **kw)
-
-    monkeypatch.setattr(hashlib, "sha256", counting)
+    hashed = _count_hashes(monkeypatch)
     warm = _collect_in_process(article, o)
     assert _fields(warm) == _fields(cold) and warm.warnings == []
     assert [hashed[_photo(i)] for i in range(2)] == [0, 0]
