@@ -465,7 +465,7 @@ def test_a_cover_drawn_on_the_last_covers_page_is_the_same_as_on_a_new_page(monk
     doc, bag = sample()
     banner = bag.assets["https://cdn/banner.jpg"].data
     plain = Document(meta=Meta(title="没有横幅的另一本书", translator="译者", language="zh-TW"))
-    monkeypatch.setattr(cover_mod, "_spare", [])
+    _no_pages(monkeypatch)
     fresh = cover_mod.generate_cover(plain)
     new_pages = []
     real_new = cover_mod.Image.new
@@ -476,6 +476,56 @@ def test_a_cover_drawn_on_the_last_covers_page_is_the_same_as_on_a_new_page(monk
     assert (1600, 2560) not in new_pages                 # both drawn on the kept page
     monkeypatch.setattr(cover_mod, "_spare", [])
     assert cover_mod.generate_cover(doc, banner) == first and new_pages.count((1600, 2560)) == 1
+
+
+def _no_pages(monkeypatch) -> None:
+    """This process as if it had drawn no cover yet: no kept page, none filled in advance."""
+    for name, value in (("_spare", []), ("_fresh", []), ("_filling", None)):
+        monkeypatch.setattr(cover_mod, name, value)
+
+
+def _cover_bytes(book: Book) -> bytes:
+    return book.read(next(i for i in book.manifest.values() if i.get("properties") == "cover-image").get("href"))
+
+
+def test_the_epub_backends_warm_fills_the_generated_covers_page_in_a_thread(monkeypatch, tmp_path):
+    """pipeline.build_books calls a backend's ``warm`` once the media are in, before the fonts: for
+    a book whose cover will be generated, the EPUB's fills a new page in a thread of its own, and
+    the cover is then drawn on it (no page made in the building thread): the same cover. Nothing
+    is filled when the cover is not generated (--no-cover, --cover, a portrait document cover) or
+    a kept page is there to paint over."""
+    import threading
+
+    from interview_export.backends import BACKENDS
+
+    doc, bag = sample()
+    made: list[tuple[str, tuple]] = []
+    real_new = cover_mod.Image.new
+    monkeypatch.setattr(cover_mod.Image, "new",
+                        lambda *a, **k: made.append((threading.current_thread().name, a[1])) or real_new(*a, **k))
+    _no_pages(monkeypatch)
+    unwarmed = _cover_bytes(Book(epub.build(prepare(doc, Options(), media=bag))))
+    assert (threading.current_thread().name, (1600, 2560)) in made
+    _no_pages(monkeypatch)
+    made.clear()
+    BACKENDS["epub"].warm(doc, bag, Options())
+    cover_mod._filling.join()
+    assert made == [("ie-page", (1600, 2560))] and len(cover_mod._fresh) == 1
+    assert _cover_bytes(Book(epub.build(prepare(doc, Options(), media=bag)))) == unwarmed
+    assert (1600, 2560) not in [size for _, size in made[1:]] and not cover_mod._fresh
+
+    tall = FakeAsset("https://cdn/banner.jpg", "images/tall0001.jpg", _jpeg(600, 900), "image/jpeg", 600, 900)
+    portrait = FakeMedia({**bag.assets, "https://cdn/banner.jpg": tall})
+    given = tmp_path / "cover.jpg"
+    given.write_bytes(_jpeg(600, 900))
+    for media, options in ((bag, Options(no_cover=True)), (bag, Options(cover=str(given))), (portrait, Options())):
+        _no_pages(monkeypatch)
+        BACKENDS["epub"].warm(doc, media, options)
+        assert cover_mod._filling is None and not cover_mod._fresh
+    _no_pages(monkeypatch)
+    monkeypatch.setattr(cover_mod, "_spare", [real_new("RGB", (1600, 2560))])
+    BACKENDS["epub"].warm(doc, bag, Options())
+    assert cover_mod._filling is None and not cover_mod._fresh
 
 
 def test_cover_wrap_kinsoku():

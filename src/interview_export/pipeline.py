@@ -362,11 +362,15 @@ def build_books(doc: "Document", formats: Sequence[str], options: Options, *, cl
     with clock.stage("media"):
         bag = collect_media(doc, options, base_dir=base_dir, targets=tuple(formats), local=local)
     warnings.extend(getattr(bag, "warnings", ()))
+    chosen = {fmt: (backends or {}).get(fmt) or BACKENDS[fmt] for fmt in formats}
+    for fmt in formats:   # what a backend can start now, beside the fonts (the EPUB's cover page)
+        warm = getattr(chosen[fmt], "warm", None)
+        if warm is not None:
+            warm(doc, bag, options)
     with clock.stage("fonts"):
         book = prepare(doc, options, media=bag)   # fonts resolved there, over the book's whole text
     warnings.extend(book.warnings)   # the fonts' among them (the media's are above for a prepare that fails)
     fontset = book.fonts
-    chosen = {fmt: (backends or {}).get(fmt) or BACKENDS[fmt] for fmt in formats}
     begun: dict[str, Callable[[], tuple[bytes, list[str]]]] = {}
     for fmt in formats[1:]:   # a backend rendering elsewhere starts now, while the first is built here
         begin = getattr(chosen[fmt], "begin", None)

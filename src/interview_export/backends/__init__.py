@@ -6,9 +6,11 @@ own warnings (``build_with_warnings``); ``api`` reaches them only through this d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from ..model import Document
+    from ..options import Options
     from ..prepare import PreparedBook
 
 
@@ -19,6 +21,16 @@ def _epub(book: PreparedBook) -> tuple[bytes, list[str]]:
     from . import epub
 
     return epub.build_with_warnings(book)
+
+
+def _epub_warm(doc: Document, media: Any, options: Options) -> None:
+    """Once the media are in, before the fonts: the generated cover's page filled in a thread."""
+    from ..cover import warm_page
+
+    warm_page(doc, media, options)
+
+
+_epub.warm = _epub_warm    # type: ignore[attr-defined]  # pipeline.build_books calls a backend's warm
 
 
 def _pdf(book: PreparedBook) -> tuple[bytes, list[str]]:
