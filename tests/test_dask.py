@@ -221,6 +221,70 @@ def test_a_local_cluster_forks_warm_workers_sends_the_books_straight_and_steals_
     assert forkserver._forkserver._preload_modules == ["__main__"]
 
 
+API_PROGRAM = """
+import json, multiprocessing as mp, os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def probe():
+    mark = sys.modules.get("fsmark")
+    return {"preloaded": mark is not None and mark.PID != os.getpid(), "server": os.getppid(),
+            "distributed": "distributed" in sys.modules}
+
+
+if __name__ == "__main__":
+    from interview_export import api
+    import distributed.utils
+
+    mp.set_forkserver_preload(["fsmark"])      # the program's own forkserver, its own preload
+    ctx = mp.get_context("forkserver")
+    seen, pools = {}, []
+
+    def during(_path):                         # its first forkserver child, while the cluster runs
+        if not pools:
+            pools.append(ctx.Pool(1))
+            seen["during"] = pools[0].apply(probe)
+
+    def after(name):
+        with ctx.Pool(1) as pool:
+            seen[name] = pool.apply(probe)
+
+    md = sys.argv[1]
+    api.convert([md], formats=("epub",), out_dir=sys.argv[2], dask="local:2", on_start=during)
+    after("after")
+    pool = pools[0]
+    workers = list(pool._pool)
+    pool.close()
+    pool.join()
+    seen["exitcodes"] = [w.exitcode for w in workers]
+    seen["distributed_flag"] = distributed.utils._forkserver_preload_set
+    api.convert([md], formats=("epub",), out_dir=sys.argv[2] + "2", dask="local:2")   # its server running
+    after("again")
+    print(json.dumps(seen))
+"""
+
+
+def test_an_api_programs_own_forkserver_keeps_its_preload_and_its_server(tmp_path):
+    """A program that uses multiprocessing's forkserver itself (its own preload) before, during and
+    after a `local` cluster: its children come from its own server with its own preload, never from
+    the cluster's; that server is not stopped under it; distributed's settings are left as found."""
+    (tmp_path / "fsmark.py").write_text("import os\nPID = os.getpid()\n")
+    (tmp_path / "prog.py").write_text(API_PROGRAM)
+    [source] = _articles(tmp_path / "in", 1)
+    try:   # before: the cluster's forkserver was multiprocessing's own, stopped at the end while the
+        # program's child from it still ran: its exit waited for that child, which waited for the program
+        proc = subprocess.run([sys.executable, "prog.py", str(source), str(tmp_path / "out")], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the program hung in convert (the cluster's forkserver waited for the program's child)")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    for when in ("during", "after", "again"):
+        assert seen[when]["preloaded"] and not seen[when]["distributed"], (when, seen)
+    assert seen["during"]["server"] == seen["after"]["server"] == seen["again"]["server"], seen
+    assert seen["exitcodes"] == [0] and seen["distributed_flag"] is False, seen
+
+
 def test_local_cluster_refuses_workers_that_differ(tmp_path, client, monkeypatch):
     theirs = dask_cluster.fingerprint()
     ours = {**theirs, "weasyprint": "0.1", "id": "feedfacefeedface"}

@@ -13,7 +13,11 @@ import gc
 import hashlib
 import json
 import logging
+import os
+import signal
 import sys
+import threading
+import types
 from collections import Counter
 from contextlib import contextmanager, suppress
 from functools import cache
@@ -113,36 +117,95 @@ def _local_cluster(workers: int | None) -> Iterator[Any]:
 # What the forkserver of a local cluster imports once for all its workers (each spawned worker
 # imported both itself: ~0.8 s of CPU for distributed, ~0.6 s for WeasyPrint and our stages).
 WARM_MODULES = ("distributed", "distributed.nanny", "interview_export.dask_warm")
+# The multiprocessing method name the local cluster's workers are started with: a context of our
+# own (``_forkserver``), registered under this name while the cluster runs.
+FORKSERVER_METHOD = "interview-export-forkserver"
+STOP_WAIT = 10.0   # seconds the forkserver may take to go once its workers have (then it is killed)
+
+_own_server: dict[str, Any] = {}   # "popen": the Popen class of the running local cluster's forkserver
+_own_server_lock = threading.Lock()
+
+if sys.platform.startswith("linux"):
+    from multiprocessing.context import ForkServerContext, ForkServerProcess
+
+    class _WarmProcess(ForkServerProcess):
+        """A process forked by the local cluster's own forkserver (pickled by name to its child)."""
+
+        @staticmethod
+        def _Popen(process_obj):
+            return _own_server["popen"](process_obj)
+
+    class _WarmContext(ForkServerContext):
+        """multiprocessing's forkserver context, but forking from the local cluster's own server."""
+        Process = _WarmProcess
 
 
 @contextmanager
 def _forkserver() -> Iterator[dict[str, str]]:
-    """Settings that make the local cluster's workers fork from a forkserver started for this run,
-    which imports WARM_MODULES first; it is stopped (and reaped: its workers' CPU time is counted
-    as this process's children's) on the way out. {} where there is no forkserver to start here:
-    not Linux, or one already running (someone else's: its preloads are left alone)."""
-    try:
-        from multiprocessing import forkserver
+    """Settings that make the local cluster's workers fork from a forkserver of their own, started
+    for this run, which imports WARM_MODULES first; it is stopped (and reaped: its workers' CPU
+    time is counted as this process's children's) on the way out. Not multiprocessing's forkserver:
+    a program using that itself (its own preloads, its children running) is not disturbed. {} where
+    there is no such server to be had: not Linux, another local cluster of this process using it,
+    or a multiprocessing whose forkserver Popen is not as this knows it (then workers are spawned)."""
+    from multiprocessing import context
 
-        server: Any = forkserver._forkserver   # Any: private state (a name missing: not ours, below)
-        ours = sys.platform.startswith("linux") and server._forkserver_pid is None and hasattr(server, "_stop")
-    except (ImportError, AttributeError):
-        ours = False
-    if not ours:
+    popen = _popen_for_own_server()
+    methods = getattr(context, "_concrete_contexts", None)   # what multiprocessing.get_context(name) looks in
+    if popen is None or not isinstance(methods, dict) or not _own_server_lock.acquire(blocking=False):
         yield {}
         return
-    with suppress(ImportError, AttributeError):   # distributed would set its own list (numpy, pandas …)
-        import distributed.utils
-
-        distributed.utils._forkserver_preload_set = True
-    previous = list(getattr(server, "_preload_modules", ["__main__"]))
-    server.set_forkserver_preload(list(WARM_MODULES))
+    server = popen.server
+    _own_server["popen"] = popen
+    methods[FORKSERVER_METHOD] = _WarmContext()
     try:
-        yield {"distributed.worker.multiprocessing-method": "forkserver"}
+        yield {"distributed.worker.multiprocessing-method": FORKSERVER_METHOD}
     finally:
-        server._preload_modules = previous
-        with suppress(Exception):
-            server._stop()
+        methods.pop(FORKSERVER_METHOD, None)
+        _own_server.clear()
+        _own_server_lock.release()
+        _stop_server(server)
+
+
+def _popen_for_own_server() -> Any:
+    """multiprocessing's forkserver Popen class, made to go to a new ForkServer of its own (which
+    preloads WARM_MODULES; the class's ``server``): its two methods that ask the module-wide server
+    (``forkserver.connect_to_new_process``, ``forkserver.read_signed``) run with that name bound to
+    this server instead. None where that is not how they ask (another Python's multiprocessing)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        from multiprocessing import forkserver, popen_forkserver
+
+        base = popen_forkserver.Popen
+        methods = {"_launch": getattr(base, "_launch"), "poll": base.poll}
+        if not all("forkserver" in f.__code__.co_names and f.__closure__ is None for f in methods.values()):
+            return None
+        server = forkserver.ForkServer()
+        server.set_forkserver_preload(list(WARM_MODULES))
+        names = types.SimpleNamespace(connect_to_new_process=server.connect_to_new_process,
+                                      read_signed=forkserver.read_signed)
+    except (ImportError, AttributeError):
+        return None
+    scope = {**vars(popen_forkserver), "forkserver": names}
+    rebound = {name: types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__) for name, f in methods.items()}
+    return type("Popen", (base,), {**rebound, "server": server})
+
+
+def _stop_server(server: Any) -> None:
+    """Stop the cluster's forkserver and reap it. It goes once every process it forked has (they
+    hold its "alive" pipe): one that a timed-out ``cluster.close`` left is not waited for forever,
+    the server is killed after STOP_WAIT seconds."""
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
+        return
+    stopper = threading.Thread(target=server._stop, daemon=True)
+    stopper.start()
+    stopper.join(STOP_WAIT)
+    if stopper.is_alive():
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        stopper.join(STOP_WAIT)
 
 
 def _close(client: Any) -> None:
