@@ -295,7 +295,7 @@ def test_keys_in_a_folder_under_one_others_can_write_are_not_used(tmp_path, monk
     evil.chmod(0o777)
     monkeypatch.setenv("XDG_CACHE_HOME", str(evil / "xdg"))
     monkeypatch.setattr(cache_module, "_secret", cache_module._secret.__wrapped__)
-    monkeypatch.setattr(util, "_UNCHANGEABLE", set(), raising=False)
+    monkeypatch.setattr(util, "_UNCHANGEABLE", {}, raising=False)
     (tmp_path / "p.png").write_bytes(png_bytes())
     (tmp_path / "a.md").write_text("# t\n\n![p](p.png)\n")
     bag = api.collect_media(api.load(tmp_path / "a.md"), Options(cache_dir=tmp_path / "cache"), base_dir=tmp_path)

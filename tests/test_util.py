@@ -72,7 +72,7 @@ def test_foreign_folder_makes_a_missing_folder_only_when_asked(tmp_path):
 @pytest.fixture
 def fresh_paths(monkeypatch):
     """No path remembered as unchangeable from another test (util._replaceable checks each once)."""
-    monkeypatch.setattr(util, "_UNCHANGEABLE", set(), raising=False)
+    monkeypatch.setattr(util, "_UNCHANGEABLE", {}, raising=False)
 
 
 def test_missing_folders_above_are_made_the_users_own_too(tmp_path, fresh_paths):

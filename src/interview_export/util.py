@@ -177,14 +177,22 @@ def _replaceable(path: Path) -> str:
     when no one can): each folder passed, from ``/`` on and through symlinks as the kernel follows
     them, must be this user's or root's and writable by no one else (group-writable only by this
     user's private group: umask 002), unless it is sticky (``/tmp``) and the entry in it is this
-    user's or root's. One lstat per part of the path, once per process: only their owners (this
-    user, root) could make such a path changeable by others later."""
+    user's or root's. One lstat per part of the path, once per process: the folders found so are
+    remembered (only their owners, this user or root, could make them changeable by others later),
+    so a folder beside one already checked costs one lstat."""
+    if not hasattr(os, "geteuid"):
+        return ""
     whole = os.path.abspath(path)
-    if whole in _UNCHANGEABLE or not hasattr(os, "geteuid"):
+    if whole in _UNCHANGEABLE:
         return ""
     me = os.geteuid()
-    todo = whole.split("/")[::-1]
-    folder, info, links = "/", os.stat("/"), 0
+    parent, _, leaf = whole.rpartition("/")
+    known = _UNCHANGEABLE.get(parent)
+    if known is not None:
+        folder, info, todo = parent, known, [leaf]
+    else:
+        folder, info, todo = "/", os.stat("/"), whole.split("/")[::-1]
+    links = 0
     while todo:
         name = todo.pop()
         if name in ("", "."):
@@ -212,11 +220,14 @@ def _replaceable(path: Path) -> str:
             todo.extend(target.split("/")[::-1])
             continue
         folder, info = entry, entry_info
-    _UNCHANGEABLE.add(whole)
+        _UNCHANGEABLE[folder] = info        # a real path no one else can rename or replace
+    _UNCHANGEABLE[whole] = info
     return ""
 
 
-_UNCHANGEABLE: set[str] = set()   # paths _replaceable found no one else can change
+# real paths of folders _replaceable found no one else can rename or replace (→ their stat then),
+# and the paths it was asked about that lead to such a folder
+_UNCHANGEABLE: dict[str, os.stat_result] = {}
 
 
 @functools.lru_cache(maxsize=4)
