@@ -28,7 +28,8 @@ def _ours(pattern, flags):
     key = (pattern, flags := int(flags))      # re hands its compiler plain ints
     made = regex_code.program(pattern, flags)
     stored = marshal.loads(marshal.dumps({key: made}))[key]
-    return [_sre.compile(pattern, *entry) for entry in (made, stored)]
+    return [_sre.compile(pattern, fl, memoryview(code).cast("I").tolist(), *rest)
+            for fl, code, *rest in (made, stored)]
 
 
 def _module_patterns() -> list[tuple]:
@@ -104,9 +105,9 @@ def test_a_damaged_entry_is_compiled_by_re(cache_env, tmp_path):
     table = tmp_path / "interview-export" / "engine" / f"regex-{sys.implementation.cache_tag}.bin"
     _run(cache_env)
     data = table.read_bytes()
-    magic, entries = data[:8], marshal.loads(data[8:])
+    magic, entries = data[:9], marshal.loads(data[9:])
     for key, (fl, code, groups, groupindex, indexgroup) in entries.items():
-        entries[key] = (fl, [99999] * len(code), groups, groupindex, indexgroup)
+        entries[key] = (fl, b"\xff" * len(code), groups, groupindex, indexgroup)
     table.write_bytes(magic + marshal.dumps(entries))
     out = subprocess.run([sys.executable, "-c", "from interview_export import regex_code as r\n"
                           "r.install()\nimport re\nprint(re.compile(r'(?P<n>\\d+)x').match('12x')['n'])\n"],

@@ -12,6 +12,8 @@ table is parsed and assembled as the stock function does and kept. This copies t
 
 from __future__ import annotations
 
+from array import array
+
 from .code_table import CodeTable
 
 TYPE_CHECKING = False      # not typing's: importing the package stays cheap (mypy reads the block below)
@@ -20,17 +22,17 @@ if TYPE_CHECKING:
 
 
 def _magic() -> bytes:
-    """The Python bytecode version and the version of the _sre program format."""
+    """The Python bytecode version, the version of the _sre program format and its code unit size."""
     import _sre
     import importlib.util
 
-    return importlib.util.MAGIC_NUMBER + _sre.MAGIC.to_bytes(4, "little")
+    return importlib.util.MAGIC_NUMBER + _sre.MAGIC.to_bytes(4, "little") + bytes([_sre.CODESIZE])
 
 
 def _valid(key: Any, value: Any) -> bool:
     """A (pattern, flags) → (flags, program, groups, groupindex, indexgroup) entry of the right shape."""
     return (type(key) is tuple and len(key) == 2 and type(key[0]) in (str, bytes) and type(key[1]) is int
-            and type(value) is tuple and len(value) == 5 and type(value[0]) is int and type(value[1]) is list
+            and type(value) is tuple and len(value) == 5 and type(value[0]) is int and type(value[1]) is bytes
             and type(value[2]) is int and type(value[3]) is dict and type(value[4]) is tuple)
 
 
@@ -41,10 +43,11 @@ TABLE = CodeTable("regex", _magic, _valid, max_entries=1000, min_gain=2)
 
 def install() -> None:
     """Route re's compiler through the table (the command line only: the API leaves re as it is)."""
+    import _sre
     import re
 
     compiler = getattr(re, "_compiler", None)
-    if compiler is None or getattr(compiler, "compile", None) is compile:
+    if compiler is None or getattr(compiler, "compile", None) is compile or _sre.CODESIZE != _UNIT.itemsize:
         return
     global _stock
     _stock = compiler.compile
@@ -61,21 +64,24 @@ def compile(p: Any, flags: int = 0) -> Any:
     import _sre
 
     fl, code, groups, groupindex, indexgroup = TABLE.get((p, flags), lambda: program(p, flags))
-    try:
-        return _sre.compile(p, fl, code, groups, groupindex, indexgroup)   # it copies the program
+    try:   # _sre.compile copies the program out of the list
+        return _sre.compile(p, fl, memoryview(code).cast("I").tolist(), groups, groupindex, indexgroup)
     except (RuntimeError, TypeError, ValueError, OverflowError):    # "invalid SRE code": a damaged entry
         return _stock(p, flags)
 
 
 _DEBUG = 128    # re.DEBUG (SRE_FLAG_DEBUG)
+_UNIT = array("I")   # "I": an _sre code unit (install checks the size: _sre.CODESIZE)
 
 
-def program(pattern: str | bytes, flags: int) -> tuple[int, list[int], int, dict, tuple]:
-    """What CPython's ``re._compiler.compile`` hands ``_sre.compile`` for `pattern` and `flags`."""
+def program(pattern: str | bytes, flags: int) -> tuple[int, bytes, int, dict, tuple]:
+    """What CPython's ``re._compiler.compile`` hands ``_sre.compile`` for `pattern` and `flags`, the
+    program as the bytes of its code units (~10× quicker to read back than a marshalled list of ints:
+    the table of ~200 patterns in 0.15 ms instead of 1.5; each is unpacked when a pattern is used)."""
     from re import _compiler, _parser  # type: ignore[attr-defined]
 
     p = _parser.parse(pattern, flags)
-    code = [int(op) for op in _compiler._code(p, flags)]     # opcodes are an int subclass marshal refuses
+    code = array("I", _compiler._code(p, flags)).tobytes()
     groupindex = p.state.groupdict
     indexgroup: list[str | None] = [None] * p.state.groups
     for k, i in groupindex.items():
