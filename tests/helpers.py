@@ -379,3 +379,23 @@ def qpdf_check(path: Path) -> None:
         pytest.skip("qpdf is missing")
     proc = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"qpdf --check {path.name}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+
+
+def code_table_run(module: str, imports: str, env: dict, code: str = "") -> tuple[int, int]:
+    """(entries compiled, table size) of a fresh process that installs `module`'s code_table.CodeTable
+    (dataclass_code, regex_code), imports `imports` and runs `code`."""
+    script = (f"from interview_export import {module} as m\n"
+              "m.install()\n"
+              f"import {imports}\n" + code +
+              "print(m.TABLE.gained, len(m.TABLE.entries or {}))\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         timeout=120)
+    gained, size = out.stdout.split()
+    return int(gained), int(size)
+
+
+def engine_cache_env(tmp_path: Path, *drop: str) -> dict:
+    """This environment with the user cache in `tmp_path`, the engine cache switch (and `drop`) unset."""
+    env = {k: v for k, v in os.environ.items() if k not in ("INTERVIEW_EXPORT_ENGINE_CACHE", *drop)}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    return env

@@ -14,6 +14,8 @@ import pytest
 
 from interview_export import dataclass_code
 
+from helpers import code_table_run, engine_cache_env
+
 
 def _make_classes() -> list[type]:
     """Dataclasses of every kind our code uses (frozen, defaults, factories, order, slots, kw_only)."""
@@ -69,22 +71,12 @@ def test_classes_made_from_kept_code_are_the_classes_exec_makes(monkeypatch):
 
 
 def _run(env: dict, code: str = "") -> tuple[int, int]:
-    """(texts compiled, table size) of a fresh process importing our dataclass-heavy modules."""
-    script = ("from interview_export import dataclass_code as d\n"
-              "d.install()\n"
-              "import interview_export.options, interview_export.model, interview_export.fonts\n" + code +
-              "print(d.TABLE.gained, len(d.TABLE.entries or {}))\n")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
-                         timeout=120)
-    gained, size = out.stdout.split()
-    return int(gained), int(size)
+    return code_table_run("dataclass_code", "interview_export.options, interview_export.model, interview_export.fonts", env, code)
 
 
 @pytest.fixture
 def cache_env(tmp_path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "INTERVIEW_EXPORT_ENGINE_CACHE"}
-    env["XDG_CACHE_HOME"] = str(tmp_path)
-    return env
+    return engine_cache_env(tmp_path)
 
 
 def test_the_table_is_written_once_and_read_by_the_next_process(cache_env, tmp_path):
@@ -153,15 +145,19 @@ def test_util_imports_none_of_our_modules():
 
 
 def test_only_the_command_line_routes_dataclasses_through_the_table():
-    """Importing the package or its API (a program using us) leaves the dataclasses module alone;
-    the command line's entry installs the table before any of our classes is made."""
-    script = ("import builtins, dataclasses, sys\n"
+    """Importing the package or its API (a program using us) leaves the dataclasses module and re
+    alone; the command line's entry installs both tables (regex_code's too) before any of our
+    classes or patterns is made."""
+    script = ("import builtins, dataclasses, re, sys\n"
               "import interview_export, interview_export.api, interview_export.model\n"
-              "library = getattr(dataclasses, 'exec', builtins.exec) is builtins.exec\n"
+              "from interview_export import regex_code\n"
+              "library = (getattr(dataclasses, 'exec', builtins.exec) is builtins.exec,\n"
+              "           re._compiler.compile is not regex_code.compile)\n"
               "sys.argv = ['interview-export', '--version']\n"
               "from interview_export import cli, dataclass_code, entry\n"
               "cli.main = lambda: None    # the entry's work up to the command line, which ends the process\n"
               "entry.main()\n"
-              "print('library-untouched', library, 'cli-installed', dataclasses.exec is dataclass_code._exec)\n")
+              "print('library-untouched', library == (True, True), 'cli-installed',\n"
+              "      dataclasses.exec is dataclass_code._exec and re._compiler.compile is regex_code.compile)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "library-untouched True cli-installed True"

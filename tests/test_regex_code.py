@@ -5,7 +5,6 @@ from __future__ import annotations
 import _sre
 import importlib
 import marshal
-import os
 import re
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import sys
 import pytest
 
 from interview_export import regex_code
+
+from helpers import code_table_run, engine_cache_env
 
 PATTERNS = [
     ("a", 0), (r"(?P<word>\w+)\s+(?P=word)", 0), (r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?$", re.M),
@@ -68,22 +69,12 @@ def test_patterns_from_the_table_are_re_s_own():
 
 
 def _run(env: dict, code: str = "") -> tuple[int, int]:
-    """(patterns compiled, table size) of a fresh process whose re goes through the table."""
-    script = ("from interview_export import regex_code as r\n"
-              "r.install()\n"
-              "import interview_export.meta, interview_export.dialogue, interview_export.reader\n" + code +
-              "print(r.TABLE.gained, len(r.TABLE.entries or {}))\n")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
-                         timeout=120)
-    gained, size = out.stdout.split()
-    return int(gained), int(size)
+    return code_table_run("regex_code", "interview_export.meta, interview_export.dialogue, interview_export.reader", env, code)
 
 
 @pytest.fixture
 def cache_env(tmp_path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("INTERVIEW_EXPORT_ENGINE_CACHE", "PYTHONHASHSEED")}
-    env["XDG_CACHE_HOME"] = str(tmp_path)
-    return env
+    return engine_cache_env(tmp_path, "PYTHONHASHSEED")
 
 
 def test_the_table_is_written_once_and_read_by_the_next_process(cache_env, tmp_path):
@@ -119,18 +110,3 @@ def test_engine_cache_off_neither_reads_nor_writes_the_table(cache_env, tmp_path
     gained, size = _run({**cache_env, "INTERVIEW_EXPORT_ENGINE_CACHE": "0"})
     assert gained == size > 50
     assert not (tmp_path / "interview-export").exists()
-
-
-def test_only_the_command_line_routes_re_through_the_table():
-    """Importing the package or its API leaves re alone; the command line's entry installs the table."""
-    script = ("import re, sys\n"
-              "import interview_export, interview_export.api\n"
-              "from interview_export import regex_code\n"
-              "library = re._compiler.compile is not regex_code.compile\n"
-              "sys.argv = ['interview-export', '--version']\n"
-              "from interview_export import cli, entry\n"
-              "cli.main = lambda: None    # the entry's work up to the command line\n"
-              "entry.main()\n"
-              "print('library-untouched', library, 'cli-installed', re._compiler.compile is regex_code.compile)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert out.stdout.splitlines()[-1] == "library-untouched True cli-installed True"
