@@ -8,6 +8,7 @@ import marshal
 import re
 import subprocess
 import sys
+from array import array
 
 import pytest
 
@@ -110,3 +111,34 @@ def test_engine_cache_off_neither_reads_nor_writes_the_table(cache_env, tmp_path
     gained, size = _run({**cache_env, "INTERVIEW_EXPORT_ENGINE_CACHE": "0"})
     assert gained == size > 50
     assert not (tmp_path / "interview-export").exists()
+
+
+def _body_at(data: bytes) -> int:
+    """Where the marshal data (the entries) starts in a table file, after its header."""
+    for at in range(128):
+        try:
+            if isinstance(marshal.loads(data[at:]), dict):
+                return at
+        except (EOFError, ValueError, TypeError):
+            pass
+    raise AssertionError("no table in the file")
+
+
+def test_a_program_changed_on_disk_is_not_run(cache_env, tmp_path):
+    """_sre's check does not catch every damaged program: one word of r'\\w+''s changed (its IN
+    skip, as a bit flip on disk would) crashes CPython 3.11's _sre.compile itself (SIGSEGV, every
+    run until the file is removed). The file's checksum does: the table is ignored, re compiles."""
+    table = tmp_path / "interview-export" / "engine" / f"regex-{sys.implementation.cache_tag}.bin"
+    _run(cache_env)
+    data = table.read_bytes()
+    at = _body_at(data)
+    entries = marshal.loads(data[at:])
+    fl, code, groups, groupindex, indexgroup = regex_code.program(r"\w+", 0)
+    words = array("I", code)
+    words[10] = 0
+    entries[(r"\w+", 0)] = (fl, words.tobytes(), groups, groupindex, indexgroup)
+    table.write_bytes(data[:at] + marshal.dumps(entries))
+    out = subprocess.run([sys.executable, "-c", "from interview_export import regex_code as r\n"
+                          "r.install()\nimport re\nprint(re.compile(r'\\w+').match('hello ').group())\n"],
+                         env=cache_env, capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "hello"), out.stderr[-500:]
