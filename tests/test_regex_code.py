@@ -12,7 +12,7 @@ from array import array
 
 import pytest
 
-from interview_export import regex_code
+from interview_export import code_table, regex_code
 
 from helpers import code_table_run, engine_cache_env
 
@@ -93,14 +93,16 @@ def test_the_table_is_written_once_and_read_by_the_next_process(cache_env, tmp_p
 
 
 def test_a_damaged_entry_is_compiled_by_re(cache_env, tmp_path):
-    """A program _sre refuses (a file of ours, changed) costs the stock compile, never an error."""
+    """A program _sre refuses (a file of ours with a right checksum, written wrong) costs the stock
+    compile, never an error."""
     table = tmp_path / "interview-export" / "engine" / f"regex-{sys.implementation.cache_tag}.bin"
     _run(cache_env)
     data = table.read_bytes()
-    magic, entries = data[:9], marshal.loads(data[9:])
+    entries = marshal.loads(data[_body_at(data):])
     for key, (fl, code, groups, groupindex, indexgroup) in entries.items():
         entries[key] = (fl, b"\xff" * len(code), groups, groupindex, indexgroup)
-    table.write_bytes(magic + marshal.dumps(entries))
+    body = marshal.dumps(entries)
+    table.write_bytes(regex_code._magic() + code_table._crc(body) + body)
     out = subprocess.run([sys.executable, "-c", "from interview_export import regex_code as r\n"
                           "r.install()\nimport re\nprint(re.compile(r'(?P<n>\\d+)x').match('12x')['n'])\n"],
                          env=cache_env, capture_output=True, text=True, check=True, timeout=60)

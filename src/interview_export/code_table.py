@@ -4,8 +4,10 @@ A :class:`CodeTable` is read from ``<name>-<cache tag>.bin`` in ``util.engine_ca
 first use and, when this process compiled entries it did not have, written back at exit (atomically;
 atexit, which the CLI's exit runs too). The rules of that folder hold: INTERVIEW_EXPORT_ENGINE_CACHE=0
 neither reads nor writes it, and a folder or file that is not the user's alone is not read (what is
-in it runs). A file of another version (its magic bytes), or one whose entries do not pass the
-table's check, is ignored and rewritten. Reading imports util: what is compiled meanwhile (util's own
+in it runs). The file is the magic bytes, the CRC-32 of the rest, then the marshal data: a file of
+another version (its magic bytes), a damaged one (its CRC: a changed word of a regular expression's
+program can crash ``_sre``'s own check of it), or one whose entries do not pass the table's check,
+is ignored and rewritten. Reading imports util: what is compiled meanwhile (util's own
 imports) is compiled as usual and joins the table.
 """
 
@@ -88,10 +90,11 @@ class CodeTable:
         except OSError:
             return {}
         magic = self.magic()
-        if not data.startswith(magic):
+        body = memoryview(data)[len(magic) + 4:]
+        if not data.startswith(magic) or data[len(magic):len(magic) + 4] != _crc(body):
             return {}
         try:
-            table = marshal.loads(data[len(magic):])
+            table = marshal.loads(body)
         except (EOFError, ValueError, TypeError):
             return {}
         if not isinstance(table, dict) or not all(self.valid(k, v) for k, v in table.items()):
@@ -109,10 +112,18 @@ class CodeTable:
         with self._lock:
             entries = self.entries
             keep = entries if len(entries) <= self.max_entries else {k: entries[k] for k in self.used if k in entries}
-            data = self.magic() + marshal.dumps(keep)
+            body = marshal.dumps(keep)
+            data = self.magic() + _crc(body) + body
         try:
             if foreign_folder(path.parent, make=True):
                 return
             replace_atomically(path, data, prefix=".tmp-", suffix=".bin")
         except OSError:
             pass
+
+
+def _crc(body: bytes | memoryview) -> bytes:
+    """The CRC-32 of a table's marshal data, as stored before it (4 bytes)."""
+    import zlib
+
+    return zlib.crc32(body).to_bytes(4, "little")

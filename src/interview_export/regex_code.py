@@ -5,7 +5,8 @@ Every ``re.compile`` of a new pattern parses it and assembles the program ``_sre
 ~20 ms, a fifteenth of the run. :func:`install` puts :func:`compile` in place of ``re._compiler.compile``
 (what ``re`` calls for a pattern not in its own cache): the program of a pattern string and flags
 comes from a :class:`~.code_table.CodeTable` (``regex-<cache tag>.bin``, the engine cache's rules)
-and goes to ``_sre.compile`` as the stock function hands it, which validates it; a pattern not in the
+and goes to ``_sre.compile`` as the stock function hands it (its check of the program is not complete:
+a damaged word can crash it, hence the table file's CRC); a pattern not in the
 table is parsed and assembled as the stock function does and kept. This copies the body of CPython's
 ``re._compiler.compile`` (the same in 3.11–3.13): the test compares the patterns with the stock ones.
 """
