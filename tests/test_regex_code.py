@@ -144,3 +144,21 @@ def test_a_program_changed_on_disk_is_not_run(cache_env, tmp_path):
                           "r.install()\nimport re\nprint(re.compile(r'\\w+').match('hello ').group())\n"],
                          env=cache_env, capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.strip()) == (0, "hello"), out.stderr[-500:]
+
+
+def test_a_table_of_another_build_of_the_same_version_is_not_read(cache_env):
+    """Patch releases share the bytecode magic, _sre.MAGIC and cache tag but not always the
+    compiler's output (3.11.2 and 3.11.7 make different programs for r'(?:a{100000}){100000}b'):
+    a program from another build is compiled again, not kept for ever."""
+    gained, size = _run(cache_env)
+    assert gained == size > 50
+    assert _run(cache_env)[0] <= 1
+    other = "import sys; sys.version = '3.11.99 (another build)'\n"
+    script = (other + "from interview_export import regex_code as r\n"
+              "r.install()\n"
+              "import interview_export.meta, interview_export.dialogue, interview_export.reader\n"
+              "print(r.TABLE.gained, len(r.TABLE.entries or {}))\n")
+    out = subprocess.run([sys.executable, "-c", script], env=cache_env, capture_output=True, text=True,
+                         check=True, timeout=120)
+    gained, size = map(int, out.stdout.split())
+    assert gained == size > 50
