@@ -13,6 +13,7 @@ table is parsed and assembled as the stock function does and kept. This copies t
 
 from __future__ import annotations
 
+import sys
 from array import array
 
 from .code_table import CodeTable
@@ -23,11 +24,15 @@ if TYPE_CHECKING:
 
 
 def _magic() -> bytes:
-    """The Python bytecode version, the version of the _sre program format and its code unit size."""
+    """The Python bytecode version, the version of the _sre program format, its code unit size and
+    this very build (``sys.version``: a patch release may compile a pattern otherwise, as 3.11.2 and
+    3.11.7 do r'(?:a{100000}){100000}b'; and the word size, which sets MAXREPEAT)."""
     import _sre
     import importlib.util
 
-    return importlib.util.MAGIC_NUMBER + _sre.MAGIC.to_bytes(4, "little") + bytes([_sre.CODESIZE])
+    build = f"{sys.version}|{sys.maxsize}".encode("utf-8", "surrogateescape")
+    return (importlib.util.MAGIC_NUMBER + _sre.MAGIC.to_bytes(4, "little") + bytes([_sre.CODESIZE])
+            + len(build).to_bytes(2, "little") + build)
 
 
 def _valid(key: Any, value: Any) -> bool:
