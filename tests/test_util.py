@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -130,6 +131,33 @@ def test_a_folder_or_symlink_of_another_user_on_the_way_is_foreign(tmp_path, fre
     os.chown(sticky / "mine", other, -1)
     os.chmod(sticky / "mine", 0o700)
     assert util.foreign_folder(sticky / "mine").endswith("belongs to another user")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root can give a file away")
+def test_root_s_folders_seen_from_a_user_namespace_that_does_not_map_root_are_not_foreign(tmp_path, fresh_paths,
+                                                                                         monkeypatch):
+    """In flatpak, bwrap or a rootless container (a user namespace mapping the user's uid, not
+    root), root's folders on the way (/, /home, /tmp) show the kernel's overflow owner, 'nobody':
+    not another user to refuse (every book warned 'cached renditions are not used'); outside such a
+    namespace, nobody is as foreign as anyone. (A real namespace: 'unshare' mapping uid 1000 only,
+    XDG_CACHE_HOME under a folder of uid 1000's → '/ belongs to another user' before.)"""
+    overflow = tmp_path / "overflowuid"
+    overflow.write_text("65534\n")
+    uid_map = tmp_path / "uid_map"
+    monkeypatch.setattr(util, "_USERNS_FILES", (str(uid_map), str(overflow)), raising=False)
+    home = tmp_path / "home"
+    (home / "me" / "cache").mkdir(parents=True, mode=0o700)
+    os.chown(home, 65534, -1)
+    for mapping, expected in (("         0          0 4294967295\n", f"{home} belongs to another user"),
+                              ("      1000       1000          1\n", ""),
+                              ("         0       1000          1\n         1     100000      65536\n", "")):
+        uid_map.write_text(mapping)
+        util._UNCHANGEABLE.clear()
+        getattr(util, "_hidden_root", functools.cache(int)).cache_clear()
+        assert util.foreign_folder(home / "me" / "cache") == expected, mapping
+    home.chmod(0o777)                  # writable by others: foreign whoever owns it
+    util._UNCHANGEABLE.clear()
+    assert util.foreign_folder(home / "me" / "cache") == f"others can write {home}"
 
 
 @pytest.mark.parametrize("xdg", ["{tmp}/xdg", "relative/xdg", "", " ", None])
