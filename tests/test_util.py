@@ -155,6 +155,15 @@ def test_root_s_folders_seen_from_a_user_namespace_that_does_not_map_root_are_no
         util._UNCHANGEABLE.clear()
         getattr(util, "_hidden_root", functools.cache(int)).cache_clear()
         assert util.foreign_folder(home / "me" / "cache") == expected, mapping
+    tmp = tmp_path / "tmp"             # /tmp seen from the namespace: nobody's, sticky
+    (tmp / "mine").mkdir(parents=True, mode=0o700)
+    (tmp / "theirs").mkdir(mode=0o700)
+    os.chown(tmp / "theirs", 65534, -1)   # another user's entry shows nobody too: still foreign
+    os.chown(tmp, 65534, -1)
+    tmp.chmod(0o1777)
+    util._UNCHANGEABLE.clear()
+    assert util.foreign_folder(tmp / "mine") == ""
+    assert util.foreign_folder(tmp / "theirs") == f"{tmp / 'theirs'} belongs to another user"
     home.chmod(0o777)                  # writable by others: foreign whoever owns it
     util._UNCHANGEABLE.clear()
     assert util.foreign_folder(home / "me" / "cache") == f"others can write {home}"

@@ -175,7 +175,7 @@ def _not_own(path: Path, info: os.stat_result) -> str:
 def _replaceable(path: Path) -> str:
     """Why another user could rename or replace `path` or a folder or symlink on the way to it (""
     when no one can): each folder passed, from ``/`` on and through symlinks as the kernel follows
-    them, must be this user's or root's and writable by no one else (group-writable only by this
+    them, must be this user's or root's (:func:`_hidden_root` too) and writable by no one else (group-writable only by this
     user's private group: umask 002), unless it is sticky (``/tmp``) and the entry in it is this
     user's or root's. One lstat per part of the path, once per process: the folders found so are
     remembered (only their owners, this user or root, could make them changeable by others later),
@@ -203,7 +203,7 @@ def _replaceable(path: Path) -> str:
             continue
         entry = os.path.join(folder, name)
         entry_info = os.lstat(entry)
-        if info.st_uid not in (me, 0):
+        if info.st_uid not in (me, 0) and info.st_uid != _hidden_root():
             return f"{folder} belongs to another user"
         if info.st_mode & 0o002 or (info.st_mode & 0o020 and not _private_group(info.st_gid, me)):
             if not info.st_mode & stat.S_ISVTX:
@@ -223,6 +223,29 @@ def _replaceable(path: Path) -> str:
         _UNCHANGEABLE[folder] = info        # a real path no one else can rename or replace
     _UNCHANGEABLE[whole] = info
     return ""
+
+
+_USERNS_FILES = ("/proc/self/uid_map", "/proc/sys/kernel/overflowuid")
+
+
+@functools.lru_cache(maxsize=1)
+def _hidden_root() -> int | None:
+    """The owner root's files show when this process's user namespace does not map root (flatpak,
+    bubblewrap, rootless containers: the kernel's overflow uid, 'nobody'), trusted as root for the
+    folders on the way to a folder (not for an entry in a sticky one like /tmp: other users' files
+    show the same owner there); None when root is mapped (no such namespace) or it cannot be told
+    (not Linux). Read only when a folder on the way is neither this user's nor root's."""
+    uid_map, overflow = _USERNS_FILES
+    try:
+        with open(uid_map) as ranges:
+            for line in ranges:
+                inside, outside, count = (int(n) for n in line.split())
+                if outside <= 0 < outside + count:
+                    return None
+        with open(overflow) as text:
+            return int(text.read())
+    except (OSError, ValueError):
+        return None
 
 
 # real paths of folders _replaceable found no one else can rename or replace (→ their stat then),
