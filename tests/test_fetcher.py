@@ -326,6 +326,19 @@ def test_real_server_dripping_bytes_hits_the_overall_deadline():
         assert time.monotonic() - t0 < 3
 
 
+def test_a_download_started_late_stops_when_the_books_budget_ends():
+    """The book's download budget bounds a download that began just before it ran out (before: it
+    had its whole deadline again, so the book's downloads could last twice the budget)."""
+    with FaultServer() as srv, Fetcher(timeout=5.0, total_timeout=10, budget_seconds=2, retries=0,
+                                       allow_hosts=LOCAL) as f:
+        t0 = time.monotonic()
+        assert f.fetch(srv.url + "ok.png").data       # the budget's clock starts
+        time.sleep(1.2)
+        with pytest.raises(ImageError, match=r"download budget of this book used up \(2 s\)"):
+            f.fetch(srv.url + "drip-headers.png")     # no body yet: only the deadline stops the wait
+        assert time.monotonic() - t0 < 2.6
+
+
 def test_real_server_dripping_its_headers_hits_the_overall_deadline():
     """The deadline holds while the status line and headers are read too (each byte within the read
     timeout, 5 s in all), not only between pieces of the body."""

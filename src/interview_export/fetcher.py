@@ -332,6 +332,8 @@ class Fetcher:
             self._dead_hosts.setdefault(urlsplit(url).netloc.lower(), reason)
 
     def _too_slow(self, url: str, current: str) -> ImageError:
+        if self._budget_end is not None and time.monotonic() >= self._budget_end:   # not the host's fault
+            return ImageError(url, f"download budget of this book used up ({self.budget_seconds:g} s)")
         reason = f"download took longer than {self.total_timeout:g}s; aborted"
         self._mark_dead(current, "too slow: " + reason)
         return ImageError(url, reason)
@@ -347,6 +349,8 @@ class Fetcher:
         from .netpolicy import AddressRefused
 
         deadline = time.monotonic() + self.total_timeout
+        if self._budget_end is not None:    # a download begun late ends with the book's budget too
+            deadline = min(deadline, self._budget_end)
         seen: set[str] = set()
         current = target
         for _ in range(self.max_redirects + 1):
