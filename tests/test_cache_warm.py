@@ -9,6 +9,7 @@ import sys
 from io import BytesIO
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from conftest import StaticServer
@@ -337,3 +338,29 @@ def test_a_local_file_changed_just_before_it_is_read_gets_no_link(tmp_path):
     again = _collect_in_process(article, o)
     assert list((tmp_path / "cache").rglob("*.link")) == []
     assert _fields(again) == _fields(first) and first.get("pics/p0.jpg").status == "ok"
+
+
+@pytest.mark.skipif(not Path("/proc/self/mountinfo").is_file(), reason="Linux: /proc/self/mountinfo tells the file system")
+@pytest.mark.parametrize("fs", ["vfat", "msdos", "exfat", "fuse.sshfs", "fuseblk"])
+def test_a_local_file_on_a_file_system_whose_ctime_a_program_sets_gets_no_link(tmp_path, monkeypatch, fs):
+    """On FAT (Linux >= 5.19 keeps its ctime equal to its mtime, which utime sets: a same-size
+    rewrite with its mtime put back, as exiv2 -k or cp -p do, leaves the very stamp) or a FUSE file
+    system (times are what its daemon says), a stamp does not stand for one content: such a file is
+    read and hashed every time, as before links (the picture in the book is never an old one)."""
+    import os
+
+    from interview_export import media
+
+    monkeypatch.setattr(media, "LOCAL_SETTLED_NS", 0)
+    article = _local_article(tmp_path, 1)
+    dev = os.stat(tmp_path / "pics" / "p0.jpg").st_dev
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(f"22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+                         f"98 27 {os.major(dev)}:{os.minor(dev)} / /media/stick rw,relatime shared:1 - {fs} /dev/sdb1 rw\n")
+    monkeypatch.setattr(media, "MOUNTINFO", str(mountinfo), raising=False)
+    o = _local_options(tmp_path)
+    cold = _collect_in_process(article, o)
+    hashed = _count_hashes(monkeypatch)
+    warm = _collect_in_process(article, o)
+    assert list((tmp_path / "cache").rglob("*.link")) == []
+    assert _fields(warm) == _fields(cold) and hashed[_photo(0)] == 1
