@@ -62,6 +62,10 @@ IMAGE_MEMORY_BUDGET = 384 * 1024 * 1024   # bytes of decoded images in flight, p
 # a local file last changed less than this before it is read gets no link (Renditions.local): more
 # than a clock tick and the coarsest file time (FAT's 2 s), so a later write has a later ctime
 LOCAL_SETTLED_NS = 3_000_000_000
+# where Linux says which file system each device holds (Renditions.local: no link where a program
+# can set a file's ctime: FAT keeps it equal to the mtime, FUSE reports what its daemon says)
+MOUNTINFO = "/proc/self/mountinfo"
+_CTIME_SET_BY_PROGRAMS = ("vfat", "msdos", "exfat", "fuse", "fuseblk")
 
 
 class MemoryBudget:
@@ -562,19 +566,21 @@ class Renditions:
 
         A write to the file changes its ctime (the kernel's clock; no call sets it), so a stamp
         stands for one content, except for a write in the same clock tick as the stamp's ctime:
-        a file changed less than ``LOCAL_SETTLED_NS`` before it was read gets no link."""
+        a file changed less than ``LOCAL_SETTLED_NS`` before it was read gets no link. Nor does a
+        file on a file system whose ctime a program can set (:func:`_ctime_follows_writes`)."""
         settled = time.time_ns() - LOCAL_SETTLED_NS   # before any read: a later write has a later ctime
         once = functools.cache(read)
+        if self.cache is None or not _ctime_follows_writes(info.st_dev, MOUNTINFO):
+            return once()[0]
         uri, stamp = real.as_uri(), _stamp(info)
-        if self.cache is not None:
-            link = self.cache.get_link(uri, stamp)
-            if link is not None:
-                digest, size = link
-                asset = self._from_link(digest, size, lambda: self._checked(once()[0], digest, size))
-                if asset is not None:
-                    return asset
+        link = self.cache.get_link(uri, stamp)
+        if link is not None:
+            digest, size = link
+            asset = self._from_link(digest, size, lambda: self._checked(once()[0], digest, size))
+            if asset is not None:
+                return asset
         data, after = once()
-        if self.cache is not None and info.st_ctime_ns < settled and _stamp(after) == stamp:
+        if info.st_ctime_ns < settled and _stamp(after) == stamp:
             self._unlinked[id(data)] = (data, uri, stamp)
         return data
 
@@ -664,6 +670,25 @@ class Renditions:
                 images._pillow()
                 warnings.simplefilter("error", images.Image.DecompressionBombWarning)
                 self._pillow_ready = True
+
+
+@functools.lru_cache(maxsize=16)
+def _ctime_follows_writes(dev: int, mountinfo: str) -> bool:
+    """Whether the file system on device ``dev`` has change times no program can set, as far as
+    Linux's mount table (``mountinfo``) says (not FAT: Linux >= 5.19 keeps a FAT file's ctime equal to its mtime,
+    which ``utime`` sets, so a same-size rewrite with its mtime put back leaves the very stamp; not
+    FUSE: its daemon reports what it likes). True where the table cannot be read (not Linux)."""
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as table:
+            for line in table:   # "id parent major:minor root mount-point options [tags] - type source …"
+                fields, _, rest = line.partition(" - ")
+                kind = rest.split(" ", 1)[0].split(".", 1)[0]       # fuse.sshfs: fuse
+                if fields.split(" ", 3)[2:3] == [wanted] and kind in _CTIME_SET_BY_PROGRAMS:
+                    return False
+    except (OSError, ValueError):
+        pass
+    return True
 
 
 def _stamp(info: os.stat_result) -> tuple[int, ...]:
