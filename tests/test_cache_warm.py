@@ -341,7 +341,8 @@ def test_a_local_file_changed_just_before_it_is_read_gets_no_link(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/mountinfo").is_file(), reason="Linux: /proc/self/mountinfo tells the file system")
-@pytest.mark.parametrize("fs", ["vfat", "msdos", "exfat", "fuse.sshfs", "fuseblk"])
+@pytest.mark.parametrize("fs", ["vfat", "msdos", "exfat", "fuse.sshfs", "fuseblk", "hfs", "ntfs3", "ntfs", "cifs",
+                                "smb3"])
 def test_a_local_file_on_a_file_system_whose_ctime_a_program_sets_gets_no_link(tmp_path, monkeypatch, fs):
     """On FAT (Linux >= 5.19 keeps its ctime equal to its mtime, which utime sets: a same-size
     rewrite with its mtime put back, as exiv2 -k or cp -p do, leaves the very stamp) or a FUSE file

@@ -63,9 +63,10 @@ IMAGE_MEMORY_BUDGET = 384 * 1024 * 1024   # bytes of decoded images in flight, p
 # than a clock tick and the coarsest file time (FAT's 2 s), so a later write has a later ctime
 LOCAL_SETTLED_NS = 3_000_000_000
 # where Linux says which file system each device holds (Renditions.local: no link where a program
-# can set a file's ctime: FAT keeps it equal to the mtime, FUSE reports what its daemon says)
+# can set a file's ctime: FAT and classic HFS keep it equal to the mtime, FUSE reports what its daemon
+# says, NTFS and SMB shares carry Windows' ChangeTime, which SetFileInformationByHandle sets)
 MOUNTINFO = "/proc/self/mountinfo"
-_CTIME_SET_BY_PROGRAMS = ("vfat", "msdos", "exfat", "fuse", "fuseblk")
+_CTIME_SET_BY_PROGRAMS = ("vfat", "msdos", "exfat", "fuse", "fuseblk", "hfs", "ntfs3", "ntfs", "cifs", "smb3")
 
 
 class MemoryBudget:
@@ -676,8 +677,10 @@ class Renditions:
 def _ctime_follows_writes(dev: int, mountinfo: str) -> bool:
     """Whether the file system on device ``dev`` has change times no program can set, as far as
     Linux's mount table (``mountinfo``) says (not FAT: Linux >= 5.19 keeps a FAT file's ctime equal to its mtime,
-    which ``utime`` sets, so a same-size rewrite with its mtime put back leaves the very stamp; not
-    FUSE: its daemon reports what it likes). True where the table cannot be read (not Linux)."""
+    which ``utime`` sets, so a same-size rewrite with its mtime put back leaves the very stamp, and so
+    does classic HFS; not FUSE: its daemon reports what it likes; not NTFS nor an SMB share: their
+    ctime is Windows' ChangeTime, which a Windows program sets with the other times). True where the
+    table cannot be read (not Linux)."""
     wanted = f"{os.major(dev)}:{os.minor(dev)}"
     try:
         with open(mountinfo, encoding="utf-8", errors="replace") as table:
