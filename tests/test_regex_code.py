@@ -162,3 +162,20 @@ def test_a_table_of_another_build_of_the_same_version_is_not_read(cache_env):
                          check=True, timeout=120)
     gained, size = map(int, out.stdout.split())
     assert gained == size > 50
+
+
+def test_a_str_and_a_bytes_pattern_of_the_same_text_are_never_compared(cache_env):
+    """re keys its own cache by the pattern's type too. Every run compiles glob's '([*?[])' as str and
+    as bytes (equal hashes): under ``python -bb`` comparing the two keys raised BytesWarning, a
+    traceback in re.compile or while the table was read (``-b``: a warning each run)."""
+    code = ("from interview_export import regex_code as r\nr.install()\nimport re\n"
+            "for p in ('x([*?[])', 'y[ab]+'):\n"
+            "    assert re.compile(p).pattern == p and re.compile(p.encode()).pattern == p.encode()\n"
+            "print(r.TABLE.gained)\n")
+    gained = []
+    for _ in range(2):   # the second run reads the table the first wrote
+        out = subprocess.run([sys.executable, "-bb", "-c", code], env=cache_env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-500:]
+        gained.append(int(out.stdout))
+    assert gained[0] >= 4 and gained[1] == 0
