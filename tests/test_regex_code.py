@@ -138,7 +138,7 @@ def test_a_program_changed_on_disk_is_not_run(cache_env, tmp_path):
     fl, code, groups, groupindex, indexgroup = regex_code.program(r"\w+", 0)
     words = array("I", code)
     words[10] = 0
-    entries[(r"\w+", 0)] = (fl, words.tobytes(), groups, groupindex, indexgroup)
+    entries[(False, r"\w+", 0)] = (fl, words.tobytes(), groups, groupindex, indexgroup)
     table.write_bytes(data[:at] + marshal.dumps(entries))
     out = subprocess.run([sys.executable, "-c", "from interview_export import regex_code as r\n"
                           "r.install()\nimport re\nprint(re.compile(r'\\w+').match('hello ').group())\n"],

@@ -36,8 +36,9 @@ def _magic() -> bytes:
 
 
 def _valid(key: Any, value: Any) -> bool:
-    """A (pattern, flags) → (flags, program, groups, groupindex, indexgroup) entry of the right shape."""
-    return (type(key) is tuple and len(key) == 2 and type(key[0]) in (str, bytes) and type(key[1]) is int
+    """A (is bytes, pattern, flags) → (flags, program, groups, groupindex, indexgroup) entry of the right shape."""
+    return (type(key) is tuple and len(key) == 3 and type(key[0]) is bool
+            and type(key[1]) is (bytes if key[0] else str) and type(key[2]) is int
             and type(value) is tuple and len(value) == 5 and type(value[0]) is int and type(value[1]) is bytes
             and type(value[2]) is int and type(value[3]) is dict and type(value[4]) is tuple)
 
@@ -69,7 +70,10 @@ def compile(p: Any, flags: int = 0) -> Any:
         return _stock(p, flags)           # a parsed pattern (re.Scanner), or a debug listing
     import _sre
 
-    fl, code, groups, groupindex, indexgroup = TABLE.get((p, flags), lambda: program(p, flags))
+    # the type first, as re's own cache key: a str and a bytes pattern of the same text (glob's
+    # '([*?[])') hash alike and are then never compared (python -b: BytesWarning)
+    key = (type(p) is bytes, p, flags)
+    fl, code, groups, groupindex, indexgroup = TABLE.get(key, lambda: program(p, flags))
     try:   # _sre.compile copies the program out of the list
         return _sre.compile(p, fl, memoryview(code).cast("I").tolist(), groups, groupindex, indexgroup)
     except (RuntimeError, TypeError, ValueError, OverflowError):    # "invalid SRE code": a damaged entry
