@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 
 import pytest
 
@@ -184,3 +185,18 @@ def test_user_cache_dir_is_platformdirs_folder(xdg, tmp_path, monkeypatch):
     assert util.user_cache_dir("keys") == platformdirs.user_cache_path("interview-export", appauthor=False) / "keys"
     monkeypatch.delenv(util.ENGINE_CACHE_SWITCH, raising=False)
     assert util.engine_cache_dir("fonts") == util.user_cache_dir("fonts")
+
+
+def test_a_folder_made_again_where_a_remembered_one_was_is_judged_as_it_is_now(tmp_path, fresh_paths):
+    """_replaceable remembers the folders it walked (with their stat) so that keys/ beside engine/ costs
+    one lstat. A folder removed since (a temp cleaner, rm -r) and made again, now open to others, is
+    judged by the folder there now, not by the stat of the one it replaced: for the path checked before
+    and for a folder beside it (fails: both trusted)."""
+    base = tmp_path / "xdg" / "interview-export"
+    assert util.foreign_folder(base / "engine", make=True) == ""
+    shutil.rmtree(tmp_path / "xdg")
+    (base / "engine").mkdir(parents=True, mode=0o700)
+    base.chmod(0o777)
+    (base / "keys").mkdir(mode=0o700)
+    assert util.foreign_folder(base / "keys") == f"others can write {base}"
+    assert util.foreign_folder(base / "engine") == f"others can write {base}"
