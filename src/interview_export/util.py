@@ -177,19 +177,16 @@ def _replaceable(path: Path) -> str:
     when no one can): each folder passed, from ``/`` on and through symlinks as the kernel follows
     them, must be this user's or root's (:func:`_hidden_root` too) and writable by no one else (group-writable only by this
     user's private group: umask 002), unless it is sticky (``/tmp``) and the entry in it is this
-    user's or root's. One lstat per part of the path, once per process: the folders found so are
-    remembered (only their owners, this user or root, could make them changeable by others later),
-    so a folder beside one already checked costs one lstat."""
+    user's or root's. One lstat per part of the path; the folders found so are remembered with
+    their stat, so the same path again, or a folder beside one already checked, costs a stat of its
+    folder (still the one remembered, :func:`_still`) and one lstat."""
     if not hasattr(os, "geteuid"):
         return ""
     whole = os.path.abspath(path)
-    if whole in _UNCHANGEABLE:
-        return ""
     me = os.geteuid()
     parent, _, leaf = whole.rpartition("/")
-    known = _UNCHANGEABLE.get(parent)
-    if known is not None:
-        folder, info, todo = parent, known, [leaf]
+    if leaf and _still(parent):
+        folder, info, todo = parent, _UNCHANGEABLE[parent], [leaf]
     else:
         folder, info, todo = "/", os.stat("/"), whole.split("/")[::-1]
     links = 0
@@ -251,6 +248,22 @@ def _hidden_root() -> int | None:
 # real paths of folders _replaceable found no one else can rename or replace (→ their stat then),
 # and the paths it was asked about that lead to such a folder
 _UNCHANGEABLE: dict[str, os.stat_result] = {}
+
+
+def _still(path: str) -> bool:
+    """Whether `path` is a folder _replaceable found unchangeable and is that very folder still, as
+    it was then (device, inode, owner, mode, change time): one removed and made again since (a temp
+    cleaner, then anyone; its inode number may be the same), or a folder above it, is walked again,
+    not judged by the stat of the one it replaced. One stat."""
+    known = _UNCHANGEABLE.get(path)
+    if known is None:
+        return False
+    try:
+        now = os.stat(path)
+    except OSError:
+        return False
+    return ((now.st_dev, now.st_ino, now.st_uid, now.st_mode, now.st_ctime_ns)
+            == (known.st_dev, known.st_ino, known.st_uid, known.st_mode, known.st_ctime_ns))
 
 
 @functools.lru_cache(maxsize=4)
