@@ -499,3 +499,28 @@ def test_cli_on_a_real_cluster_survives_a_killed_worker_and_names_what_a_lost_sc
         assert _check_books(out3) == sorted(f"{Path(n).stem}.epub" for n in report if n not in lost)
     finally:
         cluster.close()
+
+
+TWICE_PROGRAM = """
+import sys
+from interview_export import api
+
+if __name__ == "__main__":
+    for out in ("a", "b"):
+        [result] = api.convert([sys.argv[1]], formats=("epub",), out_dir=sys.argv[2] + out, dask="local:1")
+        import dask
+        print(result.error, dask.config.get("distributed.comm.require-encryption", "missing"))
+"""
+
+
+def test_an_api_program_that_had_not_imported_distributed_can_convert_with_dask_twice(tmp_path):
+    """dask_batch.run's dask.config.set of one distributed setting was entered before `distributed` was
+    imported: on the way out it took away the whole "distributed" section, the defaults distributed
+    put in when imported meanwhile, and the program's next local cluster failed ('cannot start a
+    local Dask cluster: 'comm'': distributed.comm.* missing). Fails: the second convert raises."""
+    (tmp_path / "prog.py").write_text(TWICE_PROGRAM)
+    [source] = _articles(tmp_path / "in", 1)
+    proc = subprocess.run([sys.executable, "prog.py", str(source), str(tmp_path / "out")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["None", "None"] * 2, proc.stdout   # no error, the default (not "missing")
