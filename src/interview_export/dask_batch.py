@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from . import pipeline
 from .batch import Task, estimated_cost
-from .dask_cluster import ClusterError, check_workers, connect, fingerprint, stop_profiler
+from .dask_cluster import ClusterError, check_workers, connect, distributed_module, fingerprint, stop_profiler
 from .errors import ExportError
 from .options import Options, parse_dask_target
 
@@ -274,6 +274,9 @@ def run(tasks: Sequence[Task], target: Any, *, jobs: int | None = None,
     if todo:
         todo.sort(key=lambda i: estimated_cost(tasks[i]), reverse=True)
         address = target if not isinstance(target, str) else parse_dask_target(target)[0]
+        # distributed imported first: a dask.config.set entered before it puts its defaults in
+        # takes the whole "distributed" section away on the way out (the next cluster: KeyError 'comm')
+        distributed_module()
         import dask
 
         # a unit with its images is a "large graph" to Dask (> 10 MB): that is expected here, no warning
