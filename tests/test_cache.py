@@ -257,7 +257,7 @@ def test_a_keys_folder_others_can_write_is_not_trusted(tmp_path, monkeypatch, ca
         assert cache.put_rendition("cd" * 32, b"x", {}) is False
         cache.put(URL, b"body")
     assert cache.get(URL).data == b"body"
-    assert f"image cache keys not used (others can write {keys}): cached renditions are not used" in caplog.text
+    assert f"image cache keys not used (others can write {keys}): cached renditions are not used (set XDG_CACHE_HOME to a folder of your own)" in caplog.text
     keys.chmod(0o700)   # the user's own folder: the key in it is used
     assert cache.get_rendition(key, b"s", _sha(b"s")).data == forged
 
@@ -278,7 +278,8 @@ def test_a_book_made_without_cached_renditions_says_why(tmp_path, monkeypatch):
     options = Options(cache_dir=tmp_path / "cache")
     bag = api.collect_media(api.load(tmp_path / "a.md"), options, base_dir=tmp_path)
     assert next(iter(bag.assets.values())).ok
-    assert bag.warnings == [f"{tmp_path / 'a.md'}: image cache keys not used (others can write {keys}): cached renditions are not used"]
+    assert bag.warnings == [f"{tmp_path / 'a.md'}: image cache keys not used (others can write {keys}): cached renditions are not used"
+                            " (set XDG_CACHE_HOME to a folder of your own)"]
     assert list(keys.iterdir()) == [] and not (tmp_path / "cache" / "renditions").exists()
 
 
@@ -301,7 +302,7 @@ def test_keys_in_a_folder_under_one_others_can_write_are_not_used(tmp_path, monk
     bag = api.collect_media(api.load(tmp_path / "a.md"), Options(cache_dir=tmp_path / "cache"), base_dir=tmp_path)
     assert next(iter(bag.assets.values())).ok
     assert bag.warnings == [f"{tmp_path / 'a.md'}: image cache keys not used (others can write {evil}):"
-                            " cached renditions are not used"]
+                            " cached renditions are not used (set XDG_CACHE_HOME to a folder of your own)"]
     assert not list((evil / "xdg" / "interview-export" / "keys").iterdir())
 
 

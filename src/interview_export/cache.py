@@ -48,6 +48,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,16 +338,21 @@ def _secret(root: Path) -> bytes | None:
     secret, problem = _key_in(user_cache_dir("keys"), name)
     if problem:
         problem += ": cached renditions are not used"
+        if problem.startswith(_FOREIGN_KEYS) and sys.platform.startswith("linux"):
+            problem += " (set XDG_CACHE_HOME to a folder of your own)"   # e.g. root with the CI runner's HOME
         _KEY_PROBLEMS[root] = problem
         log.warning("%s", problem)
     return secret
+
+
+_FOREIGN_KEYS = "image cache keys not used"
 
 
 def _key_in(folder: Path, name: str) -> tuple[bytes | None, str]:
     """The key `name` in `folder`, made when missing (the first writer wins); else why not."""
     refused = foreign_folder(folder, make=True)
     if refused:
-        return None, f"image cache keys not used ({refused})"
+        return None, f"{_FOREIGN_KEYS} ({refused})"
     path = folder / name
     try:
         return _read_secret(path), ""
