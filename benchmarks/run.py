@@ -50,6 +50,10 @@ EPUB_MAX_S = 0.25           # seed → EPUB, whole process, wall (seconds on the
 # 0.26 s = 0.17× pandoc-with-fonts, so pandoc+fonts took ~1.53 s there and 0.25 s was 0.25 / 1.53 = 0.163× of
 # it; 0.16× rounds that down. Seconds drift with the machine (pandoc+fonts has measured 1.53–2.62 s here).
 EPUB_MAX_RATIO_FONTS = 0.16
+# ... and as what it asked of the code it was set against: that code (3bd4e6d, 2026-11-29) took 0.26 s, so
+# 0.25 s is 0.25 / 0.26 = 0.96× of it, timed here beside ours in the same rounds (--baseline)
+ISSUE_CODE = "3bd4e6d"
+ISSUE_CODE_S = 0.26
 PDF_MAX_RATIO = 0.8         # seed → PDF time ÷ pandoc --pdf-engine=weasyprint
 FLOOR_MAX_OVERHEAD = 0.10   # seed → PDF time over WeasyPrint alone on our final HTML
 BATCH_BASELINE = 1.87       # books/s at --jobs 2 (34 books) before round two (RESULTS.md, 2026-11-29)
@@ -457,6 +461,24 @@ class Bench:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def old_code(self, rev: str) -> list | None:
+        """`rev`'s src/, styles/ and fonts/ unpacked under tmp/baseline (git archive), and the command that runs its CLI
+        as a console script does; None (said under Skipped) without git or that revision."""
+        import io
+        import tarfile
+
+        try:
+            tar = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "src", "styles", "fonts"],
+                                 capture_output=True, check=True, timeout=120).stdout
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.skipped.append(f"--baseline {rev}: not in this checkout's history ({type(exc).__name__}): no row")
+            return None
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            archive.extractall(self.tmp / "baseline", filter="data")
+        return [sys.executable, "-c", "import sys\ntry: from interview_export.entry import main\n"
+                "except ImportError: from interview_export.cli import main\n"
+                "sys.argv[0] = 'interview-export'; sys.exit(main())"]
+
     def local_copy(self, source: Path, name: str, repeat: int = 1) -> Path:
         """`source` with its CDN URLs pointing at the local server (what pandoc can fetch), or
         (for our scale series) repeated `repeat` times with the URLs left for --mirror."""
@@ -498,9 +520,22 @@ class Bench:
                                                "-o", str(plain_out)], output=plain_out))
         else:
             self.skipped.append("pandoc (not installed or --no-pandoc): no EPUB competitor")
+        rev = self.args.baseline
+        baseline = self.old_code(rev) if rev != "none" else None
+        if baseline is not None:
+            base_out = self.out("epub", "baseline.epub")
+            base_cmd = Command("baseline", [*baseline, "epub", str(self.seed), "-o", str(base_out), *self.mirror,
+                                            "-q", "--no-cache", "-j", "1"],
+                               output=base_out, env={"PYTHONPATH": str(self.tmp / "baseline" / "src")})
+            warm = run_process(base_cmd.argv, env={**os.environ, **(base_cmd.env or {})},
+                               log=self.logdir / "baseline-warm-up.log")   # untimed: its bytecode compiled
+            if warm.returncode == 0:
+                commands.append(base_cmd)
+            else:
+                self.skipped.append(f"the EPUB of {rev} (--baseline) failed (exit {warm.returncode}): no row")
         series = alternate(commands, self.runs, self.logdir)
         checks = {c.key: (epubcheck(c.output) if not self.args.no_epubcheck else "EPUBCheck skipped")
-                  for c in commands}
+                  for c in commands if c.key != "baseline"}
         ours = series["ours"]
         theirs = series.get("pandoc+fonts")
         versus = ""
@@ -516,6 +551,16 @@ class Bench:
                                  last(plain.sizes), "", checks["pandoc"] + self.fail_note(plain)))
         self.target(f"seed → EPUB whole process ≤ {EPUB_MAX_S} s (seconds: depend on the machine)",
                     f"{ours.wall:.2f} s", ours.wall <= EPUB_MAX_S)
+        base = series.get("baseline")
+        if base:
+            r = paired_ratio(ours.walls, base.walls)
+            self.rows.append(Row("seed → EPUB", f"interview-export at {rev} (the code issue 17 timed at "
+                                 f"{ISSUE_CODE_S} s)", base, "EPUB", last(base.sizes),
+                                 f"ours ÷ this: time {r:.2f}×, CPU {cpu_ratio(ours, base)}", self.fail_note(base)))
+            limit = EPUB_MAX_S / ISSUE_CODE_S
+            self.target(f"seed → EPUB ≤ {limit:.2f}× the time of the code issue 17 timed at {ISSUE_CODE_S} s "
+                        f"({rev}; the 0.25 s target on any machine)", f"{r:.3f}× (CPU {cpu_ratio(ours, base)})",
+                        r <= limit)
         if theirs:
             r = paired_ratio(ours.walls, theirs.walls)
             self.target(f"seed → EPUB ≤ {EPUB_MAX_RATIO_FONTS}× pandoc-with-fonts time (the 0.25 s target as the "
@@ -979,6 +1024,9 @@ def parse_args(argv):
     p.add_argument("--no-epubcheck", action="store_true", help="do not run EPUBCheck on the outputs")
     p.add_argument("--no-pandoc", action="store_true", help="leave the pandoc competitors out")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (outputs, logs)")
+    p.add_argument("--baseline", default=ISSUE_CODE, metavar="REV",
+                   help=f"also time this git revision's EPUB beside ours (default {ISSUE_CODE}, the code issue 17 "
+                        "timed at 0.26 s); 'none' to leave it out")
     args = p.parse_args(argv)
     args.argv = argv
     if args.quick:

@@ -96,6 +96,7 @@ def test_quick_run_on_a_tiny_input(tmp_path):
     assert "interview-export epub" in text
     assert "## Targets (issues 8 and 17)" in text
     assert "seed → EPUB whole process ≤ 0.25 s" in text
+    assert "3bd4e6d" in text      # the issue's code timed beside ours, or said why not (no git history)
     assert "pandoc (not installed or --no-pandoc)" in text
 
 
