@@ -649,7 +649,7 @@ class Renditions:
         for target in targets:
             r = n.epub if target == "epub" else n.pdf
             same = r.data is data or r.data == data
-            sha = digest if same else hashlib.sha256(r.data).hexdigest()
+            sha = digest if same else self.digest(r.data)   # a rendition shared by both targets: hashed once
             meta = {"format": r.format, "width": r.width, "height": r.height,
                     "source_format": n.source_format, "source_width": n.source_width,
                     "source_height": n.source_height}
