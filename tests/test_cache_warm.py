@@ -40,6 +40,11 @@ def _photo(seed: int) -> bytes:
     return buf.getvalue()
 
 
+def _red(bag, src: str) -> int:
+    """The red of the picture ``bag`` holds for ``src`` (``_photo(i)`` is one colour, its red i * 40)."""
+    return Image.open(BytesIO(bag.get(src).data)).convert("RGB").getpixel((0, 0))[0]
+
+
 def _collect(article: Path, server: StaticServer, cache: Path) -> dict:
     out = subprocess.run([sys.executable, "-c", WARM, str(article), server.url, str(cache)],
                          capture_output=True, text=True, check=True)
@@ -203,9 +208,6 @@ def test_a_link_does_not_outlive_its_download(tmp_path):
     article, server = _site(tmp_path, 1)
     url = MIRROR + "p0.jpg"
 
-    def red(bag) -> int:     # _photo(i) is one colour, its red i * 40
-        return Image.open(BytesIO(bag.get(url).data)).convert("RGB").getpixel((0, 0))[0]
-
     try:
         o = _options(tmp_path, server)
         cold = _collect_in_process(article, o)
@@ -217,9 +219,9 @@ def test_a_link_does_not_outlive_its_download(tmp_path):
         discarded = _collect_in_process(article, o)
     finally:
         server.stop()
-    assert abs(red(cold) - 0) < 8 and cold.get(url).status == "ok"
-    assert abs(red(stored_again) - 200) < 8 and stored_again.get(url).status == "cached"
-    assert abs(red(discarded) - 240) < 8 and discarded.get(url).status == "ok"
+    assert abs(_red(cold, url) - 0) < 8 and cold.get(url).status == "ok"
+    assert abs(_red(stored_again, url) - 200) < 8 and stored_again.get(url).status == "cached"
+    assert abs(_red(discarded, url) - 240) < 8 and discarded.get(url).status == "ok"
     assert len(server.requests) == 2
 
 
@@ -322,11 +324,7 @@ def test_a_local_file_rewritten_with_its_size_and_mtime_is_read_again(tmp_path, 
     after = os.stat(pic)
     assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
     again = _collect_in_process(article, o)
-
-    def red(bag) -> int:     # _photo(i) is one colour, its red i * 40
-        return Image.open(BytesIO(bag.get("pics/p0.jpg").data)).convert("RGB").getpixel((0, 0))[0]
-
-    assert abs(red(cold) - 0) < 8 and abs(red(again) - 24) < 8
+    assert abs(_red(cold, "pics/p0.jpg") - 0) < 8 and abs(_red(again, "pics/p0.jpg") - 24) < 8
 
 
 def test_a_local_file_changed_just_before_it_is_read_gets_no_link(tmp_path, monkeypatch):
