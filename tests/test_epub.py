@@ -480,7 +480,7 @@ def test_a_cover_drawn_on_the_last_covers_page_is_the_same_as_on_a_new_page(monk
 
 def _no_pages(monkeypatch) -> None:
     """This process as if it had drawn no cover yet: no kept page, none filled in advance."""
-    for name, value in (("_spare", []), ("_fresh", []), ("_filling", None)):
+    for name, value in (("_spare", []), ("_filling", None)):
         monkeypatch.setattr(cover_mod, name, value)
 
 
@@ -510,9 +510,9 @@ def test_the_epub_backends_warm_fills_the_generated_covers_page_in_a_thread(monk
     made.clear()
     BACKENDS["epub"].warm(doc, bag, Options())
     cover_mod._filling.join()
-    assert made == [("ie-page", (1600, 2560))] and len(cover_mod._fresh) == 1
+    assert made == [("ie-page", (1600, 2560))] and cover_mod._filling.page.size == (1600, 2560)
     assert _cover_bytes(Book(epub.build(prepare(doc, Options(), media=bag)))) == unwarmed
-    assert (1600, 2560) not in [size for _, size in made[1:]] and not cover_mod._fresh
+    assert (1600, 2560) not in [size for _, size in made[1:]] and cover_mod._filling is None
 
     tall = FakeAsset("https://cdn/banner.jpg", "images/tall0001.jpg", _jpeg(600, 900), "image/jpeg", 600, 900)
     portrait = FakeMedia({**bag.assets, "https://cdn/banner.jpg": tall})
@@ -521,11 +521,11 @@ def test_the_epub_backends_warm_fills_the_generated_covers_page_in_a_thread(monk
     for media, options in ((bag, Options(no_cover=True)), (bag, Options(cover=str(given))), (portrait, Options())):
         _no_pages(monkeypatch)
         BACKENDS["epub"].warm(doc, media, options)
-        assert cover_mod._filling is None and not cover_mod._fresh
+        assert cover_mod._filling is None
     _no_pages(monkeypatch)
     monkeypatch.setattr(cover_mod, "_spare", [real_new("RGB", (1600, 2560))])
     BACKENDS["epub"].warm(doc, bag, Options())
-    assert cover_mod._filling is None and not cover_mod._fresh
+    assert cover_mod._filling is None
 
 
 def test_cover_wrap_kinsoku():

@@ -95,19 +95,25 @@ def warm_page(doc: Document, media, options: Options = Options()) -> None:
     if options.no_cover or options.cover is not None or _portrait(_cover_asset(doc, media)):
         return
     with _spare_lock:
-        if _spare or _fresh or _filling is not None:
+        if _spare or _filling is not None:
             return
-        _filling = threading.Thread(target=_fill_page, name="ie-page", daemon=True)
+        _filling = _Filling()
         _filling.start()
 
 
-def _fill_page() -> None:
-    try:
-        page = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
-    except MemoryError:   # _blank_page makes one then, or reports it
-        return
-    with _spare_lock:
-        _fresh.append(page)
+class _Filling(threading.Thread):
+    """warm_page's thread: its ``page``, a new page of PAPER (None: no memory for it)."""
+
+    page: Image.Image | None = None
+
+    def __init__(self) -> None:
+        super().__init__(name="ie-page", daemon=True)
+
+    def run(self) -> None:
+        try:
+            self.page = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
+        except MemoryError:   # _blank_page makes one then, or reports it
+            pass
 
 
 def read_cover_file(path: Path) -> CoverImage:
@@ -286,8 +292,7 @@ def _finish(img: Image.Image, banner: bytes | None, room: int, banner_bottom: in
 
 
 _spare: list[Image.Image] = []                # the last cover's page, to paint over
-_fresh: list[Image.Image] = []                # a page warm_page filled, never drawn on
-_filling: threading.Thread | None = None      # warm_page's thread, until a page is taken
+_filling: _Filling | None = None              # warm_page's thread and its page, until taken
 _spare_lock = threading.Lock()
 
 
@@ -300,9 +305,9 @@ def _blank_page() -> Image.Image:
         filling, _filling = _filling, None
     if filling is not None:
         filling.join()
+        if filling.page is not None:
+            return filling.page
     with _spare_lock:
-        if _fresh:
-            return _fresh.pop()
         page = _spare.pop() if _spare else None
     if page is None:
         return Image.new("RGB", (WIDTH, HEIGHT), PAPER)
