@@ -17,20 +17,22 @@ if TYPE_CHECKING:
 # Each backend module is imported on its first build, so an EPUB run never loads the PDF backend
 # (its line-breaking and typesetting modules compile large regexes at import, ~20 ms). Plain
 # imports, so that a reader (or a tool) can follow the call from api into the backend.
-def _epub(book: PreparedBook) -> tuple[bytes, list[str]]:
-    from . import epub
+class _Epub:
+    """The EPUB backend, with the ``warm`` that pipeline.build_books calls before the fonts."""
 
-    return epub.build_with_warnings(book)
+    def __call__(self, book: PreparedBook) -> tuple[bytes, list[str]]:
+        from . import epub
+
+        return epub.build_with_warnings(book)
+
+    def warm(self, doc: Document, media: Any, options: Options) -> None:
+        """Once the media are in, before the fonts: the generated cover's page filled in a thread."""
+        from ..cover import warm_page
+
+        warm_page(doc, media, options)
 
 
-def _epub_warm(doc: Document, media: Any, options: Options) -> None:
-    """Once the media are in, before the fonts: the generated cover's page filled in a thread."""
-    from ..cover import warm_page
-
-    warm_page(doc, media, options)
-
-
-_epub.warm = _epub_warm    # type: ignore[attr-defined]  # pipeline.build_books calls a backend's warm
+_epub = _Epub()
 
 
 def _pdf(book: PreparedBook) -> tuple[bytes, list[str]]:
