@@ -244,7 +244,7 @@ def test_a_store_under_a_folder_others_can_write_is_not_used(tmp_path, monkeypat
     write it could swap the store for theirs, so it is not used (the copy in memory, as before)."""
     from interview_export import util
 
-    monkeypatch.setattr(util, "_UNCHANGEABLE", {}, raising=False)
+    monkeypatch.setattr(util, "_UNCHANGEABLE", {})
     shared = tmp_path / "shared"
     (shared / "fonts").mkdir(parents=True, mode=0o700)
     shared.chmod(0o777)

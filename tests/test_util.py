@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 
@@ -74,7 +73,7 @@ def test_foreign_folder_makes_a_missing_folder_only_when_asked(tmp_path):
 @pytest.fixture
 def fresh_paths(monkeypatch):
     """No path remembered as unchangeable from another test (util._replaceable checks each once)."""
-    monkeypatch.setattr(util, "_UNCHANGEABLE", {}, raising=False)
+    monkeypatch.setattr(util, "_UNCHANGEABLE", {})
 
 
 def test_missing_folders_above_are_made_the_users_own_too(tmp_path, fresh_paths):
@@ -145,7 +144,7 @@ def test_root_s_folders_seen_from_a_user_namespace_that_does_not_map_root_are_no
     overflow = tmp_path / "overflowuid"
     overflow.write_text("65534\n")
     uid_map = tmp_path / "uid_map"
-    monkeypatch.setattr(util, "_USERNS_FILES", (str(uid_map), str(overflow)), raising=False)
+    monkeypatch.setattr(util, "_USERNS_FILES", (str(uid_map), str(overflow)))
     home = tmp_path / "home"
     (home / "me" / "cache").mkdir(parents=True, mode=0o700)
     os.chown(home, 65534, -1)
@@ -154,7 +153,7 @@ def test_root_s_folders_seen_from_a_user_namespace_that_does_not_map_root_are_no
                               ("         0       1000          1\n         1     100000      65536\n", "")):
         uid_map.write_text(mapping)
         util._UNCHANGEABLE.clear()
-        getattr(util, "_hidden_root", functools.cache(int)).cache_clear()
+        util._hidden_root.cache_clear()
         assert util.foreign_folder(home / "me" / "cache") == expected, mapping
     tmp = tmp_path / "tmp"             # /tmp seen from the namespace: nobody's, sticky
     (tmp / "mine").mkdir(parents=True, mode=0o700)
