@@ -175,11 +175,11 @@ def _not_own(path: Path, info: os.stat_result) -> str:
 def _replaceable(path: Path) -> str:
     """Why another user could rename or replace `path` or a folder or symlink on the way to it (""
     when no one can): each folder passed, from ``/`` on and through symlinks as the kernel follows
-    them, must be this user's or root's (:func:`_hidden_root` too) and writable by no one else (group-writable only by this
-    user's private group: umask 002), unless it is sticky (``/tmp``) and the entry in it is this
-    user's or root's. One lstat per part of the path; the folders found so are remembered with
-    their stat, so the same path again, or a folder beside one already checked, costs a stat of its
-    folder (still the one remembered, :func:`_still`) and one lstat."""
+    them, must be this user's or root's (:func:`_hidden_root` too) and writable by no one else
+    (group-writable only by this user's private group: umask 002), unless it is sticky (``/tmp``)
+    and the entry in it is this user's or root's. One lstat per part of the path; the folders found
+    so are remembered with their stat, so the same path again, or a folder beside one already
+    checked, costs a stat of its folder (still the one remembered, :func:`_still`) and one lstat."""
     if not hasattr(os, "geteuid"):
         return ""
     whole = os.path.abspath(path)

@@ -20,7 +20,8 @@ pinned below, while weasy_speed skips the library search (Linux, sonames open: t
 ``dlopen`` of a name is the C ``dlopen`` this FFI does). Any difference (version, file, cdef text,
 cffi version, a damaged file) or a cache that cannot be read or written, that others can write
 (``util.foreign_folder``), or a tables file that is not a regular file of ours alone
-(``util.read_own_file``): WeasyPrint's own import, as before, logged at debug. ``INTERVIEW_EXPORT_ENGINE_CACHE=0`` turns it off (nothing read or written).
+(``util.read_own_file``): WeasyPrint's own import, as before, logged at debug.
+``INTERVIEW_EXPORT_ENGINE_CACHE=0`` turns it off (nothing read or written).
 """
 
 from __future__ import annotations
