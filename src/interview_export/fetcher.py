@@ -321,9 +321,16 @@ class Fetcher:
         except ValueError as exc:   # urlsplit: "Invalid IPv6 URL"
             raise ImageError(url, f"invalid URL ({exc})") from None
 
+    def _out_of_time(self, url: str) -> ImageError | None:
+        """The error when this book's download budget in seconds is used up, else None."""
+        if self._budget_end is not None and time.monotonic() >= self._budget_end:
+            return ImageError(url, f"download budget of this book used up ({self.budget_seconds:g} s)")
+        return None
+
     def _check_budget(self, url: str) -> None:
-        if self._budget_end is not None and time.monotonic() > self._budget_end:
-            raise ImageError(url, f"download budget of this book used up ({self.budget_seconds:g} s)")
+        spent = self._out_of_time(url)
+        if spent is not None:
+            raise spent
         if self._bytes_read > self.budget_bytes:
             raise ImageError(url, f"download budget of this book used up ({self.budget_bytes} bytes)")
 
@@ -332,8 +339,9 @@ class Fetcher:
             self._dead_hosts.setdefault(urlsplit(url).netloc.lower(), reason)
 
     def _too_slow(self, url: str, current: str) -> ImageError:
-        if self._budget_end is not None and time.monotonic() >= self._budget_end:   # not the host's fault
-            return ImageError(url, f"download budget of this book used up ({self.budget_seconds:g} s)")
+        spent = self._out_of_time(url)
+        if spent is not None:   # not the host's fault
+            return spent
         reason = f"download took longer than {self.total_timeout:g}s; aborted"
         self._mark_dead(current, "too slow: " + reason)
         return ImageError(url, reason)
