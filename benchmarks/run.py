@@ -554,13 +554,15 @@ class Bench:
         base = series.get("baseline")
         if base:
             r = paired_ratio(ours.walls, base.walls)
-            self.rows.append(Row("seed → EPUB", f"interview-export at {rev} (the code issue 17 timed at "
-                                 f"{ISSUE_CODE_S} s)", base, "EPUB", last(base.sizes),
+            issue_code = rev == ISSUE_CODE
+            about = f" (the code issue 17 timed at {ISSUE_CODE_S} s)" if issue_code else ""
+            self.rows.append(Row("seed → EPUB", f"interview-export at {rev}{about}", base, "EPUB", last(base.sizes),
                                  f"ours ÷ this: time {r:.2f}×, CPU {cpu_ratio(ours, base)}", self.fail_note(base)))
-            limit = EPUB_MAX_S / ISSUE_CODE_S
-            self.target(f"seed → EPUB ≤ {limit:.2f}× the time of the code issue 17 timed at {ISSUE_CODE_S} s "
-                        f"({rev}; the 0.25 s target on any machine)", f"{r:.3f}× (CPU {cpu_ratio(ours, base)})",
-                        r <= limit)
+            if issue_code:     # another --baseline is a comparison, not the issue's target
+                limit = EPUB_MAX_S / ISSUE_CODE_S
+                self.target(f"seed → EPUB ≤ {limit:.2f}× the time of the code issue 17 timed at {ISSUE_CODE_S} s "
+                            f"({rev}; the 0.25 s target on any machine)", f"{r:.3f}× (CPU {cpu_ratio(ours, base)})",
+                            r <= limit)
         if theirs:
             r = paired_ratio(ours.walls, theirs.walls)
             self.target(f"seed → EPUB ≤ {EPUB_MAX_RATIO_FONTS}× pandoc-with-fonts time (the 0.25 s target as the "
