@@ -23,13 +23,12 @@ import click
 from . import api
 from .cli_options import FROM_DEFAULT, SuggestingGroup, table_command, usage_line
 from .config import load_config
-from .entry import EXIT_INTERRUPTED  # the table's 130, said there too before this module is imported
 from .errors import ExportError, UsageError
 from .options import ROWS, Opt, Options, RunOptions, rows_of, split
 
 PROG = "interview-export"
 _PROGRAM = False   # True once main() runs as the program (console script, python -m): it owns the process
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 
 VALUELESS = frozenset({"flag", "count"})
-EXIT_INTERRUPTED = 130        # 128 + SIGINT: cli.py's exit-code table takes it from here
+EXIT_INTERRUPTED = 130        # cli.py's exit-code table: 128 + SIGINT
 
 
 def main() -> None:
